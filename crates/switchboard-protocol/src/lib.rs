@@ -1,0 +1,17 @@
+//! What Switchboard services say to each other.
+//!
+//! # Layout
+//!
+//! - [`mcp_server`]: serving an rmcp `ServerHandler` over Streamable HTTP with Host/Origin
+//!   validation, body limit and shutdown wired the same way in every service. (rmcp already
+//!   reports arguments that do not fit a tool's schema as tool errors with `isError`, as the
+//!   2025-11-25 specification asks, so the model can read and correct them.)
+//! - [`mcp_client`]: connecting to an MCP server over Streamable HTTP as an rmcp client.
+//! - [`sandbox`]: the wire types of the sandbox REST API, which the code-executor forwards and
+//!   whose fields are also the structured content of `execute_code` and `install_package`.
+//!
+//! No service imports another; they share these types and talk over HTTP.
+
+pub mod mcp_client;
+pub mod mcp_server;
+pub mod sandbox;

@@ -1,0 +1,74 @@
+//! Serving MCP over Streamable HTTP, the same way in every service.
+
+use std::sync::Arc;
+
+use rmcp::{
+    ServerHandler,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use tokio_util::sync::CancellationToken;
+
+/// What an MCP endpoint accepts. Built from the service's HTTP settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct McpEndpointOptions {
+    /// `Host` values accepted (DNS-rebinding protection); empty or `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` values accepted when present; `*` accepts any.
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+}
+
+impl McpEndpointOptions {
+    pub fn new(
+        allowed_hosts: Vec<String>,
+        allowed_origins: Vec<String>,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self {
+            allowed_hosts,
+            allowed_origins,
+            max_body_bytes,
+        }
+    }
+}
+
+/// The session manager every service uses: sessions live in this process.
+pub type Sessions = LocalSessionManager;
+
+/// An rmcp Streamable HTTP service for `handler`, to be mounted at `/mcp`.
+///
+/// Each session gets a clone of `handler`. Sessions end when `shutdown` is cancelled, which
+/// also closes open SSE streams so a graceful HTTP shutdown is not held up by them.
+pub fn streamable_http_service<S>(
+    handler: S,
+    options: &McpEndpointOptions,
+    shutdown: CancellationToken,
+) -> StreamableHttpService<S, Sessions>
+where
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
+    let mut config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(shutdown)
+        .with_max_request_body_bytes(options.max_body_bytes);
+    config = if options.allowed_hosts.is_empty() || options.allowed_hosts.iter().any(|h| h == "*") {
+        config.disable_allowed_hosts()
+    } else {
+        config.with_allowed_hosts(options.allowed_hosts.clone())
+    };
+    config = if options.allowed_origins.iter().any(|o| o == "*") {
+        config.disable_allowed_origins()
+    } else {
+        // An empty list with enforcement rejects every request that carries an Origin header.
+        config
+            .with_allowed_origins(options.allowed_origins.clone())
+            .enforce_origin_validation()
+    };
+    StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(Sessions::default()),
+        config,
+    )
+}

@@ -1,0 +1,453 @@
+//! Assembling and serving a service's HTTP application.
+//!
+//! [`ServiceApp`] puts a service's REST routes and (optionally) its MCP endpoint together with
+//! what every service has: `/health`, `/ready`, `/metrics`, a `http_request` span per request
+//! with a request id, request metrics, the body size limit, Host/Origin checks against DNS
+//! rebinding on state-changing REST calls, and the JSON error body. [`serve`] runs it until the
+//! shutdown token fires, then lets in-flight requests finish within a deadline.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderName, Method, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    ApiError, Error,
+    error::{json_errors, remember_path},
+    health::{self, AlwaysReady, HealthState, Readiness},
+    metrics::{self, Metrics},
+};
+
+/// Default largest request body: 4 MiB. Enough for any program an LLM writes; small enough that
+/// a client cannot make the service buffer arbitrary amounts of memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default time in-flight requests get to finish after a shutdown signal.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The hosts accepted by default: loopback only, as the MCP specification recommends for
+/// local servers. Deployments list their own service names.
+pub fn default_allowed_hosts() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+}
+
+/// The browser origins accepted by default: pages served from loopback, any port.
+pub fn default_allowed_origins() -> Vec<String> {
+    vec![
+        "http://localhost:*".into(),
+        "http://127.0.0.1:*".into(),
+        "http://[::1]:*".into(),
+    ]
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// HTTP settings shared by every service, validated from [`HttpArgs`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    /// `Host` values accepted on `/mcp` and on state-changing REST calls; empty accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` values accepted (when a request carries one); `*` accepts any.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            allowed_hosts: default_allowed_hosts(),
+            allowed_origins: default_allowed_origins(),
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+    pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.allowed_hosts = hosts;
+        self
+    }
+    pub fn with_allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+
+    /// Whether a `Host` header value passes the allowlist. An entry without a port matches
+    /// any port; an empty list or `*` accepts every host.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        if self.allowed_hosts.is_empty() || self.allowed_hosts.iter().any(|h| h == "*") {
+            return true;
+        }
+        let host = host.trim().to_ascii_lowercase();
+        let (name, port) = split_host_port(&host);
+        self.allowed_hosts.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            let (a_name, a_port) = split_host_port(&allowed);
+            a_name == name && (a_port.is_none() || a_port == port)
+        })
+    }
+
+    /// Whether an `Origin` header value passes the allowlist. Entries are
+    /// `scheme://host[:port|:*]`; `*` accepts every origin.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let origin = origin.trim().to_ascii_lowercase();
+        self.allowed_origins.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            if allowed == "*" || allowed == origin {
+                return true;
+            }
+            match allowed.strip_suffix(":*") {
+                Some(prefix) => {
+                    origin == prefix
+                        || origin
+                            .strip_prefix(prefix)
+                            .and_then(|rest| rest.strip_prefix(':'))
+                            .is_some_and(|port| {
+                                !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                            })
+                }
+                None => false,
+            }
+        })
+    }
+}
+
+/// Split `host[:port]`, `[v6]:port` or a bare IPv6 address into name and port.
+fn split_host_port(value: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = value.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((name, tail)) => (name, tail.strip_prefix(':')),
+            None => (value, None),
+        };
+    }
+    if value.matches(':').count() > 1 {
+        return (value, None); // bare IPv6
+    }
+    match value.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (value, None),
+    }
+}
+
+/// Command-line/env/TOML form of [`HttpSettings`]; TOML section `[http]`. The environment
+/// variables are process-wide, so under `switchboard up` they apply to every service.
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpArgs {
+    /// Largest accepted request body in bytes [default: 4194304].
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM [default: 10].
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub shutdown_grace_seconds: Option<f64>,
+    /// Host header values accepted on /mcp and state-changing REST calls (DNS-rebinding
+    /// protection), comma-separated; `*` accepts any [default: localhost,127.0.0.1,::1].
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOSTS"
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Origin header values accepted, comma-separated, e.g. `https://app.example:*`; `*`
+    /// accepts any [default: http://localhost:*,http://127.0.0.1:*,http://[::1]:*].
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl TryFrom<HttpArgs> for HttpSettings {
+    type Error = Error;
+
+    fn try_from(args: HttpArgs) -> Result<Self, Error> {
+        let mut settings = HttpSettings::default();
+        if let Some(bytes) = args.max_body_bytes {
+            if bytes == 0 {
+                return Err(Error::Config(
+                    "max_body_bytes (--max-body-bytes / SWITCHBOARD_MAX_BODY_BYTES): must be a positive number of bytes".into(),
+                ));
+            }
+            settings.max_body_bytes = bytes;
+        }
+        if let Some(secs) = args.shutdown_grace_seconds {
+            settings.shutdown_grace = crate::config::seconds(
+                "shutdown_grace_seconds (--shutdown-grace-seconds / SWITCHBOARD_SHUTDOWN_GRACE_SECONDS)",
+                secs,
+            )?;
+        }
+        if let Some(hosts) = args.allowed_hosts {
+            settings.allowed_hosts = clean_list(hosts);
+        }
+        if let Some(origins) = args.allowed_origins {
+            let origins = clean_list(origins);
+            if let Some(bad) = origins
+                .iter()
+                .find(|o| o.as_str() != "*" && o.as_str() != "null" && !o.contains("://"))
+            {
+                return Err(Error::Config(format!(
+                    "allowed_origins (--allowed-origins / SWITCHBOARD_ALLOWED_ORIGINS): '{bad}' is not an origin; expected scheme://host[:port|:*], e.g. http://localhost:*"
+                )));
+            }
+            settings.allowed_origins = origins;
+        }
+        Ok(settings)
+    }
+}
+
+fn clean_list(items: Vec<String>) -> Vec<String> {
+    items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A service's HTTP application under construction.
+pub struct ServiceApp {
+    service: &'static str,
+    version: &'static str,
+    metrics: Metrics,
+    settings: HttpSettings,
+    readiness: Arc<dyn Readiness>,
+    rest: Router,
+    mcp: Option<Router>,
+}
+
+impl ServiceApp {
+    /// `service` is the name used in logs, metrics and `/health`.
+    pub fn new(service: &'static str, metrics: Metrics, settings: HttpSettings) -> Self {
+        Self {
+            service,
+            version: env!("CARGO_PKG_VERSION"),
+            metrics,
+            settings,
+            readiness: Arc::new(AlwaysReady),
+            rest: Router::new(),
+            mcp: None,
+        }
+    }
+
+    /// The service's REST routes (already given their state).
+    pub fn rest(mut self, router: Router) -> Self {
+        self.rest = self.rest.merge(router);
+        self
+    }
+
+    /// The MCP endpoint, mounted at `/mcp`. It does its own Host/Origin validation and JSON-RPC
+    /// errors, so the REST error layer is not applied to it.
+    pub fn mcp<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<Request, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.mcp = Some(Router::new().nest_service("/mcp", service));
+        self
+    }
+
+    pub fn readiness(mut self, readiness: impl Readiness) -> Self {
+        self.readiness = Arc::new(readiness);
+        self
+    }
+
+    pub fn build(self) -> Router {
+        let health_state = HealthState {
+            service: self.service,
+            version: self.version,
+            started: std::time::Instant::now(),
+            readiness: self.readiness,
+        };
+        let common = Router::new()
+            .route("/health", get(health::health))
+            .route("/ready", get(health::ready))
+            .with_state(health_state)
+            .merge(
+                Router::new()
+                    .route("/metrics", get(metrics::metrics_handler))
+                    .with_state(self.metrics.clone()),
+            );
+        let settings = Arc::new(self.settings);
+        let mut app = self
+            .rest
+            .merge(common)
+            .fallback(|| async { ApiError::not_found("no such endpoint") })
+            .layer(middleware::from_fn_with_state(
+                settings.clone(),
+                guard_host_origin,
+            ))
+            .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+            .layer(middleware::from_fn(json_errors))
+            .layer(middleware::from_fn(remember_path));
+        if let Some(mcp) = self.mcp {
+            app = app.merge(mcp);
+        }
+        let service = self.service;
+        app.layer(middleware::from_fn_with_state(self.metrics, metrics::track))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(move |request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    let matched_path = request
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map(|p| p.as_str())
+                        .unwrap_or_else(|| request.uri().path());
+                    tracing::info_span!(
+                        "http_request",
+                        service,
+                        method = %request.method(),
+                        matched_path,
+                        request_id,
+                    )
+                }),
+            )
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    }
+}
+
+/// Middleware: DNS-rebinding protection for state-changing REST calls. A web page on another
+/// site must not be able to drive a service on loopback; reads (`GET`, `HEAD`, `OPTIONS`) are
+/// left alone so probes and dashboards work from anywhere.
+async fn guard_host_origin(
+    State(settings): State<Arc<HttpSettings>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    if let Some(host) = request.headers().get(header::HOST) {
+        let host = host.to_str().unwrap_or_default();
+        if !settings.host_allowed(host) {
+            tracing::warn!(host, "rejected request with a Host outside the allowlist");
+            return ApiError::forbidden(format!(
+                "Host '{host}' is not allowed; add it with --allowed-hosts / SWITCHBOARD_ALLOWED_HOSTS"
+            ))
+            .into_response();
+        }
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !settings.origin_allowed(origin) {
+            tracing::warn!(
+                origin,
+                "rejected request with an Origin outside the allowlist"
+            );
+            return ApiError::forbidden(format!(
+                "Origin '{origin}' is not allowed; add it with --allowed-origins / SWITCHBOARD_ALLOWED_ORIGINS"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Serve `app` on `listener` until `shutdown` is cancelled, then give in-flight requests
+/// `grace` to finish. Open connections still busy after the deadline are dropped.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> Result<(), Error> {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(Error::Serve),
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs_f64(), "drain deadline passed; dropping open connections");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_match_with_and_without_ports() {
+        let s = HttpSettings::default();
+        assert!(s.host_allowed("localhost:8003"));
+        assert!(s.host_allowed("127.0.0.1"));
+        assert!(s.host_allowed("[::1]:8000"));
+        assert!(!s.host_allowed("evil.example:8003"));
+        let s = s.with_allowed_hosts(vec!["api.example:443".into()]);
+        assert!(s.host_allowed("api.example:443"));
+        assert!(!s.host_allowed("api.example:80"));
+        assert!(
+            HttpSettings::default()
+                .with_allowed_hosts(vec!["*".into()])
+                .host_allowed("x")
+        );
+    }
+
+    #[test]
+    fn origins_match_wildcard_ports_only_with_digits() {
+        let s = HttpSettings::default();
+        assert!(s.origin_allowed("http://localhost:3000"));
+        assert!(s.origin_allowed("http://localhost"));
+        assert!(!s.origin_allowed("http://localhost.evil.example"));
+        assert!(!s.origin_allowed("http://localhost:3000.evil.example"));
+        assert!(!s.origin_allowed("https://evil.example"));
+    }
+
+    #[test]
+    fn bad_origin_setting_names_the_setting() {
+        let err = HttpSettings::try_from(HttpArgs {
+            allowed_origins: Some(vec!["localhost".into()]),
+            ..Default::default()
+        })
+        .expect_err("must reject");
+        assert!(err.to_string().contains("allowed_origins"));
+        assert!(err.to_string().contains("scheme://host"));
+    }
+}

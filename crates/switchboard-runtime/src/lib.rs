@@ -1,0 +1,31 @@
+//! What every Switchboard service shares, so that no service re-implements it.
+//!
+//! # Layout
+//!
+//! - [`config`]: layered configuration — command-line flag, then environment variable (both
+//!   through clap), then a section of an optional TOML file, then the default. Errors name the
+//!   setting and the accepted form in one line.
+//! - [`telemetry`]: `tracing` subscriber set-up, human-readable or JSON.
+//! - [`shutdown`]: SIGINT/SIGTERM to a [`tokio_util::sync::CancellationToken`].
+//! - [`http`]: assembling a service's router with the common endpoints and layers, and
+//!   [`http::serve`], which drains in-flight requests within a deadline on shutdown.
+//! - [`health`]: `GET /health` and `GET /ready` with per-dependency detail.
+//! - [`metrics`]: a per-service Prometheus registry, the HTTP request metrics and `GET /metrics`.
+//! - [`error`]: [`ApiError`], the one JSON error body of every REST endpoint, and the layer that
+//!   gives axum's own rejections (404, 405, 413, bad JSON) that same shape.
+//!
+//! A service crate builds its REST routes and MCP service, hands them to [`http::ServiceApp`],
+//! and calls [`http::serve`] on a listener its caller bound. Tests bind `127.0.0.1:0`.
+
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{ApiError, Error};
+pub use health::{DependencyStatus, Readiness};
+pub use http::{HttpSettings, ServiceApp, serve};
+pub use metrics::Metrics;

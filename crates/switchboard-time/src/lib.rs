@@ -1,0 +1,57 @@
+//! The time-client service: MCP time tools over Streamable HTTP (port 8003).
+//!
+//! # Layout
+//!
+//! - [`config`]: settings (`--listen`, `--default-timezone`) and their validation.
+//! - [`clock`]: the time logic — time-zone lookup with suggestions, conversion — free of MCP.
+//! - [`server`]: the rmcp `ServerHandler` with `get_current_time` and `convert_time`.
+//!
+//! [`serve`] runs the service on a listener the caller bound; [`router`] builds the app.
+
+pub mod clock;
+pub mod config;
+pub mod server;
+
+use axum::Router;
+use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
+use switchboard_runtime::{Metrics, ServiceApp};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, RawConfig};
+pub use server::TimeServer;
+
+/// The service name in logs, metrics and `/health`.
+pub const SERVICE: &str = "time-client";
+
+/// The whole HTTP application: `/mcp` plus the common endpoints.
+pub fn router(config: &Config, shutdown: CancellationToken) -> Router {
+    let metrics = Metrics::new(SERVICE);
+    let handler = TimeServer::new(config.default_timezone.clone(), &metrics);
+    let mcp = streamable_http_service(
+        handler,
+        &McpEndpointOptions::new(
+            config.http.allowed_hosts.clone(),
+            config.http.allowed_origins.clone(),
+            config.http.max_body_bytes,
+        ),
+        shutdown,
+    );
+    ServiceApp::new(SERVICE, metrics, config.http.clone())
+        .mcp(mcp)
+        .build()
+}
+
+/// Serve the time-client on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), switchboard_runtime::Error> {
+    let app = router(&config, shutdown.child_token());
+    tracing::info!(
+        address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
+        "time-client serving MCP at /mcp"
+    );
+    switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await
+}

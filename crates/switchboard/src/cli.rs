@@ -1,0 +1,119 @@
+//! Command-line parsing and process set-up shared by every subcommand.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use switchboard_runtime::{
+    config::ConfigFile,
+    telemetry::{self, LogFormat},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::commands;
+
+/// Sections a configuration file may have; anything else is a typo.
+pub const CONFIG_SECTIONS: &[&str] = &[
+    "http",
+    "time-client",
+    "mcp-server",
+    "sandbox",
+    "code-executor",
+    "middleware",
+];
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A distributed MCP system: chat middleware, MCP gateway, tool services and a Python sandbox."
+)]
+pub struct Cli {
+    /// TOML configuration file with one table per service ([time-client], [mcp-server], ...)
+    /// and [http] for the shared HTTP settings. Flags and environment variables win over it.
+    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `switchboard_gateway=debug,info`.
+    #[arg(
+        long,
+        global = true,
+        env = "RUST_LOG",
+        default_value = "info",
+        value_name = "FILTER"
+    )]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start every service in this process on its port and wait until all are ready.
+    Up(commands::up::Args),
+    /// Run the time-client service (MCP time tools, port 8003).
+    TimeClient(commands::time_client::Args),
+}
+
+/// What a subcommand gets besides its own arguments.
+pub struct Context {
+    pub config_file: Option<ConfigFile>,
+    pub shutdown: CancellationToken,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_command(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<()> {
+    let config_file = match &cli.config {
+        Some(path) => {
+            let file = ConfigFile::load(path)?;
+            file.check_sections(CONFIG_SECTIONS)?;
+            Some(file)
+        }
+        None => None,
+    };
+    telemetry::init(cli.log_format, &cli.log_level)?;
+    let shutdown = CancellationToken::new();
+    switchboard_runtime::shutdown::cancel_on_signal(shutdown.clone());
+    let context = Context {
+        config_file,
+        shutdown,
+    };
+    match cli.command {
+        Command::Up(args) => commands::up::run(args, context).await,
+        Command::TimeClient(args) => commands::time_client::run(args, context).await,
+    }
+}
+
+/// Parse a settings struct from the environment alone (no flags): how `switchboard up` reads
+/// each service's variables, since five services cannot share one set of `--listen` flags.
+pub fn from_env<T>() -> anyhow::Result<T>
+where
+    T: clap::Args + clap::FromArgMatches,
+{
+    let command = T::augment_args(clap::Command::new("env").no_binary_name(true));
+    let matches = command
+        .try_get_matches_from(std::iter::empty::<String>())
+        .map_err(|e| anyhow::anyhow!(e.to_string().trim().to_owned()))?;
+    Ok(T::from_arg_matches(&matches)?)
+}

@@ -1,0 +1,155 @@
+//! `switchboard up`: every service in one process, each on its own port.
+//!
+//! Each service reads its settings from its environment variables and its section of the
+//! config file, exactly as when it runs alone; `--host` and `--base-port` move all of them at
+//! once (service ports keep their offsets: mcp-server +0, sandbox +1, middleware +2,
+//! time-client +3, code-executor +4) and the services are pointed at each other's new
+//! addresses. `up` waits until every `/ready` answers 200, prints one line per service, and
+//! stops them all on Ctrl-C.
+
+use std::{net::IpAddr, time::Duration};
+
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use switchboard_runtime::http::HttpArgs;
+
+use crate::cli::{Context, from_env};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address every service listens on (overrides each service's own listen setting).
+    #[arg(long, env = "SWITCHBOARD_HOST", value_name = "IP")]
+    pub host: Option<IpAddr>,
+    /// Port of the first service; the others follow at their usual offsets (default 8000:
+    /// mcp-server 8000, sandbox 8001, middleware 8002, time-client 8003, code-executor 8004).
+    #[arg(long, env = "SWITCHBOARD_BASE_PORT", value_name = "PORT")]
+    pub base_port: Option<u16>,
+    /// Seconds to wait for every service to become ready.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub ready_timeout: f64,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Port offsets from the base port, in the order of DESIGN.md's table.
+const TIME_CLIENT_OFFSET: u16 = 3;
+
+/// One started service: its name, the URL of its main endpoint, and its serve future.
+struct Started {
+    name: &'static str,
+    base_url: String,
+    endpoint: &'static str,
+    task: BoxFuture<'static, Result<(), switchboard_runtime::Error>>,
+}
+
+pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
+    let file = context.config_file.as_ref();
+    let http = super::http_settings(&args.http, file)?;
+    let moved = args.host.is_some() || args.base_port.is_some();
+    let host = args.host.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let base = args.base_port.unwrap_or(8000);
+    let port = |offset: u16| -> anyhow::Result<u16> {
+        base.checked_add(offset)
+            .with_context(|| format!("--base-port {base} leaves no room for port +{offset}"))
+    };
+
+    let mut started: Vec<Started> = Vec::new();
+
+    // time-client
+    {
+        let raw = switchboard_runtime::config::layer(
+            &from_env::<switchboard_time::RawConfig>()?,
+            file,
+            switchboard_time::SERVICE,
+        )?;
+        let mut config = switchboard_time::Config::from_parts(raw, http.clone())?;
+        if moved {
+            config.listen = (host, port(TIME_CLIENT_OFFSET)?).into();
+        }
+        let listener = super::bind(switchboard_time::SERVICE, config.listen).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let shutdown = context.shutdown.child_token();
+        started.push(Started {
+            name: switchboard_time::SERVICE,
+            base_url,
+            endpoint: "/mcp",
+            task: Box::pin(switchboard_time::serve(listener, config, shutdown)),
+        });
+    }
+
+    let names: Vec<(&'static str, String, &'static str)> = started
+        .iter()
+        .map(|s| (s.name, s.base_url.clone(), s.endpoint))
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for service in started {
+        let name = service.name;
+        tasks.spawn(async move { (name, service.task.await) });
+    }
+
+    let timeout = switchboard_runtime::config::seconds("--ready-timeout", args.ready_timeout)?;
+    tokio::select! {
+        result = wait_all_ready(&names, timeout) => result?,
+        Some(joined) = tasks.join_next() => {
+            context.shutdown.cancel();
+            return report_exit(joined);
+        }
+        () = context.shutdown.cancelled() => {}
+    }
+    if !context.shutdown.is_cancelled() {
+        for (name, base_url, endpoint) in &names {
+            println!("{name:<14} {base_url}{endpoint}  ready");
+        }
+        println!("switchboard is up; press Ctrl-C to stop");
+    }
+
+    // Run until a signal, or until one service fails (which stops the rest).
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(error) = report_exit(joined) {
+            first_error.get_or_insert(error);
+            context.shutdown.cancel();
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn report_exit(
+    joined: Result<(&'static str, Result<(), switchboard_runtime::Error>), tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    match joined {
+        Ok((_, Ok(()))) => Ok(()),
+        Ok((name, Err(error))) => Err(anyhow::anyhow!("{name}: {error}")),
+        Err(error) => Err(anyhow::anyhow!("a service task failed: {error}")),
+    }
+}
+
+/// Poll every service's `/ready` until all answer 200. Polling is right here: readiness is
+/// decided by the services (an upstream discovered, the sandbox pool filled), and `/ready` is
+/// the one place that says so.
+async fn wait_all_ready(
+    services: &[(&'static str, String, &'static str)],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    for (name, base_url, _) in services {
+        let url = format!("{base_url}/ready");
+        let mut delay = Duration::from_millis(2);
+        loop {
+            let last = match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("{name} did not become ready within {timeout:?}: {last}");
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+    Ok(())
+}
