@@ -1,0 +1,80 @@
+"""Running switchboard-loadgen and collecting its JSON report plus the memory of the loaded pids."""
+
+import json
+import subprocess
+
+from .procs import ROOT, MemorySampler
+
+LOADGEN = ROOT / "target" / "release" / "switchboard-loadgen"
+
+
+class Settings:
+    """Warm-up and measured seconds of every load run."""
+
+    def __init__(self, duration: float, warmup: float):
+        self.duration = duration
+        self.warmup = warmup
+
+
+def run(
+    settings: Settings,
+    label: str,
+    mode: str,
+    target: list[str],
+    concurrency: int,
+    sample: dict[str, int],
+    memory: dict,
+    expect: str | None = None,
+) -> dict:
+    """One load run. Returns {"label", "concurrency", "report"} or {"label", "not_measured"}.
+
+    `sample` maps process names to pids whose VmRSS is sampled during the run; the peaks are
+    folded into `memory[name]["load_peak_kib"]`.
+    """
+    argv = [str(LOADGEN), mode]
+    if mode == "process":
+        options, command = target[: target.index("--")], target[target.index("--") :]
+    else:
+        options, command = target, []
+    argv += options
+    argv += ["-c", str(concurrency), "--duration", str(settings.duration), "--warmup", str(settings.warmup)]
+    if expect is not None:
+        argv += ["--expect", expect]
+    argv += command
+    timeout = settings.duration + settings.warmup + 60
+    with MemorySampler(sample) as sampler:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"label": label, "concurrency": concurrency, "not_measured": f"not measured: load run exceeded {timeout:.0f} s"}
+    for name, peak in sampler.peaks.items():
+        entry = memory.setdefault(name, {})
+        entry["load_peak_kib"] = max(entry.get("load_peak_kib", 0), peak)
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"label": label, "concurrency": concurrency, "not_measured": f"not measured: loadgen failed: {reason}"}
+    print(
+        f"  {label:<44} c={concurrency:<3} {report['throughput_per_second']:>9.0f}/s  "
+        f"p50 {report['latency_us']['p50']:>8.0f} µs  p99 {report['latency_us']['p99']:>8.0f} µs  "
+        f"errors {report['errors']}",
+        flush=True,
+    )
+    return {"label": label, "concurrency": concurrency, "report": report}
+
+
+def p50(run: dict) -> float | None:
+    """The run's p50 in µs, or None if it was not measured or had errors."""
+    report = run.get("report")
+    if not report or report["errors"] or not report["requests"]:
+        return None
+    return report["latency_us"]["p50"]
+
+
+def rps(run: dict) -> float | None:
+    """The run's requests/s, or None if it was not measured or had errors."""
+    report = run.get("report")
+    if not report or report["errors"] or not report["requests"]:
+        return None
+    return report["throughput_per_second"]

@@ -1,0 +1,191 @@
+"""The five scenarios of issue 7. Each returns a section dict and appends headline items.
+
+Every number comes from a load run in this process's lifetime; a service that is missing or
+failed makes its rows "not measured" with the reason.
+"""
+
+import json
+
+from . import load, startup
+from .services import HOST, PORTS, Services, mcp_url, url
+
+TIME_ARGS = json.dumps({"timezone": "UTC"})
+HELLO = json.dumps({"code": "print('hello')"})
+COLD_PYTHON = ["/usr/bin/python3", "-c", "print('hello')"]
+
+
+class Context:
+    def __init__(self, settings: load.Settings, services: Services, memory: dict, headline: list):
+        self.settings = settings
+        self.services = services
+        self.memory = memory
+        self.headline = headline
+        self.shared: dict = {}
+
+    def mcp(self, label, service, tool, arguments, concurrency, sample, expect=None):
+        """A tools/call run against `service`'s /mcp, or a not-measured row."""
+        if self.services.get(service) is None:
+            return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(service)}
+        for name in sample:
+            if self.services.get(name) is None:
+                return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(name)}
+        target = ["--url", mcp_url(service), "--tool", tool, "--arguments", arguments]
+        return load.run(self.settings, label, "mcp", target, concurrency, self.services.pids(*sample),
+                        self.memory, expect)
+
+    def http(self, label, service, path, body, concurrency, sample, expect=None):
+        """A JSON POST run against `service`, or a not-measured row."""
+        for name in [service, *sample]:
+            if self.services.get(name) is None:
+                return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(name)}
+        target = ["--url", url(service, path), "--body", body]
+        return load.run(self.settings, label, "http", target, concurrency, self.services.pids(*sample),
+                        self.memory, expect)
+
+    def add(self, scenario, name, value, unit, kind, target=None, met=None, not_measured=None, digits=1):
+        item = {"scenario": scenario, "name": name, "value": value, "unit": unit, "kind": kind,
+                "target": target or "", "met": met, "digits": digits}
+        if value is None:
+            item["not_measured"] = not_measured or "not measured"
+            item["met"] = None
+        self.headline.append(item)
+
+
+def _diff(a, b):
+    return None if a is None or b is None else a - b
+
+
+def _ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _why(*runs) -> str:
+    for run in runs:
+        if "not_measured" in run:
+            return run["not_measured"]
+        if run["report"]["errors"]:
+            return f"not measured: {run['label']} had errors"
+    return "not measured"
+
+
+def gateway_overhead(ctx: Context) -> dict:
+    section = {"id": 1, "title": "tools/call get_current_time: direct to the time-client vs through the gateway",
+               "runs": [], "notes": [
+                   "Gateway added p50 = p50(through gateway) − p50(direct), from adjacent runs; the "
+                   "throughput ratio is gateway ÷ direct."]}
+    for concurrency in (1, 32):
+        direct = ctx.mcp("time-client direct", "time-client", "get_current_time", TIME_ARGS, concurrency,
+                         ["time-client"], expect="datetime")
+        via = ctx.mcp("time-client through gateway", "mcp-server", "get_current_time", TIME_ARGS, concurrency,
+                      ["mcp-server", "time-client"], expect="datetime")
+        section["runs"] += [direct, via]
+        ctx.shared[f"time-direct-c{concurrency}"] = direct
+        ctx.shared[f"time-gateway-c{concurrency}"] = via
+        added = _diff(load.p50(via), load.p50(direct))
+        ctx.add(1, f"gateway added p50, c={concurrency}", added, "µs", "difference (same run)",
+                "< 100 µs" if concurrency == 1 else "", None if added is None else
+                (added < 100 if concurrency == 1 else None), _why(direct, via))
+        ratio = _ratio(load.rps(via), load.rps(direct))
+        ctx.add(1, f"gateway ÷ direct req/s, c={concurrency}", ratio, "×", "ratio", digits=2,
+                not_measured=_why(direct, via))
+    return section
+
+
+def fastmcp(ctx: Context) -> dict:
+    section = {"id": 2, "title": "The same tool on the official Python MCP SDK (FastMCP + uvicorn)",
+               "runs": [], "notes": [
+                   "FastMCP from `mcp` 1.30.0 (pinned in bench/python/requirements.txt) in a venv "
+                   "under target/, served by uvicorn with the SDK's defaults; the tool returns the "
+                   "same structured output as ours. Our time-client rows are in scenario 1."]}
+    for concurrency in (1, 32):
+        direct = ctx.mcp("FastMCP direct", "fastmcp", "get_current_time", TIME_ARGS, concurrency,
+                         ["fastmcp"], expect="datetime")
+        via = ctx.mcp("FastMCP through our gateway", "gateway-fastmcp", "get_current_time", TIME_ARGS,
+                      concurrency, ["gateway-fastmcp", "fastmcp"], expect="datetime")
+        section["runs"] += [direct, via]
+        ours = ctx.shared.get(f"time-direct-c{concurrency}", {"label": "time-client", "not_measured": "not measured"})
+        ratio = _ratio(load.rps(ours), load.rps(direct))
+        ctx.add(2, f"time-client ÷ FastMCP req/s, c={concurrency}", ratio, "×", "ratio",
+                ">= 20×" if concurrency == 32 else "", None if ratio is None or concurrency != 32 else ratio >= 20,
+                _why(ours, direct), digits=1)
+        p50_ratio = _ratio(load.p50(direct), load.p50(ours))
+        ctx.add(2, f"FastMCP ÷ time-client p50, c={concurrency}", p50_ratio, "×", "ratio",
+                not_measured=_why(ours, direct), digits=1)
+        added = _diff(load.p50(via), load.p50(direct))
+        ctx.add(2, f"gateway added p50 in front of FastMCP, c={concurrency}", added, "µs", "difference (same run)",
+                not_measured=_why(direct, via))
+    return section
+
+
+def execute_code(ctx: Context) -> dict:
+    section = {"id": 3, "title": "execute_code print('hello'): gateway → code-executor → sandbox vs a cold Python start",
+               "runs": [], "notes": [
+                   "Cold start: `/usr/bin/python3 -c \"print('hello')\"` spawned by the load generator "
+                   "(fork/exec, wait, read stdout), unisolated — the floor a sandbox without a "
+                   "pre-started pool pays before isolation costs. Executions/s are closed-loop."]}
+    chain_rows, cold_rows = {}, {}
+    for concurrency in (1, 2, 4, 8):
+        chain = ctx.mcp("execute_code through the gateway", "mcp-server", "execute_code", HELLO, concurrency,
+                        ["mcp-server", "code-executor", "sandbox"], expect="hello")
+        cold = load.run(ctx.settings, "cold /usr/bin/python3 -c print('hello')", "process",
+                        ["--", *COLD_PYTHON], concurrency, {}, ctx.memory, expect="hello")
+        section["runs"] += [chain, cold]
+        chain_rows[concurrency], cold_rows[concurrency] = chain, cold
+    chain1, cold1 = chain_rows[1], cold_rows[1]
+    value = load.p50(chain1)
+    ctx.add(3, "execute_code p50 through the chain, c=1", None if value is None else value / 1000, "ms",
+            "absolute (noisy)", "< 5 ms", None if value is None else value < 5000, _why(chain1))
+    ctx.add(3, "cold start p50 ÷ chain p50, c=1", _ratio(load.p50(cold1), load.p50(chain1)), "×", "ratio",
+            not_measured=_why(chain1, cold1))
+    ctx.add(3, "chain ÷ cold executions/s, c=8", _ratio(load.rps(chain_rows[8]), load.rps(cold_rows[8])), "×",
+            "ratio", not_measured=_why(chain_rows[8], cold_rows[8]), digits=2)
+    return section
+
+
+def middleware(ctx: Context) -> dict:
+    section = {"id": 4, "title": "A chat turn through the middleware with a scripted LLM that answers at once",
+               "runs": [], "notes": [
+                   "The scripted LLM is `switchboard-loadgen scripted-llm` (OpenAI-compatible, answers "
+                   "instantly). Overhead without tools = p50(/chat) − p50(one LLM request direct). With a "
+                   "tool call the turn is two LLM requests and one gateway tools/call, so overhead = "
+                   "p50(/chat) − 2 × p50(LLM direct) − p50(gateway tools/call, scenario 1)."]}
+    tools = [{"type": "function", "function": {"name": "get_current_time", "description": "time",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    llm_body = json.dumps({"model": "scripted", "messages": [{"role": "user", "content": "hi"}], "tools": tools})
+    plain = json.dumps({"messages": [{"role": "user", "content": "hi"}]})
+    with_tool = json.dumps({"messages": [{"role": "user", "content": "use a tool to tell the time"}]})
+    llm = ctx.http("scripted LLM direct", "scripted-llm", "/v1/chat/completions", llm_body, 1, ["scripted-llm"],
+                   expect="hello")
+    turn = ctx.http("/chat, no tool call", "middleware", "/chat", plain, 1, ["middleware"], expect="hello")
+    tool_turn = ctx.http("/chat, one tool call", "middleware", "/chat", with_tool, 1,
+                         ["middleware", "mcp-server", "time-client"], expect="get_current_time")
+    section["runs"] += [llm, turn, tool_turn]
+    ctx.add(4, "middleware overhead per turn, no tool", _diff(load.p50(turn), load.p50(llm)), "µs",
+            "difference (same run)", not_measured=_why(llm, turn))
+    gateway = ctx.shared.get("time-gateway-c1", {"label": "gateway", "not_measured": "not measured"})
+    llm_p50, gateway_p50 = load.p50(llm), load.p50(gateway)
+    overhead = None
+    if None not in (load.p50(tool_turn), llm_p50, gateway_p50):
+        overhead = load.p50(tool_turn) - 2 * llm_p50 - gateway_p50
+    ctx.add(4, "middleware overhead per turn, one tool call", overhead, "µs", "difference (same run)",
+            not_measured=_why(llm, tool_turn, gateway))
+    return section
+
+
+def resources(ctx: Context) -> dict:
+    section = {"id": 5, "title": "Memory and start-up", "runs": [], "notes": [
+        "Idle RSS is read 0.5 s after each service (a separate process) became ready, before any "
+        "load; the peak is sampled every 50 ms during the load runs that went through it. The "
+        "sandbox's pre-started interpreters are separate processes and not included in its RSS."]}
+    ours = startup.measure_up(ctx.memory)
+    baseline = startup.measure_fastmcp()
+    section["extra"] = startup.table(ours, baseline)
+    up_ms = ours.get("median_ms")
+    ctx.add(5, "`switchboard up` until every /ready is 200", up_ms, "ms", "absolute (noisy)", "< 1000 ms",
+            None if up_ms is None else up_ms < 1000, ours.get("not_measured"), digits=0)
+    ctx.add(5, "FastMCP start ÷ `switchboard up` start", _ratio(baseline.get("median_ms"), up_ms), "×", "ratio",
+            not_measured=ours.get("not_measured") or baseline.get("not_measured"))
+    return section
+
+
+ALL = [gateway_overhead, fastmcp, execute_code, middleware, resources]

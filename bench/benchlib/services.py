@@ -1,0 +1,142 @@
+"""What the harness can start: each service on its fixed loopback port, started on first use.
+
+A service whose subcommand the release binary does not have yet is reported as
+"not measured: <service> not built yet"; one that fails to start, with the tail of its log.
+"""
+
+import subprocess
+import time
+
+from .load import LOADGEN
+from .procs import ROOT, Service, StartError
+
+SWITCHBOARD = ROOT / "target" / "release" / "switchboard"
+VENV_PYTHON = ROOT / "target" / "bench-venv" / "bin" / "python"
+HOST = "127.0.0.1"
+
+# Fixed loopback ports, away from the defaults (8000-8004) so a running `switchboard up` does
+# not collide; the same offsets as DESIGN.md's table.
+PORTS = {
+    "mcp-server": 18600,
+    "sandbox": 18601,
+    "middleware": 18602,
+    "time-client": 18603,
+    "code-executor": 18604,
+    "gateway-fastmcp": 18610,
+    "fastmcp": 18613,
+    "scripted-llm": 18620,
+}
+UP_BASE_PORT = 18700
+
+# Which subcommand of the binary each of our services needs.
+SUBCOMMAND = {
+    "time-client": "time-client",
+    "mcp-server": "mcp-server",
+    "gateway-fastmcp": "mcp-server",
+    "sandbox": "sandbox",
+    "code-executor": "code-executor",
+    "middleware": "middleware",
+}
+
+# Seconds to let a freshly ready service settle before its idle memory is read.
+SETTLE_SECONDS = 0.5
+
+
+def url(name: str, path: str = "") -> str:
+    return f"http://{HOST}:{PORTS[name]}{path}"
+
+
+def mcp_url(name: str) -> str:
+    return url(name, "/mcp")
+
+
+def has_subcommand(subcommand: str) -> bool:
+    """Whether the release binary has this subcommand (its --help succeeds)."""
+    done = subprocess.run(
+        [str(SWITCHBOARD), subcommand, "--help"], capture_output=True, text=True, check=False
+    )
+    return done.returncode == 0
+
+
+class Services:
+    """Starts services on demand, remembers failures, records idle memory."""
+
+    def __init__(self, memory: dict):
+        self.memory = memory
+        self.running: dict[str, Service] = {}
+        self.failed: dict[str, str] = {}
+        self.subcommands = {sub: has_subcommand(sub) for sub in set(SUBCOMMAND.values())}
+
+    def missing(self, *names: str) -> str | None:
+        """The "not measured" reason if any of these services' subcommands is not built yet."""
+        absent = [n for n in names if n in SUBCOMMAND and not self.subcommands[SUBCOMMAND[n]]]
+        if absent:
+            return "not measured: " + ", ".join(f"{n} not built yet" for n in absent)
+        return None
+
+    def get(self, name: str) -> Service | None:
+        """The running service, started if needed; None if it cannot run (see `reason`)."""
+        if name in self.running:
+            return self.running[name]
+        if name in self.failed or self.missing(name):
+            return None
+        if name not in SPECS:
+            self.failed[name] = f"not measured: bench/benchlib/services.py has no start recipe for {name} yet"
+            return None
+        try:
+            for dependency in DEPENDS.get(name, []):
+                if self.get(dependency) is None:
+                    raise StartError(f"needs {dependency}: {self.reason(dependency)}")
+            argv, ready_path, env = SPECS[name]()
+            service = Service(name, argv, url(name, ready_path), env).start()
+            settle(name)
+        except StartError as error:
+            self.failed[name] = f"not measured: {error}"
+            print(f"  {self.failed[name]}", flush=True)
+            return None
+        self.running[name] = service
+        entry = self.memory.setdefault(name, {})
+        entry["idle_kib"] = service.memory().get("VmRSS")
+        entry["ours"] = name not in ("fastmcp", "scripted-llm")
+        print(f"  started {name} (pid {service.pid}) in {service.ready_seconds * 1000:.0f} ms", flush=True)
+        return service
+
+    def reason(self, name: str) -> str:
+        return self.missing(name) or self.failed.get(name) or f"not measured: {name} not started"
+
+    def pids(self, *names: str) -> dict[str, int]:
+        return {n: self.running[n].pid for n in names if n in self.running}
+
+    def stop_all(self) -> None:
+        for name, service in list(self.running.items()):
+            hwm = service.memory().get("VmHWM")
+            if hwm is not None:
+                self.memory.setdefault(name, {})["hwm_kib"] = hwm
+            service.stop()
+            del self.running[name]
+
+
+def settle(name: str) -> None:
+    """Give a just-ready service a moment before reading its idle memory; gateways also need to
+    have discovered their upstreams' tools, which /ready does not promise for every tool."""
+    time.sleep(SETTLE_SECONDS)
+
+
+def listen(name: str) -> list[str]:
+    return ["--listen", f"{HOST}:{PORTS[name]}"]
+
+
+# name -> () -> (argv, readiness path, extra environment)
+SPECS = {
+    "time-client": lambda: ([str(SWITCHBOARD), "time-client", *listen("time-client")], "/ready", None),
+    "fastmcp": lambda: (
+        [str(VENV_PYTHON), str(ROOT / "bench" / "python" / "fastmcp_time.py"), "--host", HOST,
+         "--port", str(PORTS["fastmcp"])],
+        "/ready",
+        None,
+    ),
+    "scripted-llm": lambda: ([str(LOADGEN), "scripted-llm", *listen("scripted-llm")], "/v1/models", None),
+}
+
+# Services that must be running before this one starts.
+DEPENDS: dict[str, list[str]] = {}

@@ -1,0 +1,155 @@
+//! The command line.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    Error,
+    error::seconds,
+    plan::{Plan, Stop},
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard-loadgen",
+    version,
+    about = "Closed-loop load generator: N workers, each with its own MCP session, HTTP connection or child process; prints throughput and latency percentiles as JSON."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Mode {
+    /// MCP `tools/call` over Streamable HTTP, one rmcp client session per worker.
+    Mcp(McpArgs),
+    /// HTTP POST of a JSON body, one connection per worker; any 2xx answer counts.
+    Http(HttpArgs),
+    /// Start a program and wait for it to exit, one at a time per worker (cold-start baseline).
+    Process(ProcessArgs),
+    /// Serve a scripted OpenAI-compatible LLM that answers instantly (for middleware runs).
+    ScriptedLlm(ScriptedLlmArgs),
+}
+
+/// Options every load mode shares.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Workers, each with its own session or connection: requests in flight at once.
+    #[arg(short, long, default_value_t = 1, value_name = "N")]
+    pub concurrency: usize,
+    /// Measure for this many seconds (after the warm-up).
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        value_name = "SECONDS",
+        conflicts_with = "requests"
+    )]
+    pub duration: f64,
+    /// Measure exactly this many requests instead of a fixed duration.
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
+    /// Send requests for this long first and leave them out of the report (connections warm,
+    /// caches filled, the CPU clock up).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub warmup: f64,
+    /// Count a response as an error unless it contains this text (the tool result as JSON, the
+    /// HTTP body, or the program's stdout).
+    #[arg(long, value_name = "TEXT")]
+    pub expect: Option<String>,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl LoadArgs {
+    /// The validated plan.
+    pub fn plan(&self) -> Result<Plan, Error> {
+        if self.concurrency == 0 || self.concurrency > 4096 {
+            return Err(Error::usage(format!(
+                "--concurrency {}: expected 1..=4096 workers",
+                self.concurrency
+            )));
+        }
+        let stop = match self.requests {
+            Some(0) => return Err(Error::usage("--requests 0: expected at least 1 request")),
+            Some(n) => Stop::Requests(n),
+            None if self.duration > 0.0 => Stop::Duration(seconds("--duration", self.duration)?),
+            None => {
+                return Err(Error::usage(format!(
+                    "--duration {}: expected a number of seconds > 0",
+                    self.duration
+                )));
+            }
+        };
+        Ok(Plan {
+            concurrency: self.concurrency,
+            warmup: seconds("--warmup", self.warmup)?,
+            stop,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The MCP endpoint, e.g. http://127.0.0.1:8003/mcp.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The tool to call.
+    #[arg(long, value_name = "NAME")]
+    pub tool: String,
+    /// The tool's arguments as a JSON object.
+    #[arg(long, default_value = "{}", value_name = "JSON")]
+    pub arguments: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+impl McpArgs {
+    /// How the report names the target.
+    pub fn target(&self) -> String {
+        format!("{} tools/call {}", self.url, self.tool)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// The URL to POST to.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The JSON body.
+    #[arg(long, default_value = "{}", value_name = "JSON")]
+    pub body: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// The program and its arguments, after `--`.
+    #[arg(required = true, last = true, value_name = "PROGRAM")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+impl ProcessArgs {
+    /// How the report names the target.
+    pub fn target(&self) -> String {
+        self.command.join(" ")
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ScriptedLlmArgs {
+    /// Where to listen, e.g. 127.0.0.1:9100 (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
+    pub listen: SocketAddr,
+    /// The tool the scripted LLM calls when the user's message contains `tool`.
+    #[arg(long, default_value = "get_current_time", value_name = "NAME")]
+    pub tool: String,
+    /// The arguments of that call as a JSON object.
+    #[arg(long, default_value = r#"{"timezone":"UTC"}"#, value_name = "JSON")]
+    pub tool_arguments: String,
+}

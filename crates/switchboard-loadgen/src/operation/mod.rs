@@ -1,0 +1,59 @@
+//! The kinds of request a worker sends. Each worker owns one [`Operation`] value, so state
+//! such as an MCP session or an HTTP connection is never shared between workers.
+
+pub mod http;
+pub mod mcp;
+pub mod process;
+
+use std::future::Future;
+
+/// One kind of request, sent again and again by one worker.
+pub trait Operation: Send + 'static {
+    /// Send one request and wait for its complete answer. `Err` carries a short description
+    /// of what went wrong (transport failure, error status, tool error, unexpected content).
+    fn call(&mut self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Check an answer against `--expect`.
+pub(crate) fn check_expected(expect: Option<&str>, answer: &str) -> Result<(), String> {
+    match expect {
+        Some(needle) if !answer.contains(needle) => Err(format!(
+            "answer does not contain {needle:?}: {}",
+            shorten(answer)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// At most 300 characters of `text`, for error messages.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 300;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectation_is_a_substring_check() {
+        assert!(check_expected(None, "anything").is_ok());
+        assert!(check_expected(Some("hello"), "{\"stdout\":\"hello\\n\"}").is_ok());
+        let error = check_expected(Some("hello"), "bye").unwrap_err();
+        assert!(
+            error.contains("\"hello\"") && error.contains("bye"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn long_answers_are_shortened_on_a_char_boundary() {
+        let long = "é".repeat(400);
+        let short = shorten(&long);
+        assert_eq!(short.chars().count(), 301);
+        assert!(short.ends_with('…'));
+    }
+}
