@@ -1,0 +1,260 @@
+//! The gateway itself: its upstreams, the current catalog, and routing a request to the
+//! upstream that serves it. The MCP face ([`crate::server`]) and the REST face
+//! ([`crate::rest`]) both call [`Gateway::call_tool`] and friends.
+
+use std::{collections::HashSet, sync::Arc, time::Instant};
+
+use arc_swap::ArcSwap;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+    GetPromptRequest, GetPromptRequestParams, GetPromptResponse, ReadResourceRequest,
+    ReadResourceRequestParams, ReadResourceResponse, ResourceContents, ServerResult,
+};
+use switchboard_runtime::Metrics;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    catalog::Catalog,
+    config::Config,
+    error::CallError,
+    metrics::GatewayMetrics,
+    naming::Renamed,
+    sessions::{ListChanges, Sessions},
+    upstream::{Timing, Upstream, handler::Caller},
+};
+
+/// A running gateway. Cheap to clone; every clone is the same gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    upstreams: Vec<Arc<Upstream>>,
+    catalog: ArcSwap<Catalog>,
+    /// Bumped after every catalog swap (tests and `up` can wait on it).
+    generation: watch::Sender<u64>,
+    sessions: Arc<Sessions>,
+    metrics: Metrics,
+    gateway_metrics: GatewayMetrics,
+}
+
+impl Gateway {
+    /// Start supervising every upstream of `config` (in the background) and return at once:
+    /// the gateway serves before, and whether or not, any upstream is reachable.
+    pub fn start(config: &Config, shutdown: CancellationToken) -> Self {
+        let metrics = Metrics::new(crate::SERVICE);
+        let gateway_metrics = GatewayMetrics::register(&metrics);
+        let sessions = Arc::new(Sessions::default());
+        let upstreams: Vec<Arc<Upstream>> = config
+            .upstreams
+            .iter()
+            .map(|u| {
+                Arc::new(Upstream::new(
+                    u.clone(),
+                    sessions.clone(),
+                    gateway_metrics.upstream(&u.name),
+                ))
+            })
+            .collect();
+        let gateway = Self {
+            inner: Arc::new(Inner {
+                upstreams,
+                catalog: ArcSwap::from_pointee(Catalog::default()),
+                generation: watch::Sender::new(0),
+                sessions,
+                metrics,
+                gateway_metrics,
+            }),
+        };
+        let changed = Arc::new(Notify::new());
+        let timing = Timing {
+            connect_timeout: config.connect_timeout,
+            health_interval: config.health_interval,
+        };
+        for upstream in &gateway.inner.upstreams {
+            tokio::spawn(
+                upstream
+                    .clone()
+                    .supervise(timing, changed.clone(), shutdown.clone()),
+            );
+        }
+        tokio::spawn(gateway.clone().maintain_catalog(changed, shutdown));
+        gateway
+    }
+
+    pub fn upstreams(&self) -> &[Arc<Upstream>] {
+        &self.inner.upstreams
+    }
+
+    pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.inner.upstreams.iter().find(|u| u.config.name == name)
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.inner.catalog.load_full()
+    }
+
+    /// A receiver that changes whenever a new catalog is in place.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.generation.subscribe()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn sessions(&self) -> &Arc<Sessions> {
+        &self.inner.sessions
+    }
+
+    /// Rebuild the catalog whenever an upstream changes, and tell connected clients what
+    /// changed. One task, so rebuilds never race.
+    async fn maintain_catalog(self, changed: Arc<Notify>, shutdown: CancellationToken) {
+        let mut logged: HashSet<Renamed> = HashSet::new();
+        loop {
+            tokio::select! {
+                () = changed.notified() => {}
+                () = shutdown.cancelled() => return,
+            }
+            let (catalog, renamed) = Catalog::build(&self.inner.upstreams, &self.inner.gateway_metrics);
+            for r in renamed {
+                if !logged.contains(&r) {
+                    tracing::info!(upstream = %r.upstream, original = %r.original, public = %r.public, "name offered by several upstreams (or not a valid tool name); published with the upstream's prefix");
+                    logged.insert(r);
+                }
+            }
+            let old = self.inner.catalog.load();
+            let changes = ListChanges {
+                tools: old.tools != catalog.tools,
+                resources: old.resources != catalog.resources
+                    || old.resource_templates != catalog.resource_templates,
+                prompts: old.prompts != catalog.prompts,
+            };
+            self.inner.catalog.store(Arc::new(catalog));
+            self.inner.generation.send_modify(|g| *g += 1);
+            if changes.any() {
+                tracing::debug!(?changes, sessions = self.inner.sessions.len(), "catalog changed");
+                self.inner.sessions.broadcast(changes);
+            }
+        }
+    }
+
+    /// Route a `tools/call` to its upstream under the tool's original name.
+    #[tracing::instrument(skip_all, fields(tool = %params.name))]
+    pub async fn call_tool(
+        &self,
+        mut params: CallToolRequestParams,
+        caller: Option<Caller>,
+        ct: &CancellationToken,
+    ) -> Result<CallToolResponse, CallError> {
+        let start = Instant::now();
+        let catalog = self.inner.catalog.load();
+        let Some(route) = catalog.tool_routes.get(params.name.as_ref()) else {
+            return Err(CallError::Unknown {
+                kind: "tool",
+                name: params.name.into_owned(),
+                list: "tools/list (or GET /api/tools)",
+            });
+        };
+        let upstream = &self.inner.upstreams[route.upstream];
+        // The caller's `_meta` goes along; rmcp replaces its progress token with the upstream
+        // leg's own, which the upstream handler maps back to the caller's.
+        params.name = route.original.clone();
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let result = match upstream.request(request, caller, ct).await {
+            Ok(ServerResult::CallToolResult(result)) => Ok(CallToolResponse::Complete(result)),
+            Ok(ServerResult::InputRequiredResult(result)) => {
+                Ok(CallToolResponse::InputRequired(result))
+            }
+            Ok(ServerResult::CreateTaskResult(result)) => Ok(CallToolResponse::Task(result)),
+            Ok(ServerResult::EmptyResult(_)) => Ok(CallToolResponse::Complete(
+                CallToolResult::success(Vec::new()),
+            )),
+            Ok(_) => Err(CallError::Unexpected {
+                upstream: upstream.config.name.clone(),
+            }),
+            Err(error) => Err(error),
+        };
+        let outcome = match &result {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(error) => error.outcome(),
+        };
+        route
+            .metrics
+            .record(outcome, start.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Route a `resources/read` by URI.
+    pub async fn read_resource(
+        &self,
+        mut params: ReadResourceRequestParams,
+        caller: Option<Caller>,
+        ct: &CancellationToken,
+    ) -> Result<ReadResourceResponse, CallError> {
+        let catalog = self.inner.catalog.load();
+        let public = params.uri.clone();
+        let Some((index, original)) = catalog.route_resource(&public, &self.inner.upstreams) else {
+            return Err(CallError::Unknown {
+                kind: "resource",
+                name: public,
+                list: "resources/list and resources/templates/list",
+            });
+        };
+        let upstream = &self.inner.upstreams[index];
+        params.uri = original.clone();
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+        match upstream.request(request, caller, ct).await? {
+            ServerResult::ReadResourceResult(mut result) => {
+                if original != public {
+                    for contents in &mut result.contents {
+                        match contents {
+                            ResourceContents::TextResourceContents { uri, .. }
+                            | ResourceContents::BlobResourceContents { uri, .. }
+                                if *uri == original =>
+                            {
+                                uri.clone_from(&public)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Ok(ReadResourceResponse::Complete(result))
+            }
+            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            _ => Err(CallError::Unexpected {
+                upstream: upstream.config.name.clone(),
+            }),
+        }
+    }
+
+    /// Route a `prompts/get` by public prompt name.
+    pub async fn get_prompt(
+        &self,
+        mut params: GetPromptRequestParams,
+        caller: Option<Caller>,
+        ct: &CancellationToken,
+    ) -> Result<GetPromptResponse, CallError> {
+        let catalog = self.inner.catalog.load();
+        let Some((index, original)) = catalog.prompt_routes.get(&params.name) else {
+            return Err(CallError::Unknown {
+                kind: "prompt",
+                name: params.name,
+                list: "prompts/list",
+            });
+        };
+        let upstream = &self.inner.upstreams[*index];
+        params.name.clone_from(original);
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        match upstream.request(request, caller, ct).await? {
+            ServerResult::GetPromptResult(result) => Ok(GetPromptResponse::Complete(result)),
+            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            _ => Err(CallError::Unexpected {
+                upstream: upstream.config.name.clone(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The gateway's own metrics, registered in the service registry at start-up.
+//!
+//! Series handles for a tool are created once, when the catalog is built, so a call only
+//! increments counters it already holds: no label allocation and no family lock per call.
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+};
+use switchboard_runtime::{Metrics, metrics::latency_histogram};
+
+use crate::breaker::CircuitState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    tool: String,
+    upstream: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    tool: String,
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabel {
+    upstream: String,
+}
+
+/// Outcomes of a routed tool call (the `outcome` label).
+/// Calls of names the gateway does not know are not counted: their names come from callers.
+pub const OUTCOMES: [&str; 7] = [
+    "ok",
+    "tool_error",
+    "unavailable",
+    "timeout",
+    "transport_error",
+    "upstream_error",
+    "cancelled",
+];
+
+/// The gateway's metric families.
+#[derive(Clone)]
+pub struct GatewayMetrics {
+    calls: Family<CallLabels, Counter>,
+    duration: Family<ToolLabels, Histogram, fn() -> Histogram>,
+    up: Family<UpstreamLabel, Gauge>,
+    circuit: Family<UpstreamLabel, Gauge>,
+    connects: Family<UpstreamLabel, Counter>,
+}
+
+/// The series of one (tool, upstream).
+#[derive(Clone)]
+pub struct ToolMetrics {
+    calls: [Counter; OUTCOMES.len()],
+    duration: Histogram,
+}
+
+impl ToolMetrics {
+    /// Count one call with `outcome` (one of [`OUTCOMES`]) that took `seconds`.
+    pub fn record(&self, outcome: &str, seconds: f64) {
+        let index = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(0);
+        self.calls[index].inc();
+        self.duration.observe(seconds);
+    }
+}
+
+/// The gauges of one upstream.
+#[derive(Clone)]
+pub struct UpstreamMetrics {
+    pub up: Gauge,
+    circuit: Gauge,
+    pub connects: Counter,
+}
+
+impl UpstreamMetrics {
+    pub fn set_circuit(&self, state: CircuitState) {
+        self.circuit.set(state as i64);
+    }
+}
+
+impl GatewayMetrics {
+    pub fn register(metrics: &Metrics) -> Self {
+        let this = Self {
+            calls: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+            up: Family::default(),
+            circuit: Family::default(),
+            connects: Family::default(),
+        };
+        metrics.register(
+            "mcp_tool_calls",
+            "Tool calls routed by the gateway, by public tool name, upstream and outcome (ok, tool_error, unavailable, timeout, transport_error, upstream_error, cancelled)",
+            this.calls.clone(),
+        );
+        metrics.register(
+            "mcp_tool_call_duration_seconds",
+            "Time from receiving a tool call to having its answer, by public tool name and upstream",
+            this.duration.clone(),
+        );
+        metrics.register(
+            "mcp_upstream_up",
+            "1 when the upstream is connected and initialized, else 0",
+            this.up.clone(),
+        );
+        metrics.register(
+            "mcp_upstream_circuit_state",
+            "Circuit breaker of the upstream: 0 closed, 1 half-open (probing), 2 open (rejecting)",
+            this.circuit.clone(),
+        );
+        metrics.register(
+            "mcp_upstream_connects",
+            "Successful (re-)initializations of the upstream session",
+            this.connects.clone(),
+        );
+        this
+    }
+
+    pub fn tool(&self, tool: &str, upstream: &str) -> ToolMetrics {
+        let calls = OUTCOMES.map(|outcome| {
+            self.calls
+                .get_or_create(&CallLabels {
+                    tool: tool.to_owned(),
+                    upstream: upstream.to_owned(),
+                    outcome,
+                })
+                .clone()
+        });
+        let duration = self
+            .duration
+            .get_or_create(&ToolLabels {
+                tool: tool.to_owned(),
+                upstream: upstream.to_owned(),
+            })
+            .clone();
+        ToolMetrics { calls, duration }
+    }
+
+    pub fn upstream(&self, upstream: &str) -> UpstreamMetrics {
+        let label = UpstreamLabel {
+            upstream: upstream.to_owned(),
+        };
+        UpstreamMetrics {
+            up: self.up.get_or_create(&label).clone(),
+            circuit: self.circuit.get_or_create(&label).clone(),
+            connects: self.connects.get_or_create(&label).clone(),
+        }
+    }
+}

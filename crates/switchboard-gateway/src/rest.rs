@@ -1,0 +1,117 @@
+//! REST for callers that do not speak MCP.
+//!
+//! - `GET /api/tools`: every known tool (name, title, description, input and output schema,
+//!   annotations), its upstream and whether that upstream is up, plus each upstream's state.
+//! - `POST /api/tools/{name}` with the arguments object as the body (empty body = `{}`):
+//!   the `CallToolResult` as JSON (`content`, `structuredContent`, `isError`). A tool that
+//!   fails is still 200 with `isError: true`; the gateway's own failures are errors: unknown
+//!   tool 404, upstream down or circuit open 503, upstream unreachable 502, timeout 504.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    routing::{get, post},
+};
+use rmcp::model::{CallToolRequestParams, CallToolResponse};
+use serde_json::{Value, json};
+use switchboard_runtime::ApiError;
+use tokio_util::sync::CancellationToken;
+
+use crate::{gateway::Gateway, upstream::Status};
+
+pub fn routes(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/api/tools", get(list_tools))
+        .route("/api/tools/{name}", post(call_tool))
+        .with_state(gateway)
+}
+
+/// The state of every upstream, as JSON (also used by `/ready`).
+pub fn upstream_states(gateway: &Gateway) -> Vec<Value> {
+    gateway
+        .upstreams()
+        .iter()
+        .map(|u| {
+            let state = u.state();
+            json!({
+                "name": u.config.name,
+                "url": u.config.url,
+                "status": state.status,
+                "error": state.error,
+                "server": state.server,
+                "circuit": u.breaker.state().as_str(),
+                "since": state.since.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+async fn list_tools(State(gateway): State<Gateway>) -> Json<Value> {
+    let catalog = gateway.catalog();
+    let upstreams = gateway.upstreams();
+    let tools: Vec<Value> = catalog
+        .entries
+        .iter()
+        .map(|entry| {
+            let upstream = &upstreams[entry.upstream];
+            let tool = &entry.tool;
+            json!({
+                "name": tool.name,
+                "title": tool.title,
+                "description": tool.description,
+                "input_schema": tool.input_schema,
+                "output_schema": tool.output_schema,
+                "annotations": tool.annotations,
+                "upstream": upstream.config.name,
+                "upstream_status": upstream.state().status,
+                "available": upstream.state().status == Status::Up,
+            })
+        })
+        .collect();
+    Json(json!({ "tools": tools, "upstreams": upstream_states(&gateway) }))
+}
+
+async fn call_tool(
+    State(gateway): State<Gateway>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let arguments = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "the body must be a JSON object of tool arguments, e.g. {{\"timezone\": \"UTC\"}}; got {}",
+                    kind(&other)
+                )));
+            }
+            Err(e) => return Err(ApiError::bad_request(format!("the body is not JSON: {e}"))),
+        }
+    };
+    let params = CallToolRequestParams::new(name).with_arguments(arguments);
+    // Dropping this future (the HTTP client went away) cancels the upstream request.
+    let never = CancellationToken::new();
+    match gateway.call_tool(params, None, &never).await {
+        Ok(CallToolResponse::Complete(result)) => Ok(Json(
+            serde_json::to_value(result).map_err(ApiError::internal)?,
+        )),
+        Ok(_) => Err(ApiError::bad_gateway(
+            "the upstream asked for more input (input_required or task), which REST cannot provide; call this tool over MCP",
+        )),
+        Err(error) => Err(error.to_api()),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,180 @@
+//! The gateway's MCP face: one rmcp `ServerHandler` that lists the federated catalog and
+//! routes each request to its upstream.
+//!
+//! Every request runs in its own task (rmcp spawns one per request), so one session can have
+//! many calls in flight. A client's `notifications/cancelled` cancels the request's token,
+//! which cancels the upstream request; the upstream's progress and log notifications come back
+//! to the calling session (see [`crate::upstream::handler`]).
+#![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
+
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    },
+    service::{NotificationContext, RequestContext},
+};
+
+use crate::{
+    error::CallError,
+    gateway::Gateway,
+    sessions::session_id,
+    upstream::handler::Caller,
+};
+
+/// The rmcp server handler; cloned per request, so it holds only the shared [`Gateway`].
+#[derive(Clone)]
+pub struct GatewayServer {
+    gateway: Gateway,
+}
+
+impl GatewayServer {
+    pub fn new(gateway: Gateway) -> Self {
+        Self { gateway }
+    }
+
+    fn caller(context: &RequestContext<RoleServer>) -> Caller {
+        Caller {
+            peer: context.peer.clone(),
+            progress_token: context.meta.get_progress_token(),
+            session: session_id(&context.extensions),
+        }
+    }
+}
+
+impl ServerHandler for GatewayServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .enable_logging()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "switchboard-gateway",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(
+            "Switchboard's MCP gateway: the tools, resources and prompts of several MCP servers behind one endpoint. A tool name offered by more than one server carries that server's name as a prefix. When a server is unavailable its tools leave the list (notifications/tools/list_changed) and calls to them return an error that names the server.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(
+            self.gateway.catalog().tools.clone(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = Self::caller(&context);
+        match self
+            .gateway
+            .call_tool(request, Some(caller), &context.ct)
+            .await
+        {
+            Ok(response) => Ok(response),
+            Err(error @ CallError::Unknown { .. }) => Err(error.to_mcp()),
+            Err(CallError::Upstream { error, .. }) => Err(error),
+            // The upstream failed to answer: a tool error the model can read and act on.
+            Err(error) => Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                ContentBlock::text(error.to_string()),
+            ]))),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(
+            self.gateway.catalog().resources.clone(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.gateway.catalog().resource_templates.clone(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = Self::caller(&context);
+        self.gateway
+            .read_resource(request, Some(caller), &context.ct)
+            .await
+            .map_err(|e| e.to_mcp())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(
+            self.gateway.catalog().prompts.clone(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = Self::caller(&context);
+        self.gateway
+            .get_prompt(request, Some(caller), &context.ct)
+            .await
+            .map_err(|e| e.to_mcp())
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        match session_id(&context.extensions) {
+            Some(id) => {
+                self.gateway
+                    .sessions()
+                    .set_level(id, context.peer.clone(), request.level);
+                Ok(())
+            }
+            None => Err(McpError::invalid_request(
+                "logging/setLevel needs a session (send the mcp-session-id header)",
+                None,
+            )),
+        }
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(id) = session_id(&context.extensions) {
+            self.gateway.sessions().register(id, context.peer.clone());
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The gateway's connected client sessions: to tell them when the lists change, and the
+//! logging level each asked for.
+//!
+//! Sessions are keyed by their `mcp-session-id`. A session is added when its client sends
+//! `notifications/initialized` (or sets a logging level) and dropped when a notification to it
+//! finds its transport closed.
+#![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use rmcp::{Peer, RoleServer, model::LoggingLevel};
+
+/// Which lists changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListChanges {
+    pub tools: bool,
+    pub resources: bool,
+    pub prompts: bool,
+}
+
+impl ListChanges {
+    pub fn any(self) -> bool {
+        self.tools || self.resources || self.prompts
+    }
+}
+
+struct Entry {
+    peer: Peer<RoleServer>,
+    level: Option<LoggingLevel>,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    entries: Mutex<HashMap<Arc<str>, Entry>>,
+}
+
+/// The `mcp-session-id` of the HTTP request that carried an MCP message, if any.
+pub fn session_id(extensions: &rmcp::model::Extensions) -> Option<Arc<str>> {
+    extensions
+        .get::<axum::http::request::Parts>()?
+        .headers
+        .get("mcp-session-id")?
+        .to_str()
+        .ok()
+        .map(Arc::from)
+}
+
+fn rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remember a session (idempotent).
+    pub fn register(&self, id: Arc<str>, peer: Peer<RoleServer>) {
+        let mut entries = self.lock();
+        entries.retain(|_, e| !e.peer.is_transport_closed());
+        entries.entry(id).or_insert(Entry { peer, level: None });
+    }
+
+    pub fn set_level(&self, id: Arc<str>, peer: Peer<RoleServer>, level: LoggingLevel) {
+        self.lock()
+            .entry(id)
+            .or_insert(Entry { peer, level: None })
+            .level = Some(level);
+    }
+
+    /// Whether a log message of `level` should go to session `id` (sessions that set no level
+    /// get everything, as the specification leaves the default to the server).
+    pub fn wants_log(&self, id: Option<&str>, level: LoggingLevel) -> bool {
+        let Some(id) = id else { return true };
+        match self.lock().get(id).and_then(|e| e.level) {
+            Some(min) => rank(level) >= rank(min),
+            None => true,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Send `list_changed` notifications to every session; each send runs in its own task so a
+    /// slow client delays nobody.
+    pub fn broadcast(&self, changes: ListChanges) {
+        if !changes.any() {
+            return;
+        }
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut entries = self.lock();
+            entries.retain(|_, e| !e.peer.is_transport_closed());
+            entries.values().map(|e| e.peer.clone()).collect()
+        };
+        for peer in peers {
+            tokio::spawn(async move {
+                let result = async {
+                    if changes.tools {
+                        peer.notify_tool_list_changed().await?;
+                    }
+                    if changes.resources {
+                        peer.notify_resource_list_changed().await?;
+                    }
+                    if changes.prompts {
+                        peer.notify_prompt_list_changed().await?;
+                    }
+                    Ok::<(), rmcp::service::ServiceError>(())
+                }
+                .await;
+                if let Err(error) = result {
+                    tracing::debug!(%error, "list_changed not delivered; the session ended");
+                }
+            });
+        }
+    }
+}

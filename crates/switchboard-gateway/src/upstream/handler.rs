@@ -1,0 +1,156 @@
+//! The gateway's client side of one upstream session: what it does with the upstream's
+//! notifications, and which caller each in-flight request belongs to.
+//!
+//! - `list_changed` (tools, resources, prompts): wake the supervisor to list again.
+//! - `progress`: rmcp gives every outbound request its own progress token; the call registers
+//!   that token with its caller, and the notification goes to that caller under the token
+//!   the caller chose (or nowhere, if it asked for no progress).
+//! - `message` (logging): the upstream session is shared by all callers, and a log message
+//!   names no request, so it goes to the sessions that have a call in flight to this upstream,
+//!   once each, if it passes the level the session set with `logging/setLevel`.
+#![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use rmcp::{
+    ClientHandler, Peer, RoleServer,
+    model::{ClientConfig, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken},
+    service::{NotificationContext, RoleClient},
+};
+use tokio::sync::Notify;
+
+use crate::sessions::Sessions;
+
+/// Who is waiting for an upstream request: the client session it came from.
+#[derive(Clone)]
+pub struct Caller {
+    pub peer: Peer<RoleServer>,
+    /// The progress token the caller put in its request, if any.
+    pub progress_token: Option<ProgressToken>,
+    /// The caller's `mcp-session-id`, to send each log message once per session.
+    pub session: Option<Arc<str>>,
+}
+
+/// In-flight requests of one upstream, by the progress token rmcp gave them.
+pub struct Routes {
+    upstream: Arc<str>,
+    calls: Mutex<HashMap<ProgressToken, Caller>>,
+    /// Woken by `list_changed` notifications.
+    pub refresh: Notify,
+    sessions: Arc<Sessions>,
+}
+
+/// Removes its entry from [`Routes`] when the call ends, however it ends.
+pub struct Registration<'a> {
+    routes: &'a Routes,
+    token: ProgressToken,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.routes.lock().remove(&self.token);
+    }
+}
+
+impl Routes {
+    pub fn new(upstream: Arc<str>, sessions: Arc<Sessions>) -> Self {
+        Self {
+            upstream,
+            calls: Mutex::new(HashMap::new()),
+            refresh: Notify::new(),
+            sessions,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<ProgressToken, Caller>> {
+        // A panic while holding this lock cannot leave the map inconsistent.
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn register(&self, token: ProgressToken, caller: Caller) -> Registration<'_> {
+        self.lock().insert(token.clone(), caller);
+        Registration {
+            routes: self,
+            token,
+        }
+    }
+
+    async fn forward_progress(&self, mut params: ProgressNotificationParam) {
+        let target = self
+            .lock()
+            .get(&params.progress_token)
+            .and_then(|c| Some((c.peer.clone(), c.progress_token.clone()?)));
+        if let Some((peer, token)) = target {
+            params.progress_token = token;
+            if let Err(error) = peer.notify_progress(params).await {
+                tracing::debug!(upstream = %self.upstream, %error, "progress not delivered; the caller left");
+            }
+        }
+    }
+
+    async fn forward_log(&self, params: LoggingMessageNotificationParam) {
+        let mut targets: Vec<(Peer<RoleServer>, Option<Arc<str>>)> = Vec::new();
+        for caller in self.lock().values() {
+            let duplicate = caller.session.is_some()
+                && targets.iter().any(|(_, s)| s == &caller.session);
+            if !duplicate {
+                targets.push((caller.peer.clone(), caller.session.clone()));
+            }
+        }
+        if targets.is_empty() {
+            tracing::debug!(upstream = %self.upstream, level = ?params.level, data = %params.data, "upstream log message with no call in flight");
+        }
+        for (peer, session) in targets {
+            if !self.sessions.wants_log(session.as_deref(), params.level) {
+                continue;
+            }
+            if let Err(error) = peer.notify_logging_message(params.clone()).await {
+                tracing::debug!(upstream = %self.upstream, %error, "log message not delivered; the caller left");
+            }
+        }
+    }
+}
+
+/// The rmcp `ClientHandler` of an upstream session.
+#[derive(Clone)]
+pub struct UpstreamHandler {
+    pub routes: Arc<Routes>,
+    pub info: ClientConfig,
+}
+
+impl ClientHandler for UpstreamHandler {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.routes.refresh.notify_one();
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.routes.refresh.notify_one();
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.routes.refresh.notify_one();
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.routes.forward_progress(params).await;
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.routes.forward_log(params).await;
+    }
+}

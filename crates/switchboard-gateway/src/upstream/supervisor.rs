@@ -1,0 +1,241 @@
+//! Keeping one upstream's session alive: connect, list, watch, reconnect.
+//!
+//! One task per upstream runs [`Upstream::supervise`]:
+//!
+//! 1. connect and initialize (within the connect timeout), then list its tools, resources and
+//!    prompts (each only if the upstream declared the capability);
+//! 2. publish the session and the listing, mark the upstream up and wake the catalog;
+//! 3. watch it: list again on `list_changed`, ping it every health interval and whenever a
+//!    call failed in transport; a transport error, or two pings in a row without an answer
+//!    within the connect timeout, mean it is gone;
+//! 4. then withdraw the session, mark it down (its tools leave the list) and go back to 1,
+//!    waiting between attempts from 100 ms up to the health interval, doubling.
+//!
+//! Waiting between attempts is a plain sleep on purpose: nothing announces that a server has
+//! come back, so asking again is the only way to learn it.
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::{
+    ClientCacheConfig, Peer, RoleClient,
+    model::{ClientRequest, PingRequest},
+    service::{PeerRequestOptions, ServiceError},
+};
+use switchboard_protocol::mcp_client::{ConnectOptions, client_config, connect_with};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Listing, Session, Status, Upstream, UpstreamHandler, UpstreamState};
+
+/// First wait before reconnecting; doubles up to the health interval.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+/// Health pings in a row without an answer that mark an upstream down (one could be a
+/// scheduling hiccup; a transport error marks it down at once).
+const MISSED_PINGS: u32 = 2;
+/// Requests beyond the call limit that a session may have in flight: health pings and lists.
+const SPARE_REQUESTS: usize = 4;
+
+/// The supervisor's clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub connect_timeout: Duration,
+    pub health_interval: Duration,
+}
+
+enum Exit {
+    Shutdown,
+    Lost(String),
+}
+
+impl Upstream {
+    /// Run until `shutdown`; `changed` is woken whenever the listing or the state changed.
+    pub async fn supervise(
+        self: Arc<Self>,
+        timing: Timing,
+        changed: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) {
+        let mut delay = RECONNECT_MIN.min(timing.health_interval);
+        loop {
+            let attempt = tokio::select! {
+                attempt = self.connect(timing) => attempt,
+                () = shutdown.cancelled() => return,
+            };
+            match attempt {
+                Ok((session, listing, server)) => {
+                    delay = RECONNECT_MIN.min(timing.health_interval);
+                    let session = Arc::new(session);
+                    let tools = listing.tools.len();
+                    self.listing.store(Arc::new(listing));
+                    self.listed.store(true, std::sync::atomic::Ordering::Release);
+                    self.session.store(Some(session.clone()));
+                    self.breaker.reset();
+                    self.metrics.set_circuit(self.breaker.state());
+                    self.metrics.up.set(1);
+                    self.metrics.connects.inc();
+                    tracing::info!(upstream = %self.name, url = %self.config.url, server = %server, tools, "upstream up");
+                    self.set_state(Status::Up, None, Some(server));
+                    changed.notify_one();
+                    let exit = self.watch(&session, timing, &changed, &shutdown).await;
+                    self.session.store(None);
+                    self.metrics.up.set(0);
+                    match exit {
+                        Exit::Shutdown => return,
+                        Exit::Lost(reason) => {
+                            tracing::warn!(upstream = %self.name, %reason, "upstream down; its tools leave the list until it is back");
+                            self.set_state(Status::Down, Some(reason), None);
+                            changed.notify_one();
+                        }
+                    }
+                }
+                Err(reason) => {
+                    let state = self.state();
+                    if state.status != Status::Down || state.error.as_deref() != Some(&reason) {
+                        tracing::warn!(upstream = %self.name, url = %self.config.url, %reason, "upstream unreachable; retrying");
+                        self.set_state(Status::Down, Some(reason), None);
+                        changed.notify_one();
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => return,
+            }
+            delay = (delay * 2).min(timing.health_interval);
+        }
+    }
+
+    fn set_state(&self, status: Status, error: Option<String>, server: Option<String>) {
+        self.state.send_replace(UpstreamState {
+            status,
+            error,
+            server,
+            since: std::time::SystemTime::now(),
+        });
+    }
+
+    async fn connect(&self, timing: Timing) -> Result<(Session, Listing, String), String> {
+        let handler = UpstreamHandler {
+            routes: self.routes.clone(),
+            info: client_config("switchboard-gateway"),
+        };
+        let options = ConnectOptions::default()
+            .with_client_name("switchboard-gateway")
+            .with_connect_timeout(timing.connect_timeout)
+            .with_max_concurrent_requests(self.config.max_concurrent_calls + SPARE_REQUESTS);
+        let client = connect_with(&self.config.url, &options, handler)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The gateway keeps its own catalog; rmcp's response cache would serve stale lists.
+        client
+            .peer()
+            .set_response_cache_config(ClientCacheConfig::disabled())
+            .await;
+        let server = client
+            .peer_info()
+            .and_then(|info| {
+                info.server_info
+                    .as_ref()
+                    .map(|s| format!("{} {}", s.name, s.version))
+            })
+            .unwrap_or_else(|| "unknown server".to_owned());
+        let listing = tokio::time::timeout(timing.connect_timeout, list(client.peer()))
+            .await
+            .map_err(|_| format!("listing did not finish within {:?}", timing.connect_timeout))??;
+        Ok((Session { client }, listing, server))
+    }
+
+    async fn watch(
+        &self,
+        session: &Session,
+        timing: Timing,
+        changed: &Notify,
+        shutdown: &CancellationToken,
+    ) -> Exit {
+        let peer = session.client.peer();
+        let mut interval = tokio::time::interval(timing.health_interval);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await; // The first tick is immediate; we just listed.
+        let mut missed = 0;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Exit::Shutdown,
+                () = self.routes.refresh.notified() => {
+                    match tokio::time::timeout(timing.connect_timeout, list(peer)).await {
+                        Ok(Ok(listing)) => {
+                            tracing::info!(upstream = %self.name, tools = listing.tools.len(), "upstream lists changed");
+                            self.listing.store(Arc::new(listing));
+                            changed.notify_one();
+                        }
+                        Ok(Err(error)) => return Exit::Lost(error),
+                        Err(_) => return Exit::Lost(format!("listing did not finish within {:?}", timing.connect_timeout)),
+                    }
+                    continue;
+                }
+                _ = interval.tick() => {}
+                () = self.check_now.notified() => {}
+            }
+            if peer.is_transport_closed() {
+                return Exit::Lost("the session's transport closed".to_owned());
+            }
+            match tokio::time::timeout(timing.connect_timeout, ping(peer)).await {
+                Ok(Ok(())) => missed = 0,
+                Ok(Err(error)) => return Exit::Lost(format!("health check failed: {error}")),
+                Err(_) => {
+                    missed += 1;
+                    if missed >= MISSED_PINGS {
+                        return Exit::Lost(format!(
+                            "no answer to {missed} health checks within {:?} each",
+                            timing.connect_timeout
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `ping`; an error answer still proves the upstream is alive.
+async fn ping(peer: &Peer<RoleClient>) -> Result<(), ServiceError> {
+    let request = ClientRequest::PingRequest(PingRequest::default());
+    match peer
+        .send_request_with_option(request, PeerRequestOptions::no_options())
+        .await?
+        .await_response()
+        .await
+    {
+        Ok(_) | Err(ServiceError::McpError(_)) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Everything the upstream offers, by the capabilities it declared.
+async fn list(peer: &Peer<RoleClient>) -> Result<Listing, String> {
+    let capabilities = peer
+        .peer_info()
+        .map(|info| info.capabilities.clone())
+        .unwrap_or_default();
+    let mut listing = Listing::default();
+    let fail = |what: &str, e: ServiceError| format!("{what} failed: {e}");
+    if capabilities.tools.is_some() {
+        listing.tools = peer
+            .list_all_tools()
+            .await
+            .map_err(|e| fail("tools/list", e))?;
+    }
+    if capabilities.resources.is_some() {
+        listing.resources = peer
+            .list_all_resources()
+            .await
+            .map_err(|e| fail("resources/list", e))?;
+        // Templates are optional even for servers with resources.
+        listing.resource_templates = peer.list_all_resource_templates().await.unwrap_or_default();
+    }
+    if capabilities.prompts.is_some() {
+        listing.prompts = peer
+            .list_all_prompts()
+            .await
+            .map_err(|e| fail("prompts/list", e))?;
+    }
+    Ok(listing)
+}
