@@ -139,7 +139,8 @@ impl Breaker {
 
     fn open(&self) {
         self.opened_at_ms.store(self.now_ms(), Ordering::Release);
-        self.state.store(CircuitState::Open as u8, Ordering::Release);
+        self.state
+            .store(CircuitState::Open as u8, Ordering::Release);
     }
 }
 

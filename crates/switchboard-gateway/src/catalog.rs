@@ -67,7 +67,12 @@ impl Catalog {
         let offers: Vec<(&str, Vec<&str>)> = known
             .iter()
             .map(|&i| {
-                let names = snapshot[i].0.tools.iter().map(|t| t.name.as_ref()).collect();
+                let names = snapshot[i]
+                    .0
+                    .tools
+                    .iter()
+                    .map(|t| t.name.as_ref())
+                    .collect();
                 (upstreams[i].config.name.as_str(), names)
             })
             .collect();
@@ -99,7 +104,12 @@ impl Catalog {
         let offers: Vec<(&str, Vec<&str>)> = known
             .iter()
             .map(|&i| {
-                let names = snapshot[i].0.prompts.iter().map(|p| p.name.as_str()).collect();
+                let names = snapshot[i]
+                    .0
+                    .prompts
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
                 (upstreams[i].config.name.as_str(), names)
             })
             .collect();
@@ -122,7 +132,12 @@ impl Catalog {
         let offers: Vec<(&str, Vec<&str>)> = known
             .iter()
             .map(|&i| {
-                let uris = snapshot[i].0.resources.iter().map(|r| r.uri.as_str()).collect();
+                let uris = snapshot[i]
+                    .0
+                    .resources
+                    .iter()
+                    .map(|r| r.uri.as_str())
+                    .collect();
                 (upstreams[i].config.name.as_str(), uris)
             })
             .collect();
@@ -173,7 +188,11 @@ impl Catalog {
 
     /// Which upstream serves `uri`, and under which URI: a listed resource, a rewritten
     /// `switchboard://<upstream>/...` URI, or the longest matching template prefix.
-    pub fn route_resource(&self, uri: &str, upstreams: &[Arc<Upstream>]) -> Option<(usize, String)> {
+    pub fn route_resource(
+        &self,
+        uri: &str,
+        upstreams: &[Arc<Upstream>],
+    ) -> Option<(usize, String)> {
         if let Some((i, original)) = self.resource_routes.get(uri) {
             return Some((*i, original.clone()));
         }

@@ -20,10 +20,8 @@ use switchboard_runtime::{Error, HttpSettings, config::parse_socket_addr, config
 use crate::naming;
 
 /// Default listen address (DESIGN.md: mcp-server on 8000).
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-    8000,
-);
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8000);
 /// The upstreams of a fresh installation: the two tool services of DESIGN.md.
 pub const DEFAULT_UPSTREAMS: &[(&str, &str)] = &[
     ("code-executor", "http://127.0.0.1:8004/mcp"),
@@ -70,11 +68,19 @@ pub struct RawConfig {
     #[arg(long, env = "MCP_SERVER_CALL_TIMEOUT_SECONDS", value_name = "SECONDS")]
     pub call_timeout_seconds: Option<f64>,
     /// Seconds to connect to and initialize an upstream, and to answer a health ping [default: 5].
-    #[arg(long, env = "MCP_SERVER_CONNECT_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "MCP_SERVER_CONNECT_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
     pub connect_timeout_seconds: Option<f64>,
     /// Seconds between health checks, and the longest wait between reconnection attempts
     /// [default: 5].
-    #[arg(long, env = "MCP_SERVER_HEALTH_INTERVAL_SECONDS", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "MCP_SERVER_HEALTH_INTERVAL_SECONDS",
+        value_name = "SECONDS"
+    )]
     pub health_interval_seconds: Option<f64>,
     /// Calls in flight to one upstream at most; further calls wait for a slot [default: 64].
     #[arg(long, env = "MCP_SERVER_MAX_CONCURRENT_CALLS", value_name = "N")]
@@ -83,7 +89,11 @@ pub struct RawConfig {
     #[arg(long, env = "MCP_SERVER_BREAKER_FAILURES", value_name = "N")]
     pub breaker_failures: Option<u32>,
     /// Seconds an open circuit rejects calls before letting one probe through [default: 10].
-    #[arg(long, env = "MCP_SERVER_BREAKER_COOLDOWN_SECONDS", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "MCP_SERVER_BREAKER_COOLDOWN_SECONDS",
+        value_name = "SECONDS"
+    )]
     pub breaker_cooldown_seconds: Option<f64>,
 }
 
@@ -317,8 +327,7 @@ impl Config {
                     upstream.call_timeout = seconds(&setting("call_timeout_seconds"), v)?;
                 }
                 if let Some(n) = t.max_concurrent_calls {
-                    upstream.max_concurrent_calls =
-                        positive(n, &setting("max_concurrent_calls"))?;
+                    upstream.max_concurrent_calls = positive(n, &setting("max_concurrent_calls"))?;
                 }
                 if let Some(n) = t.breaker_failures {
                     upstream.breaker.failures =
@@ -420,9 +429,12 @@ mod tests {
             assert!(err.contains(needle), "{input}: {err}");
             assert!(!err.contains('\n'));
         }
-        let err = Config::from_parts(raw(&["a=http://x/mcp", "a=http://y/mcp"]), Default::default())
-            .expect_err("duplicate")
-            .to_string();
+        let err = Config::from_parts(
+            raw(&["a=http://x/mcp", "a=http://y/mcp"]),
+            Default::default(),
+        )
+        .expect_err("duplicate")
+        .to_string();
         assert!(err.contains("listed twice"), "{err}");
         assert!(parse_upstream_arg("no-equals-sign").is_err());
     }
@@ -439,23 +451,28 @@ mod tests {
                 .expect("layers");
         let config = Config::from_parts(raw, HttpSettings::default()).expect("valid");
         assert_eq!(config.upstreams[0].call_timeout, DEFAULT_CALL_TIMEOUT);
-        assert_eq!(config.upstreams[1].call_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            config.upstreams[1].call_timeout,
+            Duration::from_millis(2500)
+        );
 
         let file = switchboard_runtime::config::ConfigFile::parse(
             std::path::Path::new("t.toml"),
             "[mcp-server]\nupstreams = [{ name = \"b\", url = \"http://x/mcp\", timeout = 1 }]\n",
         )
         .expect("toml");
-        let err = switchboard_runtime::config::layer(&RawConfig::default(), Some(&file), "mcp-server")
-            .expect_err("unknown key")
-            .to_string();
+        let err =
+            switchboard_runtime::config::layer(&RawConfig::default(), Some(&file), "mcp-server")
+                .expect_err("unknown key")
+                .to_string();
         assert!(err.contains("unknown field `timeout`"), "{err}");
     }
 
     #[test]
     fn command_line_form_round_trips_through_layering() {
         let cli = raw(&["t=http://127.0.0.1:9/mcp"]);
-        let merged: RawConfig = switchboard_runtime::config::layer(&cli, None, "mcp-server").expect("ok");
+        let merged: RawConfig =
+            switchboard_runtime::config::layer(&cli, None, "mcp-server").expect("ok");
         assert_eq!(merged.upstreams, cli.upstreams);
     }
 }

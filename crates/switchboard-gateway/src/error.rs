@@ -25,7 +25,10 @@ pub enum CallError {
         "upstream '{upstream}' is failing and its circuit breaker is open; calls resume after a probe in {}s",
         retry_in.as_secs_f64().ceil()
     )]
-    CircuitOpen { upstream: String, retry_in: Duration },
+    CircuitOpen {
+        upstream: String,
+        retry_in: Duration,
+    },
     #[error("upstream '{upstream}' did not answer within {}s", timeout.as_secs_f64())]
     Timeout { upstream: String, timeout: Duration },
     #[error("upstream '{upstream}' could not be reached: {message}")]
@@ -71,7 +74,9 @@ impl CallError {
             }
             CallError::Unknown { .. } => McpError::invalid_params(self.to_string(), None),
             CallError::Upstream { error, .. } => error.clone(),
-            CallError::Cancelled => McpError::new(ErrorCode::INTERNAL_ERROR, self.to_string(), None),
+            CallError::Cancelled => {
+                McpError::new(ErrorCode::INTERNAL_ERROR, self.to_string(), None)
+            }
             _ => McpError::new(ErrorCode::INTERNAL_ERROR, self.to_string(), None),
         }
     }
@@ -92,7 +97,9 @@ impl CallError {
                 ApiError::bad_request(message)
             }
             CallError::Upstream { .. } => ApiError::bad_gateway(message),
-            CallError::Cancelled => ApiError::new(StatusCode::REQUEST_TIMEOUT, "cancelled", message),
+            CallError::Cancelled => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "cancelled", message)
+            }
         }
     }
 }

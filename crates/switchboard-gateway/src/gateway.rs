@@ -118,7 +118,8 @@ impl Gateway {
                 () = changed.notified() => {}
                 () = shutdown.cancelled() => return,
             }
-            let (catalog, renamed) = Catalog::build(&self.inner.upstreams, &self.inner.gateway_metrics);
+            let (catalog, renamed) =
+                Catalog::build(&self.inner.upstreams, &self.inner.gateway_metrics);
             for r in renamed {
                 if !logged.contains(&r) {
                     tracing::info!(upstream = %r.upstream, original = %r.original, public = %r.public, "name offered by several upstreams (or not a valid tool name); published with the upstream's prefix");
@@ -135,7 +136,11 @@ impl Gateway {
             self.inner.catalog.store(Arc::new(catalog));
             self.inner.generation.send_modify(|g| *g += 1);
             if changes.any() {
-                tracing::debug!(?changes, sessions = self.inner.sessions.len(), "catalog changed");
+                tracing::debug!(
+                    ?changes,
+                    sessions = self.inner.sessions.len(),
+                    "catalog changed"
+                );
                 self.inner.sessions.broadcast(changes);
             }
         }
@@ -182,9 +187,7 @@ impl Gateway {
             Ok(_) => "ok",
             Err(error) => error.outcome(),
         };
-        route
-            .metrics
-            .record(outcome, start.elapsed().as_secs_f64());
+        route.metrics.record(outcome, start.elapsed().as_secs_f64());
         result
     }
 

@@ -39,10 +39,7 @@ pub mod upstream;
 use axum::Router;
 use futures::future::BoxFuture;
 use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
-use switchboard_runtime::{
-    DependencyStatus, Readiness, ServiceApp,
-    health::ReadinessReport,
-};
+use switchboard_runtime::{DependencyStatus, Readiness, ServiceApp, health::ReadinessReport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

@@ -1,7 +1,10 @@
 //! The gateway's own metrics, registered in the service registry at start-up.
 //!
-//! Series handles for a tool are created once, when the catalog is built, so a call only
-//! increments counters it already holds: no label allocation and no family lock per call.
+//! A route holds the handles of its series, created on first use, so later calls only
+//! increment counters they already hold: no label allocation and no family lock per call.
+//! Series appear when first used (not one per outcome per tool up front).
+
+use std::sync::OnceLock;
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -52,18 +55,41 @@ pub struct GatewayMetrics {
 }
 
 /// The series of one (tool, upstream).
-#[derive(Clone)]
 pub struct ToolMetrics {
-    calls: [Counter; OUTCOMES.len()],
-    duration: Histogram,
+    family: GatewayMetrics,
+    tool: String,
+    upstream: String,
+    calls: [OnceLock<Counter>; OUTCOMES.len()],
+    duration: OnceLock<Histogram>,
 }
 
 impl ToolMetrics {
     /// Count one call with `outcome` (one of [`OUTCOMES`]) that took `seconds`.
-    pub fn record(&self, outcome: &str, seconds: f64) {
+    pub fn record(&self, outcome: &'static str, seconds: f64) {
         let index = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(0);
-        self.calls[index].inc();
-        self.duration.observe(seconds);
+        self.calls[index]
+            .get_or_init(|| {
+                self.family
+                    .calls
+                    .get_or_create(&CallLabels {
+                        tool: self.tool.clone(),
+                        upstream: self.upstream.clone(),
+                        outcome: OUTCOMES[index],
+                    })
+                    .clone()
+            })
+            .inc();
+        self.duration
+            .get_or_init(|| {
+                self.family
+                    .duration
+                    .get_or_create(&ToolLabels {
+                        tool: self.tool.clone(),
+                        upstream: self.upstream.clone(),
+                    })
+                    .clone()
+            })
+            .observe(seconds);
     }
 }
 
@@ -119,23 +145,13 @@ impl GatewayMetrics {
     }
 
     pub fn tool(&self, tool: &str, upstream: &str) -> ToolMetrics {
-        let calls = OUTCOMES.map(|outcome| {
-            self.calls
-                .get_or_create(&CallLabels {
-                    tool: tool.to_owned(),
-                    upstream: upstream.to_owned(),
-                    outcome,
-                })
-                .clone()
-        });
-        let duration = self
-            .duration
-            .get_or_create(&ToolLabels {
-                tool: tool.to_owned(),
-                upstream: upstream.to_owned(),
-            })
-            .clone();
-        ToolMetrics { calls, duration }
+        ToolMetrics {
+            family: self.clone(),
+            tool: tool.to_owned(),
+            upstream: upstream.to_owned(),
+            calls: Default::default(),
+            duration: OnceLock::new(),
+        }
     }
 
     pub fn upstream(&self, upstream: &str) -> UpstreamMetrics {

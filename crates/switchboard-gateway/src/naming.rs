@@ -211,7 +211,10 @@ mod tests {
 
     #[test]
     fn colliding_uris_are_rewritten_and_split_back() {
-        let public = assign_uris(&[("a", vec!["file:///x", "mem://1"]), ("b", vec!["file:///x"])]);
+        let public = assign_uris(&[
+            ("a", vec!["file:///x", "mem://1"]),
+            ("b", vec!["file:///x"]),
+        ]);
         assert_eq!(public[0], ["switchboard://a/file:///x", "mem://1"]);
         assert_eq!(split_uri(&public[1][0]), Some(("b", "file:///x")));
     }

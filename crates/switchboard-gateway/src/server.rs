@@ -12,19 +12,14 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ServerCapabilities, ServerConfig, SetLevelRequestParams,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        SetLevelRequestParams,
     },
     service::{NotificationContext, RequestContext},
 };
 
-use crate::{
-    error::CallError,
-    gateway::Gateway,
-    sessions::session_id,
-    upstream::handler::Caller,
-};
+use crate::{error::CallError, gateway::Gateway, sessions::session_id, upstream::handler::Caller};
 
 /// The rmcp server handler; cloned per request, so it holds only the shared [`Gateway`].
 #[derive(Clone)]

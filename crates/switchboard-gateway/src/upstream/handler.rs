@@ -8,6 +8,11 @@
 //! - `message` (logging): the upstream session is shared by all callers, and a log message
 //!   names no request, so it goes to the sessions that have a call in flight to this upstream,
 //!   once each, if it passes the level the session set with `logging/setLevel`.
+//!
+//! Progress and log messages are routed by [`Routes::observe`], which the session's transport
+//! ([`super::transport`]) calls as each message arrives, in order. rmcp hands notifications to
+//! the `ClientHandler` in tasks of their own, which may run after the request's answer has
+//! been delivered and its caller unregistered; looking the caller up at arrival cannot miss.
 #![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
 
 use std::{
@@ -17,7 +22,10 @@ use std::{
 
 use rmcp::{
     ClientHandler, Peer, RoleServer,
-    model::{ClientConfig, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken},
+    model::{
+        ClientConfig, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+        ServerNotification,
+    },
     service::{NotificationContext, RoleClient},
 };
 use tokio::sync::Notify;
@@ -78,24 +86,38 @@ impl Routes {
         }
     }
 
-    async fn forward_progress(&self, mut params: ProgressNotificationParam) {
+    /// Route a notification that just arrived from the upstream: find its recipients now, and
+    /// send in the background.
+    pub fn observe(&self, notification: &ServerNotification) {
+        match notification {
+            ServerNotification::ProgressNotification(n) => self.forward_progress(&n.params),
+            ServerNotification::LoggingMessageNotification(n) => self.forward_log(&n.params),
+            _ => {}
+        }
+    }
+
+    fn forward_progress(&self, params: &ProgressNotificationParam) {
         let target = self
             .lock()
             .get(&params.progress_token)
             .and_then(|c| Some((c.peer.clone(), c.progress_token.clone()?)));
         if let Some((peer, token)) = target {
+            let mut params = params.clone();
             params.progress_token = token;
-            if let Err(error) = peer.notify_progress(params).await {
-                tracing::debug!(upstream = %self.upstream, %error, "progress not delivered; the caller left");
-            }
+            let upstream = self.upstream.clone();
+            tokio::spawn(async move {
+                if let Err(error) = peer.notify_progress(params).await {
+                    tracing::debug!(%upstream, %error, "progress not delivered; the caller left");
+                }
+            });
         }
     }
 
-    async fn forward_log(&self, params: LoggingMessageNotificationParam) {
+    fn forward_log(&self, params: &LoggingMessageNotificationParam) {
         let mut targets: Vec<(Peer<RoleServer>, Option<Arc<str>>)> = Vec::new();
         for caller in self.lock().values() {
-            let duplicate = caller.session.is_some()
-                && targets.iter().any(|(_, s)| s == &caller.session);
+            let duplicate =
+                caller.session.is_some() && targets.iter().any(|(_, s)| s == &caller.session);
             if !duplicate {
                 targets.push((caller.peer.clone(), caller.session.clone()));
             }
@@ -107,14 +129,19 @@ impl Routes {
             if !self.sessions.wants_log(session.as_deref(), params.level) {
                 continue;
             }
-            if let Err(error) = peer.notify_logging_message(params.clone()).await {
-                tracing::debug!(upstream = %self.upstream, %error, "log message not delivered; the caller left");
-            }
+            let params = params.clone();
+            let upstream = self.upstream.clone();
+            tokio::spawn(async move {
+                if let Err(error) = peer.notify_logging_message(params).await {
+                    tracing::debug!(%upstream, %error, "log message not delivered; the caller left");
+                }
+            });
         }
     }
 }
 
-/// The rmcp `ClientHandler` of an upstream session.
+/// The rmcp `ClientHandler` of an upstream session (progress and log messages are routed
+/// earlier, by the transport; see the module documentation).
 #[derive(Clone)]
 pub struct UpstreamHandler {
     pub routes: Arc<Routes>,
@@ -136,21 +163,5 @@ impl ClientHandler for UpstreamHandler {
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.routes.refresh.notify_one();
-    }
-
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.routes.forward_progress(params).await;
-    }
-
-    async fn on_logging_message(
-        &self,
-        params: LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.routes.forward_log(params).await;
     }
 }

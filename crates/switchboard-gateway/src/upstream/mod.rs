@@ -9,6 +9,7 @@
 
 pub mod handler;
 mod supervisor;
+mod transport;
 
 use std::{sync::Arc, time::SystemTime};
 
@@ -25,8 +26,8 @@ use serde::Serialize;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use self::supervisor::Timing;
 use self::handler::{Caller, Routes, UpstreamHandler};
+pub use self::supervisor::Timing;
 use crate::{
     breaker::Breaker, config::UpstreamConfig, error::CallError, metrics::UpstreamMetrics,
     sessions::Sessions,

@@ -17,11 +17,11 @@
 use std::{sync::Arc, time::Duration};
 
 use rmcp::{
-    ClientCacheConfig, Peer, RoleClient,
+    ClientCacheConfig, Peer, RoleClient, ServiceExt,
     model::{ClientRequest, PingRequest},
     service::{PeerRequestOptions, ServiceError},
 };
-use switchboard_protocol::mcp_client::{ConnectOptions, client_config, connect_with};
+use switchboard_protocol::mcp_client::client_config;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -67,7 +67,8 @@ impl Upstream {
                     let session = Arc::new(session);
                     let tools = listing.tools.len();
                     self.listing.store(Arc::new(listing));
-                    self.listed.store(true, std::sync::atomic::Ordering::Release);
+                    self.listed
+                        .store(true, std::sync::atomic::Ordering::Release);
                     self.session.store(Some(session.clone()));
                     self.breaker.reset();
                     self.metrics.set_circuit(self.breaker.state());
@@ -119,13 +120,24 @@ impl Upstream {
             routes: self.routes.clone(),
             info: client_config("switchboard-gateway"),
         };
-        let options = ConnectOptions::default()
-            .with_client_name("switchboard-gateway")
-            .with_connect_timeout(timing.connect_timeout)
-            .with_max_concurrent_requests(self.config.max_concurrent_calls + SPARE_REQUESTS);
-        let client = connect_with(&self.config.url, &options, handler)
-            .await
-            .map_err(|e| e.to_string())?;
+        let transport = super::transport::streamable_http(
+            &self.config.url,
+            timing.connect_timeout,
+            self.config.max_concurrent_calls + SPARE_REQUESTS,
+            self.routes.clone(),
+        )
+        .map_err(|e| format!("building the HTTP client failed: {e}"))?;
+        let client =
+            match tokio::time::timeout(timing.connect_timeout, handler.serve(transport)).await {
+                Ok(Ok(client)) => client,
+                Ok(Err(e)) => return Err(format!("MCP initialization failed: {e}")),
+                Err(_) => {
+                    return Err(format!(
+                        "MCP initialization did not finish within {:?}",
+                        timing.connect_timeout
+                    ));
+                }
+            };
         // The gateway keeps its own catalog; rmcp's response cache would serve stale lists.
         client
             .peer()

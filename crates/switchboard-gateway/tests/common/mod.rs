@@ -2,6 +2,7 @@
 //! server on the official TypeScript SDK as a child process), a gateway in front of them, and an
 //! MCP client that records the notifications it receives.
 #![allow(dead_code)] // Each test binary uses part of this module.
+#![allow(deprecated)] // Logging is deprecated by SEP-2577; the gateway still forwards it.
 
 use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
 
@@ -116,7 +117,8 @@ pub async fn gateway(config: Config) -> GatewayUnderTest {
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let config = config.with_http(
-        switchboard_runtime::HttpSettings::default().with_shutdown_grace(Duration::from_millis(200)),
+        switchboard_runtime::HttpSettings::default()
+            .with_shutdown_grace(Duration::from_millis(200)),
     );
     let gateway = Gateway::start(&config, shutdown.child_token());
     let task = tokio::spawn(switchboard_gateway::serve_gateway(
@@ -167,7 +169,9 @@ impl TsUpstream {
     pub async fn start(port: u16) -> Self {
         let modules = node_modules();
         assert!(
-            modules.join("@modelcontextprotocol/sdk/package.json").is_file(),
+            modules
+                .join("@modelcontextprotocol/sdk/package.json")
+                .is_file(),
             "the TypeScript MCP SDK is not installed at {}; run `{INSTALL}` (CI runs it in .ci/run)",
             modules.display()
         );
@@ -179,7 +183,9 @@ impl TsUpstream {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js and run `{INSTALL}`"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run `node` ({e}); install Node.js and run `{INSTALL}`")
+            });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(PATIENCE, lines.next_line())
@@ -190,7 +196,9 @@ impl TsUpstream {
         let port = line
             .strip_prefix("PORT=")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the TypeScript upstream: {line}"));
+            .unwrap_or_else(|| {
+                panic!("unexpected first line from the TypeScript upstream: {line}")
+            });
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { port, child }
@@ -362,4 +370,17 @@ async fn proxy_connection(
 
 pub fn upstream(name: &str, url: &str) -> UpstreamConfig {
     UpstreamConfig::new(name, url)
+}
+
+/// The value of the series `name` whose labels include all of `labels`, in Prometheus text.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (set, value) = rest.split_once("} ")?;
+        let pairs: Vec<&str> = set.split(',').collect();
+        labels
+            .iter()
+            .all(|(k, v)| pairs.contains(&format!("{k}=\"{v}\"").as_str()))
+            .then(|| value.trim().parse().ok())?
+    })
 }
