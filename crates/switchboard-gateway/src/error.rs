@@ -103,3 +103,15 @@ impl CallError {
         }
     }
 }
+
+/// The innermost cause of an error: the part that says what actually went wrong (rmcp's outer
+/// layers name transport types, not causes).
+pub fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    cause
+}

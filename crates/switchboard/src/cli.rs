@@ -54,6 +54,8 @@ pub enum Command {
     Up(commands::up::Args),
     /// Run the time-client service (MCP time tools, port 8003).
     TimeClient(commands::time_client::Args),
+    /// Run the mcp-server gateway (federates upstream MCP servers at /mcp, port 8000).
+    McpServer(commands::mcp_server::Args),
 }
 
 /// What a subcommand gets besides its own arguments.
@@ -102,6 +104,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => commands::up::run(args, context).await,
         Command::TimeClient(args) => commands::time_client::run(args, context).await,
+        Command::McpServer(args) => commands::mcp_server::run(args, context).await,
     }
 }
 

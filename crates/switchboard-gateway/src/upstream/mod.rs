@@ -237,7 +237,7 @@ impl Upstream {
     fn transport(&self, error: &ServiceError) -> CallError {
         CallError::Transport {
             upstream: self.config.name.clone(),
-            message: error.to_string(),
+            message: crate::error::root_cause(error),
         }
     }
 }

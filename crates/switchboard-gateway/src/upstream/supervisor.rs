@@ -23,6 +23,8 @@ use rmcp::{
 };
 use switchboard_protocol::mcp_client::client_config;
 use tokio::sync::Notify;
+
+use crate::error::root_cause;
 use tokio_util::sync::CancellationToken;
 
 use super::{Listing, Session, Status, Upstream, UpstreamHandler, UpstreamState};
@@ -116,6 +118,9 @@ impl Upstream {
     }
 
     async fn connect(&self, timing: Timing) -> Result<(Session, Listing, String), String> {
+        // A plain TCP connect first: while an upstream is away this is all each attempt costs,
+        // and its error ("connection refused") says more than the MCP client's would.
+        self.reachable(timing.connect_timeout).await?;
         let handler = UpstreamHandler {
             routes: self.routes.clone(),
             info: client_config("switchboard-gateway"),
@@ -130,7 +135,7 @@ impl Upstream {
         let client =
             match tokio::time::timeout(timing.connect_timeout, handler.serve(transport)).await {
                 Ok(Ok(client)) => client,
-                Ok(Err(e)) => return Err(format!("MCP initialization failed: {e}")),
+                Ok(Err(e)) => return Err(format!("MCP initialization failed: {}", root_cause(&e))),
                 Err(_) => {
                     return Err(format!(
                         "MCP initialization did not finish within {:?}",
@@ -192,7 +197,9 @@ impl Upstream {
             }
             match tokio::time::timeout(timing.connect_timeout, ping(peer)).await {
                 Ok(Ok(())) => missed = 0,
-                Ok(Err(error)) => return Exit::Lost(format!("health check failed: {error}")),
+                Ok(Err(error)) => {
+                    return Exit::Lost(format!("health check failed: {}", root_cause(&error)));
+                }
                 Err(_) => {
                     missed += 1;
                     if missed >= MISSED_PINGS {
@@ -203,6 +210,21 @@ impl Upstream {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Upstream {
+    async fn reachable(&self, timeout: Duration) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.config.url).map_err(|e| e.to_string())?;
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+        let port = url.port_or_known_default().unwrap_or(80);
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot connect to {host}:{port}: {e}")),
+            Err(_) => Err(format!(
+                "cannot connect to {host}:{port} within {timeout:?}"
+            )),
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct Args {
 
 /// Port offsets from the base port, in the order of DESIGN.md's table.
 const TIME_CLIENT_OFFSET: u16 = 3;
+const MCP_SERVER_OFFSET: u16 = 0;
+const CODE_EXECUTOR_OFFSET: u16 = 4;
 
 /// One started service: its name, the URL of its main endpoint, and its serve future.
 struct Started {
@@ -74,6 +76,43 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
             base_url,
             endpoint: "/mcp",
             task: Box::pin(switchboard_time::serve(listener, config, shutdown)),
+        });
+    }
+
+    // mcp-server: its upstreams point at the addresses the tool services above are bound to;
+    // one not started here (code-executor until it exists) keeps its configured URL, moved
+    // with --host/--base-port. The gateway serves while any of them is missing.
+    {
+        let raw = switchboard_runtime::config::layer(
+            &from_env::<switchboard_gateway::RawConfig>()?,
+            file,
+            switchboard_gateway::SERVICE,
+        )?;
+        let mut config = switchboard_gateway::Config::from_parts(raw, http.clone())?;
+        if moved {
+            config.listen = (host, port(MCP_SERVER_OFFSET)?).into();
+        }
+        for upstream in &mut config.upstreams {
+            if let Some(service) = started.iter().find(|s| s.name == upstream.name) {
+                let base = service
+                    .base_url
+                    .replace("//0.0.0.0:", "//127.0.0.1:")
+                    .replace("//[::]:", "//[::1]:");
+                upstream.url = format!("{base}{}", service.endpoint);
+            } else if moved && upstream.name == "code-executor" {
+                let ip = if host.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { host };
+                let addr = std::net::SocketAddr::from((ip, port(CODE_EXECUTOR_OFFSET)?));
+                upstream.url = format!("http://{addr}/mcp");
+            }
+        }
+        let listener = super::bind(switchboard_gateway::SERVICE, config.listen).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let shutdown = context.shutdown.child_token();
+        started.push(Started {
+            name: switchboard_gateway::SERVICE,
+            base_url,
+            endpoint: "/mcp",
+            task: Box::pin(switchboard_gateway::serve(listener, config, shutdown)),
         });
     }
 
