@@ -6,6 +6,12 @@
 //! every other service's counters. A registry per service keeps each endpoint honest.
 //!
 //! Every series carries a constant `service` label.
+//!
+//! `GET /metrics` serves OpenMetrics text to clients that ask for it (Prometheus does) and the
+//! Prometheus text format 0.0.4 to everyone else (`promtool check metrics`, curl); see
+//! [`exposition`].
+
+pub mod exposition;
 
 use std::{
     sync::{Arc, Mutex},
@@ -14,7 +20,7 @@ use std::{
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -103,7 +109,12 @@ impl Metrics {
         }
     }
 
-    /// The registry in Prometheus text exposition format.
+    /// The registry in Prometheus text format 0.0.4 (see [`exposition`]).
+    pub fn encode_prometheus_text(&self) -> String {
+        exposition::openmetrics_to_prometheus(&self.encode())
+    }
+
+    /// The registry in OpenMetrics text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         let registry = match self.inner.registry.lock() {
@@ -117,14 +128,27 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`.
-pub(crate) async fn metrics_handler(State(metrics): State<Metrics>) -> impl IntoResponse {
+/// `GET /metrics`: OpenMetrics when the `Accept` header asks for it, else Prometheus text.
+pub(crate) async fn metrics_handler(
+    State(metrics): State<Metrics>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(exposition::accepts_openmetrics);
+    let (content_type, body) = if openmetrics {
+        (exposition::OPENMETRICS_CONTENT_TYPE, metrics.encode())
+    } else {
+        (
+            exposition::PROMETHEUS_TEXT_CONTENT_TYPE,
+            metrics.encode_prometheus_text(),
+        )
+    };
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        )],
-        metrics.encode(),
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
     )
 }
 
@@ -169,4 +193,65 @@ pub(crate) async fn track(
         })
         .inc();
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{Router, body::Body, http::Request, routing::get};
+    use prometheus_client::metrics::counter::Counter;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn scrape(metrics: &Metrics, accept: Option<&str>) -> (String, String) {
+        let app = Router::new()
+            .route("/metrics", get(metrics_handler))
+            .with_state(metrics.clone());
+        let mut request = Request::get("/metrics");
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        let response = app
+            .oneshot(request.body(Body::empty()).expect("valid request"))
+            .await
+            .expect("infallible");
+        let content_type = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (content_type, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn openmetrics_for_prometheus_text_format_for_the_rest() {
+        let metrics = Metrics::new("svc");
+        let calls = Counter::<u64>::default();
+        metrics.register("tool_calls", "Tool calls", calls.clone());
+        calls.inc();
+
+        let (content_type, body) = scrape(
+            &metrics,
+            Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+        )
+        .await;
+        assert!(content_type.starts_with("application/openmetrics-text"));
+        assert!(body.contains("# TYPE tool_calls counter\n"), "{body}");
+        assert!(body.ends_with("# EOF\n"), "{body}");
+
+        let (content_type, body) = scrape(&metrics, None).await;
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(
+            body.contains("# HELP tool_calls_total Tool calls.\n"),
+            "{body}"
+        );
+        assert!(body.contains("# TYPE tool_calls_total counter\n"), "{body}");
+        assert!(
+            body.contains("tool_calls_total{service=\"svc\"} 1\n"),
+            "{body}"
+        );
+        assert!(!body.contains("# EOF"), "{body}");
+    }
 }

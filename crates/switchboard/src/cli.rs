@@ -56,6 +56,8 @@ pub enum Command {
     TimeClient(commands::time_client::Args),
     /// Run the mcp-server gateway (federates upstream MCP servers at /mcp, port 8000).
     McpServer(commands::mcp_server::Args),
+    /// Exit 0 if a URL answers 2xx (container health checks: the image has no curl).
+    Probe(commands::probe::Args),
 }
 
 /// What a subcommand gets besides its own arguments.
@@ -105,6 +107,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => commands::up::run(args, context).await,
         Command::TimeClient(args) => commands::time_client::run(args, context).await,
         Command::McpServer(args) => commands::mcp_server::run(args, context).await,
+        Command::Probe(args) => commands::probe::run(args).await,
     }
 }
 
