@@ -1,8 +1,8 @@
 //! One module per subcommand. Each turns its arguments (flags, environment, config file) into
 //! the service's validated `Config`, binds the listener and calls the service crate's `serve`.
 
-pub mod probe;
 pub mod mcp_server;
+pub mod probe;
 pub mod time_client;
 pub mod up;
 
