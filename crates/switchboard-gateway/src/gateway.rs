@@ -147,7 +147,7 @@ impl Gateway {
     }
 
     /// Route a `tools/call` to its upstream under the tool's original name.
-    #[tracing::instrument(skip_all, fields(tool = %params.name))]
+    #[tracing::instrument(level = "debug", skip_all, fields(tool = %params.name))]
     pub async fn call_tool(
         &self,
         mut params: CallToolRequestParams,

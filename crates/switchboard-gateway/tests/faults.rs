@@ -13,6 +13,7 @@ use std::{
 };
 
 use common::*;
+use rmcp::model::{CallToolRequest, ClientRequest};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -117,6 +118,18 @@ async fn killing_an_upstream_mid_load_spares_the_other_and_it_comes_back_by_itse
         .map(|t| t.name.to_string())
         .collect();
     assert!(!listed.iter().any(|n| n == "echo"), "{listed:?}");
+    let rest = reqwest::Client::new()
+        .post(format!("{}/api/tools/echo", gateway.base()))
+        .json(&json!({"text": "anyone?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 503, "a down upstream's tool over REST");
+    let body: Value = rest.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("'ts'"),
+        "{body}"
+    );
     load.wait_for_healthy_calls(before + 50).await;
 
     let _ts = TsUpstream::start(port).await;
@@ -299,4 +312,74 @@ async fn serves_before_any_upstream_and_picks_one_up_when_it_starts() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+/// At most `max_concurrent_calls` calls run on an upstream at once; the others wait for a
+/// slot, while the other upstream is not affected.
+#[tokio::test]
+async fn concurrency_is_bounded_per_upstream() {
+    let time = time_client(any_port()).await;
+    let ts = TsUpstream::start(0).await;
+    let gateway = gateway(config(vec![
+        upstream("time-client", &time.mcp_url()),
+        upstream("ts", &ts.mcp_url()).with_max_concurrent_calls(1),
+    ]))
+    .await;
+    gateway
+        .wait_for("both upstreams listed", |c| {
+            c.tools.iter().any(|t| t.name == "convert_time")
+                && c.tools.iter().any(|t| t.name == "echo")
+        })
+        .await;
+    let (client, mut events) = client(&gateway.mcp_url()).await;
+    // Three calls that each run until cancelled, and say so with a progress notification.
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(
+            "wait_for_cancel",
+            json!({}),
+        )));
+        waiting.push(
+            client
+                .send_request_with_option(request, Default::default())
+                .await
+                .unwrap(),
+        );
+    }
+    for round in 0..3 {
+        let running = next(&mut events.progress, "a call getting the slot").await;
+        if round == 0 {
+            let other = client
+                .call_tool(params(
+                    "convert_time",
+                    json!({"time": "08:00", "source_timezone": "UTC", "target_timezone": "UTC"}),
+                ))
+                .await
+                .unwrap();
+            assert_ne!(
+                other.is_error,
+                Some(true),
+                "the other upstream has its own slots"
+            );
+        }
+        let index = waiting
+            .iter()
+            .position(|h| h.progress_token == running.progress_token)
+            .expect("progress of a call still waiting");
+        waiting.remove(index).cancel(None).await.unwrap();
+    }
+    let count = client
+        .call_tool(params("cancellations", json!({"at_least": 3})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&count), "3");
+    let peak = client
+        .call_tool(params("peak_running", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&peak),
+        "1",
+        "the upstream never ran two of them at once"
+    );
 }

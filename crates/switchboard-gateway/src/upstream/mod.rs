@@ -192,7 +192,8 @@ impl Upstream {
             biased;
             answer = &mut handle.rx => answer,
             () = ct.cancelled() => {
-                pending.cancel("cancelled by the client");
+                // Told before the slot is freed, so the slot bounds what the upstream runs.
+                pending.cancel_now("cancelled by the client").await;
                 return Err(CallError::Cancelled);
             }
             () = tokio::time::sleep_until(deadline) => {
@@ -249,7 +250,22 @@ struct Pending<'a> {
     id: Option<RequestId>,
 }
 
+/// How long a client's cancellation waits for the upstream to take the notice (the slot is
+/// held meanwhile); a timeout does not wait, as the upstream is probably unwell.
+const CANCEL_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Pending<'_> {
+    async fn cancel_now(&mut self, reason: &str) {
+        if let Some(id) = self.id.take() {
+            let params = CancelledNotificationParam::new(Some(id), Some(reason.to_owned()));
+            let notice =
+                tokio::time::timeout(CANCEL_NOTICE_TIMEOUT, self.peer.notify_cancelled(params));
+            if !matches!(notice.await, Ok(Ok(()))) {
+                tracing::debug!("cancellation not delivered upstream in time");
+            }
+        }
+    }
+
     fn cancel(&mut self, reason: &str) {
         if let Some(id) = self.id.take() {
             let peer = self.peer.clone();
