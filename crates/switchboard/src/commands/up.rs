@@ -100,7 +100,11 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
                     .replace("//[::]:", "//[::1]:");
                 upstream.url = format!("{base}{}", service.endpoint);
             } else if moved && upstream.name == "code-executor" {
-                let ip = if host.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { host };
+                let ip = if host.is_unspecified() {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    host
+                };
                 let addr = std::net::SocketAddr::from((ip, port(CODE_EXECUTOR_OFFSET)?));
                 upstream.url = format!("http://{addr}/mcp");
             }
