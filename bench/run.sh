@@ -16,7 +16,7 @@ echo "=== build (release) ==="
 cargo build --release -p switchboard -p switchboard-loadgen
 
 echo "=== Python baseline (official MCP SDK) in target/bench-venv ==="
-venv=target/bench-venv
+venv=${CARGO_TARGET_DIR:-target}/bench-venv
 stamp=$venv/.requirements
 if ! cmp -s bench/python/requirements.txt "$stamp" 2>/dev/null; then
   rm -rf "$venv"

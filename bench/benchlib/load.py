@@ -3,9 +3,9 @@
 import json
 import subprocess
 
-from .procs import ROOT, MemorySampler
+from .procs import TARGET, MemorySampler
 
-LOADGEN = ROOT / "target" / "release" / "switchboard-loadgen"
+LOADGEN = TARGET / "release" / "switchboard-loadgen"
 
 
 class Settings:

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LOGS = ROOT / "target" / "bench-logs"
+# Cargo's target directory: binaries, the Python venv and logs live there.
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target").resolve()
+LOGS = TARGET / "bench-logs"
 WAIT_READY = ROOT / "scripts" / "wait-ready.sh"
 
 _running: list["Service"] = []

@@ -177,12 +177,19 @@ def resources(ctx: Context) -> dict:
         "Idle RSS is read 0.5 s after each service (a separate process) became ready, before any "
         "load; the peak is sampled every 50 ms during the load runs that went through it. The "
         "sandbox's pre-started interpreters are separate processes and not included in its RSS."]}
+    for name in ("time-client", "mcp-server", "sandbox", "code-executor", "middleware", "fastmcp"):
+        if ctx.services.missing(name) is None:
+            ctx.services.get(name)
     ours = startup.measure_up(ctx.memory)
     baseline = startup.measure_fastmcp()
     section["extra"] = startup.table(ours, baseline)
     up_ms = ours.get("median_ms")
     ctx.add(5, "`switchboard up` until every /ready is 200", up_ms, "ms", "absolute (noisy)", "< 1000 ms",
             None if up_ms is None else up_ms < 1000, ours.get("not_measured"), digits=0)
+    for name, entry in ctx.memory.items():
+        if entry.get("ours") and entry.get("idle_kib") is not None:
+            mib = entry["idle_kib"] / 1024
+            ctx.add(5, f"{name} idle RSS", mib, "MiB", "absolute", "< 30 MiB", mib < 30)
     ctx.add(5, "FastMCP start ÷ `switchboard up` start", _ratio(baseline.get("median_ms"), up_ms), "×", "ratio",
             not_measured=ours.get("not_measured") or baseline.get("not_measured"))
     return section

@@ -8,10 +8,10 @@ import subprocess
 import time
 
 from .load import LOADGEN
-from .procs import ROOT, Service, StartError
+from .procs import ROOT, TARGET, Service, StartError
 
-SWITCHBOARD = ROOT / "target" / "release" / "switchboard"
-VENV_PYTHON = ROOT / "target" / "bench-venv" / "bin" / "python"
+SWITCHBOARD = TARGET / "release" / "switchboard"
+VENV_PYTHON = TARGET / "bench-venv" / "bin" / "python"
 HOST = "127.0.0.1"
 
 # Fixed loopback ports, away from the defaults (8000-8004) so a running `switchboard up` does
@@ -69,9 +69,9 @@ class Services:
 
     def missing(self, *names: str) -> str | None:
         """The "not measured" reason if any of these services' subcommands is not built yet."""
-        absent = [n for n in names if n in SUBCOMMAND and not self.subcommands[SUBCOMMAND[n]]]
+        absent = sorted({SUBCOMMAND[n] for n in names if n in SUBCOMMAND and not self.subcommands[SUBCOMMAND[n]]})
         if absent:
-            return "not measured: " + ", ".join(f"{n} not built yet" for n in absent)
+            return "not measured: " + ", ".join(f"{sub} not built yet" for sub in absent)
         return None
 
     def get(self, name: str) -> Service | None:

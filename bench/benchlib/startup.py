@@ -1,8 +1,9 @@
 """Start-up time: `switchboard up` until every /ready is 200, against FastMCP's start-up."""
 
-import selectors
+import queue
 import statistics
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -35,24 +36,25 @@ def _up_once() -> tuple[float, list[str], int, subprocess.Popen]:
         stdin=subprocess.DEVNULL,
         text=True,
     )
+    # A thread reads the lines: a select() on a buffered pipe can miss lines already buffered.
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(l) for l in process.stdout] + [lines.put(None)], daemon=True).start()
     urls = []
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        deadline = start + TIMEOUT
-        while True:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0 or not selector.select(remaining):
-                stop_process(process)
-                raise RuntimeError(f"`switchboard up` not ready after {TIMEOUT:.0f} s (see target/bench-logs/up.log)")
-            line = process.stdout.readline()
-            if not line:
-                raise RuntimeError(f"`switchboard up` exited with {process.wait()} (see target/bench-logs/up.log)")
-            if line.startswith("switchboard is up"):
-                elapsed = time.perf_counter() - start
-                break
-            parts = line.split()
-            if len(parts) >= 3 and parts[-1] == "ready":
-                urls.append(parts[1].rsplit("/", 1)[0] if parts[1].endswith("/mcp") else parts[1])
+    deadline = start + TIMEOUT
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.perf_counter()))
+        except queue.Empty:
+            stop_process(process)
+            raise RuntimeError(f"`switchboard up` not ready after {TIMEOUT:.0f} s (see {LOGS}/up.log)") from None
+        if line is None:
+            raise RuntimeError(f"`switchboard up` exited with {process.wait()} (see {LOGS}/up.log)")
+        if line.startswith("switchboard is up"):
+            elapsed = time.perf_counter() - start
+            break
+        parts = line.split()
+        if len(parts) >= 3 and parts[-1] == "ready":
+            urls.append(parts[1].removesuffix("/mcp"))
     not_ready = [u for u in urls if not _ready(f"{u}/ready")]
     if not urls or not_ready:
         stop_process(process)
@@ -111,7 +113,8 @@ def table(ours: dict, baseline: dict) -> list[str]:
         return f"| {name} | {result['median_ms']:.0f} | {runs} |"
 
     services = ours.get("services")
-    label = f"`switchboard up` ({services} services) until every /ready is 200" if services else "`switchboard up`"
+    plural = "service" if services == 1 else "services"
+    label = f"`switchboard up` ({services} {plural}) until every /ready is 200" if services else "`switchboard up`"
     return [
         "| start-up | median ms | runs ms |",
         "|---|---:|---|",
