@@ -14,12 +14,18 @@ use rmcp::{
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
         ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
         ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        SetLevelRequestParams,
+        ServerNotification, SetLevelRequestParams, SubscriptionFilter,
     },
-    service::{NotificationContext, RequestContext},
+    service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError},
 };
+use tokio::sync::broadcast::error::RecvError;
 
-use crate::{error::CallError, gateway::Gateway, sessions::session_id, upstream::handler::Caller};
+use crate::{
+    error::CallError,
+    gateway::Gateway,
+    sessions::{ListChanges, session_id},
+    upstream::handler::Caller,
+};
 
 /// The rmcp server handler; cloned per request, so it holds only the shared [`Gateway`].
 #[derive(Clone)]
@@ -164,6 +170,63 @@ impl ServerHandler for GatewayServer {
                 "logging/setLevel needs a session (send the mcp-session-id header)",
                 None,
             )),
+        }
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // rmcp intersects this with what was requested and what `get_info` declares.
+        Some(
+            SubscriptionFilter::builder()
+                .tools_list_changed()
+                .resources_list_changed()
+                .prompts_list_changed()
+                .build(),
+        )
+    }
+
+    /// A `subscriptions/listen` stream: list changes until the client ends it.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let mut changes = self.gateway.sessions().changes();
+        loop {
+            let change = tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                change = changes.recv() => change,
+            };
+            let change = match change {
+                Ok(change) => change,
+                // Missed some: say everything may have changed.
+                Err(RecvError::Lagged(_)) => ListChanges {
+                    tools: true,
+                    resources: true,
+                    prompts: true,
+                },
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            let mut notifications = Vec::new();
+            if change.tools {
+                notifications.push(ServerNotification::ToolListChangedNotification(
+                    Default::default(),
+                ));
+            }
+            if change.resources {
+                notifications.push(ServerNotification::ResourceListChangedNotification(
+                    Default::default(),
+                ));
+            }
+            if change.prompts {
+                notifications.push(ServerNotification::PromptListChangedNotification(
+                    Default::default(),
+                ));
+            }
+            for notification in notifications {
+                match context.sink().send(notification).await {
+                    Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                    Err(_) => return Ok(()),
+                }
+            }
         }
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Sessions are keyed by their `mcp-session-id`. A session is added when its client sends
 //! `notifications/initialized` (or sets a logging level) and dropped when a notification to it
-//! finds its transport closed.
+//! finds its transport closed. Clients on protocol 2026-07-28 and later ask for change
+//! notifications with `subscriptions/listen` instead; those streams follow [`Sessions::changes`].
 #![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
 
 use std::{
@@ -32,9 +33,19 @@ struct Entry {
     level: Option<LoggingLevel>,
 }
 
-#[derive(Default)]
 pub struct Sessions {
     entries: Mutex<HashMap<Arc<str>, Entry>>,
+    /// Every change, for `subscriptions/listen` streams (protocol 2026-07-28 and later).
+    changes: tokio::sync::broadcast::Sender<ListChanges>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+            changes: tokio::sync::broadcast::channel(16).0,
+        }
+    }
 }
 
 /// The `mcp-session-id` of the HTTP request that carried an MCP message, if any.
@@ -90,6 +101,11 @@ impl Sessions {
         }
     }
 
+    /// A receiver of every future change (for a `subscriptions/listen` stream).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<ListChanges> {
+        self.changes.subscribe()
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }
@@ -104,6 +120,8 @@ impl Sessions {
         if !changes.any() {
             return;
         }
+        // No receivers (no listen streams) is not an error.
+        let _ = self.changes.send(changes);
         let peers: Vec<Peer<RoleServer>> = {
             let mut entries = self.lock();
             entries.retain(|_, e| !e.peer.is_transport_closed());

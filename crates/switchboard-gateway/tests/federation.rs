@@ -385,3 +385,53 @@ async fn ready_and_metrics_describe_the_upstreams() {
         Some(0.0)
     );
 }
+
+/// A client on protocol 2026-07-28 (no `initialize`; `subscriptions/listen` for changes) is
+/// told about list changes on its listen stream.
+#[tokio::test]
+async fn modern_clients_get_list_changes_on_their_listen_stream() {
+    use rmcp::{
+        ClientLifecycleMode, ClientServiceExt,
+        model::{ProtocolVersion, ServerNotification, SubscriptionFilter},
+        transport::StreamableHttpClientTransport,
+    };
+    let (_time, _ts, gateway) = federation().await;
+    let transport = StreamableHttpClientTransport::from_uri(gateway.mcp_url());
+    let client = ()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover with the gateway");
+    let mut subscription = client
+        .listen(SubscriptionFilter::builder().tools_list_changed().build())
+        .await
+        .unwrap();
+    let added = client
+        .call_tool(params("add_tool", json!({"name": "for_modern_clients"})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&added), "added for_modern_clients");
+    let notification = tokio::time::timeout(PATIENCE, subscription.next())
+        .await
+        .expect("a notification in time")
+        .unwrap();
+    assert!(
+        matches!(
+            notification,
+            Some(ServerNotification::ToolListChangedNotification(_))
+        ),
+        "{notification:?}"
+    );
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "for_modern_clients"), "{names:?}");
+}
