@@ -157,7 +157,7 @@ total = 0
 for panel in json.load(open(path))["panels"]:
     for target in panel.get("targets", []):
         total += 1
-        expr = target["expr"].replace("$__rate_interval", "30s")
+        expr = target["expr"].replace("$__rate_interval", "30s").replace("$__range", "5m")
         url = f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         try:
             answer = json.load(urllib.request.urlopen(url, timeout=10))

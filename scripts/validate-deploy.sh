@@ -76,6 +76,8 @@ scripts/deploy_checks.py rules deploy/compose/prometheus/alerts.yml \
   deploy/kubernetes/prometheus-operator/prometheus-rule.yaml
 
 step "grafana: provisioning and dashboard"
+scripts/grafana-dashboard.py | diff -u deploy/compose/grafana/dashboards/switchboard.json - \
+  || { echo "the dashboard JSON is not scripts/grafana-dashboard.py's output; regenerate it" >&2; exit 1; }
 scripts/deploy_checks.py dashboard deploy/compose/grafana/dashboards/switchboard.json \
   deploy/compose/grafana/provisioning/datasources/prometheus.yml
 
@@ -115,7 +117,7 @@ trap - EXIT
 
 step "metric names used by the dashboard and the alerts exist"
 # Services still being built expose these once they land; any other unknown name fails.
-pending_sandbox="sandbox_executions_total sandbox_execution_duration_seconds_bucket sandbox_pool_idle"
+pending_sandbox="sandbox_executions_total sandbox_execution_duration_seconds_bucket sandbox_pool_idle_workers sandbox_pool_size sandbox_worker_starts_total sandbox_worker_start_failures_total sandbox_idle_worker_deaths_total sandbox_package_decisions_total"
 running=" ${UP_SERVICES[*]} "
 pending=""
 case $running in *" sandbox "*) ;; *) pending+=" $pending_sandbox" ;; esac
