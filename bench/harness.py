@@ -62,6 +62,7 @@ def main() -> int:
     ctx = scenarios.Context(settings, services, memory, headline)
     sections = []
     started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = os.getloadavg()[0]
     try:
         for number, scenario in enumerate(scenarios.ALL, start=1):
             if only and number not in only:
@@ -73,7 +74,7 @@ def main() -> int:
         stop_all()
     results = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
+        "machine": dict(machine(), load_average_before=load_before, load_average_after=os.getloadavg()[0]),
         "commit": commit(),
         "command": args.command,
         "settings": {"duration_seconds": args.duration, "warmup_seconds": args.warmup},

@@ -72,7 +72,8 @@ def markdown(results: dict) -> str:
         "",
         f"- date: {results['date']}",
         f"- machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']:.1f} GiB memory, "
-        f"Linux {machine['kernel']}",
+        f"Linux {machine['kernel']}; 1-minute load average {machine['load_average_before']:.2f} before the run, "
+        f"{machine['load_average_after']:.2f} after (above ~0.2 before means something else was running)",
         f"- commit: {results['commit']}",
         f"- command: `{results['command']}`",
         f"- each load run: {results['settings']['warmup_seconds']} s warm-up, then "

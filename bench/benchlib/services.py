@@ -4,8 +4,11 @@ A service whose subcommand the release binary does not have yet is reported as
 "not measured: <service> not built yet"; one that fails to start, with the tail of its log.
 """
 
+import json
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 from .load import LOADGEN
 from .procs import ROOT, TARGET, Service, StartError
@@ -84,17 +87,20 @@ class Services:
             self.failed[name] = f"not measured: bench/benchlib/services.py has no start recipe for {name} yet"
             return None
         try:
-            for dependency in DEPENDS.get(name, []):
+            for dependency in DEPENDS.get(name, lambda _: [])(self):
                 if self.get(dependency) is None:
                     raise StartError(f"needs {dependency}: {self.reason(dependency)}")
-            argv, ready_path, env = SPECS[name]()
+            argv, ready_path, env = SPECS[name](self)
             service = Service(name, argv, url(name, ready_path), env).start()
+            self.running[name] = service
+            wait_for_tools(service, TOOLS.get(name, lambda _: [])(self))
             settle(name)
         except StartError as error:
+            if name in self.running:
+                self.running.pop(name).stop()
             self.failed[name] = f"not measured: {error}"
             print(f"  {self.failed[name]}", flush=True)
             return None
-        self.running[name] = service
         entry = self.memory.setdefault(name, {})
         entry["idle_kib"] = service.memory().get("VmRSS")
         entry["ours"] = name not in ("fastmcp", "scripted-llm")
@@ -117,26 +123,74 @@ class Services:
 
 
 def settle(name: str) -> None:
-    """Give a just-ready service a moment before reading its idle memory; gateways also need to
-    have discovered their upstreams' tools, which /ready does not promise for every tool."""
+    """Give a just-ready service a moment before reading its idle memory."""
     time.sleep(SETTLE_SECONDS)
+
+
+def wait_for_tools(service, tools: list[str], timeout: float = 20.0) -> None:
+    """For a gateway: wait until GET /api/tools lists `tools` as available (its /ready says only
+    that one upstream is up)."""
+    if not tools:
+        return
+    tools_url = service.ready_url.rsplit("/", 1)[0] + "/api/tools"
+    deadline = time.perf_counter() + timeout
+    listed: set = set()
+    while time.perf_counter() < deadline:
+        try:
+            with urllib.request.urlopen(tools_url, timeout=2) as response:
+                listed = {t["name"] for t in json.load(response)["tools"] if t.get("available")}
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError, KeyError):
+            listed = set()
+        if set(tools) <= listed:
+            return
+        time.sleep(0.05)
+    raise StartError(f"{service.name} did not list {sorted(set(tools) - listed)} within {timeout:.0f} s {service.log_tail()}")
 
 
 def listen(name: str) -> list[str]:
     return ["--listen", f"{HOST}:{PORTS[name]}"]
 
 
-# name -> () -> (argv, readiness path, extra environment)
+def _gateway_upstreams(services: "Services") -> list[str]:
+    """The gateway of scenarios 1 and 3: the time-client, and the code-executor once it exists."""
+    names = ["time-client"] + (["code-executor"] if services.subcommands["code-executor"] else [])
+    return names
+
+
+def _gateway(services: "Services"):
+    upstreams = [f"--upstream={n}={mcp_url(n)}" for n in _gateway_upstreams(services)]
+    return [str(SWITCHBOARD), "mcp-server", *listen("mcp-server"), *upstreams], "/ready", None
+
+
+def _gateway_fastmcp(_services: "Services"):
+    argv = [str(SWITCHBOARD), "mcp-server", "--listen", f"{HOST}:{PORTS['gateway-fastmcp']}",
+            f"--upstream=fastmcp={mcp_url('fastmcp')}"]
+    return argv, "/ready", None
+
+
+# name -> (services) -> (argv, readiness path, extra environment)
 SPECS = {
-    "time-client": lambda: ([str(SWITCHBOARD), "time-client", *listen("time-client")], "/ready", None),
-    "fastmcp": lambda: (
+    "time-client": lambda _: ([str(SWITCHBOARD), "time-client", *listen("time-client")], "/ready", None),
+    "fastmcp": lambda _: (
         [str(VENV_PYTHON), str(ROOT / "bench" / "python" / "fastmcp_time.py"), "--host", HOST,
          "--port", str(PORTS["fastmcp"])],
         "/ready",
         None,
     ),
-    "scripted-llm": lambda: ([str(LOADGEN), "scripted-llm", *listen("scripted-llm")], "/v1/models", None),
+    "scripted-llm": lambda _: ([str(LOADGEN), "scripted-llm", *listen("scripted-llm")], "/v1/models", None),
+    "mcp-server": _gateway,
+    "gateway-fastmcp": _gateway_fastmcp,
 }
 
 # Services that must be running before this one starts.
-DEPENDS: dict[str, list[str]] = {}
+DEPENDS = {
+    "mcp-server": _gateway_upstreams,
+    "gateway-fastmcp": lambda _: ["fastmcp"],
+}
+
+# Tools a gateway must list as available before it is used.
+TOOLS = {
+    "mcp-server": lambda services: ["get_current_time"]
+    + (["execute_code"] if services.subcommands["code-executor"] else []),
+    "gateway-fastmcp": lambda _: ["get_current_time"],
+}
