@@ -67,6 +67,9 @@ pub enum InstallStatus {
     Rejected,
     /// Held until an operator approves it; `approval_id` identifies the request.
     PendingApproval,
+    /// Allowed, but pip could not install it (no such package or version, no compatible
+    /// wheel, index unreachable); `reason` has pip's error.
+    Failed,
 }
 
 /// The answer to an install request; also the structured content of `install_package`.
@@ -81,6 +84,148 @@ pub struct InstallOutcome {
     pub reason: Option<String>,
     /// The id an operator approves, for `pending_approval`.
     pub approval_id: Option<String>,
+    /// Exact pins installed by this request, dependencies included (`name==version`).
+    #[serde(default)]
+    pub installed: Vec<String>,
     /// A sentence for people and models.
     pub message: String,
+}
+
+/// How much of each stream [`ExecutionResult::to_text`] shows (the structured content keeps all).
+const TEXT_STREAM_LIMIT: usize = 64 * 1024;
+
+fn clip(text: &str) -> (&str, bool) {
+    if text.len() <= TEXT_STREAM_LIMIT {
+        return (text, false);
+    }
+    let mut end = TEXT_STREAM_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+impl ExecutionResult {
+    /// A one-line account of how the run ended.
+    pub fn headline(&self) -> String {
+        let ms = self.duration_ms;
+        if self.timed_out {
+            format!("The program was stopped: it exceeded its time limit ({ms:.0} ms).")
+        } else if self.memory_exceeded {
+            format!("The program ran out of memory: it exceeded its memory limit ({ms:.0} ms).")
+        } else if let Some(signal) = &self.signal {
+            if self.truncated {
+                format!("The program was stopped ({signal}): its output exceeded the output limit ({ms:.0} ms).")
+            } else {
+                format!("The program was killed by {signal} ({ms:.0} ms).")
+            }
+        } else {
+            match self.exit_code {
+                Some(0) => format!("The program exited successfully (exit code 0, {ms:.1} ms)."),
+                Some(code) => format!("The program failed with exit code {code} ({ms:.1} ms)."),
+                None => format!("The program ended without an exit code ({ms:.1} ms)."),
+            }
+        }
+    }
+
+    /// The result as text for a language model: what happened, then stdout and stderr.
+    pub fn to_text(&self) -> String {
+        let mut text = self.headline();
+        if self.truncated {
+            text.push_str(" Output was truncated to the first part.");
+        }
+        for (name, stream) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            if stream.is_empty() {
+                text.push_str(&format!("\n\n{name}: (empty)"));
+            } else {
+                let (shown, clipped) = clip(stream);
+                text.push_str(&format!("\n\n{name}:\n{shown}"));
+                if clipped {
+                    text.push_str(&format!(
+                        "\n[... {} more bytes of {name} in the structured result]",
+                        stream.len() - shown.len()
+                    ));
+                }
+            }
+        }
+        text
+    }
+}
+
+impl InstallOutcome {
+    /// The outcome as text for a language model.
+    pub fn to_text(&self) -> String {
+        let mut text = self.message.clone();
+        if let Some(reason) = &self.reason
+            && !self.message.contains(reason.as_str())
+        {
+            text.push_str(&format!("\nReason: {reason}"));
+        }
+        if let Some(id) = &self.approval_id {
+            text.push_str(&format!("\nApproval id: {id}"));
+        }
+        if !self.installed.is_empty() {
+            text.push_str(&format!("\nInstalled: {}", self.installed.join(", ")));
+        }
+        text
+    }
+
+    /// Whether the request ended in a failure the caller should treat as an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self.status, InstallStatus::Rejected | InstallStatus::Failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result() -> ExecutionResult {
+        ExecutionResult {
+            stdout: "hello\n".into(),
+            stderr: String::new(),
+            exit_code: Some(0),
+            signal: None,
+            duration_ms: 1.25,
+            timed_out: false,
+            memory_exceeded: false,
+            truncated: false,
+            success: true,
+        }
+    }
+
+    #[test]
+    fn text_shows_outcome_and_both_streams() {
+        let text = result().to_text();
+        assert!(text.starts_with("The program exited successfully"), "{text}");
+        assert!(text.contains("stdout:\nhello"), "{text}");
+        assert!(text.contains("stderr: (empty)"), "{text}");
+        let timed_out = ExecutionResult {
+            timed_out: true,
+            exit_code: None,
+            signal: Some("SIGKILL".into()),
+            success: false,
+            ..result()
+        };
+        assert!(timed_out.to_text().contains("time limit"));
+    }
+
+    #[test]
+    fn long_streams_are_clipped_on_a_char_boundary() {
+        let long = ExecutionResult {
+            stdout: "é".repeat(TEXT_STREAM_LIMIT),
+            ..result()
+        };
+        let text = long.to_text();
+        assert!(text.contains("more bytes of stdout"));
+    }
+
+    #[test]
+    fn install_outcomes_round_trip_with_defaults() {
+        let json = r#"{"status":"failed","package":"x","version":null,"reason":"no such version","approval_id":null,"message":"pip failed"}"#;
+        let outcome: InstallOutcome = serde_json::from_str(json).expect("parses without `installed`");
+        assert_eq!(outcome.status, InstallStatus::Failed);
+        assert!(outcome.is_error());
+        assert!(outcome.to_text().contains("no such version"));
+    }
 }

@@ -1,0 +1,49 @@
+//! Errors of the sandbox service.
+
+use crate::isolation::IsolationError;
+
+/// Why the sandbox cannot start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting cannot work; the message names it.
+    #[error("{0}")]
+    Config(String),
+    /// The host refuses the isolation the sandbox requires; the message says what is missing
+    /// and how to grant it. The sandbox never runs code without it.
+    #[error("the sandbox refuses to start: {0}")]
+    Isolation(String),
+    #[error(transparent)]
+    Serve(#[from] switchboard_runtime::Error),
+}
+
+impl From<IsolationError> for Error {
+    fn from(error: IsolationError) -> Self {
+        match error {
+            IsolationError::Config(m) => Error::Config(m),
+            IsolationError::Unsupported(m) => Error::Isolation(m),
+        }
+    }
+}
+
+impl From<Error> for switchboard_runtime::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Serve(e) => e,
+            other => switchboard_runtime::Error::Config(other.to_string()),
+        }
+    }
+}
+
+/// Why one execution was not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// The request is malformed (e.g. a negative timeout).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Every interpreter is busy and none became free in time.
+    #[error("{0}")]
+    Busy(String),
+    /// Interpreters cannot be started, or the service is stopping.
+    #[error("{0}")]
+    Unavailable(String),
+}

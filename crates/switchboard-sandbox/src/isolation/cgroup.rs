@@ -1,0 +1,520 @@
+//! Control groups for sandboxes: memory, process count and CPU limits, and killing a whole
+//! tree at once — whatever this host lets the service use.
+//!
+//! Layouts differ (pure v2; hybrid v1 + v2 as on the machine this was written on; v1 only;
+//! none inside some containers), so nothing is assumed: at start-up each controller is tried
+//! in a group of our own under the service's own cgroup (`/proc/self/cgroup`), v2 first, then
+//! v1, and what works is used and reported on `/ready`. Each worker gets its own child group,
+//! joined by the parent before the sandboxed process runs anything, and removed after it is
+//! reaped. A worker whose groups cannot be created is not started.
+
+use std::{
+    fs,
+    io::{self, ErrorKind},
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use serde_json::json;
+
+/// Limits a worker's group enforces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CgroupLimits {
+    pub memory_bytes: u64,
+    pub processes: u64,
+    /// CPU time per 100 ms period, in microseconds (100_000 = one core).
+    pub cpu_quota_us: u64,
+}
+
+const CPU_PERIOD_US: u64 = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+
+/// Our own group in one hierarchy, under which workers' groups are made.
+#[derive(Debug, Clone)]
+struct Group {
+    version: Version,
+    dir: PathBuf,
+}
+
+/// What this host lets us use.
+#[derive(Debug)]
+pub(crate) struct Cgroups {
+    memory: Option<Group>,
+    pids: Option<Group>,
+    cpu: Option<Group>,
+    /// A v2 group whose children offer `cgroup.kill`.
+    kill: Option<PathBuf>,
+    /// Why each controller is unavailable.
+    missing: Vec<(String, String)>,
+    /// Our own groups, removed at shutdown.
+    created: Vec<PathBuf>,
+    limits: Option<CgroupLimits>,
+}
+
+/// One worker's groups.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCgroup {
+    dirs: Vec<PathBuf>,
+    memory: Option<(Version, PathBuf)>,
+    kill: Option<PathBuf>,
+}
+
+const PREFIX: &str = "switchboard-sandbox.";
+
+impl Cgroups {
+    /// Probe the host; never fails (an unusable controller is recorded as missing).
+    pub(crate) fn detect(limits: CgroupLimits) -> Self {
+        static INSTANCE: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "{PREFIX}{}.{}",
+            std::process::id(),
+            INSTANCE.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut found = Cgroups {
+            memory: None,
+            pids: None,
+            cpu: None,
+            kill: None,
+            missing: Vec::new(),
+            created: Vec::new(),
+            limits: Some(limits),
+        };
+        let mounts = mounts();
+        let own = own_groups();
+
+        // v2: our own group, controllers enabled for its children where offered, cgroup.kill.
+        if let Some(base) = mounts
+            .iter()
+            .find(|m| m.v2)
+            .and_then(|m| m.dir_for(own.iter().find(|g| g.v2).map(|g| g.path.as_str())))
+        {
+            remove_stale(&base);
+            let dir = base.join(&name);
+            if fs::create_dir(&dir).is_ok() {
+                found.created.push(dir.clone());
+                if dir.join("cgroup.kill").exists() {
+                    found.kill = Some(dir.clone());
+                }
+                let offered = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+                for controller in ["memory", "pids", "cpu"] {
+                    let on = offered.split_whitespace().any(|c| c == controller)
+                        && fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}"))
+                            .is_ok();
+                    if on {
+                        *found.slot(controller) = Some(Group {
+                            version: Version::V2,
+                            dir: dir.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        // v1 for whatever v2 did not give us.
+        for controller in ["memory", "pids", "cpu"] {
+            if found.slot(controller).is_some() {
+                continue;
+            }
+            let Some(mount) = mounts.iter().find(|m| m.controllers.iter().any(|c| c == controller))
+            else {
+                found.missing.push((controller.into(), "no hierarchy mounted".into()));
+                continue;
+            };
+            let own_path = own
+                .iter()
+                .find(|g| g.controllers.iter().any(|c| c == controller))
+                .map(|g| g.path.as_str());
+            let Some(base) = mount.dir_for(own_path) else {
+                found.missing.push((controller.into(), "own group not found".into()));
+                continue;
+            };
+            remove_stale(&base);
+            let dir = base.join(&name);
+            let probe = dir.join("probe");
+            let tried = fs::create_dir(&dir)
+                .and_then(|()| fs::create_dir(&probe))
+                .and_then(|()| write_limits(controller, Version::V1, &probe, &limits))
+                .and_then(|()| fs::remove_dir(&probe));
+            match tried {
+                Ok(()) => {
+                    found.created.push(dir.clone());
+                    *found.slot(controller) = Some(Group {
+                        version: Version::V1,
+                        dir,
+                    });
+                }
+                Err(error) => {
+                    let _ = fs::remove_dir(&probe);
+                    let _ = fs::remove_dir(&dir);
+                    found.missing.push((
+                        controller.into(),
+                        format!("cannot create a group under {}: {error}", base.display()),
+                    ));
+                }
+            }
+        }
+        found
+    }
+
+    fn slot(&mut self, controller: &str) -> &mut Option<Group> {
+        match controller {
+            "memory" => &mut self.memory,
+            "pids" => &mut self.pids,
+            _ => &mut self.cpu,
+        }
+    }
+
+    pub(crate) fn has_memory(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// What is in use, for `/ready`.
+    pub(crate) fn describe(&self) -> serde_json::Value {
+        let show = |g: &Option<Group>| match g {
+            Some(g) => json!(format!(
+                "{} {}",
+                if g.version == Version::V1 { "v1" } else { "v2" },
+                g.dir.display()
+            )),
+            None => json!(null),
+        };
+        json!({
+            "memory": show(&self.memory),
+            "pids": show(&self.pids),
+            "cpu": show(&self.cpu),
+            "kill": self.kill.as_ref().map(|d| format!("v2 cgroup.kill under {}", d.display())),
+            "unavailable": self.missing.iter().map(|(c, why)| json!({"controller": c, "why": why})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Create worker `id`'s groups with the limits applied.
+    pub(crate) fn create(&self, id: u64) -> io::Result<WorkerCgroup> {
+        let Some(limits) = self.limits else {
+            return Ok(WorkerCgroup::default());
+        };
+        let mut worker = WorkerCgroup::default();
+        let name = format!("w{id}");
+        fn ensure(dirs: &mut Vec<PathBuf>, parent: &Path, name: &str) -> io::Result<PathBuf> {
+            let dir = parent.join(name);
+            if !dirs.contains(&dir) {
+                fs::create_dir(&dir)?;
+                dirs.push(dir.clone());
+            }
+            Ok(dir)
+        }
+        for (controller, group) in [
+            ("memory", &self.memory),
+            ("pids", &self.pids),
+            ("cpu", &self.cpu),
+        ] {
+            if let Some(group) = group {
+                // On error `worker` is dropped, which removes what was created.
+                let dir = ensure(&mut worker.dirs, &group.dir, &name)?;
+                write_limits(controller, group.version, &dir, &limits)?;
+                if controller == "memory" {
+                    worker.memory = Some((group.version, dir));
+                }
+            }
+        }
+        if let Some(parent) = &self.kill {
+            worker.kill = Some(ensure(&mut worker.dirs, parent, &name)?);
+        }
+        Ok(worker)
+    }
+
+    /// Remove our own groups (workers must be gone).
+    pub(crate) fn shutdown(&mut self) {
+        for dir in self.created.drain(..) {
+            if let Ok(entries) = fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    if entry.path().is_dir() {
+                        let _ = fs::remove_dir(entry.path());
+                    }
+                }
+            }
+            let _ = fs::remove_dir(&dir);
+        }
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn write_limits(
+    controller: &str,
+    version: Version,
+    dir: &Path,
+    limits: &CgroupLimits,
+) -> io::Result<()> {
+    match (controller, version) {
+        ("memory", Version::V1) => {
+            fs::write(dir.join("memory.limit_in_bytes"), limits.memory_bytes.to_string())?;
+            let memsw = dir.join("memory.memsw.limit_in_bytes");
+            if memsw.exists() {
+                fs::write(memsw, limits.memory_bytes.to_string())?;
+            }
+            Ok(())
+        }
+        ("memory", Version::V2) => {
+            fs::write(dir.join("memory.max"), limits.memory_bytes.to_string())?;
+            let swap = dir.join("memory.swap.max");
+            if swap.exists() {
+                fs::write(swap, "0")?;
+            }
+            Ok(())
+        }
+        ("pids", _) => fs::write(dir.join("pids.max"), limits.processes.to_string()),
+        ("cpu", Version::V1) => {
+            fs::write(dir.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string())?;
+            fs::write(dir.join("cpu.cfs_quota_us"), limits.cpu_quota_us.to_string())
+        }
+        ("cpu", Version::V2) => fs::write(
+            dir.join("cpu.max"),
+            format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us),
+        ),
+        _ => Ok(()),
+    }
+}
+
+impl WorkerCgroup {
+    /// Move `pid` into every group (before it runs anything of its own).
+    pub(crate) fn attach(&self, pid: i32) -> io::Result<()> {
+        for dir in &self.dirs {
+            fs::write(dir.join("cgroup.procs"), pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Whether the kernel's OOM killer acted in this group.
+    pub(crate) fn oom_killed(&self) -> bool {
+        let Some((version, dir)) = &self.memory else {
+            return false;
+        };
+        let file = match version {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        };
+        fs::read_to_string(dir.join(file))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("oom_kill "))
+            .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+    }
+
+    /// Processes still in the groups (there should be none once the sandbox's PID 1 is gone).
+    pub(crate) fn remaining(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for dir in &self.dirs {
+            for line in fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = line.trim().parse::<i32>()
+                    && !pids.contains(&pid)
+                {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
+    }
+
+    /// Kill whatever is left: `cgroup.kill` where offered, else each listed process.
+    pub(crate) fn kill_remaining(&self) {
+        if let Some(dir) = &self.kill {
+            let _ = fs::write(dir.join("cgroup.kill"), "1");
+        }
+        for pid in self.remaining() {
+            // SAFETY: plain signal; the pid was read from our own group.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
+    /// Remove the groups. Returns the processes that were found still inside (and killed).
+    pub(crate) fn remove(&mut self) -> Vec<i32> {
+        let strays = self.remaining();
+        if !strays.is_empty() {
+            self.kill_remaining();
+        }
+        for dir in self.dirs.drain(..) {
+            // A killed process may take a moment to leave its group.
+            for attempt in 0..50 {
+                match fs::remove_dir(&dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == ErrorKind::NotFound => break,
+                    Err(error) if attempt == 49 => {
+                        tracing::error!(group = %dir.display(), %error, "cannot remove a sandbox cgroup");
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+            }
+        }
+        strays
+    }
+}
+
+impl Drop for WorkerCgroup {
+    fn drop(&mut self) {
+        if !self.dirs.is_empty() {
+            self.remove();
+        }
+    }
+}
+
+/// Remove groups left behind by a service process that no longer exists.
+fn remove_stale(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks for existence.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if alive {
+            continue;
+        }
+        if let Ok(children) = fs::read_dir(entry.path()) {
+            for child in children.flatten() {
+                if child.path().is_dir() {
+                    let _ = fs::remove_dir(child.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir(entry.path());
+    }
+}
+
+/// A cgroup file system mount.
+#[derive(Debug)]
+struct Mount {
+    v2: bool,
+    controllers: Vec<String>,
+    /// The hierarchy path this mount shows at `point`.
+    root: String,
+    point: PathBuf,
+}
+
+impl Mount {
+    fn dir_for(&self, own: Option<&str>) -> Option<PathBuf> {
+        let own = own?;
+        let relative = own.strip_prefix(self.root.trim_end_matches('/'))?;
+        let dir = self.point.join(relative.trim_start_matches('/'));
+        dir.is_dir().then_some(dir)
+    }
+}
+
+fn mounts() -> Vec<Mount> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines().filter_map(parse_mount).collect()
+}
+
+fn parse_mount(line: &str) -> Option<Mount> {
+    let (left, right) = line.split_once(" - ")?;
+    let left: Vec<&str> = left.split(' ').collect();
+    let mut right = right.split(' ');
+    let fstype = right.next()?;
+    let _source = right.next();
+    let options = right.next().unwrap_or_default();
+    let root = unescape(left.get(3)?);
+    let point = PathBuf::from(unescape(left.get(4)?));
+    match fstype {
+        "cgroup2" => Some(Mount {
+            v2: true,
+            controllers: Vec::new(),
+            root,
+            point,
+        }),
+        "cgroup" => Some(Mount {
+            v2: false,
+            controllers: options.split(',').map(str::to_owned).collect(),
+            root,
+            point,
+        }),
+        _ => None,
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+#[derive(Debug)]
+struct OwnGroup {
+    v2: bool,
+    controllers: Vec<String>,
+    path: String,
+}
+
+fn own_groups() -> Vec<OwnGroup> {
+    fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let id = parts.next()?;
+            let controllers = parts.next()?;
+            let path = parts.next()?.to_owned();
+            Some(OwnGroup {
+                v2: id == "0" && controllers.is_empty(),
+                controllers: controllers.split(',').map(str::to_owned).collect(),
+                path,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_v1_and_v2_mount_lines() {
+        let v1 = parse_mount(
+            "35 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:14 - cgroup cgroup rw,memory",
+        )
+        .expect("v1");
+        assert!(!v1.v2);
+        assert!(v1.controllers.iter().any(|c| c == "memory"));
+        assert_eq!(v1.point, PathBuf::from("/sys/fs/cgroup/memory"));
+        let v2 = parse_mount("30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw")
+            .expect("v2");
+        assert!(v2.v2);
+        assert!(parse_mount("22 1 8:1 / / rw - ext4 /dev/sda1 rw").is_none());
+    }
+
+    #[test]
+    fn group_dirs_are_relative_to_the_mount_root() {
+        let mount = Mount {
+            v2: false,
+            controllers: vec!["memory".into()],
+            root: "/".into(),
+            point: PathBuf::from("/"),
+        };
+        assert_eq!(mount.dir_for(Some("/tmp")), Some(PathBuf::from("/tmp")));
+        let nested = Mount {
+            root: "/a".into(),
+            ..mount
+        };
+        assert_eq!(nested.dir_for(Some("/b")), None, "outside the mount");
+    }
+}

@@ -1,0 +1,560 @@
+//! The sandbox's first process, between `clone` and `execve`.
+//!
+//! This code runs in the child of a fork-like `clone` of a multithreaded process (the service).
+//! Only the cloning thread exists in the child, and any lock another thread held at that moment
+//! (the allocator's, a logger's) stays held forever. So, by contract: only raw system calls
+//! (async-signal-safe), no allocation, no locks, no formatting, nothing that can panic on a
+//! path that is taken. Everything it reads was prepared by [`super::plan`]; failures are
+//! reported as a fixed-size [`record`] on the report pipe, which the parent turns into a
+//! message. On success the report pipe closes with `execve` (it is close-on-exec).
+
+use libc::{c_char, c_int, c_void};
+
+use super::plan::{MAX_ARGS, MAX_SOURCES, Plan, Step};
+use super::{SANDBOX_GID, SANDBOX_UID};
+
+/// The step that failed, as reported to the parent.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Fds = 1,
+    ParentDeath,
+    OpenSource,
+    Groups,
+    Gid,
+    Uid,
+    Hostname,
+    PrivateMounts,
+    Staging,
+    Mkdir,
+    Symlink,
+    Touch,
+    Bind,
+    Remount,
+    Tmpfs,
+    WriteFile,
+    Proc,
+    PivotRoot,
+    DetachOldRoot,
+    RemountRoot,
+    Chdir,
+    Rlimit,
+    NoNewPrivs,
+    LandlockCreate,
+    LandlockRule,
+    LandlockRestrict,
+    Seccomp,
+    Exec,
+}
+
+impl Stage {
+    pub(crate) fn from_u8(value: u8) -> Option<Self> {
+        use Stage::*;
+        const ALL: [Stage; 28] = [
+            Fds,
+            ParentDeath,
+            OpenSource,
+            Groups,
+            Gid,
+            Uid,
+            Hostname,
+            PrivateMounts,
+            Staging,
+            Mkdir,
+            Symlink,
+            Touch,
+            Bind,
+            Remount,
+            Tmpfs,
+            WriteFile,
+            Proc,
+            PivotRoot,
+            DetachOldRoot,
+            RemountRoot,
+            Chdir,
+            Rlimit,
+            NoNewPrivs,
+            LandlockCreate,
+            LandlockRule,
+            LandlockRestrict,
+            Seccomp,
+            Exec,
+        ];
+        ALL.iter().copied().find(|s| *s as u8 == value)
+    }
+}
+
+/// Report records: `[tag, stage, index (u16 LE), errno (i32 LE)]`.
+pub(crate) mod record {
+    pub const LEN: usize = 8;
+    /// A step failed; the process exits.
+    pub const ERROR: u8 = b'E';
+    /// Isolation is complete and `execve` comes next; `index` is the Landlock ABI enforced
+    /// (0 for none).
+    pub const READY: u8 = b'O';
+}
+
+/// The pipe ends the child uses, as numbers in the parent's table (all >= [`FIRST_FREE_FD`]).
+pub(crate) struct ChildFds {
+    pub stdin: c_int,
+    pub stdout: c_int,
+    pub stderr: c_int,
+    pub report: c_int,
+    pub sync: c_int,
+}
+
+/// The parent moves every pipe end the child receives to at least this number, so that
+/// putting them in place (0..=4) never overwrites one not yet moved.
+pub(crate) const FIRST_FREE_FD: c_int = 10;
+const REPORT_FD: c_int = 3;
+const SYNC_FD: c_int = 4;
+
+/// Sandbox a freshly cloned process and exec the interpreter. Never returns.
+///
+/// # Safety
+///
+/// Call only in the child of a fork-like `clone`, with `plan` and `fds` prepared by the parent.
+pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
+    // SAFETY (whole body): raw system calls on pointers into `plan`, which the parent keeps
+    // alive and unchanged, and on stack buffers; see the module documentation.
+    unsafe {
+        if libc::dup3(fds.report, REPORT_FD, libc::O_CLOEXEC) < 0 {
+            fail_on(fds.report, Stage::Fds, 0);
+        }
+        if libc::dup3(fds.sync, SYNC_FD, libc::O_CLOEXEC) < 0
+            || libc::dup2(fds.stdin, 0) < 0
+            || libc::dup2(fds.stdout, 1) < 0
+            || libc::dup2(fds.stderr, 2) < 0
+        {
+            fail(Stage::Fds, 0);
+        }
+        // Everything else inherited from the service (sockets, other sandboxes' pipes) goes
+        // now, not only at execve.
+        if libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32) != 0 {
+            fail(Stage::Fds, 1);
+        }
+        reset_signals();
+        libc::umask(0o022);
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            fail(Stage::ParentDeath, 0);
+        }
+        // Wait until the parent has placed us in our cgroups and written our id maps.
+        let mut go = 0u8;
+        loop {
+            let n = libc::read(SYNC_FD, (&raw mut go).cast::<c_void>(), 1);
+            if n == 1 && go == 1 {
+                break;
+            }
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            libc::_exit(0); // the parent gave up on us or died
+        }
+
+        let mut source_fds = [-1 as c_int; MAX_SOURCES];
+        for (i, source) in plan.sources.iter().enumerate() {
+            let mut flags = libc::O_PATH | libc::O_CLOEXEC;
+            if source.directory {
+                flags |= libc::O_DIRECTORY;
+            }
+            let fd = libc::open(source.path.as_ptr(), flags);
+            match source_fds.get_mut(i) {
+                Some(slot) if fd >= 0 => *slot = fd,
+                _ => fail(Stage::OpenSource, i),
+            }
+        }
+
+        if plan.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
+            fail(Stage::Groups, 0);
+        }
+        if libc::setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) != 0 {
+            fail(Stage::Gid, 0);
+        }
+        if libc::setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0 {
+            fail(Stage::Uid, 0);
+        }
+        // A change of credentials clears the parent-death signal: set it again, then make
+        // sure the parent did not die in between (it holds the sync pipe open until we exec).
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            fail(Stage::ParentDeath, 1);
+        }
+        let mut poll = libc::pollfd {
+            fd: SYNC_FD,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if libc::poll(&mut poll, 1, 0) > 0 && poll.revents & libc::POLLHUP != 0 {
+            libc::_exit(0);
+        }
+
+        let hostname = plan.hostname.as_bytes();
+        if libc::sethostname(hostname.as_ptr().cast::<c_char>(), hostname.len()) != 0 {
+            fail(Stage::Hostname, 0);
+        }
+        if libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            fail(Stage::PrivateMounts, 0);
+        }
+        if libc::mount(
+            c"tmpfs".as_ptr(),
+            plan.staging.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            plan.staging_options.as_ptr().cast::<c_void>(),
+        ) != 0
+        {
+            fail(Stage::Staging, 0);
+        }
+        for (i, step) in plan.steps.iter().enumerate() {
+            run_step(step, i, &source_fds);
+        }
+
+        // Enter the new root and drop the old one entirely.
+        if libc::chdir(plan.staging.as_ptr()) != 0
+            || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
+        {
+            fail(Stage::PivotRoot, 0);
+        }
+        if libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0 {
+            fail(Stage::DetachOldRoot, 0);
+        }
+        if libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            std::ptr::null(),
+        ) != 0
+        {
+            fail(Stage::RemountRoot, 0);
+        }
+        if libc::chdir(plan.workdir.as_ptr()) != 0 {
+            fail(Stage::Chdir, 0);
+        }
+
+        for (i, &(resource, soft, hard)) in plan.rlimits.iter().enumerate() {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(resource as _, &limit) != 0 {
+                fail(Stage::Rlimit, i);
+            }
+        }
+
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            fail(Stage::NoNewPrivs, 0);
+        }
+        let mut landlock_abi = 0u16;
+        if let Some(landlock) = &plan.landlock {
+            restrict_landlock(landlock);
+            landlock_abi = landlock.abi as u16;
+        }
+        for (i, program) in plan.seccomp.iter().enumerate() {
+            let fprog = libc::sock_fprog {
+                len: program.len() as u16,
+                filter: program.as_ptr().cast_mut().cast::<libc::sock_filter>(),
+            };
+            if libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &raw const fprog,
+            ) != 0
+            {
+                fail(Stage::Seccomp, i);
+            }
+        }
+
+        let [lo, hi] = landlock_abi.to_le_bytes();
+        write_all(REPORT_FD, &[record::READY, 0, lo, hi, 0, 0, 0, 0]);
+        let mut argv = [std::ptr::null::<c_char>(); MAX_ARGS + 1];
+        for (slot, arg) in argv.iter_mut().zip(plan.argv.iter()) {
+            *slot = arg.as_ptr();
+        }
+        let envp = [std::ptr::null::<c_char>()];
+        libc::execve(plan.python.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        fail(Stage::Exec, 0)
+    }
+}
+
+unsafe fn run_step(step: &Step, i: usize, source_fds: &[c_int; MAX_SOURCES]) {
+    // SAFETY: as in `run`.
+    unsafe {
+        match step {
+            Step::Mkdir { path, mode } => {
+                if libc::mkdir(path.as_ptr(), *mode) != 0 && errno() != libc::EEXIST {
+                    fail(Stage::Mkdir, i);
+                }
+            }
+            Step::Symlink { target, link } => {
+                if libc::symlink(target.as_ptr(), link.as_ptr()) != 0 {
+                    fail(Stage::Symlink, i);
+                }
+            }
+            Step::Touch { path } => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
+                    0o644,
+                );
+                if fd < 0 {
+                    fail(Stage::Touch, i);
+                }
+                libc::close(fd);
+            }
+            Step::Bind {
+                source,
+                target,
+                readonly,
+                remount_flags,
+            } => {
+                let Some(&fd) = source_fds.get(*source) else {
+                    fail(Stage::Bind, i)
+                };
+                let mut path = [0u8; 32];
+                fd_path(fd, &mut path);
+                if libc::mount(
+                    path.as_ptr().cast::<c_char>(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    fail(Stage::Bind, i);
+                }
+                if *readonly
+                    && libc::mount(
+                        std::ptr::null(),
+                        target.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | *remount_flags,
+                        std::ptr::null(),
+                    ) != 0
+                {
+                    fail(Stage::Remount, i);
+                }
+            }
+            Step::Tmpfs { target, options } => {
+                if libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    options.as_ptr().cast::<c_void>(),
+                ) != 0
+                {
+                    fail(Stage::Tmpfs, i);
+                }
+            }
+            Step::WriteFile { path, contents } => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                    0o644,
+                );
+                if fd < 0 || !write_all(fd, contents) {
+                    fail(Stage::WriteFile, i);
+                }
+                libc::close(fd);
+            }
+            Step::Proc { target } => {
+                if libc::mount(
+                    c"proc".as_ptr(),
+                    target.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    fail(Stage::Proc, i);
+                }
+            }
+        }
+    }
+}
+
+/// `struct landlock_ruleset_attr` (all ABIs; the kernel accepts trailing zeros).
+#[repr(C)]
+struct RulesetAttr {
+    handled_access_fs: u64,
+    handled_access_net: u64,
+    scoped: u64,
+}
+
+/// `struct landlock_path_beneath_attr`.
+#[repr(C, packed)]
+struct PathBeneathAttr {
+    allowed_access: u64,
+    parent_fd: i32,
+}
+
+const LANDLOCK_RULE_PATH_BENEATH: c_int = 1;
+
+unsafe fn restrict_landlock(plan: &super::plan::LandlockPlan) {
+    // SAFETY: as in `run`; the attribute structs live on this stack frame.
+    unsafe {
+        let attr = RulesetAttr {
+            handled_access_fs: plan.handled_fs,
+            handled_access_net: plan.handled_net,
+            scoped: plan.scoped,
+        };
+        let ruleset = libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            &raw const attr,
+            std::mem::size_of::<RulesetAttr>(),
+            0u32,
+        );
+        if ruleset < 0 {
+            fail(Stage::LandlockCreate, 0);
+        }
+        let ruleset = ruleset as c_int;
+        for (i, (path, access)) in plan.rules.iter().enumerate() {
+            let fd = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            if fd < 0 {
+                fail(Stage::LandlockRule, i);
+            }
+            let rule = PathBeneathAttr {
+                allowed_access: *access,
+                parent_fd: fd,
+            };
+            if libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset,
+                LANDLOCK_RULE_PATH_BENEATH,
+                &raw const rule,
+                0u32,
+            ) != 0
+            {
+                fail(Stage::LandlockRule, i);
+            }
+            libc::close(fd);
+        }
+        if libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) != 0 {
+            fail(Stage::LandlockRestrict, 0);
+        }
+        libc::close(ruleset);
+    }
+}
+
+/// Every signal back to its default action: handlers the service installed must not run here,
+/// and the interpreter should start as any program does.
+unsafe fn reset_signals() {
+    // SAFETY: plain system calls with stack values.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        for signal in 1..=64 {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                // Reserved real-time signals answer EINVAL; nothing to do about them.
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// Write `/proc/self/fd/<fd>` and a NUL into `buf`.
+fn fd_path(fd: c_int, buf: &mut [u8; 32]) {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    let mut digits = [0u8; 12];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        if let Some(slot) = digits.get_mut(len) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        len += 1;
+        n /= 10;
+        if n == 0 || len >= digits.len() {
+            break;
+        }
+    }
+    let mut pos = 0;
+    for &b in PREFIX.iter().chain(digits.iter().take(len).rev()) {
+        if let Some(slot) = buf.get_mut(pos) {
+            *slot = b;
+        }
+        pos += 1;
+    }
+    if let Some(slot) = buf.get_mut(pos) {
+        *slot = 0;
+    }
+}
+
+fn write_all(fd: c_int, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a live slice.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast::<c_void>(), bytes.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return false;
+        }
+        bytes = bytes.get(n as usize..).unwrap_or_default();
+    }
+    true
+}
+
+fn errno() -> c_int {
+    // SAFETY: reading this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+fn fail(stage: Stage, index: usize) -> ! {
+    fail_on(REPORT_FD, stage, index)
+}
+
+fn fail_on(fd: c_int, stage: Stage, index: usize) -> ! {
+    let err = errno().to_le_bytes();
+    let [lo, hi] = (index.min(u16::MAX as usize) as u16).to_le_bytes();
+    write_all(
+        fd,
+        &[
+            record::ERROR,
+            stage as u8,
+            lo,
+            hi,
+            err[0],
+            err[1],
+            err[2],
+            err[3],
+        ],
+    );
+    // SAFETY: leaving the process without running anything of the parent's.
+    unsafe { libc::_exit(127) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_paths_are_nul_terminated_decimal() {
+        let mut buf = [0xffu8; 32];
+        fd_path(1234, &mut buf);
+        let end = buf.iter().position(|&b| b == 0).expect("NUL");
+        assert_eq!(&buf[..end], b"/proc/self/fd/1234");
+        fd_path(0, &mut buf);
+        let end = buf.iter().position(|&b| b == 0).expect("NUL");
+        assert_eq!(&buf[..end], b"/proc/self/fd/0");
+    }
+
+    #[test]
+    fn stages_round_trip() {
+        for value in 1..=28u8 {
+            assert_eq!(Stage::from_u8(value).map(|s| s as u8), Some(value));
+        }
+        assert_eq!(Stage::from_u8(0), None);
+    }
+}

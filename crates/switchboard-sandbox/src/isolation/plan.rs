@@ -1,0 +1,331 @@
+//! What a sandbox's first process does between `clone` and `execve`, computed once at start-up.
+//!
+//! The child of `clone` may not allocate (see [`super::child`]), so everything it needs — every
+//! path as a C string, the file contents it writes, the seccomp programs, the Landlock masks —
+//! is prepared here, in the service, and only read there.
+
+use std::{
+    ffi::{CString, OsStr},
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use seccompiler::BpfProgram;
+
+use super::{IsolationError, SANDBOX_GID, SANDBOX_UID};
+
+/// Where the new root is assembled in the child's private mount namespace before `pivot_root`.
+/// Mounting over it hides nothing outside that namespace; every bind source is opened before.
+pub(crate) const STAGING: &str = "/tmp";
+/// The working directory of every program (a private tmpfs).
+pub(crate) const WORKDIR: &str = "/work";
+/// Where the managed site-packages appear, read-only.
+pub(crate) const PACKAGES_MOUNT: &str = "/packages";
+/// Most bind sources, argv entries and Landlock rules the child handles (fixed-size arrays on
+/// its stack).
+pub(crate) const MAX_SOURCES: usize = 24;
+pub(crate) const MAX_ARGS: usize = 15;
+pub(crate) const MAX_RLIMITS: usize = 12;
+
+/// A path opened with `O_PATH` before credentials drop, then bind-mounted through
+/// `/proc/self/fd/N`, so that the source may lie under a directory the sandbox user cannot
+/// search and under `/tmp`, which the staging tmpfs covers.
+pub(crate) struct Source {
+    pub path: CString,
+    pub directory: bool,
+}
+
+/// One step of assembling the root, in order. Targets are absolute paths under [`STAGING`].
+pub(crate) enum Step {
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    /// An empty regular file to bind a device node onto.
+    Touch {
+        path: CString,
+    },
+    /// Bind `sources[source]`; read-only binds are remounted with `remount_flags`, which keep
+    /// the flags the kernel locks on the source mount (atime, nosuid, nodev, noexec).
+    Bind {
+        source: usize,
+        target: CString,
+        readonly: bool,
+        remount_flags: u64,
+    },
+    Tmpfs {
+        target: CString,
+        options: CString,
+    },
+    WriteFile {
+        path: CString,
+        contents: Vec<u8>,
+    },
+    Proc {
+        target: CString,
+    },
+}
+
+/// Landlock for the child: masks from the `landlock` crate for the kernel's ABI, and the
+/// rules, as paths inside the new root.
+pub(crate) struct LandlockPlan {
+    pub abi: i32,
+    pub handled_fs: u64,
+    pub handled_net: u64,
+    pub scoped: u64,
+    pub rules: Vec<(CString, u64)>,
+}
+
+/// Everything the child needs.
+pub(crate) struct Plan {
+    pub hostname: CString,
+    pub staging: CString,
+    pub staging_options: CString,
+    pub workdir: CString,
+    pub sources: Vec<Source>,
+    pub steps: Vec<Step>,
+    /// Root path only: drop the supplementary groups the service runs with.
+    pub drop_groups: bool,
+    pub rlimits: Vec<(u32, u64, u64)>,
+    pub landlock: Option<LandlockPlan>,
+    pub seccomp: Vec<BpfProgram>,
+    pub python: CString,
+    pub argv: Vec<CString>,
+}
+
+/// Inputs of [`Plan::build`].
+pub(crate) struct RootLayout<'a> {
+    pub python: &'a Path,
+    pub python_args: &'a [String],
+    pub ro_paths: &'a [PathBuf],
+    pub packages_dir: Option<&'a Path>,
+    pub scratch_bytes: u64,
+    pub drop_groups: bool,
+    pub rlimits: Vec<(u32, u64, u64)>,
+    pub landlock: Option<LandlockPlan>,
+    pub seccomp: Vec<BpfProgram>,
+}
+
+pub(crate) fn cstring(value: impl AsRef<OsStr>) -> Result<CString, IsolationError> {
+    CString::new(value.as_ref().as_bytes()).map_err(|_| {
+        IsolationError::Config(format!(
+            "{}: contains a NUL byte",
+            value.as_ref().to_string_lossy()
+        ))
+    })
+}
+
+fn staged(path: impl AsRef<Path>) -> Result<CString, IsolationError> {
+    let path = path.as_ref();
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    cstring(Path::new(STAGING).join(relative))
+}
+
+/// Top-level entries of a usr-merged or classic layout that programs expect at `/`.
+const TOP_LEVEL: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+/// Device nodes bound into `/dev`.
+pub(crate) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+const PASSWD: &str = "sandbox:x:1000:1000:sandbox:/work:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const GROUP: &str = "sandbox:x:1000:\nnogroup:x:65534:\n";
+
+impl Plan {
+    pub(crate) fn build(layout: RootLayout<'_>) -> Result<Self, IsolationError> {
+        let mut b = Builder::default();
+        let scratch = layout.scratch_bytes;
+        // Directories first: the staging root is writable only until the final remount.
+        b.bind_ro(Path::new("/usr"), Path::new("/usr"))?;
+        for name in TOP_LEVEL {
+            let host = Path::new("/").join(name);
+            match std::fs::symlink_metadata(&host) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    let target = std::fs::read_link(&host).map_err(|e| {
+                        IsolationError::Config(format!("{}: {e}", host.display()))
+                    })?;
+                    b.steps.push(Step::Symlink {
+                        target: cstring(&target)?,
+                        link: staged(&host)?,
+                    });
+                }
+                Ok(meta) if meta.is_dir() => b.bind_ro(&host, &host)?,
+                _ => {}
+            }
+        }
+        for path in layout.ro_paths {
+            b.bind_ro(path, path)?;
+        }
+        if let Some(dir) = layout.packages_dir {
+            b.bind_ro(dir, Path::new(PACKAGES_MOUNT))?;
+        }
+        let uid_gid = format!("uid={SANDBOX_UID},gid={SANDBOX_GID}");
+        b.tmpfs(WORKDIR, &format!("size={scratch},mode=0700,{uid_gid}"))?;
+        b.tmpfs("/tmp", &format!("size={scratch},mode=1777"))?;
+        b.mkdir("/dev", 0o755)?;
+        for device in DEVICES {
+            let host = Path::new("/dev").join(device);
+            let source = b.source(&host, false)?;
+            let target = staged(&host)?;
+            b.steps.push(Step::Touch {
+                path: target.clone(),
+            });
+            b.steps.push(Step::Bind {
+                source,
+                target,
+                readonly: false,
+                remount_flags: 0,
+            });
+        }
+        b.tmpfs("/dev/shm", &format!("size={scratch},mode=1777"))?;
+        for (link, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            b.steps.push(Step::Symlink {
+                target: cstring(target)?,
+                link: staged(Path::new("/dev").join(link))?,
+            });
+        }
+        b.mkdir("/etc", 0o755)?;
+        for (name, contents) in [("passwd", PASSWD), ("group", GROUP)] {
+            b.steps.push(Step::WriteFile {
+                path: staged(Path::new("/etc").join(name))?,
+                contents: contents.as_bytes().to_vec(),
+            });
+        }
+        b.mkdir("/proc", 0o555)?;
+        b.steps.push(Step::Proc {
+            target: staged("/proc")?,
+        });
+
+        if b.sources.len() > MAX_SOURCES {
+            return Err(IsolationError::Config(format!(
+                "too many read-only paths: at most {MAX_SOURCES} bind sources are supported"
+            )));
+        }
+        let mut argv = vec![cstring(layout.python)?];
+        for arg in layout.python_args {
+            argv.push(cstring(arg)?);
+        }
+        if argv.len() > MAX_ARGS || layout.rlimits.len() > MAX_RLIMITS {
+            return Err(IsolationError::Config("too many interpreter arguments".into()));
+        }
+        if let Some(landlock) = &layout.landlock
+            && landlock.rules.len() > MAX_SOURCES
+        {
+            return Err(IsolationError::Config("too many Landlock rules".into()));
+        }
+        Ok(Self {
+            hostname: cstring("sandbox")?,
+            staging: cstring(STAGING)?,
+            staging_options: cstring("size=1m,mode=0755")?,
+            workdir: cstring(WORKDIR)?,
+            sources: b.sources,
+            steps: b.steps,
+            drop_groups: layout.drop_groups,
+            rlimits: layout.rlimits,
+            landlock: layout.landlock,
+            seccomp: layout.seccomp,
+            python: cstring(layout.python)?,
+            argv,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    sources: Vec<Source>,
+    steps: Vec<Step>,
+    made: Vec<PathBuf>,
+}
+
+impl Builder {
+    fn source(&mut self, path: &Path, directory: bool) -> Result<usize, IsolationError> {
+        self.sources.push(Source {
+            path: cstring(path)?,
+            directory,
+        });
+        Ok(self.sources.len() - 1)
+    }
+
+    /// `mkdir -p` inside the staging root, once per directory.
+    fn mkdir(&mut self, inside: impl AsRef<Path>, mode: u32) -> Result<(), IsolationError> {
+        let inside = inside.as_ref();
+        let mut current = PathBuf::from("/");
+        for part in inside.components().skip(1) {
+            current.push(part);
+            if !self.made.contains(&current) {
+                self.made.push(current.clone());
+                self.steps.push(Step::Mkdir {
+                    path: staged(&current)?,
+                    mode,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn bind_ro(&mut self, host: &Path, inside: &Path) -> Result<(), IsolationError> {
+        let meta = std::fs::metadata(host).map_err(|e| {
+            IsolationError::Config(format!("read-only path {}: {e}", host.display()))
+        })?;
+        if !meta.is_dir() {
+            return Err(IsolationError::Config(format!(
+                "read-only path {}: not a directory",
+                host.display()
+            )));
+        }
+        let remount_flags = locked_mount_flags(host)?;
+        let source = self.source(host, true)?;
+        self.mkdir(inside, 0o755)?;
+        self.steps.push(Step::Bind {
+            source,
+            target: staged(inside)?,
+            readonly: true,
+            remount_flags,
+        });
+        Ok(())
+    }
+
+    fn tmpfs(&mut self, inside: &str, options: &str) -> Result<(), IsolationError> {
+        self.mkdir(inside, 0o755)?;
+        self.steps.push(Step::Tmpfs {
+            target: staged(inside)?,
+            options: cstring(options)?,
+        });
+        Ok(())
+    }
+}
+
+/// The flags a read-only remount of a bind of `path` must keep: inside a user namespace the
+/// kernel refuses to clear flags that the original mount has (they are "locked").
+fn locked_mount_flags(path: &Path) -> Result<u64, IsolationError> {
+    let c = cstring(path)?;
+    // SAFETY: `c` is a valid NUL-terminated path and `stat` is a plain out-parameter.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
+        return Err(IsolationError::Config(format!(
+            "{}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        )));
+    }
+    let f = stat.f_flag;
+    let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+    for (st, ms) in [
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if f & st != 0 {
+            flags |= ms;
+        }
+    }
+    Ok(flags)
+}

@@ -1,0 +1,73 @@
+//! The sandbox service: untrusted Python in isolated, pre-started interpreters (port 8001).
+//!
+//! # Layout
+//!
+//! - [`config`]: settings (limits, pool, interpreter, packages) and their validation.
+//! - [`isolation`]: starting an interpreter under namespaces, a minimal read-only root,
+//!   rlimits, cgroups, Landlock and seccomp, and finding out what the host allows.
+//! - `worker` and `pool`: one pre-started interpreter running exactly one program; the pool
+//!   that keeps them ready and replaces each after use.
+//! - [`packages`]: name validation, the block/approve policy, pip, audit events.
+//! - `service`: [`Sandbox`], the engine behind both faces.
+//! - [`api`] (REST) and [`server`] (MCP `execute_code`, `install_package`).
+//!
+//! [`serve`] runs the service on a listener the caller bound; [`router`] builds the app once
+//! a [`Sandbox`] is started. The crate README explains the design.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod isolation;
+pub mod packages;
+pub mod server;
+
+mod metrics;
+mod pool;
+mod service;
+mod worker;
+
+use axum::Router;
+use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
+use switchboard_runtime::{Metrics, ServiceApp};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, Limits, PackageSettings, RawConfig};
+pub use error::{Error, ExecuteError};
+pub use server::SandboxServer;
+pub use service::Sandbox;
+
+/// The service name in logs, metrics and `/health`.
+pub const SERVICE: &str = "sandbox";
+
+/// The whole HTTP application: REST, `/mcp` and the common endpoints.
+pub fn router(sandbox: Sandbox, metrics: Metrics, config: &Config, shutdown: CancellationToken) -> Router {
+    let mcp = streamable_http_service(
+        SandboxServer::new(sandbox.clone()),
+        &McpEndpointOptions::new(
+            config.http.allowed_hosts.clone(),
+            config.http.allowed_origins.clone(),
+            config.http.max_body_bytes,
+        ),
+        shutdown,
+    );
+    ServiceApp::new(SERVICE, metrics, config.http.clone())
+        .rest(api::routes(sandbox.clone()))
+        .mcp(mcp)
+        .readiness(sandbox.readiness())
+        .build()
+}
+
+/// Start the sandbox and serve it on `listener` until `shutdown` is cancelled. Fails before
+/// serving when the host refuses the isolation.
+pub async fn serve(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+    let metrics = Metrics::new(SERVICE);
+    let sandbox = Sandbox::start(&config, &metrics, shutdown.child_token()).await?;
+    let app = router(sandbox, metrics, &config, shutdown.child_token());
+    tracing::info!(
+        address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
+        "sandbox serving REST and MCP at /mcp"
+    );
+    switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await?;
+    Ok(())
+}

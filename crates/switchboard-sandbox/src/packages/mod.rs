@@ -1,0 +1,420 @@
+//! Guarded package installation into the managed site-packages.
+//!
+//! A request is validated ([`name`]), judged by the [`policy`] — refused, held for an
+//! operator, or allowed — then resolved and installed by [`pip`], one install at a time. Every
+//! decision is an audit event: a `tracing` event with target `switchboard_sandbox::audit` and
+//! always the same fields (`action`, `decision`, `package`, `version`, `reason`,
+//! `approval_id`, `actor`, `dependencies`), so a log pipeline can index them.
+//!
+//! Held requests live in memory until approved or rejected through the admin endpoints
+//! (bearer token); they do not survive a restart.
+
+pub(crate) mod name;
+pub(crate) mod pip;
+pub(crate) mod policy;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+};
+use serde::Serialize;
+use switchboard_protocol::sandbox::{InstallOutcome, InstallRequest, InstallStatus};
+
+use crate::config::PackageSettings;
+use name::Requirement;
+use pip::{Pin, Pip};
+use policy::{Policy, Verdict};
+
+/// Most requests held for approval at once; more are refused until some are decided.
+const MAX_PENDING: usize = 100;
+
+/// A request held for an operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pending {
+    pub id: String,
+    pub package: String,
+    pub version: Option<String>,
+    pub reason: String,
+    /// Seconds since the Unix epoch.
+    pub requested_at: u64,
+}
+
+/// An installed distribution.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Installed {
+    pub name: String,
+    pub version: String,
+}
+
+/// Why an admin call was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no admin token is configured (--admin-token / SANDBOX_ADMIN_TOKEN), so nothing can be approved")]
+    NotConfigured,
+    #[error("missing or wrong admin token")]
+    Unauthorized,
+    #[error("no pending request with id {0}")]
+    NotFound(String),
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DecisionLabel {
+    pub decision: &'static str,
+}
+
+pub(crate) struct Packages {
+    policy: Policy,
+    pip: Pip,
+    dir: PathBuf,
+    admin_token: Option<String>,
+    pending: Mutex<BTreeMap<String, (Requirement, Pending)>>,
+    /// One pip at a time: installs share the target directory.
+    installing: tokio::sync::Mutex<()>,
+    decisions: Family<DecisionLabel, Counter>,
+}
+
+fn audit(
+    action: &str,
+    decision: &str,
+    requirement: (&str, Option<&str>),
+    reason: Option<&str>,
+    approval_id: Option<&str>,
+    actor: &str,
+    dependencies: &[Pin],
+) {
+    let dependencies = dependencies.iter().map(Pin::spec).collect::<Vec<_>>().join(",");
+    tracing::info!(
+        target: "switchboard_sandbox::audit",
+        action,
+        decision,
+        package = requirement.0,
+        version = requirement.1.unwrap_or(""),
+        reason = reason.unwrap_or(""),
+        approval_id = approval_id.unwrap_or(""),
+        actor,
+        dependencies = %dependencies,
+        "package decision"
+    );
+}
+
+impl Packages {
+    pub(crate) fn new(
+        python: &Path,
+        settings: &PackageSettings,
+        run_as: Option<(u32, u32)>,
+        decisions: Family<DecisionLabel, Counter>,
+    ) -> Self {
+        Self {
+            policy: Policy::new(settings.blocked.as_deref(), &settings.suspicious),
+            pip: Pip::new(python, settings, run_as),
+            dir: settings.dir.clone(),
+            admin_token: settings.admin_token.clone(),
+            pending: Mutex::new(BTreeMap::new()),
+            installing: tokio::sync::Mutex::new(()),
+            decisions,
+        }
+    }
+
+    pub(crate) fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "dir": self.dir,
+            "blocked": self.policy.blocked_count(),
+            "suspicious": self.policy.suspicious_count(),
+            "approvals": if self.admin_token.is_some() { "enabled" } else { "disabled: no admin token" },
+            "pending": self.pending_list().len(),
+        })
+    }
+
+    fn count(&self, decision: &'static str) {
+        self.decisions.get_or_create(&DecisionLabel { decision }).inc();
+    }
+
+    fn outcome(
+        &self,
+        status: InstallStatus,
+        requirement: (&str, Option<&str>),
+        reason: Option<String>,
+        approval_id: Option<String>,
+        installed: Vec<String>,
+        message: String,
+    ) -> InstallOutcome {
+        self.count(match status {
+            InstallStatus::Installed => "installed",
+            InstallStatus::Rejected => "rejected",
+            InstallStatus::PendingApproval => "pending_approval",
+            InstallStatus::Failed => "failed",
+        });
+        InstallOutcome {
+            status,
+            package: requirement.0.to_owned(),
+            version: requirement.1.map(str::to_owned),
+            reason,
+            approval_id,
+            installed,
+            message,
+        }
+    }
+
+    /// Decide on a request from a client (`POST /packages`, `install_package`).
+    pub(crate) async fn request(&self, request: &InstallRequest) -> InstallOutcome {
+        let requirement = match name::parse(&request.package, request.version.as_deref()) {
+            Ok(r) => r,
+            Err(reason) => {
+                let package = request.package.trim();
+                audit("request", "rejected", (package, request.version.as_deref()), Some(&reason), None, "client", &[]);
+                return self.outcome(
+                    InstallStatus::Rejected,
+                    (package, request.version.as_deref()),
+                    Some(reason.clone()),
+                    None,
+                    Vec::new(),
+                    format!("Not installed: {reason}."),
+                );
+            }
+        };
+        let key = (requirement.name.as_str(), requirement.version.as_deref());
+        match self.policy.check(&requirement.name) {
+            Verdict::Block(reason) => {
+                audit("request", "rejected", key, Some(&reason), None, "client", &[]);
+                self.outcome(
+                    InstallStatus::Rejected,
+                    key,
+                    Some(reason.clone()),
+                    None,
+                    Vec::new(),
+                    format!("Not installed: {} is blocked ({reason}).", requirement.name),
+                )
+            }
+            Verdict::Hold(reason) => self.hold(&requirement, reason, &[]),
+            Verdict::Allow => self.install(&requirement, false, None).await,
+        }
+    }
+
+    fn hold(&self, requirement: &Requirement, reason: String, dependencies: &[Pin]) -> InstallOutcome {
+        let key = (requirement.name.as_str(), requirement.version.as_deref());
+        let mut pending = match self.pending.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((id, _)) = pending.iter().find(|(_, (r, _))| r == requirement) {
+            let id = id.clone();
+            drop(pending);
+            return self.outcome(
+                InstallStatus::PendingApproval,
+                key,
+                Some(reason),
+                Some(id.clone()),
+                Vec::new(),
+                format!("Already waiting for an operator's approval (id {id}); it cannot be used until then."),
+            );
+        }
+        if pending.len() >= MAX_PENDING {
+            drop(pending);
+            let reason = format!("too many requests are waiting for approval ({MAX_PENDING})");
+            audit("request", "rejected", key, Some(&reason), None, "client", dependencies);
+            return self.outcome(InstallStatus::Rejected, key, Some(reason.clone()), None, Vec::new(), format!("Not installed: {reason}."));
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let requested_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        pending.insert(
+            id.clone(),
+            (
+                requirement.clone(),
+                Pending {
+                    id: id.clone(),
+                    package: requirement.name.clone(),
+                    version: requirement.version.clone(),
+                    reason: reason.clone(),
+                    requested_at,
+                },
+            ),
+        );
+        drop(pending);
+        audit("request", "pending_approval", key, Some(&reason), Some(&id), "client", dependencies);
+        self.outcome(
+            InstallStatus::PendingApproval,
+            key,
+            Some(reason),
+            Some(id.clone()),
+            Vec::new(),
+            format!("Held for an operator's approval (id {id}); the package cannot be used until it is approved."),
+        )
+    }
+
+    /// Resolve, check every package of the resolution, install.
+    async fn install(&self, requirement: &Requirement, approved: bool, approval_id: Option<&str>) -> InstallOutcome {
+        let key = (requirement.name.as_str(), requirement.version.as_deref());
+        let actor = if approved { "operator" } else { "client" };
+        let action = if approved { "approve" } else { "request" };
+        if let Some(installed) = self
+            .installed()
+            .into_iter()
+            .find(|i| i.name == requirement.name && requirement.version.as_ref().is_none_or(|v| *v == i.version))
+        {
+            let pin = format!("{}=={}", installed.name, installed.version);
+            audit(action, "installed", key, Some("already installed"), approval_id, actor, &[]);
+            return self.outcome(
+                InstallStatus::Installed,
+                (key.0, Some(&installed.version)),
+                None,
+                approval_id.map(str::to_owned),
+                vec![pin.clone()],
+                format!("{pin} is already installed; programs can import it."),
+            );
+        }
+        let _one_at_a_time = self.installing.lock().await;
+        let pins = match self.pip.resolve(requirement).await {
+            Ok(pins) => pins,
+            Err(reason) => return self.failed(action, key, reason, approval_id, actor),
+        };
+        for pin in pins.iter().filter(|p| p.name != requirement.name) {
+            match self.policy.check(&pin.name) {
+                Verdict::Block(why) => {
+                    let reason = format!("it requires {}, which is blocked ({why})", pin.spec());
+                    audit(action, "rejected", key, Some(&reason), approval_id, actor, &pins);
+                    return self.outcome(InstallStatus::Rejected, key, Some(reason.clone()), None, Vec::new(), format!("Not installed: {reason}."));
+                }
+                Verdict::Hold(why) if !approved => {
+                    let reason = format!("it requires {}, which needs approval ({why})", pin.spec());
+                    return self.hold(requirement, reason, &pins);
+                }
+                _ => {}
+            }
+        }
+        if let Err(reason) = self.pip.install(&pins).await {
+            return self.failed(action, key, reason, approval_id, actor);
+        }
+        let version = pins
+            .iter()
+            .find(|p| p.name == requirement.name)
+            .map(|p| p.version.clone())
+            .or_else(|| requirement.version.clone());
+        let specs: Vec<String> = pins.iter().map(Pin::spec).collect();
+        audit(action, "installed", (key.0, version.as_deref()), None, approval_id, actor, &pins);
+        self.outcome(
+            InstallStatus::Installed,
+            (key.0, version.as_deref()),
+            None,
+            approval_id.map(str::to_owned),
+            specs.clone(),
+            format!("Installed {}; programs can import it now.", specs.join(", ")),
+        )
+    }
+
+    fn failed(&self, action: &str, key: (&str, Option<&str>), reason: String, approval_id: Option<&str>, actor: &str) -> InstallOutcome {
+        audit(action, "failed", key, Some(&reason), approval_id, actor, &[]);
+        self.outcome(
+            InstallStatus::Failed,
+            key,
+            Some(reason.clone()),
+            approval_id.map(str::to_owned),
+            Vec::new(),
+            format!("Installing {} failed: {reason}", key.0),
+        )
+    }
+
+    fn check_token(&self, token: Option<&str>, action: &str, id: &str) -> Result<(), AdminError> {
+        let Some(expected) = &self.admin_token else {
+            audit(action, "refused", ("", None), Some("no admin token configured"), Some(id), "operator", &[]);
+            return Err(AdminError::NotConfigured);
+        };
+        if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
+            audit(action, "refused", ("", None), Some("missing or wrong admin token"), Some(id), "operator", &[]);
+            self.count("approval_refused");
+            return Err(AdminError::Unauthorized);
+        }
+        Ok(())
+    }
+
+    fn take_pending(&self, id: &str) -> Option<Requirement> {
+        let mut pending = match self.pending.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        pending.remove(id).map(|(r, _)| r)
+    }
+
+    /// Approve a held request (admin): installs it.
+    pub(crate) async fn approve(&self, id: &str, token: Option<&str>) -> Result<InstallOutcome, AdminError> {
+        self.check_token(token, "approve", id)?;
+        let requirement = self.take_pending(id).ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
+        self.count("approved");
+        Ok(self.install(&requirement, true, Some(id)).await)
+    }
+
+    /// Reject a held request (admin).
+    pub(crate) fn reject(&self, id: &str, token: Option<&str>) -> Result<InstallOutcome, AdminError> {
+        self.check_token(token, "reject", id)?;
+        let requirement = self.take_pending(id).ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
+        let key = (requirement.name.as_str(), requirement.version.as_deref());
+        let reason = "rejected by an operator".to_owned();
+        audit("reject", "rejected", key, Some(&reason), Some(id), "operator", &[]);
+        Ok(self.outcome(InstallStatus::Rejected, key, Some(reason), Some(id.to_owned()), Vec::new(), format!("Not installed: {} was rejected by an operator.", key.0)))
+    }
+
+    pub(crate) fn pending_list(&self) -> Vec<Pending> {
+        let pending = match self.pending.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        pending.values().map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Distributions in the managed directory, from their `*.dist-info/METADATA`.
+    pub(crate) fn installed(&self) -> Vec<Installed> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<Installed> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".dist-info"))
+            .filter_map(|e| {
+                let metadata = std::fs::read_to_string(e.path().join("METADATA")).ok()?;
+                let field = |key: &str| {
+                    metadata
+                        .lines()
+                        .take_while(|l| !l.is_empty())
+                        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
+                };
+                Some(Installed {
+                    name: name::normalize(&field("Name:")?),
+                    version: field("Version:")?,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
+    }
+}
+
+/// Compare secrets without an early exit, so timing does not tell how much of a guess was
+/// right. (Eight lines; not worth a dependency.)
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_exactly() {
+        assert!(constant_time_eq(b"secret-token-123", b"secret-token-123"));
+        assert!(!constant_time_eq(b"secret-token-124", b"secret-token-123"));
+        assert!(!constant_time_eq(b"secret", b"secret-token-123"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}

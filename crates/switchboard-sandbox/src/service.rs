@@ -1,0 +1,298 @@
+//! [`Sandbox`]: the engine behind the REST API and the MCP tools.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::future::BoxFuture;
+use switchboard_protocol::sandbox::{ExecuteRequest, ExecutionResult, InstallOutcome, InstallRequest};
+use switchboard_runtime::{
+    DependencyStatus, Metrics, Readiness,
+    health::ReadinessReport,
+};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Config, Error,
+    config::Limits,
+    error::ExecuteError,
+    isolation::{CgroupLimits, Isolation, IsolationSettings, RlimitSettings},
+    metrics::SandboxMetrics,
+    packages::{AdminError, Installed, Packages, Pending},
+    pool::{Pool, TakeError},
+    worker::{BOOTSTRAP, Job},
+};
+
+/// The program run once at start-up to check that isolation is in force.
+/// (Python itself sets LC_CTYPE when it coerces the C locale to UTF-8, PEP 538.)
+const SELF_TEST: &str = "import os, socket\nprint(os.getuid(), os.getgid(), os.getpid(), socket.gethostname(), len([k for k in os.environ if k != 'LC_CTYPE']))\n";
+const SELF_TEST_EXPECTED: &str = "1000 1000 1 sandbox 0";
+
+struct Inner {
+    pool: Pool,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    queue_timeout: Duration,
+    metrics: SandboxMetrics,
+    packages: Packages,
+    isolation: serde_json::Value,
+}
+
+/// The sandbox: a pool of isolated interpreters and the package manager. Cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl Sandbox {
+    /// Prepare isolation, fill the pool and run a self-test program. Fails — and the service
+    /// must not start — when the host refuses the isolation.
+    pub async fn start(
+        config: &Config,
+        metrics: &Metrics,
+        shutdown: CancellationToken,
+    ) -> Result<Self, Error> {
+        // SAFETY: plain getter.
+        let root = unsafe { libc::geteuid() } == 0;
+        let run_as = root.then_some((config.host_uid, config.host_gid));
+        prepare_packages_dir(&config.packages.dir, run_as)?;
+        let limits = config.limits.clone();
+        let settings = IsolationSettings {
+            python: config.python.clone(),
+            python_args: ["-I", "-S", "-B", "-c", BOOTSTRAP].map(String::from).to_vec(),
+            ro_paths: config.ro_paths.clone(),
+            packages_dir: Some(config.packages.dir.clone()),
+            host_uid: config.host_uid,
+            host_gid: config.host_gid,
+            scratch_bytes: limits.scratch_bytes,
+            rlimits: RlimitSettings {
+                cpu_seconds: limits.cpu_seconds,
+                file_bytes: limits.max_file_bytes,
+                processes: limits.max_processes,
+                open_files: 256,
+                memory_bytes: limits.memory_bytes,
+            },
+            cgroup: CgroupLimits {
+                memory_bytes: limits.memory_bytes,
+                processes: limits.max_processes,
+                cpu_quota_us: (limits.cpus * 100_000.0) as u64,
+            },
+        };
+        let isolation = tokio::task::spawn_blocking(move || Isolation::prepare(&settings))
+            .await
+            .map_err(|e| Error::Config(format!("preparing isolation: {e}")))??;
+        let description = isolation.describe();
+        let sandbox_metrics = SandboxMetrics::register(metrics, config.pool_size);
+        let pool = Pool::start(
+            isolation,
+            config.pool_size,
+            sandbox_metrics.pool.clone(),
+            shutdown.child_token(),
+        )
+        .map_err(|e| Error::Config(format!("starting the spawner thread: {e}")))?;
+        let packages = Packages::new(
+            &config.python,
+            &config.packages,
+            run_as,
+            sandbox_metrics.decisions.clone(),
+        );
+        let sandbox = Sandbox {
+            inner: Arc::new(Inner {
+                pool,
+                limits,
+                slots: Arc::new(Semaphore::new(config.max_concurrent)),
+                queue_timeout: config.queue_timeout,
+                metrics: sandbox_metrics,
+                packages,
+                isolation: description.clone(),
+            }),
+        };
+        sandbox.self_test().await?;
+        tracing::info!(isolation = %description, "sandbox isolation in force");
+        Ok(sandbox)
+    }
+
+    async fn self_test(&self) -> Result<(), Error> {
+        let worker = match tokio::time::timeout(Duration::from_secs(60), self.inner.pool.take(true)).await {
+            Ok(Ok(worker)) => worker,
+            Ok(Err(TakeError::Failing { message, hint })) => {
+                return Err(Error::Isolation(match hint {
+                    Some(hint) => format!("{message}; {hint}"),
+                    None => message,
+                }));
+            }
+            Ok(Err(TakeError::Stopped)) => return Err(Error::Isolation("stopped during start-up".into())),
+            Err(_) => return Err(Error::Isolation("no sandboxed interpreter became ready within 60 s".into())),
+        };
+        let finished = worker
+            .run(Job {
+                code: SELF_TEST.into(),
+                stdin: None,
+                timeout: Duration::from_secs(10),
+                max_output_bytes: 4096,
+            })
+            .await;
+        drop(finished.cgroup);
+        self.inner.pool.replenish();
+        let out = finished.result.stdout.trim();
+        if out != SELF_TEST_EXPECTED {
+            return Err(Error::Isolation(format!(
+                "the isolation self-test printed {out:?} (stderr {:?}), expected {SELF_TEST_EXPECTED:?} (uid gid pid hostname #env)",
+                finished.result.stderr.trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Run one program in a fresh isolated interpreter.
+    pub async fn execute(&self, request: ExecuteRequest) -> Result<ExecutionResult, ExecuteError> {
+        let result = self.execute_inner(request).await;
+        if let Err(error) = &result {
+            self.inner.metrics.count(match error {
+                ExecuteError::BadRequest(_) => "rejected",
+                ExecuteError::Busy(_) | ExecuteError::Unavailable(_) => "unavailable",
+            });
+        }
+        result
+    }
+
+    async fn execute_inner(&self, request: ExecuteRequest) -> Result<ExecutionResult, ExecuteError> {
+        let limits = &self.inner.limits;
+        let timeout = match request.timeout_seconds {
+            None => limits.default_timeout,
+            Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t.min(1e6)).min(limits.max_timeout),
+            Some(t) => {
+                return Err(ExecuteError::BadRequest(format!(
+                    "timeout_seconds must be a positive number of seconds (at most {}); got {t}",
+                    limits.max_timeout.as_secs_f64()
+                )));
+            }
+        };
+        let waited = Instant::now();
+        let busy = || {
+            ExecuteError::Busy(format!(
+                "every sandboxed interpreter stayed busy for {}s; try again shortly",
+                self.inner.queue_timeout.as_secs_f64()
+            ))
+        };
+        let permit = tokio::time::timeout(
+            self.inner.queue_timeout,
+            self.inner.slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| ExecuteError::Unavailable("the sandbox is shutting down".into()))?;
+        let left = self.inner.queue_timeout.saturating_sub(waited.elapsed());
+        let worker = match tokio::time::timeout(left, self.inner.pool.take(false)).await {
+            Ok(Ok(worker)) => worker,
+            Ok(Err(error)) => return Err(ExecuteError::Unavailable(error.to_string())),
+            Err(_) => return Err(busy()),
+        };
+        let job = Job {
+            code: request.code,
+            stdin: request.stdin,
+            timeout,
+            max_output_bytes: limits.max_output_bytes,
+        };
+        let inner = self.inner.clone();
+        // Its own task: a client that disconnects does not abandon a running process.
+        let run = tokio::spawn(async move {
+            let finished = worker.run(job).await;
+            drop(permit);
+            inner.metrics.record(&finished.result, finished.killed);
+            let cgroup = finished.cgroup;
+            // After the answer: start the replacement, remove the groups.
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                inner.pool.replenish();
+                if let Some(mut cgroup) = cgroup {
+                    let strays = tokio::task::spawn_blocking(move || cgroup.remove()).await;
+                    if let Ok(strays) = strays
+                        && !strays.is_empty()
+                    {
+                        tracing::error!(?strays, "processes outlived their sandbox's PID 1 and were killed");
+                    }
+                }
+            });
+            finished.result
+        });
+        run.await
+            .map_err(|e| ExecuteError::Unavailable(format!("the execution task failed: {e}")))
+    }
+
+    pub(crate) async fn install(&self, request: &InstallRequest) -> InstallOutcome {
+        self.inner.packages.request(request).await
+    }
+
+    pub(crate) async fn approve(&self, id: &str, token: Option<&str>) -> Result<InstallOutcome, AdminError> {
+        self.inner.packages.approve(id, token).await
+    }
+
+    pub(crate) fn reject(&self, id: &str, token: Option<&str>) -> Result<InstallOutcome, AdminError> {
+        self.inner.packages.reject(id, token)
+    }
+
+    pub(crate) fn pending(&self) -> Vec<Pending> {
+        self.inner.packages.pending_list()
+    }
+
+    pub(crate) fn installed(&self) -> Vec<Installed> {
+        self.inner.packages.installed()
+    }
+
+    /// The isolation in force (as on `/ready`).
+    pub fn isolation(&self) -> serde_json::Value {
+        self.inner.isolation.clone()
+    }
+
+    pub(crate) fn readiness(&self) -> SandboxReadiness {
+        SandboxReadiness(self.clone())
+    }
+}
+
+/// `/ready`: the pool can start interpreters; details of isolation and packages.
+pub(crate) struct SandboxReadiness(Sandbox);
+
+impl Readiness for SandboxReadiness {
+    fn check(&self) -> BoxFuture<'_, ReadinessReport> {
+        Box::pin(async move {
+            let inner = &self.0.inner;
+            let (ready, pool) = inner.pool.status();
+            ReadinessReport::all(vec![
+                DependencyStatus::new("pool", ready, pool),
+                DependencyStatus::new("isolation", true, inner.isolation.clone()),
+                DependencyStatus::new("packages", true, inner.packages.describe()),
+            ])
+        })
+    }
+}
+
+/// Create the managed site-packages directory; when the service is root, hand it to the
+/// unprivileged user pip runs as, and check that user can reach it.
+fn prepare_packages_dir(dir: &Path, run_as: Option<(u32, u32)>) -> Result<(), Error> {
+    let setting = "packages_dir (--packages-dir / SANDBOX_PACKAGES_DIR)";
+    if !dir.is_absolute() {
+        return Err(Error::Config(format!("{setting}: '{}' must be an absolute path", dir.display())));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Config(format!("{setting}: cannot create {}: {e}", dir.display())))?;
+    if let Some((uid, gid)) = run_as {
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+            .map_err(|e| Error::Config(format!("{setting}: cannot hand {} to uid {uid}: {e}", dir.display())))?;
+        for ancestor in dir.ancestors().skip(1) {
+            let mode = std::fs::metadata(ancestor).map(|m| m.permissions().mode()).unwrap_or(0);
+            if mode & 0o001 == 0 {
+                return Err(Error::Config(format!(
+                    "{setting}: {} is not searchable by others (mode {mode:o}), so pip, which runs as uid {uid}, cannot reach {}; choose a directory such as /var/lib/switchboard/site-packages or `chmod o+x` it",
+                    ancestor.display(),
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
