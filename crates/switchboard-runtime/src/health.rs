@@ -76,15 +76,37 @@ pub(crate) struct HealthState {
     pub version: &'static str,
     pub started: Instant,
     pub readiness: Arc<dyn Readiness>,
+    /// Include the readiness report's dependencies in `/health` (still 200: liveness).
+    pub details: bool,
 }
 
 pub(crate) async fn health(State(state): State<HealthState>) -> impl IntoResponse {
-    Json(serde_json::json!({
+    let mut body = serde_json::json!({
         "status": "ok",
         "service": state.service,
         "version": state.version,
         "uptime_seconds": state.started.elapsed().as_secs_f64(),
-    }))
+    });
+    if state.details {
+        let report = state.readiness.check().await;
+        body["ready"] = report.ready.into();
+        body["dependencies"] = dependency_map(report.dependencies).into();
+    }
+    Json(body)
+}
+
+fn dependency_map(
+    dependencies: Vec<DependencyStatus>,
+) -> serde_json::Map<String, serde_json::Value> {
+    dependencies
+        .into_iter()
+        .map(|d| {
+            (
+                d.name,
+                serde_json::json!({ "ready": d.ready, "detail": d.detail }),
+            )
+        })
+        .collect()
 }
 
 pub(crate) async fn ready(State(state): State<HealthState>) -> impl IntoResponse {
@@ -94,16 +116,7 @@ pub(crate) async fn ready(State(state): State<HealthState>) -> impl IntoResponse
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let dependencies: serde_json::Map<String, serde_json::Value> = report
-        .dependencies
-        .into_iter()
-        .map(|d| {
-            (
-                d.name,
-                serde_json::json!({ "ready": d.ready, "detail": d.detail }),
-            )
-        })
-        .collect();
+    let dependencies = dependency_map(report.dependencies);
     (
         status,
         Json(serde_json::json!({

@@ -239,6 +239,7 @@ pub struct ServiceApp {
     metrics: Metrics,
     settings: HttpSettings,
     readiness: Arc<dyn Readiness>,
+    health_details: bool,
     rest: Router,
     mcp: Option<Router>,
 }
@@ -252,6 +253,7 @@ impl ServiceApp {
             metrics,
             settings,
             readiness: Arc::new(AlwaysReady),
+            health_details: false,
             rest: Router::new(),
             mcp: None,
         }
@@ -284,12 +286,20 @@ impl ServiceApp {
         self
     }
 
+    /// Also report the per-dependency detail of [`Readiness`] on `/health` (which still
+    /// answers 200 while the process works), for services whose users look at `/health`.
+    pub fn health_details(mut self) -> Self {
+        self.health_details = true;
+        self
+    }
+
     pub fn build(self) -> Router {
         let health_state = HealthState {
             service: self.service,
             version: self.version,
             started: std::time::Instant::now(),
             readiness: self.readiness,
+            details: self.health_details,
         };
         let common = Router::new()
             .route("/health", get(health::health))

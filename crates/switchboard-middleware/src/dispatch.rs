@@ -1,0 +1,181 @@
+//! Running the tool calls of one turn: concurrently, at most `max_concurrent_tools` at a
+//! time, results in the order the calls were asked for.
+//!
+//! Nothing here fails the chat: an unknown tool, arguments that are not a JSON object, a tool
+//! that reports an error, a gateway that is down or a call that times out all become a
+//! [`ToolCallRecord`] with `is_error`, whose text goes back to the LLM so it can correct
+//! itself or explain.
+
+use std::time::Instant;
+
+use futures::{FutureExt, StreamExt, future::BoxFuture};
+use serde_json::Value;
+
+use crate::{
+    catalog::{self, Catalog},
+    events::{ChatEvent, EventSink, ToolCallRecord},
+    llm::ToolCall,
+    state::Shared,
+};
+
+/// Run `calls` and return one record per call, in the same order.
+pub async fn run_calls(
+    state: &Shared,
+    catalog: &Catalog,
+    calls: &[ToolCall],
+    clock: Instant,
+    events: &EventSink,
+) -> Vec<ToolCallRecord> {
+    // Boxed into a Vec first: a `map` closure in the stream's type trips the compiler's
+    // higher-ranked lifetime check when the future must be `Send`.
+    let pending: Vec<BoxFuture<'_, ToolCallRecord>> = calls
+        .iter()
+        .map(|call| run_call(state, catalog, call, clock, events).boxed())
+        .collect();
+    futures::stream::iter(pending)
+        .buffered(state.config.max_concurrent_tools)
+        .collect()
+        .await
+}
+
+/// Arguments as a JSON object, or the message the LLM should read.
+fn parse_arguments(text: &str) -> Result<serde_json::Map<String, Value>, String> {
+    if text.trim().is_empty() {
+        return Ok(Default::default());
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!(
+            "the arguments must be a JSON object, got {other}; call the tool again with an object such as {{\"name\": value}}"
+        )),
+        Err(e) => Err(format!(
+            "the arguments are not valid JSON ({e}); call the tool again with a JSON object"
+        )),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(tool = %call.name, id = %call.id))]
+async fn run_call(
+    state: &Shared,
+    catalog: &Catalog,
+    call: &ToolCall,
+    clock: Instant,
+    events: &EventSink,
+) -> ToolCallRecord {
+    let started_ms = clock.elapsed().as_secs_f64() * 1000.0;
+    let entry = catalog.resolve(&call.name);
+    let arguments = parse_arguments(&call.arguments);
+    let name = entry.map_or_else(|| call.name.clone(), |e| e.tool.name.to_string());
+    let shown_arguments = match &arguments {
+        Ok(map) => Value::Object(map.clone()),
+        Err(_) => Value::String(call.arguments.clone()),
+    };
+    events.emit(ChatEvent::ToolCallStarted {
+        id: call.id.clone(),
+        name: name.clone(),
+        arguments: shown_arguments.clone(),
+    });
+    let start = Instant::now();
+    let (text, structured_content, is_error, outcome) = match (entry, arguments) {
+        (None, _) => {
+            let known: Vec<&str> = catalog
+                .entries()
+                .iter()
+                .map(|e| e.llm_name.as_str())
+                .collect();
+            (
+                format!(
+                    "there is no tool named '{}'; the tools are: {}",
+                    call.name,
+                    if known.is_empty() {
+                        "(none: the gateway offers no tools right now)".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+                None,
+                true,
+                "call_failed",
+            )
+        }
+        (Some(_), Err(message)) => (message, None, true, "call_failed"),
+        (Some(entry), Ok(arguments)) => {
+            match state
+                .gateway
+                .call_tool(&entry.tool.name, arguments, state.config.tool_timeout)
+                .await
+            {
+                Ok(result) => {
+                    let is_error = result.is_error == Some(true);
+                    (
+                        catalog::render(&result),
+                        result.structured_content,
+                        is_error,
+                        if is_error { "tool_error" } else { "ok" },
+                    )
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "tool call failed");
+                    (
+                        format!("the tool call could not be completed: {error}"),
+                        None,
+                        true,
+                        "call_failed",
+                    )
+                }
+            }
+        }
+    };
+    let took = start.elapsed();
+    state
+        .metrics
+        .tool_call(entry.map(|e| e.tool.name.as_ref()), outcome, took);
+    let (result, truncated) = catalog::truncate(text, state.config.max_tool_result_chars);
+    let record = ToolCallRecord {
+        id: call.id.clone(),
+        name,
+        arguments: shown_arguments,
+        result,
+        structured_content,
+        is_error,
+        truncated,
+        started_ms,
+        duration_ms: took.as_secs_f64() * 1000.0,
+    };
+    events.emit(ChatEvent::ToolCallFinished(record.clone()));
+    record
+}
+
+/// The tool message the LLM reads for a record: failures are marked as such, because the
+/// OpenAI format has no error flag on tool messages.
+pub fn llm_content(record: &ToolCallRecord) -> String {
+    if record.is_error {
+        format!("Error: {}", record.result)
+    } else {
+        record.result.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_must_be_a_json_object() {
+        assert!(parse_arguments("").expect("empty is {}").is_empty());
+        assert_eq!(
+            parse_arguments("{\"a\":1}").expect("object")["a"],
+            Value::from(1)
+        );
+        assert!(
+            parse_arguments("[1]")
+                .expect_err("array")
+                .contains("JSON object")
+        );
+        assert!(
+            parse_arguments("{oops")
+                .expect_err("bad")
+                .contains("not valid JSON")
+        );
+    }
+}
