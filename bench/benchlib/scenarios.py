@@ -88,6 +88,12 @@ def gateway_overhead(ctx: Context) -> dict:
         ratio = _ratio(load.rps(via), load.rps(direct))
         ctx.add(1, f"gateway ÷ direct req/s, c={concurrency}", ratio, "×", "ratio", digits=2,
                 not_measured=_why(direct, via))
+        if concurrency == 1:
+            # The gateway's REST route: the same upstream leg without an MCP session in front,
+            # which shows how the added time splits between the two sides of the gateway.
+            section["runs"].append(ctx.http(
+                "time-client through gateway REST (POST /api/tools/get_current_time)", "mcp-server",
+                "/api/tools/get_current_time", TIME_ARGS, 1, ["mcp-server", "time-client"], expect="datetime"))
     return section
 
 

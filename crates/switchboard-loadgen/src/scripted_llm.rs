@@ -4,8 +4,8 @@
 //! `POST /v1/chat/completions` (also `/chat/completions`) follows one fixed script:
 //!
 //! 1. the last message is a tool result (`role: "tool"`): answer with text, ending the turn;
-//! 2. tools are offered and the last user message contains the word `tool`: call the configured
-//!    tool (default `get_current_time {"timezone":"UTC"}`);
+//! 2. tools are offered (and `tool_choice` is not `"none"`) and the last user message contains
+//!    the word `tool`: call the configured tool (default `get_current_time {"timezone":"UTC"}`);
 //! 3. anything else: answer `hello` with text.
 //!
 //! Both the plain JSON answer and the streamed one (`"stream": true`, SSE chunks ending in
@@ -131,7 +131,8 @@ fn decide(request: &Value, script: &Script) -> Answer {
     if last.is_some_and(|m| m["role"] == "tool") {
         return Answer::Text("The tool answered.".to_owned());
     }
-    let has_tools = request["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let has_tools = request["tools"].as_array().is_some_and(|t| !t.is_empty())
+        && request["tool_choice"] != "none";
     let asks_for_tool = messages
         .iter()
         .rev()
@@ -215,6 +216,9 @@ mod tests {
         );
         let no_tools = json!({"messages": [{"role": "user", "content": "use a tool"}]});
         assert_eq!(decide(&no_tools, &script()), Answer::Text("hello".into()));
+        let mut forbidden = ask.clone();
+        forbidden["tool_choice"] = json!("none");
+        assert_eq!(decide(&forbidden, &script()), Answer::Text("hello".into()));
         let plain = json!({"messages": [{"role": "user", "content": "hi"}], "tools": tools});
         assert_eq!(decide(&plain, &script()), Answer::Text("hello".into()));
         let after_tool = json!({"messages": [
