@@ -4,12 +4,14 @@
 //!   server), including streamed tool-call deltas assembled per index and id.
 //! - [`ollama`]: Ollama's native `/api/chat` — NDJSON streaming, tool arguments as objects, no
 //!   call ids.
+//! - [`delta`]: assembling streamed OpenAI-compatible chunks, tool-call fragments included.
 //! - [`http`]: the HTTPS client both use (hyper + rustls with the ring provider).
 //!
 //! [`Llm::turn`] sends the conversation and returns one assistant turn: its text and the tool
 //! calls it asks for. Streaming is a transport detail: when a text callback is given, the
 //! request streams and the callback sees each text fragment as it arrives.
 
+pub mod delta;
 pub mod http;
 pub mod ollama;
 pub mod openai;
