@@ -17,8 +17,8 @@
 # The sandbox's isolation (user/pid/mount/net/ipc/uts namespaces, pivot_root, a fresh /proc,
 # seccomp, Landlock, cgroups) needs more from the container runtime than Docker's defaults
 # allow, but NOT a privileged container and NOT any added capability:
-#   --security-opt seccomp=deploy/seccomp/sandbox.json   (allows unshare/clone with namespace
-#                                                          flags, mount, umount2, pivot_root)
+#   --security-opt seccomp=deploy/seccomp/sandbox.json   (allows clone with namespace flags,
+#                                                          mount, umount2, pivot_root, sethostname)
 #   --security-opt apparmor=unconfined                     (docker-default denies mount)
 #   --security-opt systempaths=unconfined                  (masked /proc forbids a new procfs)
 # plus, on the host, unprivileged user namespaces enabled. deploy/README.md says why each one

@@ -38,6 +38,21 @@ echo "hadolint: ok"
 
 step "sandbox seccomp profile"
 scripts/sandbox-seccomp.py check deploy/seccomp/sandbox.json
+scripts/sandbox-seccomp.py generate deploy/seccomp/docker-default.json | diff -u deploy/seccomp/sandbox.json - \
+  || { echo "sandbox.json is not Docker's default profile plus the sandbox's syscalls; regenerate it" >&2; exit 1; }
+# The isolation steps under the profile, as a container without capabilities would run them.
+echo "under deploy/seccomp/sandbox.json:"
+scripts/seccomp-emulate.py deploy/seccomp/sandbox.json
+echo "under Docker's default profile (must be refused):"
+if scripts/seccomp-emulate.py deploy/seccomp/docker-default.json; then
+  echo "Docker's default profile allowed the sandbox's isolation: the emulation is broken" >&2; exit 1
+fi
+for syscall in $(/usr/bin/python3 -c 'import json; print(" ".join(json.load(open("deploy/seccomp/sandbox.json"))["syscalls"][0]["names"]))'); do
+  if scripts/seccomp-emulate.py deploy/seccomp/sandbox.json --without "$syscall" >"$out/without-$syscall.txt"; then
+    echo "$syscall is allowed by sandbox.json but no isolation step needs it" >&2; exit 1
+  fi
+  echo "without $syscall: $(tail -n1 "$out/without-$syscall.txt" | sed 's/^ *//')"
+done
 
 step "compose: docker-compose config"
 docker-compose --version
