@@ -3,6 +3,7 @@
 
     scripts/seccomp-emulate.py PROFILE_JSON                 # one line per step; exit 0 if all pass
     scripts/seccomp-emulate.py PROFILE_JSON --without NAME  # the same with NAME no longer allowed
+    scripts/seccomp-emulate.py PROFILE_JSON --masked-proc   # /proc masked as a container's is
 
 There is no container engine here, so this emulates the one part of a container that decides
 whether the sandbox can isolate anything: the seccomp filter. It turns a Docker-format
@@ -19,8 +20,9 @@ launcher performs, in order:
 - stack a seccomp filter of its own.
 
 Run as root, it first drops to uid/gid 65534 with no capabilities, as the container's user
-would be. What is not emulated: AppArmor, and the masked /proc paths of a container (see
-deploy/README.md). CI runs it with deploy/seccomp/sandbox.json (every step must pass) and with
+would be. With --masked-proc it also masks /proc the way container runtimes do (files
+over-mounted with /dev/null, /proc/sys bound read-only), which is what systempaths=unconfined
+and procMount: Unmasked turn off. AppArmor is not emulated (see deploy/README.md). CI runs it with deploy/seccomp/sandbox.json (every step must pass) and with
 Docker's default profile (the clone must be refused), so the profile is shown to be both
 necessary and sufficient for these steps, and with each added syscall taken out again
 (`--without`; some step must then be refused), so each one is shown to be needed.
@@ -160,9 +162,33 @@ def child(report_fd, root, uid, gid):
     os._exit(1)
 
 
-def main(profile_path, without=None):
+# Paths runtimes mask (runc's defaults, as Docker and containerd set them): files get /dev/null
+# over them, directories are bound read-only.
+MASKED_FILES = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats", "/proc/sched_debug"]
+READONLY_DIRS = ["/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"]
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+
+
+def mask_proc():
+    """In a private mount namespace of our own (needs root), mask /proc like a container."""
+    if libc.unshare(CLONE_NEWNS) != 0 or libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        raise SystemExit(f"--masked-proc needs root: {os.strerror(ctypes.get_errno())}")
+    masked = []
+    for path in MASKED_FILES:
+        if os.path.exists(path) and libc.mount(b"/dev/null", path.encode(), None, MS_BIND, None) == 0:
+            masked.append(path)
+    for path in READONLY_DIRS:
+        if os.path.isdir(path) and libc.mount(path.encode(), path.encode(), None, MS_BIND | MS_REC, None) == 0:
+            libc.mount(None, path.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+            masked.append(path + " (ro)")
+    print(f"  masked  {', '.join(masked)}")
+
+
+def main(profile_path, without=None, masked_proc=False):
     with open(profile_path) as f:
         profile = json.load(f)
+    if masked_proc:
+        mask_proc()
     if without:
         # Drop NAME from every unconditional allow rule: it falls back to the default action.
         for rule in profile["syscalls"]:
@@ -210,5 +236,7 @@ if __name__ == "__main__":
         sys.exit(main(sys.argv[1]))
     if len(sys.argv) == 4 and sys.argv[2] == "--without":
         sys.exit(main(sys.argv[1], sys.argv[3]))
+    if len(sys.argv) == 3 and sys.argv[2] == "--masked-proc":
+        sys.exit(main(sys.argv[1], masked_proc=True))
     print(__doc__, file=sys.stderr)
     sys.exit(2)

@@ -47,6 +47,11 @@ echo "under Docker's default profile (must be refused):"
 if scripts/seccomp-emulate.py deploy/seccomp/docker-default.json; then
   echo "Docker's default profile allowed the sandbox's isolation: the emulation is broken" >&2; exit 1
 fi
+echo "with /proc masked as container runtimes do (what systempaths=unconfined / procMount: Unmasked lift):"
+if scripts/seccomp-emulate.py deploy/seccomp/sandbox.json --masked-proc | tee "$out/masked-proc.txt"; then
+  echo "a fresh /proc was mountable under a masked /proc: the emulation is broken" >&2; exit 1
+fi
+grep -q 'REFUSED mount fresh /proc' "$out/masked-proc.txt"
 for syscall in $(/usr/bin/python3 -c 'import json; print(" ".join(json.load(open("deploy/seccomp/sandbox.json"))["syscalls"][0]["names"]))'); do
   if scripts/seccomp-emulate.py deploy/seccomp/sandbox.json --without "$syscall" >"$out/without-$syscall.txt"; then
     echo "$syscall is allowed by sandbox.json but no isolation step needs it" >&2; exit 1
