@@ -3,7 +3,7 @@
 import json
 import subprocess
 
-from .procs import TARGET, MemorySampler
+from .procs import TARGET, MemorySampler, cpu_seconds
 
 LOADGEN = TARGET / "release" / "switchboard-loadgen"
 
@@ -42,6 +42,7 @@ def run(
         argv += ["--expect", expect]
     argv += command
     timeout = settings.duration + settings.warmup + 60
+    cpu_before = {name: cpu_seconds(pid) for name, pid in sample.items()}
     with MemorySampler(sample) as sampler:
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -55,26 +56,39 @@ def run(
     except json.JSONDecodeError:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return {"label": label, "concurrency": concurrency, "not_measured": f"not measured: loadgen failed: {reason}"}
+    served = report["requests"] + report["errors"] + report.get("warmup_requests", 0)
+    cpu_per_request = {}
+    for name, pid in sample.items():
+        before, after = cpu_before.get(name), cpu_seconds(pid)
+        if before is not None and after is not None and served:
+            cpu_per_request[name] = (after - before) * 1e6 / served
     print(
         f"  {label:<44} c={concurrency:<3} {report['throughput_per_second']:>9.0f}/s  "
         f"p50 {report['latency_us']['p50']:>8.0f} µs  p99 {report['latency_us']['p99']:>8.0f} µs  "
         f"errors {report['errors']}",
         flush=True,
     )
-    return {"label": label, "concurrency": concurrency, "report": report}
+    return {"label": label, "concurrency": concurrency, "report": report, "cpu_us_per_request": cpu_per_request}
+
+
+def cpu(run: dict, name: str) -> float | None:
+    """CPU µs per request that process `name` used in the run, or None."""
+    if load_errors(run):
+        return None
+    return run.get("cpu_us_per_request", {}).get(name)
+
+
+def load_errors(run: dict) -> bool:
+    """Whether the run was not measured, had errors, or measured nothing."""
+    report = run.get("report")
+    return not report or bool(report["errors"]) or not report["requests"]
 
 
 def p50(run: dict) -> float | None:
     """The run's p50 in µs, or None if it was not measured or had errors."""
-    report = run.get("report")
-    if not report or report["errors"] or not report["requests"]:
-        return None
-    return report["latency_us"]["p50"]
+    return None if load_errors(run) else run["report"]["latency_us"]["p50"]
 
 
 def rps(run: dict) -> float | None:
     """The run's requests/s, or None if it was not measured or had errors."""
-    report = run.get("report")
-    if not report or report["errors"] or not report["requests"]:
-        return None
-    return report["throughput_per_second"]
+    return None if load_errors(run) else run["report"]["throughput_per_second"]

@@ -39,6 +39,21 @@ def memory_kib(pid: int) -> dict:
     return values
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time a process used (user + system), including its reaped children (the sandbox's
+    interpreters), from /proc/PID/stat; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    # After the command name: state is field 3, so utime..cstime (14..17) are [11:15].
+    return sum(int(f) for f in fields[11:15]) / CLOCK_TICKS
+
+
 class Service:
     """One started process with a readiness URL; its output goes to target/bench-logs/NAME.log."""
 

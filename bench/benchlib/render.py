@@ -11,15 +11,19 @@ def _mib(kib: int | None) -> str:
     return "—" if kib is None else f"{kib / 1024:.1f}"
 
 
+def _cpu(per_process: dict) -> str:
+    return ", ".join(f"{name} {value:,.0f}" for name, value in per_process.items())
+
+
 def run_table(runs: list[dict]) -> list[str]:
     lines = [
-        "| run | conc. | req/s | p50 µs | p90 µs | p99 µs | max µs | ok | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | conc. | req/s | p50 µs | p90 µs | p99 µs | max µs | ok | errors | server CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
         report = run.get("report")
         if report is None:
-            cells = [run["label"], str(run.get("concurrency", "")), run["not_measured"]] + [""] * 6
+            cells = [run["label"], str(run.get("concurrency", "")), run["not_measured"]] + [""] * 7
             lines.append("| " + " | ".join(cells) + " |")
             continue
         lat = report["latency_us"]
@@ -29,7 +33,7 @@ def run_table(runs: list[dict]) -> list[str]:
         lines.append(
             f"| {run['label']} | {report['concurrency']} | {_num(report['throughput_per_second'])} "
             f"| {_num(lat['p50'])} | {_num(lat['p90'])} | {_num(lat['p99'])} | {_num(lat['max'])} "
-            f"| {report['requests']} | {errors} |"
+            f"| {report['requests']} | {errors} | {_cpu(run.get('cpu_us_per_request', {}))} |"
         )
     return lines
 

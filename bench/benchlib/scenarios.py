@@ -89,6 +89,12 @@ def gateway_overhead(ctx: Context) -> dict:
         ctx.add(1, f"gateway ÷ direct req/s, c={concurrency}", ratio, "×", "ratio", digits=2,
                 not_measured=_why(direct, via))
         if concurrency == 1:
+            gateway_cpu = load.cpu(via, "mcp-server")
+            ctx.add(1, "gateway CPU per call, c=1", gateway_cpu, "µs", "absolute (CPU time, steadier than latency)",
+                    not_measured=_why(direct, via), digits=0)
+            ctx.add(1, "gateway CPU ÷ time-client CPU per call, c=1",
+                    _ratio(gateway_cpu, load.cpu(direct, "time-client")), "×", "ratio", digits=2,
+                    not_measured=_why(direct, via))
             # The gateway's REST route: the same upstream leg without an MCP session in front,
             # which shows how the added time splits between the two sides of the gateway.
             section["runs"].append(ctx.http(
@@ -114,6 +120,10 @@ def fastmcp(ctx: Context) -> dict:
         ctx.add(2, f"time-client ÷ FastMCP req/s, c={concurrency}", ratio, "×", "ratio",
                 ">= 20×" if concurrency == 32 else "", None if ratio is None or concurrency != 32 else ratio >= 20,
                 _why(ours, direct), digits=1)
+        if concurrency == 32:
+            ctx.add(2, "FastMCP CPU ÷ time-client CPU per call, c=32",
+                    _ratio(load.cpu(direct, "fastmcp"), load.cpu(ours, "time-client")), "×", "ratio",
+                    not_measured=_why(ours, direct), digits=1)
         p50_ratio = _ratio(load.p50(direct), load.p50(ours))
         ctx.add(2, f"FastMCP ÷ time-client p50, c={concurrency}", p50_ratio, "×", "ratio",
                 not_measured=_why(ours, direct), digits=1)
@@ -167,7 +177,7 @@ def middleware(ctx: Context) -> dict:
                    expect="hello")
     turn = ctx.http("/chat, no tool call", "middleware", "/chat", plain, 1, ["middleware"], expect="hello")
     tool_turn = ctx.http("/chat, one tool call", "middleware", "/chat", with_tool, 1,
-                         ["middleware", "mcp-server", "time-client"], expect="get_current_time")
+                         ["middleware", "mcp-server", "time-client"], expect='"is_error":false')
     section["runs"] += [llm, turn, tool_turn]
     ctx.add(4, "middleware overhead per turn, no tool", _diff(load.p50(turn), load.p50(llm)), "µs",
             "difference (same run)", not_measured=_why(llm, turn))

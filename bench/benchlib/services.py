@@ -180,11 +180,18 @@ SPECS = {
     "scripted-llm": lambda _: ([str(LOADGEN), "scripted-llm", *listen("scripted-llm")], "/v1/models", None),
     "mcp-server": _gateway,
     "gateway-fastmcp": _gateway_fastmcp,
+    "sandbox": lambda _: ([str(SWITCHBOARD), "sandbox", *listen("sandbox")], "/ready", None),
+    "middleware": lambda _: (
+        [str(SWITCHBOARD), "middleware", *listen("middleware"), "--gateway-url", mcp_url("mcp-server")],
+        "/ready",
+        {"LLM_BASE_URL": url("scripted-llm", "/v1"), "LLM_MODEL_NAME": "scripted", "LLM_PROVIDER": "openai"},
+    ),
 }
 
 # Services that must be running before this one starts.
 DEPENDS = {
     "mcp-server": _gateway_upstreams,
+    "middleware": lambda _: ["scripted-llm", "mcp-server"],
     "gateway-fastmcp": lambda _: ["fastmcp"],
 }
 

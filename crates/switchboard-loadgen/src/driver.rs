@@ -17,6 +17,8 @@ struct WorkerOutcome {
     latencies: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
+    /// Warm-up requests sent (answered or not).
+    warmup: u64,
     /// When this worker's last measured request completed.
     last_done: Option<Instant>,
 }
@@ -43,6 +45,7 @@ pub async fn drive<O: Operation>(
         });
         samples.latencies.extend(outcome.latencies);
         samples.errors += outcome.errors;
+        samples.warmup += outcome.warmup;
         if samples.first_error.is_none() {
             samples.first_error = outcome.first_error;
         }
@@ -66,6 +69,7 @@ async fn work<O: Operation>(mut op: O, control: Arc<Control>) -> WorkerOutcome {
         let result = op.call().await;
         let done = Instant::now();
         if ticket == Ticket::Warmup {
+            outcome.warmup += 1;
             continue;
         }
         outcome.last_done = Some(done);

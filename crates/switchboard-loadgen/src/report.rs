@@ -17,6 +17,8 @@ pub struct Samples {
     pub latencies: Vec<u64>,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Warm-up requests sent before measuring began.
+    pub warmup: u64,
 }
 
 /// The result of one run, printed as one JSON object.
@@ -28,6 +30,9 @@ pub struct Report {
     pub target: String,
     pub concurrency: usize,
     pub warmup_seconds: f64,
+    /// Requests sent during the warm-up (not in any other figure; lets a caller divide the
+    /// CPU time a server used over the whole run by every request it served).
+    pub warmup_requests: u64,
     /// `duration` or `requests`, as planned.
     pub planned: Planned,
     /// Measured requests that succeeded.
@@ -84,6 +89,7 @@ impl Report {
             target,
             concurrency: plan.concurrency,
             warmup_seconds: plan.warmup.as_secs_f64(),
+            warmup_requests: samples.warmup,
             planned: match plan.stop {
                 Stop::Duration(d) => Planned::DurationSeconds(d.as_secs_f64()),
                 Stop::Requests(n) => Planned::Requests(n),
@@ -150,10 +156,12 @@ mod tests {
             latencies: vec![4_000, 1_000, 3_000, 2_000],
             errors: 1,
             first_error: Some("boom".into()),
+            warmup: 3,
         };
         let report = Report::new("mcp", "t".into(), &plan, Duration::from_secs(2), samples);
         assert_eq!(report.requests, 4);
         assert_eq!(report.errors, 1);
+        assert_eq!(report.warmup_requests, 3);
         assert!((report.throughput_per_second - 2.0).abs() < 1e-9);
         assert_eq!(
             report.latency_us,
