@@ -17,7 +17,7 @@ rm -rf "$out"
 mkdir -p "$out/tsdb"
 command -v prometheus >/dev/null || { echo "prometheus-e2e: prometheus is missing (apt-get install prometheus)" >&2; exit 1; }
 
-# shellcheck source=lib/switchboard-up.sh
+# shellcheck source=scripts/lib/switchboard-up.sh
 source scripts/lib/switchboard-up.sh
 prom_pid=
 cleanup() {

@@ -107,7 +107,7 @@ if [ "$files_only" -eq 1 ]; then
 fi
 
 step "every running service's /metrics: promtool check metrics"
-# shellcheck source=lib/switchboard-up.sh
+# shellcheck source=scripts/lib/switchboard-up.sh
 source scripts/lib/switchboard-up.sh
 trap stop_switchboard_up EXIT
 start_switchboard_up "$out/up.log"

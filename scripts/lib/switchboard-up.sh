@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts that need the whole system running (validate-deploy.sh,
 # prometheus-e2e.sh): start `switchboard up` on free ports and wait for its "is up" line.
 #
