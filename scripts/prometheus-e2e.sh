@@ -138,9 +138,10 @@ eventually 30 "every alert rule evaluated without error" rules_evaluated
 
 # --- Every dashboard query is valid PromQL; the core panels have data ------------------------
 /usr/bin/python3 - "$prom" deploy/compose/grafana/dashboards/switchboard.json <<'PY'
-import json, sys, urllib.parse, urllib.request
+import json, sys, time, urllib.parse, urllib.request
 prom, path = sys.argv[1], sys.argv[2]
-# Panels whose series the running gateway and time-client must have produced by now.
+# Panels whose series the running gateway and time-client must have produced by now. A rate()
+# needs two scrapes of a series; Prometheus scrapes every second, so poll up to a deadline.
 core = {
     "Services up",
     "Upstream health (gateway)",
@@ -151,28 +152,29 @@ core = {
     "Tool calls per second at the tool services",
     "HTTP requests per second, by service and status",
 }
-failures = []
-filled = 0
-total = 0
-for panel in json.load(open(path))["panels"]:
-    for target in panel.get("targets", []):
-        total += 1
-        expr = target["expr"].replace("$__rate_interval", "30s").replace("$__range", "5m")
+queries = [(panel["title"], target["expr"].replace("$__rate_interval", "30s").replace("$__range", "5m"))
+           for panel in json.load(open(path))["panels"] for target in panel.get("targets", [])]
+deadline = time.monotonic() + 30
+while True:
+    invalid, empty_core, filled = [], [], 0
+    for title, expr in queries:
         url = f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         try:
             answer = json.load(urllib.request.urlopen(url, timeout=10))
         except Exception as error:  # an HTTP 400 is a PromQL error
-            failures.append(f"{panel['title']}: {expr}: {error}")
+            invalid.append(f"{title}: {expr}: {error}")
             continue
-        series = answer["data"]["result"]
-        if series:
+        if answer["data"]["result"]:
             filled += 1
-        elif panel["title"] in core:
-            failures.append(f"{panel['title']}: no data for {expr}")
-if failures:
-    print("dashboard queries failed:", *failures, sep="\n  ", file=sys.stderr)
+        elif title in core:
+            empty_core.append(f"{title}: no data for {expr}")
+    if invalid or not empty_core or time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+if invalid or empty_core:
+    print("dashboard queries failed:", *invalid, *empty_core, sep="\n  ", file=sys.stderr)
     sys.exit(1)
-print(f"ok: all {total} dashboard queries are valid PromQL; {filled} have data (all core panels)")
+print(f"ok: all {len(queries)} dashboard queries are valid PromQL; {filled} have data (all core panels)")
 PY
 
 echo; echo "prometheus-e2e: passed"
