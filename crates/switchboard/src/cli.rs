@@ -58,6 +58,14 @@ pub enum Command {
     McpServer(commands::mcp_server::Args),
     /// Exit 0 if a URL answers 2xx (container health checks: the image has no curl).
     Probe(commands::probe::Args),
+    /// Run the chat middleware (chat API, OpenAI-compatible API, chat page, port 8002).
+    Middleware(commands::middleware::Args),
+    /// Ask the middleware; prints the tool calls and the answer.
+    Chat(commands::chat::Args),
+    /// List the gateway's tools.
+    Tools(commands::tools::Args),
+    /// Call one of the gateway's tools: `switchboard call NAME '{"arg": ...}'`.
+    Call(commands::call::Args),
 }
 
 /// What a subcommand gets besides its own arguments.
@@ -96,7 +104,14 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         }
         None => None,
     };
-    telemetry::init(cli.log_format, &cli.log_level)?;
+    // Client subcommands print results on stdout; service logs at info would drown them.
+    let log_level = match &cli.command {
+        Command::Chat(_) | Command::Tools(_) | Command::Call(_) if cli.log_level == "info" => {
+            "warn"
+        }
+        _ => cli.log_level.as_str(),
+    };
+    telemetry::init(cli.log_format, log_level)?;
     let shutdown = CancellationToken::new();
     switchboard_runtime::shutdown::cancel_on_signal(shutdown.clone());
     let context = Context {
@@ -108,6 +123,10 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::TimeClient(args) => commands::time_client::run(args, context).await,
         Command::McpServer(args) => commands::mcp_server::run(args, context).await,
         Command::Probe(args) => commands::probe::run(args).await,
+        Command::Middleware(args) => commands::middleware::run(args, context).await,
+        Command::Chat(args) => commands::chat::run(args).await,
+        Command::Tools(args) => commands::tools::run(args).await,
+        Command::Call(args) => commands::call::run(args).await,
     }
 }
 

@@ -1,9 +1,13 @@
 //! One module per subcommand. Each turns its arguments (flags, environment, config file) into
 //! the service's validated `Config`, binds the listener and calls the service crate's `serve`.
 
+pub mod call;
+pub mod chat;
 pub mod mcp_server;
+pub mod middleware;
 pub mod probe;
 pub mod time_client;
+pub mod tools;
 pub mod up;
 
 use std::net::SocketAddr;

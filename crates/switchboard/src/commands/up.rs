@@ -35,6 +35,7 @@ pub struct Args {
 const TIME_CLIENT_OFFSET: u16 = 3;
 const MCP_SERVER_OFFSET: u16 = 0;
 const CODE_EXECUTOR_OFFSET: u16 = 4;
+const MIDDLEWARE_OFFSET: u16 = 2;
 
 /// One started service: its name, the URL of its main endpoint, and its serve future.
 struct Started {
@@ -117,6 +118,38 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
             base_url,
             endpoint: "/mcp",
             task: Box::pin(switchboard_gateway::serve(listener, config, shutdown)),
+        });
+    }
+
+    // middleware: talks to the gateway started above, at the address it is bound to.
+    {
+        let raw = switchboard_runtime::config::layer(
+            &from_env::<switchboard_middleware::RawConfig>()?,
+            file,
+            switchboard_middleware::SERVICE,
+        )?;
+        let mut config = switchboard_middleware::Config::from_parts(raw, http.clone())?;
+        if moved {
+            config.listen = (host, port(MIDDLEWARE_OFFSET)?).into();
+        }
+        if let Some(gateway) = started
+            .iter()
+            .find(|s| s.name == switchboard_gateway::SERVICE)
+        {
+            let base = gateway
+                .base_url
+                .replace("//0.0.0.0:", "//127.0.0.1:")
+                .replace("//[::]:", "//[::1]:");
+            config.gateway_url = format!("{base}{}", gateway.endpoint);
+        }
+        let listener = super::bind(switchboard_middleware::SERVICE, config.listen).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let shutdown = context.shutdown.child_token();
+        started.push(Started {
+            name: switchboard_middleware::SERVICE,
+            base_url,
+            endpoint: "/",
+            task: Box::pin(switchboard_middleware::serve(listener, config, shutdown)),
         });
     }
 

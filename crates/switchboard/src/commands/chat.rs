@@ -1,0 +1,158 @@
+//! `switchboard chat "..."`: ask the middleware and print the tool calls and the answer.
+//!
+//! The answer streams (`POST /chat` with `stream: true`): each tool call is printed when it
+//! finishes, with its arguments and result, and the answer text as it arrives.
+
+use std::{io::Write as _, time::Duration};
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// Longest tool result printed; the rest is elided (`--json` prints everything).
+const MAX_SHOWN: usize = 2000;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The message, e.g. "Execute: print('Hello') and tell me the time".
+    #[arg(required = true, value_name = "MESSAGE")]
+    pub message: Vec<String>,
+    /// Base URL of the middleware.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MIDDLEWARE_URL",
+        default_value = "http://127.0.0.1:8002",
+        value_name = "URL"
+    )]
+    pub url: String,
+    /// Model to ask instead of the middleware's configured one.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Print the whole JSON answer instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for the whole answer.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!(
+            "{}… ({} characters in all)",
+            &text[..cut],
+            text.chars().count()
+        ),
+        None => text.to_owned(),
+    }
+}
+
+fn print_tool_call(record: &Value) {
+    let mark = if record["is_error"] == true {
+        "failed"
+    } else {
+        "ok"
+    };
+    println!(
+        "[tool] {} {} -> {mark} in {:.1} ms",
+        record["name"].as_str().unwrap_or("?"),
+        record["arguments"],
+        record["duration_ms"].as_f64().unwrap_or(0.0)
+    );
+    let result = record["result"].as_str().unwrap_or_default();
+    for line in shorten(result, MAX_SHOWN).lines() {
+        println!("       {line}");
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let timeout = switchboard_runtime::config::seconds("--timeout", args.timeout)?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .build()?;
+    let url = format!("{}/chat", args.url.trim_end_matches('/'));
+    let body = json!({
+        "message": args.message.join(" "),
+        "model": args.model,
+        "stream": !args.json,
+    });
+    let response = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| {
+            format!("cannot reach the middleware at {url}; is `switchboard up` running?")
+        })?;
+    let status = response.status();
+    if !status.is_success() {
+        let body: Value = response.json().await.unwrap_or_default();
+        bail!(
+            "the middleware answered {status}: {}",
+            body["error"]["message"].as_str().unwrap_or("(no message)")
+        );
+    }
+    if args.json {
+        let answer: Value = response.json().await.context("the answer is not JSON")?;
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut printed_text = false;
+    let mut stdout = std::io::stdout();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.context("the answer stream broke")?;
+        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let Some((event, data)) = sse_block(&block) else {
+                continue;
+            };
+            let data: Value = serde_json::from_str(&data).context("an event is not JSON")?;
+            match event.as_str() {
+                "tool_call_finished" => print_tool_call(&data),
+                "text" => {
+                    if !printed_text {
+                        println!();
+                        printed_text = true;
+                    }
+                    print!("{}", data["delta"].as_str().unwrap_or_default());
+                    stdout.flush().ok();
+                }
+                "done" => {
+                    println!();
+                    if let Some(warnings) = data["warnings"].as_array() {
+                        for warning in warnings {
+                            eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+                        }
+                    }
+                    return Ok(());
+                }
+                "error" => {
+                    if printed_text {
+                        println!();
+                    }
+                    bail!("{}", data["message"].as_str().unwrap_or("the chat failed"));
+                }
+                _ => {}
+            }
+        }
+    }
+    bail!("the answer stream ended without a final event")
+}
+
+/// One SSE block as `(event, data)`; comments and empty blocks are `None`.
+fn sse_block(block: &str) -> Option<(String, String)> {
+    let mut event = "message".to_owned();
+    let mut data = Vec::new();
+    for line in block.lines() {
+        if let Some(e) = line.strip_prefix("event:") {
+            event = e.trim().to_owned();
+        } else if let Some(d) = line.strip_prefix("data:") {
+            data.push(d.strip_prefix(' ').unwrap_or(d));
+        }
+    }
+    (!data.is_empty()).then(|| (event, data.join("\n")))
+}
