@@ -35,7 +35,7 @@ use crate::{
 
 /// What an upstream offered when it was last listed. Kept while it is down, so the public
 /// names of everyone's tools stay the same when it comes back.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Listing {
     pub tools: Vec<Tool>,
     pub resources: Vec<Resource>,

@@ -6,8 +6,9 @@
 //!    prompts (each only if the upstream declared the capability);
 //! 2. publish the session and the listing, mark the upstream up and wake the catalog;
 //! 3. watch it: list again on `list_changed`, ping it every health interval and whenever a
-//!    call failed in transport; a transport error, or two pings in a row without an answer
-//!    within the connect timeout, mean it is gone;
+//!    call failed in transport (an upstream that does not declare `listChanged` is listed
+//!    again instead of pinged, so its changes are found too); a transport error, or two
+//!    health checks in a row without an answer within the connect timeout, mean it is gone;
 //! 4. then withdraw the session, mark it down (its tools leave the list) and go back to 1,
 //!    waiting between attempts from 100 ms up to the health interval, doubling.
 //!
@@ -170,44 +171,54 @@ impl Upstream {
         shutdown: &CancellationToken,
     ) -> Exit {
         let peer = session.client.peer();
+        // An upstream that does not announce changes of a list it has is listed again on every
+        // health tick instead of pinged: the listing is the health check.
+        let relist_on_tick = !announces_changes(peer);
         let mut interval = tokio::time::interval(timing.health_interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await; // The first tick is immediate; we just listed.
         let mut missed = 0;
         loop {
-            tokio::select! {
+            let relist = tokio::select! {
                 () = shutdown.cancelled() => return Exit::Shutdown,
-                () = self.routes.refresh.notified() => {
-                    match tokio::time::timeout(timing.connect_timeout, list(peer)).await {
-                        Ok(Ok(listing)) => {
+                () = self.routes.refresh.notified() => true,
+                _ = interval.tick() => relist_on_tick,
+                () = self.check_now.notified() => false,
+            };
+            if peer.is_transport_closed() {
+                return Exit::Lost("the session's transport closed".to_owned());
+            }
+            let answered = if relist {
+                match tokio::time::timeout(timing.connect_timeout, list(peer)).await {
+                    Ok(Ok(listing)) => {
+                        if *self.listing.load_full() != listing {
                             tracing::info!(upstream = %self.name, tools = listing.tools.len(), "upstream lists changed");
                             self.listing.store(Arc::new(listing));
                             changed.notify_one();
                         }
-                        Ok(Err(error)) => return Exit::Lost(error),
-                        Err(_) => return Exit::Lost(format!("listing did not finish within {:?}", timing.connect_timeout)),
+                        true
                     }
-                    continue;
+                    Ok(Err(error)) => return Exit::Lost(error),
+                    Err(_) => false,
                 }
-                _ = interval.tick() => {}
-                () = self.check_now.notified() => {}
-            }
-            if peer.is_transport_closed() {
-                return Exit::Lost("the session's transport closed".to_owned());
-            }
-            match tokio::time::timeout(timing.connect_timeout, ping(peer)).await {
-                Ok(Ok(())) => missed = 0,
-                Ok(Err(error)) => {
-                    return Exit::Lost(format!("health check failed: {}", root_cause(&error)));
-                }
-                Err(_) => {
-                    missed += 1;
-                    if missed >= MISSED_PINGS {
-                        return Exit::Lost(format!(
-                            "no answer to {missed} health checks within {:?} each",
-                            timing.connect_timeout
-                        ));
+            } else {
+                match tokio::time::timeout(timing.connect_timeout, ping(peer)).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(error)) => {
+                        return Exit::Lost(format!("health check failed: {}", root_cause(&error)));
                     }
+                    Err(_) => false,
+                }
+            };
+            if answered {
+                missed = 0;
+            } else {
+                missed += 1;
+                if missed >= MISSED_PINGS {
+                    return Exit::Lost(format!(
+                        "no answer to {missed} health checks within {:?} each",
+                        timing.connect_timeout
+                    ));
                 }
             }
         }
@@ -227,6 +238,25 @@ impl Upstream {
             )),
         }
     }
+}
+
+/// Whether the upstream declared `listChanged` for every list it has.
+fn announces_changes(peer: &Peer<RoleClient>) -> bool {
+    let Some(info) = peer.peer_info() else {
+        return false;
+    };
+    let caps = &info.capabilities;
+    caps.tools
+        .as_ref()
+        .is_none_or(|c| c.list_changed == Some(true))
+        && caps
+            .resources
+            .as_ref()
+            .is_none_or(|c| c.list_changed == Some(true))
+        && caps
+            .prompts
+            .as_ref()
+            .is_none_or(|c| c.list_changed == Some(true))
 }
 
 /// `ping`; an error answer still proves the upstream is alive.
