@@ -4,7 +4,9 @@
 //! Only the cloning thread exists in the child, and any lock another thread held at that moment
 //! (the allocator's, a logger's) stays held forever. So, by contract: only raw system calls
 //! (async-signal-safe), no allocation, no locks, no formatting, nothing that can panic on a
-//! path that is taken. Everything it reads was prepared by [`super::plan`]; failures are
+//! path that is taken. Not even every C library wrapper qualifies: glibc's `setresuid` and
+//! friends signal every thread it knows of (the parent's) and wait for them, forever; those go
+//! through `syscall` directly. Everything it reads was prepared by [`super::plan`]; failures are
 //! reported as a fixed-size [`record`] on the report pipe, which the parent turns into a
 //! message. On success the report pipe closes with `execve` (it is close-on-exec).
 
@@ -164,13 +166,15 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
             }
         }
 
-        if plan.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
+        // Raw system calls, not the C library's wrappers: those broadcast the change to every
+        // thread the library believes exists — the parent's, which are not here — and hang.
+        if plan.drop_groups && libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) != 0 {
             fail(Stage::Groups, 0);
         }
-        if libc::setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) != 0 {
+        if libc::syscall(libc::SYS_setresgid, SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) != 0 {
             fail(Stage::Gid, 0);
         }
-        if libc::setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0 {
+        if libc::syscall(libc::SYS_setresuid, SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0 {
             fail(Stage::Uid, 0);
         }
         // A change of credentials clears the parent-death signal: set it again, then make
@@ -444,20 +448,31 @@ unsafe fn restrict_landlock(plan: &super::plan::LandlockPlan) {
     }
 }
 
-/// Every signal back to its default action: handlers the service installed must not run here,
-/// and the interpreter should start as any program does.
+/// Every signal back to its default action and none blocked: handlers the service installed
+/// must not run here, and the interpreter should start as any program does. Raw calls, so the
+/// C library's reserved signals are reset too.
 unsafe fn reset_signals() {
-    // SAFETY: plain system calls with stack values.
+    // The kernel's `struct sigaction` with SIG_DFL, no flags, no restorer, empty mask.
+    let default = [0u64; 4];
+    let empty = 0u64;
+    // SAFETY: plain system calls with stack values of the sizes the kernel expects.
     unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        let mut default: libc::sigaction = std::mem::zeroed();
-        default.sa_sigaction = libc::SIG_DFL;
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &raw const empty,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
         for signal in 1..=64 {
             if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                // Reserved real-time signals answer EINVAL; nothing to do about them.
-                libc::sigaction(signal, &default, std::ptr::null_mut());
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                );
             }
         }
     }

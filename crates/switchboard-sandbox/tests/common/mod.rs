@@ -1,6 +1,8 @@
 //! Shared set-up: a real sandbox on an ephemeral port, and helpers to call it.
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod procs;
+
 use std::{os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
 
 use serde_json::{Value, json};
