@@ -175,13 +175,29 @@ def middleware(ctx: Context) -> dict:
     with_tool = json.dumps({"messages": [{"role": "user", "content": "use a tool to tell the time"}]})
     llm = ctx.http("scripted LLM direct", "scripted-llm", "/v1/chat/completions", llm_body, 1, ["scripted-llm"],
                    expect="hello")
-    turn = ctx.http("/chat, no tool call", "middleware", "/chat", plain, 1, ["middleware"], expect="hello")
+    # The gateway and the LLM are sampled in the no-tool run too: CPU they use there is work
+    # the middleware asks of them per turn (a tool listing, say).
+    turn = ctx.http("/chat, no tool call", "middleware", "/chat", plain, 1,
+                    ["middleware", "scripted-llm", "mcp-server"], expect="hello")
     tool_turn = ctx.http("/chat, one tool call", "middleware", "/chat", with_tool, 1,
-                         ["middleware", "mcp-server", "time-client"], expect='"is_error":false')
+                         ["middleware", "scripted-llm", "mcp-server", "time-client"], expect='"is_error":false')
     section["runs"] += [llm, turn, tool_turn]
+    for concurrency in (8,):
+        section["runs"] += [
+            ctx.http("/chat, no tool call", "middleware", "/chat", plain, concurrency,
+                     ["middleware", "scripted-llm", "mcp-server"], expect="hello"),
+            ctx.http("/chat, one tool call", "middleware", "/chat", with_tool, concurrency,
+                     ["middleware", "scripted-llm", "mcp-server", "time-client"], expect='"is_error":false'),
+        ]
+    ctx.add(4, "middleware CPU per turn, no tool, c=1", load.cpu(turn, "middleware"), "µs",
+            "absolute (CPU time)", not_measured=_why(turn), digits=0)
     ctx.add(4, "middleware overhead per turn, no tool", _diff(load.p50(turn), load.p50(llm)), "µs",
             "difference (same run)", not_measured=_why(llm, turn))
-    gateway = ctx.shared.get("time-gateway-c1", {"label": "gateway", "not_measured": "not measured"})
+    gateway = ctx.shared.get("time-gateway-c1")
+    if gateway is None or load.p50(gateway) is None:
+        gateway = ctx.mcp("get_current_time through the gateway (for the formula)", "mcp-server", "get_current_time",
+                          TIME_ARGS, 1, ["mcp-server", "time-client"], expect="datetime")
+        section["runs"].append(gateway)
     llm_p50, gateway_p50 = load.p50(llm), load.p50(gateway)
     overhead = None
     if None not in (load.p50(tool_turn), llm_p50, gateway_p50):
