@@ -42,6 +42,35 @@ def memory_kib(pid: int) -> dict:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, ...), from /proc/*/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def tree_rss_kib(pid: int) -> tuple[int, int]:
+    """VmRSS of `pid` plus all its descendants (KiB), and how many descendants there are.
+    Shared pages (the interpreter's code) are counted once per process, so this is an upper
+    bound."""
+    below = descendants(pid)
+    total = sum(memory_kib(p).get("VmRSS", 0) for p in [pid, *below])
+    return total, len(below)
+
+
 def cpu_seconds(pid: int) -> float | None:
     """CPU time a process used (user + system), including its reaped children (the sandbox's
     interpreters), from /proc/PID/stat; None if it is gone."""

@@ -150,6 +150,13 @@ def execute_code(ctx: Context) -> dict:
                         ["--", *COLD_PYTHON], concurrency, {}, ctx.memory, expect="hello")
         section["runs"] += [chain, cold]
         chain_rows[concurrency], cold_rows[concurrency] = chain, cold
+    # Where the time of one execution goes: the same call one hop and two hops shorter.
+    section["runs"] += [
+        ctx.mcp("execute_code direct to the code-executor", "code-executor", "execute_code", HELLO, 1,
+                ["code-executor", "sandbox"], expect="hello"),
+        ctx.http("sandbox REST direct (POST /execute)", "sandbox", "/execute", HELLO, 1, ["sandbox"],
+                 expect="hello"),
+    ]
     chain1, cold1 = chain_rows[1], cold_rows[1]
     value = load.p50(chain1)
     ctx.add(3, "execute_code p50 through the chain, c=1", None if value is None else value / 1000, "ms",

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 
 from .load import LOADGEN
-from .procs import ROOT, TARGET, Service, StartError
+from .procs import ROOT, TARGET, Service, StartError, tree_rss_kib
 
 SWITCHBOARD = TARGET / "release" / "switchboard"
 VENV_PYTHON = TARGET / "bench-venv" / "bin" / "python"
@@ -104,6 +104,10 @@ class Services:
         entry = self.memory.setdefault(name, {})
         entry["idle_kib"] = service.memory().get("VmRSS")
         entry["ours"] = name not in ("fastmcp", "scripted-llm")
+        if name == "sandbox":
+            total, count = tree_rss_kib(service.pid)
+            self.memory["sandbox with its pre-started interpreters"] = {
+                "idle_kib": total, "processes": count + 1, "ours": False}
         print(f"  started {name} (pid {service.pid}) in {service.ready_seconds * 1000:.0f} ms", flush=True)
         return service
 
@@ -181,6 +185,11 @@ SPECS = {
     "mcp-server": _gateway,
     "gateway-fastmcp": _gateway_fastmcp,
     "sandbox": lambda _: ([str(SWITCHBOARD), "sandbox", *listen("sandbox")], "/ready", None),
+    "code-executor": lambda _: (
+        [str(SWITCHBOARD), "code-executor", *listen("code-executor"), "--sandbox-url", url("sandbox")],
+        "/ready",
+        None,
+    ),
     "middleware": lambda _: (
         [str(SWITCHBOARD), "middleware", *listen("middleware"), "--gateway-url", mcp_url("mcp-server")],
         "/ready",
@@ -192,6 +201,7 @@ SPECS = {
 DEPENDS = {
     "mcp-server": _gateway_upstreams,
     "middleware": lambda _: ["scripted-llm", "mcp-server"],
+    "code-executor": lambda _: ["sandbox"],
     "gateway-fastmcp": lambda _: ["fastmcp"],
 }
 
