@@ -276,4 +276,33 @@ mod tests {
             MAX_ERROR_TEXT + 1
         );
     }
+
+    /// `https://` goes through rustls with the ring provider (no process-wide provider is
+    /// installed, and none is needed): a peer that does not speak TLS is a clear error.
+    #[tokio::test]
+    async fn https_uses_rustls_without_a_global_provider() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::AsyncWriteExt;
+                let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let client = HttpClient::new(Duration::from_secs(5)).expect("TLS set-up");
+        let url = format!("https://{addr}/v1/models");
+        let error = client
+            .get(&url, None, Duration::from_secs(5))
+            .await
+            .expect_err("not a TLS server");
+        let text = error.to_string();
+        // rustls read the plain-text answer as a TLS record and refused it.
+        assert!(
+            text.contains("cannot reach the LLM") && text.contains("corrupt message"),
+            "{text}"
+        );
+        assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+    }
 }
