@@ -4,8 +4,14 @@
 //! their results are the structured content of those tools, so the field names here are part
 //! of the contract in DESIGN.md.
 
+use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// The description of `execute_code`, the same on both MCP faces (sandbox, code-executor).
+pub const EXECUTE_CODE_DESCRIPTION: &str = "Run a Python 3 program in a fresh, isolated sandbox and return its output. The program runs as its own process with no network access, an empty environment, a private temporary working directory (/work; files vanish afterwards) and limits on time, memory, processes and output. Print what you want to see. Returns stdout, stderr, the exit code (or the signal that killed it), the duration, and flags for timeout, memory limit and truncated output; a program that raises is reported as an error with its traceback. Packages installed with install_package can be imported.";
+/// The description of `install_package`.
+pub const INSTALL_PACKAGE_DESCRIPTION: &str = "Install a Python package so later execute_code programs can import it. Give the package name and optionally an exact version (package='requests', version='2.31.0', or package='requests==2.31.0'); version ranges are not accepted. Some packages are refused (e.g. known-malicious names) and some are held for a human operator's approval. The result says installed, rejected (with the reason), pending_approval (with an approval id; the package is not usable until approved) or failed (pip's error).";
 
 /// `POST /execute` body; also the arguments of the `execute_code` tool.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -115,7 +121,9 @@ impl ExecutionResult {
             format!("The program ran out of memory: it exceeded its memory limit ({ms:.0} ms).")
         } else if let Some(signal) = &self.signal {
             if self.truncated {
-                format!("The program was stopped ({signal}): its output exceeded the output limit ({ms:.0} ms).")
+                format!(
+                    "The program was stopped ({signal}): its output exceeded the output limit ({ms:.0} ms)."
+                )
             } else {
                 format!("The program was killed by {signal} ({ms:.0} ms).")
             }
@@ -176,6 +184,43 @@ impl InstallOutcome {
     }
 }
 
+/// The MCP tool result of an execution: text for the model, every field as structured
+/// content, `isError` when the program did not succeed (the model must see the traceback).
+pub fn execution_tool_result(result: &ExecutionResult) -> CallToolResult {
+    structured_tool_result(
+        result.to_text(),
+        serde_json::to_value(result),
+        !result.success,
+    )
+}
+
+/// The MCP tool result of an install decision; `isError` for rejected and failed.
+pub fn install_tool_result(outcome: &InstallOutcome) -> CallToolResult {
+    structured_tool_result(
+        outcome.to_text(),
+        serde_json::to_value(outcome),
+        outcome.is_error(),
+    )
+}
+
+fn structured_tool_result(
+    text: String,
+    value: serde_json::Result<serde_json::Value>,
+    is_error: bool,
+) -> CallToolResult {
+    match value {
+        Ok(value) => {
+            let mut result = CallToolResult::structured(value);
+            result.content = vec![ContentBlock::text(text)];
+            result.is_error = Some(is_error);
+            result
+        }
+        Err(error) => CallToolResult::error(vec![ContentBlock::text(format!(
+            "{text}\n(structured result unavailable: {error})"
+        ))]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,7 +242,10 @@ mod tests {
     #[test]
     fn text_shows_outcome_and_both_streams() {
         let text = result().to_text();
-        assert!(text.starts_with("The program exited successfully"), "{text}");
+        assert!(
+            text.starts_with("The program exited successfully"),
+            "{text}"
+        );
         assert!(text.contains("stdout:\nhello"), "{text}");
         assert!(text.contains("stderr: (empty)"), "{text}");
         let timed_out = ExecutionResult {
@@ -221,9 +269,34 @@ mod tests {
     }
 
     #[test]
+    fn tool_results_carry_text_structure_and_error_flag() {
+        let failed = ExecutionResult {
+            stderr: "Traceback ...\nValueError: boom\n".into(),
+            exit_code: Some(1),
+            success: false,
+            ..result()
+        };
+        let tool = execution_tool_result(&failed);
+        assert_eq!(tool.is_error, Some(true));
+        let text = tool.content[0]
+            .as_text()
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
+        assert!(text.contains("ValueError: boom"), "{text}");
+        assert_eq!(
+            tool.structured_content
+                .as_ref()
+                .and_then(|v| v.get("exit_code")),
+            Some(&serde_json::json!(1))
+        );
+        assert_eq!(execution_tool_result(&result()).is_error, Some(false));
+    }
+
+    #[test]
     fn install_outcomes_round_trip_with_defaults() {
         let json = r#"{"status":"failed","package":"x","version":null,"reason":"no such version","approval_id":null,"message":"pip failed"}"#;
-        let outcome: InstallOutcome = serde_json::from_str(json).expect("parses without `installed`");
+        let outcome: InstallOutcome =
+            serde_json::from_str(json).expect("parses without `installed`");
         assert_eq!(outcome.status, InstallStatus::Failed);
         assert!(outcome.is_error());
         assert!(outcome.to_text().contains("no such version"));

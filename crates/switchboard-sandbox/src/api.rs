@@ -9,7 +9,9 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::json;
-use switchboard_protocol::sandbox::{ExecuteRequest, ExecutionResult, InstallRequest, InstallStatus};
+use switchboard_protocol::sandbox::{
+    ExecuteRequest, ExecutionResult, InstallRequest, InstallStatus,
+};
 use switchboard_runtime::ApiError;
 
 use crate::{Sandbox, error::ExecuteError, packages::AdminError};
@@ -107,7 +109,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, "Bearer abc".parse().expect("header"));
         assert_eq!(bearer(&headers), Some("abc"));
-        headers.insert(header::AUTHORIZATION, "bearer  xyz ".parse().expect("header"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "bearer  xyz ".parse().expect("header"),
+        );
         assert_eq!(bearer(&headers), Some("xyz"));
         headers.insert(header::AUTHORIZATION, "Basic abc".parse().expect("header"));
         assert_eq!(bearer(&headers), None);

@@ -24,7 +24,12 @@ pub struct RawConfig {
     pub python: Option<PathBuf>,
     /// Extra read-only directories mounted into every sandbox at the same path
     /// (comma-separated), e.g. an interpreter installed under /opt.
-    #[arg(long, env = "SANDBOX_RO_PATHS", value_delimiter = ',', value_name = "DIRS")]
+    #[arg(
+        long,
+        env = "SANDBOX_RO_PATHS",
+        value_delimiter = ',',
+        value_name = "DIRS"
+    )]
     pub ro_paths: Option<Vec<PathBuf>>,
     /// Pre-started interpreters kept ready [default: 6].
     #[arg(long, env = "SANDBOX_POOL_SIZE", value_name = "N")]
@@ -84,15 +89,30 @@ pub struct RawConfig {
     pub offline: Option<bool>,
     /// Packages refused, comma-separated, each `name` or `name: reason` [default: a built-in
     /// list of known-malicious names].
-    #[arg(long, env = "SANDBOX_BLOCKED_PACKAGES", value_delimiter = ',', value_name = "LIST")]
+    #[arg(
+        long,
+        env = "SANDBOX_BLOCKED_PACKAGES",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
     pub blocked_packages: Option<Vec<String>>,
     /// Packages held for an operator's approval, comma-separated, each `name` or
     /// `name: reason` [default: none; near-misses of popular names are held regardless].
-    #[arg(long, env = "SANDBOX_SUSPICIOUS_PACKAGES", value_delimiter = ',', value_name = "LIST")]
+    #[arg(
+        long,
+        env = "SANDBOX_SUSPICIOUS_PACKAGES",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
     pub suspicious_packages: Option<Vec<String>>,
     /// Bearer token for POST /packages/pending/{id}/approve; without one, nothing can be
     /// approved.
-    #[arg(long, env = "SANDBOX_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SANDBOX_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub admin_token: Option<String>,
     /// Let pip build source distributions (runs their build code) [default: false: wheels
     /// only].
@@ -205,13 +225,14 @@ pub struct Config {
 }
 
 fn setting(name: &str, flag: &str) -> String {
-    format!(
-        "{name} (--{flag} / SANDBOX_{})",
-        name.to_ascii_uppercase()
-    )
+    format!("{name} (--{flag} / SANDBOX_{})", name.to_ascii_uppercase())
 }
 
-fn positive<T: PartialOrd + Default + Copy>(name: &str, value: Option<T>, default: T) -> Result<T, Error> {
+fn positive<T: PartialOrd + Default + Copy>(
+    name: &str,
+    value: Option<T>,
+    default: T,
+) -> Result<T, Error> {
     match value {
         Some(v) if v <= T::default() => Err(Error::Config(format!(
             "{}: must be greater than 0",
@@ -250,13 +271,25 @@ impl Config {
     pub fn from_parts(raw: RawConfig, http: HttpSettings) -> Result<Self, Error> {
         let d = Limits::default();
         let limits = Limits {
-            default_timeout: duration("default_timeout_seconds", raw.default_timeout_seconds, d.default_timeout)?,
-            max_timeout: duration("max_timeout_seconds", raw.max_timeout_seconds, d.max_timeout)?,
+            default_timeout: duration(
+                "default_timeout_seconds",
+                raw.default_timeout_seconds,
+                d.default_timeout,
+            )?,
+            max_timeout: duration(
+                "max_timeout_seconds",
+                raw.max_timeout_seconds,
+                d.max_timeout,
+            )?,
             cpu_seconds: positive("cpu_seconds", raw.cpu_seconds, d.cpu_seconds)?,
             cpus: positive("cpus", raw.cpus, d.cpus)?,
             memory_bytes: positive("memory_mib", raw.memory_mib, d.memory_bytes >> 20)? << 20,
             max_processes: positive("max_processes", raw.max_processes, d.max_processes)?,
-            max_output_bytes: positive("max_output_bytes", raw.max_output_bytes, d.max_output_bytes)?,
+            max_output_bytes: positive(
+                "max_output_bytes",
+                raw.max_output_bytes,
+                d.max_output_bytes,
+            )?,
             max_file_bytes: positive("max_file_bytes", raw.max_file_bytes, d.max_file_bytes)?,
             scratch_bytes: positive("scratch_mib", raw.scratch_mib, d.scratch_bytes >> 20)? << 20,
         };
@@ -299,7 +332,9 @@ impl Config {
                 .parse()
                 .map_err(|e| Error::Config(format!("built-in listen address: {e}")))?,
         };
-        let python = raw.python.unwrap_or_else(|| PathBuf::from("/usr/bin/python3"));
+        let python = raw
+            .python
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"));
         if !python.is_absolute() {
             return Err(Error::Config(format!(
                 "{}: '{}' must be an absolute path, e.g. /usr/bin/python3",
@@ -353,7 +388,11 @@ impl Config {
             ro_paths,
             pool_size,
             max_concurrent: positive("max_concurrent", raw.max_concurrent, 16)?,
-            queue_timeout: duration("queue_timeout_seconds", raw.queue_timeout_seconds, Duration::from_secs(30))?,
+            queue_timeout: duration(
+                "queue_timeout_seconds",
+                raw.queue_timeout_seconds,
+                Duration::from_secs(30),
+            )?,
             limits,
             host_uid: raw.host_uid.unwrap_or(65534),
             host_gid: raw.host_gid.unwrap_or(65534),
@@ -410,7 +449,11 @@ mod tests {
             ..Default::default()
         })
         .expect_err("zero memory");
-        assert!(err.to_string().contains("--memory-mib / SANDBOX_MEMORY_MIB"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("--memory-mib / SANDBOX_MEMORY_MIB"),
+            "{err}"
+        );
         let err = config(RawConfig {
             offline: Some(true),
             ..Default::default()
@@ -422,6 +465,9 @@ mod tests {
             ..Default::default()
         })
         .expect_err("default above max");
-        assert!(err.to_string().contains("SANDBOX_DEFAULT_TIMEOUT_SECONDS"), "{err}");
+        assert!(
+            err.to_string().contains("SANDBOX_DEFAULT_TIMEOUT_SECONDS"),
+            "{err}"
+        );
     }
 }

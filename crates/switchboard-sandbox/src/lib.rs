@@ -41,7 +41,12 @@ pub use service::Sandbox;
 pub const SERVICE: &str = "sandbox";
 
 /// The whole HTTP application: REST, `/mcp` and the common endpoints.
-pub fn router(sandbox: Sandbox, metrics: Metrics, config: &Config, shutdown: CancellationToken) -> Router {
+pub fn router(
+    sandbox: Sandbox,
+    metrics: Metrics,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Router {
     let mcp = streamable_http_service(
         SandboxServer::new(sandbox.clone()),
         &McpEndpointOptions::new(
@@ -60,7 +65,11 @@ pub fn router(sandbox: Sandbox, metrics: Metrics, config: &Config, shutdown: Can
 
 /// Start the sandbox and serve it on `listener` until `shutdown` is cancelled. Fails before
 /// serving when the host refuses the isolation.
-pub async fn serve(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
     let metrics = Metrics::new(SERVICE);
     let sandbox = Sandbox::start(&config, &metrics, shutdown.child_token()).await?;
     let app = router(sandbox, metrics, &config, shutdown.child_token());

@@ -43,7 +43,11 @@ impl SandboxMetrics {
             "Wall-clock time of executions, from handing the program over to the end of its process tree",
             this.duration.clone(),
         );
-        metrics.register("sandbox_pool_size", "Interpreters the pool keeps started", size);
+        metrics.register(
+            "sandbox_pool_size",
+            "Interpreters the pool keeps started",
+            size,
+        );
         metrics.register(
             "sandbox_pool_idle_workers",
             "Started interpreters waiting for a program",
@@ -91,6 +95,8 @@ impl SandboxMetrics {
     }
 
     pub(crate) fn count(&self, outcome: &'static str) {
-        self.executions.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.executions
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 }

@@ -246,7 +246,10 @@ impl Pool {
             dead
         };
         if let Some(dead) = dead {
-            tracing::warn!(worker = id, "an idle sandboxed interpreter died; replacing it");
+            tracing::warn!(
+                worker = id,
+                "an idle sandboxed interpreter died; replacing it"
+            );
             self.inner.metrics.idle_deaths.inc();
             tokio::task::spawn_blocking(move || dead.worker.destroy());
             self.replenish();
@@ -290,7 +293,9 @@ impl Pool {
             };
             if !dead.is_empty() {
                 self.inner.metrics.idle_deaths.inc_by(dead.len() as u64);
-                tokio::task::spawn_blocking(move || dead.into_iter().for_each(|w| drop(w.destroy())));
+                tokio::task::spawn_blocking(move || {
+                    dead.into_iter().for_each(|w| drop(w.destroy()))
+                });
                 self.replenish();
             }
             if let Some(worker) = taken {

@@ -8,11 +8,10 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use switchboard_protocol::sandbox::{ExecuteRequest, ExecutionResult, InstallOutcome, InstallRequest};
-use switchboard_runtime::{
-    DependencyStatus, Metrics, Readiness,
-    health::ReadinessReport,
+use switchboard_protocol::sandbox::{
+    ExecuteRequest, ExecutionResult, InstallOutcome, InstallRequest,
 };
+use switchboard_runtime::{DependencyStatus, Metrics, Readiness, health::ReadinessReport};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -63,7 +62,9 @@ impl Sandbox {
         let limits = config.limits.clone();
         let settings = IsolationSettings {
             python: config.python.clone(),
-            python_args: ["-I", "-S", "-B", "-c", BOOTSTRAP].map(String::from).to_vec(),
+            python_args: ["-I", "-S", "-B", "-c", BOOTSTRAP]
+                .map(String::from)
+                .to_vec(),
             ro_paths: config.ro_paths.clone(),
             packages_dir: Some(config.packages.dir.clone()),
             host_uid: config.host_uid,
@@ -117,17 +118,24 @@ impl Sandbox {
     }
 
     async fn self_test(&self) -> Result<(), Error> {
-        let worker = match tokio::time::timeout(Duration::from_secs(60), self.inner.pool.take(true)).await {
-            Ok(Ok(worker)) => worker,
-            Ok(Err(TakeError::Failing { message, hint })) => {
-                return Err(Error::Isolation(match hint {
-                    Some(hint) => format!("{message}; {hint}"),
-                    None => message,
-                }));
-            }
-            Ok(Err(TakeError::Stopped)) => return Err(Error::Isolation("stopped during start-up".into())),
-            Err(_) => return Err(Error::Isolation("no sandboxed interpreter became ready within 60 s".into())),
-        };
+        let worker =
+            match tokio::time::timeout(Duration::from_secs(60), self.inner.pool.take(true)).await {
+                Ok(Ok(worker)) => worker,
+                Ok(Err(TakeError::Failing { message, hint })) => {
+                    return Err(Error::Isolation(match hint {
+                        Some(hint) => format!("{message}; {hint}"),
+                        None => message,
+                    }));
+                }
+                Ok(Err(TakeError::Stopped)) => {
+                    return Err(Error::Isolation("stopped during start-up".into()));
+                }
+                Err(_) => {
+                    return Err(Error::Isolation(
+                        "no sandboxed interpreter became ready within 60 s".into(),
+                    ));
+                }
+            };
         let finished = worker
             .run(Job {
                 code: SELF_TEST.into(),
@@ -160,11 +168,16 @@ impl Sandbox {
         result
     }
 
-    async fn execute_inner(&self, request: ExecuteRequest) -> Result<ExecutionResult, ExecuteError> {
+    async fn execute_inner(
+        &self,
+        request: ExecuteRequest,
+    ) -> Result<ExecutionResult, ExecuteError> {
         let limits = &self.inner.limits;
         let timeout = match request.timeout_seconds {
             None => limits.default_timeout,
-            Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t.min(1e6)).min(limits.max_timeout),
+            Some(t) if t.is_finite() && t > 0.0 => {
+                Duration::from_secs_f64(t.min(1e6)).min(limits.max_timeout)
+            }
             Some(t) => {
                 return Err(ExecuteError::BadRequest(format!(
                     "timeout_seconds must be a positive number of seconds (at most {}); got {t}",
@@ -214,7 +227,10 @@ impl Sandbox {
                     if let Ok(strays) = strays
                         && !strays.is_empty()
                     {
-                        tracing::error!(?strays, "processes outlived their sandbox's PID 1 and were killed");
+                        tracing::error!(
+                            ?strays,
+                            "processes outlived their sandbox's PID 1 and were killed"
+                        );
                     }
                 }
             });
@@ -228,11 +244,19 @@ impl Sandbox {
         self.inner.packages.request(request).await
     }
 
-    pub(crate) async fn approve(&self, id: &str, token: Option<&str>) -> Result<InstallOutcome, AdminError> {
+    pub(crate) async fn approve(
+        &self,
+        id: &str,
+        token: Option<&str>,
+    ) -> Result<InstallOutcome, AdminError> {
         self.inner.packages.approve(id, token).await
     }
 
-    pub(crate) fn reject(&self, id: &str, token: Option<&str>) -> Result<InstallOutcome, AdminError> {
+    pub(crate) fn reject(
+        &self,
+        id: &str,
+        token: Option<&str>,
+    ) -> Result<InstallOutcome, AdminError> {
         self.inner.packages.reject(id, token)
     }
 
@@ -276,15 +300,24 @@ impl Readiness for SandboxReadiness {
 fn prepare_packages_dir(dir: &Path, run_as: Option<(u32, u32)>) -> Result<(), Error> {
     let setting = "packages_dir (--packages-dir / SANDBOX_PACKAGES_DIR)";
     if !dir.is_absolute() {
-        return Err(Error::Config(format!("{setting}: '{}' must be an absolute path", dir.display())));
+        return Err(Error::Config(format!(
+            "{setting}: '{}' must be an absolute path",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Config(format!("{setting}: cannot create {}: {e}", dir.display())))?;
     if let Some((uid, gid)) = run_as {
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-            .map_err(|e| Error::Config(format!("{setting}: cannot hand {} to uid {uid}: {e}", dir.display())))?;
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| {
+            Error::Config(format!(
+                "{setting}: cannot hand {} to uid {uid}: {e}",
+                dir.display()
+            ))
+        })?;
         for ancestor in dir.ancestors().skip(1) {
-            let mode = std::fs::metadata(ancestor).map(|m| m.permissions().mode()).unwrap_or(0);
+            let mode = std::fs::metadata(ancestor)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
             if mode & 0o001 == 0 {
                 return Err(Error::Config(format!(
                     "{setting}: {} is not searchable by others (mode {mode:o}), so pip, which runs as uid {uid}, cannot reach {}; choose a directory such as /var/lib/switchboard/site-packages or `chmod o+x` it",

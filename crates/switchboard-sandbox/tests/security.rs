@@ -33,9 +33,15 @@ async fn hostile_sandbox() -> Running {
 /// Nothing the program started is alive, and the sandbox still works.
 async fn assert_contained(sandbox: &Running, attack: &str) {
     let strays = procs::strays();
-    assert!(strays.is_empty(), "{attack}: processes left behind: {strays:#?}");
+    assert!(
+        strays.is_empty(),
+        "{attack}: processes left behind: {strays:#?}"
+    );
     let normal = sandbox.run("print(6 * 7)").await;
-    assert_eq!(normal.stdout, "42\n", "{attack}: a normal program still runs");
+    assert_eq!(
+        normal.stdout, "42\n",
+        "{attack}: a normal program still runs"
+    );
     assert!(normal.success);
 }
 
@@ -56,12 +62,27 @@ async fn fork_bomb() {
         10.0,
     )
     .await;
-    let made: u32 = counted.stdout.split_whitespace().next().unwrap().parse().unwrap();
+    let made: u32 = counted
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(made < 32, "the process limit holds: {}", counted.stdout);
     assert!(counted.stdout.contains("BlockingIOError"), "{counted:?}");
-    assert_contained(&s, "counting fork bomb (children sleeping when PID 1 exits)").await;
+    assert_contained(
+        &s,
+        "counting fork bomb (children sleeping when PID 1 exits)",
+    )
+    .await;
 
-    let bomb = attack(&s, "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", 2.0).await;
+    let bomb = attack(
+        &s,
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+        2.0,
+    )
+    .await;
     assert!(bomb.timed_out && !bomb.success, "{bomb:?}");
     assert_eq!(bomb.signal.as_deref(), Some("SIGKILL"));
     assert_contained(&s, "fork bomb").await;
@@ -72,7 +93,12 @@ async fn fork_bomb() {
 async fn memory_bomb() {
     let _turn = TURN.lock().await;
     let s = hostile_sandbox().await;
-    let r = attack(&s, "chunks = []\nwhile True:\n    chunks.append(b'x' * (8 << 20))", 20.0).await;
+    let r = attack(
+        &s,
+        "chunks = []\nwhile True:\n    chunks.append(b'x' * (8 << 20))",
+        20.0,
+    )
+    .await;
     assert!(r.memory_exceeded && !r.success && !r.timed_out, "{r:?}");
     assert_contained(&s, "memory bomb").await;
 }
@@ -82,12 +108,22 @@ async fn memory_bomb() {
 async fn busy_loop_and_sleep_past_the_time_limit() {
     let _turn = TURN.lock().await;
     let s = hostile_sandbox().await;
-    for (name, code) in [("busy loop", "while True:\n    pass"), ("sleep", "import time\ntime.sleep(3600)")] {
+    for (name, code) in [
+        ("busy loop", "while True:\n    pass"),
+        ("sleep", "import time\ntime.sleep(3600)"),
+    ] {
         let r = attack(&s, &format!("print('started', flush=True)\n{code}"), 1.0).await;
         assert!(r.timed_out && !r.success, "{name}: {r:?}");
         assert_eq!(r.signal.as_deref(), Some("SIGKILL"), "{name}");
-        assert!(r.duration_ms >= 1000.0 && r.duration_ms < 5000.0, "{name}: {}", r.duration_ms);
-        assert_eq!(r.stdout, "started\n", "{name}: output before the kill is kept");
+        assert!(
+            r.duration_ms >= 1000.0 && r.duration_ms < 5000.0,
+            "{name}: {}",
+            r.duration_ms
+        );
+        assert_eq!(
+            r.stdout, "started\n",
+            "{name}: output before the kill is kept"
+        );
         assert_contained(&s, name).await;
     }
 }
@@ -98,9 +134,22 @@ async fn flood_of_stdout_and_stderr() {
     let _turn = TURN.lock().await;
     let s = hostile_sandbox().await;
     for stream in ["stdout", "stderr"] {
-        let r = attack(&s, &format!("import sys\nwhile True:\n    print('x' * 1000, file=sys.{stream})"), 10.0).await;
-        assert!(r.truncated && !r.success && !r.timed_out, "{stream}: {}", r.headline());
-        let captured = if stream == "stdout" { &r.stdout } else { &r.stderr };
+        let r = attack(
+            &s,
+            &format!("import sys\nwhile True:\n    print('x' * 1000, file=sys.{stream})"),
+            10.0,
+        )
+        .await;
+        assert!(
+            r.truncated && !r.success && !r.timed_out,
+            "{stream}: {}",
+            r.headline()
+        );
+        let captured = if stream == "stdout" {
+            &r.stdout
+        } else {
+            &r.stderr
+        };
         assert_eq!(captured.len(), 64 << 10, "{stream} kept up to the cap");
         assert_contained(&s, stream).await;
     }
@@ -112,11 +161,24 @@ async fn flood_of_stdout_and_stderr() {
 async fn huge_files_in_tmp() {
     let _turn = TURN.lock().await;
     let s = hostile_sandbox().await;
-    let one = attack(&s, "with open('/tmp/big', 'wb') as f:\n    while True:\n        f.write(b'\\0' * (1 << 20))", 10.0).await;
-    assert!(!one.success && one.stderr.contains("File too large"), "{one:?}");
+    let one = attack(
+        &s,
+        "with open('/tmp/big', 'wb') as f:\n    while True:\n        f.write(b'\\0' * (1 << 20))",
+        10.0,
+    )
+    .await;
+    assert!(
+        !one.success && one.stderr.contains("File too large"),
+        "{one:?}"
+    );
     let many = attack(&s, "i = 0\nwhile True:\n    with open(f'/tmp/f{i}', 'wb') as f:\n        f.write(b'\\0' * (7 << 20))\n    i += 1", 10.0).await;
-    assert!(!many.success && many.stderr.contains("No space left"), "{many:?}");
-    assert!(!std::path::Path::new("/tmp/big").exists() && !std::path::Path::new("/tmp/f0").exists());
+    assert!(
+        !many.success && many.stderr.contains("No space left"),
+        "{many:?}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/big").exists() && !std::path::Path::new("/tmp/f0").exists()
+    );
     assert_contained(&s, "huge files").await;
 }
 
@@ -183,7 +245,11 @@ except ProcessLookupError:
     let r = attack(&s, &code, 10.0).await;
     assert!(r.success, "{r:?}");
     assert!(!r.stdout.contains("READ"), "{}", r.stdout);
-    assert!(r.stdout.contains("pids [1]"), "only itself is visible: {}", r.stdout);
+    assert!(
+        r.stdout.contains("pids [1]"),
+        "only itself is visible: {}",
+        r.stdout
+    );
     assert!(r.stdout.contains("service invisible"), "{}", r.stdout);
     assert_contained(&s, "host files").await;
 }
@@ -267,9 +333,22 @@ call("setuid0", lambda: libc.setuid(0))
     assert!(r.success, "{r:?}");
     assert!(!r.stdout.contains("SUCCEEDED"), "{}", r.stdout);
     assert_eq!(r.stdout.lines().count(), 15, "{}", r.stdout);
-    assert!(r.stdout.contains("clone3 -1 Function not implemented"), "{}", r.stdout);
-    assert!(r.stdout.contains("unshare_user -1 Operation not permitted"), "{}", r.stdout);
-    assert!(r.stdout.contains("ptrace_attach -1 Operation not permitted"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("clone3 -1 Function not implemented"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("unshare_user -1 Operation not permitted"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("ptrace_attach -1 Operation not permitted"),
+        "{}",
+        r.stdout
+    );
     assert_contained(&s, "system calls").await;
 }
 
@@ -324,9 +403,15 @@ fn uuid_like() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stray_check_sees_strays() {
     let _turn = TURN.lock().await;
-    let mut sleeper = std::process::Command::new("/bin/sleep").arg("60").spawn().unwrap();
+    let mut sleeper = std::process::Command::new("/bin/sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
     let seen = procs::strays().iter().any(|p| p.pid == sleeper.id() as i32);
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
-    assert!(seen, "a child that is not an idle sandbox worker counts as a stray");
+    assert!(
+        seen,
+        "a child that is not an idle sandbox worker counts as a stray"
+    );
 }

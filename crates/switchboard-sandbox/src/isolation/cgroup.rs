@@ -100,7 +100,8 @@ impl Cgroups {
                 if dir.join("cgroup.kill").exists() {
                     found.kill = Some(dir.clone());
                 }
-                let offered = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+                let offered =
+                    fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
                 for controller in ["memory", "pids", "cpu"] {
                     let on = offered.split_whitespace().any(|c| c == controller)
                         && fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}"))
@@ -119,9 +120,13 @@ impl Cgroups {
             if found.slot(controller).is_some() {
                 continue;
             }
-            let Some(mount) = mounts.iter().find(|m| m.controllers.iter().any(|c| c == controller))
+            let Some(mount) = mounts
+                .iter()
+                .find(|m| m.controllers.iter().any(|c| c == controller))
             else {
-                found.missing.push((controller.into(), "no hierarchy mounted".into()));
+                found
+                    .missing
+                    .push((controller.into(), "no hierarchy mounted".into()));
                 continue;
             };
             let own_path = own
@@ -129,7 +134,9 @@ impl Cgroups {
                 .find(|g| g.controllers.iter().any(|c| c == controller))
                 .map(|g| g.path.as_str());
             let Some(base) = mount.dir_for(own_path) else {
-                found.missing.push((controller.into(), "own group not found".into()));
+                found
+                    .missing
+                    .push((controller.into(), "own group not found".into()));
                 continue;
             };
             remove_stale(&base);
@@ -255,7 +262,10 @@ fn write_limits(
 ) -> io::Result<()> {
     match (controller, version) {
         ("memory", Version::V1) => {
-            fs::write(dir.join("memory.limit_in_bytes"), limits.memory_bytes.to_string())?;
+            fs::write(
+                dir.join("memory.limit_in_bytes"),
+                limits.memory_bytes.to_string(),
+            )?;
             let memsw = dir.join("memory.memsw.limit_in_bytes");
             if memsw.exists() {
                 fs::write(memsw, limits.memory_bytes.to_string())?;
@@ -273,7 +283,10 @@ fn write_limits(
         ("pids", _) => fs::write(dir.join("pids.max"), limits.processes.to_string()),
         ("cpu", Version::V1) => {
             fs::write(dir.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string())?;
-            fs::write(dir.join("cpu.cfs_quota_us"), limits.cpu_quota_us.to_string())
+            fs::write(
+                dir.join("cpu.cfs_quota_us"),
+                limits.cpu_quota_us.to_string(),
+            )
         }
         ("cpu", Version::V2) => fs::write(
             dir.join("cpu.max"),
@@ -496,8 +509,8 @@ mod tests {
         assert!(!v1.v2);
         assert!(v1.controllers.iter().any(|c| c == "memory"));
         assert_eq!(v1.point, PathBuf::from("/sys/fs/cgroup/memory"));
-        let v2 = parse_mount("30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw")
-            .expect("v2");
+        let v2 =
+            parse_mount("30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw").expect("v2");
         assert!(v2.v2);
         assert!(parse_mount("22 1 8:1 / / rw - ext4 /dev/sda1 rw").is_none());
     }

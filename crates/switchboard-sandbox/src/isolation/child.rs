@@ -137,7 +137,14 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
         }
         reset_signals();
         libc::umask(0o022);
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
             fail(Stage::ParentDeath, 0);
         }
         // Wait until the parent has placed us in our cgroups and written our id maps.
@@ -168,7 +175,9 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
 
         // Raw system calls, not the C library's wrappers: those broadcast the change to every
         // thread the library believes exists — the parent's, which are not here — and hang.
-        if plan.drop_groups && libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) != 0 {
+        if plan.drop_groups
+            && libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) != 0
+        {
             fail(Stage::Groups, 0);
         }
         if libc::syscall(libc::SYS_setresgid, SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) != 0 {
@@ -179,7 +188,14 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
         }
         // A change of credentials clears the parent-death signal: set it again, then make
         // sure the parent did not die in between (it holds the sync pipe open until we exec).
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
             fail(Stage::ParentDeath, 1);
         }
         let mut poll = libc::pollfd {

@@ -88,8 +88,12 @@ mod tests {
 
     #[test]
     fn masks_grow_with_the_abi() {
-        let v1 = plan(Availability::Abi(1), &[]).expect("plan").expect("some");
-        let v6 = plan(Availability::Abi(6), &[]).expect("plan").expect("some");
+        let v1 = plan(Availability::Abi(1), &[])
+            .expect("plan")
+            .expect("some");
+        let v6 = plan(Availability::Abi(6), &[])
+            .expect("plan")
+            .expect("some");
         assert_eq!(v1.handled_net, 0);
         assert_eq!(v1.scoped, 0);
         assert_ne!(v6.handled_net, 0, "ABI 4+ handles TCP");

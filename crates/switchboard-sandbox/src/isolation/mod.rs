@@ -27,8 +27,8 @@ pub(crate) use cgroup::{CgroupLimits, Cgroups, WorkerCgroup};
 use child::Stage;
 use landlock_rules::Availability;
 use plan::{Plan, RootLayout};
-pub(crate) use spawn::Spawned;
 use spawn::IdMaps;
+pub(crate) use spawn::Spawned;
 
 /// The user and group every program runs as, inside its user namespace.
 pub const SANDBOX_UID: u32 = 1000;
@@ -105,7 +105,10 @@ fn stage_name(stage: Option<Stage>, index: usize) -> String {
 }
 
 fn describe_errno(errno: i32) -> String {
-    format!("{} (errno {errno})", std::io::Error::from_raw_os_error(errno))
+    format!(
+        "{} (errno {errno})",
+        std::io::Error::from_raw_os_error(errno)
+    )
 }
 
 /// Resource limits set with `setrlimit` in every sandbox.
@@ -182,7 +185,7 @@ impl Isolation {
             packages_dir: settings.packages_dir.as_deref(),
             scratch_bytes: settings.scratch_bytes,
             drop_groups: root,
-            rlimits: rlimits.iter().map(|&(res, s, h)| (res as u32, s, h)).collect(),
+            rlimits,
             landlock: landlock_rules::plan(landlock, &[])?,
             seccomp,
         })?;

@@ -143,9 +143,8 @@ impl Plan {
             let host = Path::new("/").join(name);
             match std::fs::symlink_metadata(&host) {
                 Ok(meta) if meta.file_type().is_symlink() => {
-                    let target = std::fs::read_link(&host).map_err(|e| {
-                        IsolationError::Config(format!("{}: {e}", host.display()))
-                    })?;
+                    let target = std::fs::read_link(&host)
+                        .map_err(|e| IsolationError::Config(format!("{}: {e}", host.display())))?;
                     b.steps.push(Step::Symlink {
                         target: cstring(&target)?,
                         link: staged(&host)?,
@@ -213,7 +212,9 @@ impl Plan {
             argv.push(cstring(arg)?);
         }
         if argv.len() > MAX_ARGS || layout.rlimits.len() > MAX_RLIMITS {
-            return Err(IsolationError::Config("too many interpreter arguments".into()));
+            return Err(IsolationError::Config(
+                "too many interpreter arguments".into(),
+            ));
         }
         if let Some(landlock) = &layout.landlock
             && landlock.rules.len() > MAX_SOURCES

@@ -39,9 +39,18 @@ const NAMESPACE_FLAGS: [u64; 8] = [
 fn denied() -> Vec<(i64, &'static str)> {
     let mut list = vec![
         (libc::SYS_ptrace, "tracing other processes"),
-        (libc::SYS_process_vm_readv, "reading other processes' memory"),
-        (libc::SYS_process_vm_writev, "writing other processes' memory"),
-        (libc::SYS_pidfd_getfd, "stealing other processes' descriptors"),
+        (
+            libc::SYS_process_vm_readv,
+            "reading other processes' memory",
+        ),
+        (
+            libc::SYS_process_vm_writev,
+            "writing other processes' memory",
+        ),
+        (
+            libc::SYS_pidfd_getfd,
+            "stealing other processes' descriptors",
+        ),
         (libc::SYS_kcmp, "comparing other processes' resources"),
         (libc::SYS_mount, "mounting"),
         (libc::SYS_umount2, "unmounting"),

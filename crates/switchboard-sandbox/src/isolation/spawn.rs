@@ -97,7 +97,11 @@ impl Drop for Abort {
 
 /// Start one sandboxed interpreter. Call from the pool's dedicated thread: the child's
 /// parent-death signal follows that thread.
-pub(crate) fn spawn(plan: &Plan, ids: &IdMaps, cgroup: &WorkerCgroup) -> Result<Spawned, SpawnError> {
+pub(crate) fn spawn(
+    plan: &Plan,
+    ids: &IdMaps,
+    cgroup: &WorkerCgroup,
+) -> Result<Spawned, SpawnError> {
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
@@ -197,7 +201,8 @@ fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
             revents: 0,
         };
         // SAFETY: one pollfd on our stack.
-        let ready = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        let ready =
+            unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
         if ready < 0 && errno() == libc::EINTR {
             continue;
         }
@@ -233,5 +238,9 @@ fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
             _ => {}
         }
     }
-    if ready { Ok(()) } else { Err(SpawnError::Vanished) }
+    if ready {
+        Ok(())
+    } else {
+        Err(SpawnError::Vanished)
+    }
 }

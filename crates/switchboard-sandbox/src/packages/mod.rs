@@ -56,7 +56,9 @@ pub struct Installed {
 /// Why an admin call was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("no admin token is configured (--admin-token / SANDBOX_ADMIN_TOKEN), so nothing can be approved")]
+    #[error(
+        "no admin token is configured (--admin-token / SANDBOX_ADMIN_TOKEN), so nothing can be approved"
+    )]
     NotConfigured,
     #[error("missing or wrong admin token")]
     Unauthorized,
@@ -89,7 +91,11 @@ fn audit(
     actor: &str,
     dependencies: &[Pin],
 ) {
-    let dependencies = dependencies.iter().map(Pin::spec).collect::<Vec<_>>().join(",");
+    let dependencies = dependencies
+        .iter()
+        .map(Pin::spec)
+        .collect::<Vec<_>>()
+        .join(",");
     tracing::info!(
         target: "switchboard_sandbox::audit",
         action,
@@ -133,7 +139,9 @@ impl Packages {
     }
 
     fn count(&self, decision: &'static str) {
-        self.decisions.get_or_create(&DecisionLabel { decision }).inc();
+        self.decisions
+            .get_or_create(&DecisionLabel { decision })
+            .inc();
     }
 
     fn outcome(
@@ -168,7 +176,15 @@ impl Packages {
             Ok(r) => r,
             Err(reason) => {
                 let package = request.package.trim();
-                audit("request", "rejected", (package, request.version.as_deref()), Some(&reason), None, "client", &[]);
+                audit(
+                    "request",
+                    "rejected",
+                    (package, request.version.as_deref()),
+                    Some(&reason),
+                    None,
+                    "client",
+                    &[],
+                );
                 return self.outcome(
                     InstallStatus::Rejected,
                     (package, request.version.as_deref()),
@@ -182,7 +198,15 @@ impl Packages {
         let key = (requirement.name.as_str(), requirement.version.as_deref());
         match self.policy.check(&requirement.name) {
             Verdict::Block(reason) => {
-                audit("request", "rejected", key, Some(&reason), None, "client", &[]);
+                audit(
+                    "request",
+                    "rejected",
+                    key,
+                    Some(&reason),
+                    None,
+                    "client",
+                    &[],
+                );
                 self.outcome(
                     InstallStatus::Rejected,
                     key,
@@ -197,7 +221,12 @@ impl Packages {
         }
     }
 
-    fn hold(&self, requirement: &Requirement, reason: String, dependencies: &[Pin]) -> InstallOutcome {
+    fn hold(
+        &self,
+        requirement: &Requirement,
+        reason: String,
+        dependencies: &[Pin],
+    ) -> InstallOutcome {
         let key = (requirement.name.as_str(), requirement.version.as_deref());
         let mut pending = match self.pending.lock() {
             Ok(p) => p,
@@ -218,8 +247,23 @@ impl Packages {
         if pending.len() >= MAX_PENDING {
             drop(pending);
             let reason = format!("too many requests are waiting for approval ({MAX_PENDING})");
-            audit("request", "rejected", key, Some(&reason), None, "client", dependencies);
-            return self.outcome(InstallStatus::Rejected, key, Some(reason.clone()), None, Vec::new(), format!("Not installed: {reason}."));
+            audit(
+                "request",
+                "rejected",
+                key,
+                Some(&reason),
+                None,
+                "client",
+                dependencies,
+            );
+            return self.outcome(
+                InstallStatus::Rejected,
+                key,
+                Some(reason.clone()),
+                None,
+                Vec::new(),
+                format!("Not installed: {reason}."),
+            );
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let requested_at = SystemTime::now()
@@ -239,7 +283,15 @@ impl Packages {
             ),
         );
         drop(pending);
-        audit("request", "pending_approval", key, Some(&reason), Some(&id), "client", dependencies);
+        audit(
+            "request",
+            "pending_approval",
+            key,
+            Some(&reason),
+            Some(&id),
+            "client",
+            dependencies,
+        );
         self.outcome(
             InstallStatus::PendingApproval,
             key,
@@ -251,17 +303,29 @@ impl Packages {
     }
 
     /// Resolve, check every package of the resolution, install.
-    async fn install(&self, requirement: &Requirement, approved: bool, approval_id: Option<&str>) -> InstallOutcome {
+    async fn install(
+        &self,
+        requirement: &Requirement,
+        approved: bool,
+        approval_id: Option<&str>,
+    ) -> InstallOutcome {
         let key = (requirement.name.as_str(), requirement.version.as_deref());
         let actor = if approved { "operator" } else { "client" };
         let action = if approved { "approve" } else { "request" };
-        if let Some(installed) = self
-            .installed()
-            .into_iter()
-            .find(|i| i.name == requirement.name && requirement.version.as_ref().is_none_or(|v| *v == i.version))
-        {
+        if let Some(installed) = self.installed().into_iter().find(|i| {
+            i.name == requirement.name
+                && requirement.version.as_ref().is_none_or(|v| *v == i.version)
+        }) {
             let pin = format!("{}=={}", installed.name, installed.version);
-            audit(action, "installed", key, Some("already installed"), approval_id, actor, &[]);
+            audit(
+                action,
+                "installed",
+                key,
+                Some("already installed"),
+                approval_id,
+                actor,
+                &[],
+            );
             return self.outcome(
                 InstallStatus::Installed,
                 (key.0, Some(&installed.version)),
@@ -280,11 +344,27 @@ impl Packages {
             match self.policy.check(&pin.name) {
                 Verdict::Block(why) => {
                     let reason = format!("it requires {}, which is blocked ({why})", pin.spec());
-                    audit(action, "rejected", key, Some(&reason), approval_id, actor, &pins);
-                    return self.outcome(InstallStatus::Rejected, key, Some(reason.clone()), None, Vec::new(), format!("Not installed: {reason}."));
+                    audit(
+                        action,
+                        "rejected",
+                        key,
+                        Some(&reason),
+                        approval_id,
+                        actor,
+                        &pins,
+                    );
+                    return self.outcome(
+                        InstallStatus::Rejected,
+                        key,
+                        Some(reason.clone()),
+                        None,
+                        Vec::new(),
+                        format!("Not installed: {reason}."),
+                    );
                 }
                 Verdict::Hold(why) if !approved => {
-                    let reason = format!("it requires {}, which needs approval ({why})", pin.spec());
+                    let reason =
+                        format!("it requires {}, which needs approval ({why})", pin.spec());
                     return self.hold(requirement, reason, &pins);
                 }
                 _ => {}
@@ -299,19 +379,45 @@ impl Packages {
             .map(|p| p.version.clone())
             .or_else(|| requirement.version.clone());
         let specs: Vec<String> = pins.iter().map(Pin::spec).collect();
-        audit(action, "installed", (key.0, version.as_deref()), None, approval_id, actor, &pins);
+        audit(
+            action,
+            "installed",
+            (key.0, version.as_deref()),
+            None,
+            approval_id,
+            actor,
+            &pins,
+        );
         self.outcome(
             InstallStatus::Installed,
             (key.0, version.as_deref()),
             None,
             approval_id.map(str::to_owned),
             specs.clone(),
-            format!("Installed {}; programs can import it now.", specs.join(", ")),
+            format!(
+                "Installed {}; programs can import it now.",
+                specs.join(", ")
+            ),
         )
     }
 
-    fn failed(&self, action: &str, key: (&str, Option<&str>), reason: String, approval_id: Option<&str>, actor: &str) -> InstallOutcome {
-        audit(action, "failed", key, Some(&reason), approval_id, actor, &[]);
+    fn failed(
+        &self,
+        action: &str,
+        key: (&str, Option<&str>),
+        reason: String,
+        approval_id: Option<&str>,
+        actor: &str,
+    ) -> InstallOutcome {
+        audit(
+            action,
+            "failed",
+            key,
+            Some(&reason),
+            approval_id,
+            actor,
+            &[],
+        );
         self.outcome(
             InstallStatus::Failed,
             key,
@@ -324,11 +430,27 @@ impl Packages {
 
     fn check_token(&self, token: Option<&str>, action: &str, id: &str) -> Result<(), AdminError> {
         let Some(expected) = &self.admin_token else {
-            audit(action, "refused", ("", None), Some("no admin token configured"), Some(id), "operator", &[]);
+            audit(
+                action,
+                "refused",
+                ("", None),
+                Some("no admin token configured"),
+                Some(id),
+                "operator",
+                &[],
+            );
             return Err(AdminError::NotConfigured);
         };
         if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
-            audit(action, "refused", ("", None), Some("missing or wrong admin token"), Some(id), "operator", &[]);
+            audit(
+                action,
+                "refused",
+                ("", None),
+                Some("missing or wrong admin token"),
+                Some(id),
+                "operator",
+                &[],
+            );
             self.count("approval_refused");
             return Err(AdminError::Unauthorized);
         }
@@ -344,21 +466,48 @@ impl Packages {
     }
 
     /// Approve a held request (admin): installs it.
-    pub(crate) async fn approve(&self, id: &str, token: Option<&str>) -> Result<InstallOutcome, AdminError> {
+    pub(crate) async fn approve(
+        &self,
+        id: &str,
+        token: Option<&str>,
+    ) -> Result<InstallOutcome, AdminError> {
         self.check_token(token, "approve", id)?;
-        let requirement = self.take_pending(id).ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
+        let requirement = self
+            .take_pending(id)
+            .ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
         self.count("approved");
         Ok(self.install(&requirement, true, Some(id)).await)
     }
 
     /// Reject a held request (admin).
-    pub(crate) fn reject(&self, id: &str, token: Option<&str>) -> Result<InstallOutcome, AdminError> {
+    pub(crate) fn reject(
+        &self,
+        id: &str,
+        token: Option<&str>,
+    ) -> Result<InstallOutcome, AdminError> {
         self.check_token(token, "reject", id)?;
-        let requirement = self.take_pending(id).ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
+        let requirement = self
+            .take_pending(id)
+            .ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
         let key = (requirement.name.as_str(), requirement.version.as_deref());
         let reason = "rejected by an operator".to_owned();
-        audit("reject", "rejected", key, Some(&reason), Some(id), "operator", &[]);
-        Ok(self.outcome(InstallStatus::Rejected, key, Some(reason), Some(id.to_owned()), Vec::new(), format!("Not installed: {} was rejected by an operator.", key.0)))
+        audit(
+            "reject",
+            "rejected",
+            key,
+            Some(&reason),
+            Some(id),
+            "operator",
+            &[],
+        );
+        Ok(self.outcome(
+            InstallStatus::Rejected,
+            key,
+            Some(reason),
+            Some(id.to_owned()),
+            Vec::new(),
+            format!("Not installed: {} was rejected by an operator.", key.0),
+        ))
     }
 
     pub(crate) fn pending_list(&self) -> Vec<Pending> {

@@ -49,7 +49,9 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
         return Err("the package name is empty".into());
     }
     if name.len() > MAX_NAME {
-        return Err(format!("the package name is longer than {MAX_NAME} characters"));
+        return Err(format!(
+            "the package name is longer than {MAX_NAME} characters"
+        ));
     }
     let bytes = name.as_bytes();
     let alnum = |b: &u8| b.is_ascii_alphanumeric();
@@ -117,7 +119,9 @@ pub(crate) fn check_version(version: &str) -> Result<String, String> {
     }
     if let Some(label) = ["rc", "a", "b"].into_iter().find(|l| suffix.starts_with(l)) {
         let after = &suffix[label.len()..];
-        let end = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+        let end = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
         if !digits(&after[..end]) {
             return fail();
         }
@@ -126,7 +130,9 @@ pub(crate) fn check_version(version: &str) -> Result<String, String> {
     for label in ["post", "dev"] {
         let tail = suffix.strip_prefix('.').unwrap_or(suffix);
         if let Some(after) = tail.strip_prefix(label) {
-            let end = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+            let end = after
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len());
             if !digits(&after[..end]) {
                 return fail();
             }
@@ -150,7 +156,9 @@ pub(crate) fn parse(package: &str, version: Option<&str>) -> Result<Requirement,
         Some((name, pin)) => (name.trim(), Some(pin.trim())),
         None => (package, None),
     };
-    if name.contains(['<', '>', '=', '!', '~', ';', '[', '@', ' ', ',', '/', '\\', ':']) {
+    if name.contains([
+        '<', '>', '=', '!', '~', ';', '[', '@', ' ', ',', '/', '\\', ':',
+    ]) {
         return Err(format!(
             "'{package}' is not accepted: only a package name, optionally pinned exactly as name==1.2.3 (no ranges, extras, markers, URLs or paths)"
         ));
@@ -191,31 +199,73 @@ mod tests {
         assert_eq!(r.name, "demo-pkg");
         assert_eq!(r.version.as_deref(), Some("1.2.3"));
         assert_eq!(r.spec(), "demo-pkg==1.2.3");
-        assert_eq!(parse("numpy", Some("2.0.0rc1")).expect("separate").version.as_deref(), Some("2.0.0rc1"));
-        assert_eq!(parse("x", Some("==1.0")).expect("leading ==").version.as_deref(), Some("1.0"));
+        assert_eq!(
+            parse("numpy", Some("2.0.0rc1"))
+                .expect("separate")
+                .version
+                .as_deref(),
+            Some("2.0.0rc1")
+        );
+        assert_eq!(
+            parse("x", Some("==1.0"))
+                .expect("leading ==")
+                .version
+                .as_deref(),
+            Some("1.0")
+        );
         assert!(parse("a", None).is_ok());
     }
 
     #[test]
     fn malformed_names_and_pins_are_rejected() {
         for bad in [
-            "", "-lead", "trail-", "bad name", "name>=1.0", "name[extra]", "name; python_version>'3'",
-            "pkg @ https://example.invalid/x.whl", "../etc", "name~=1.0", "ünïcode", "a,b",
+            "",
+            "-lead",
+            "trail-",
+            "bad name",
+            "name>=1.0",
+            "name[extra]",
+            "name; python_version>'3'",
+            "pkg @ https://example.invalid/x.whl",
+            "../etc",
+            "name~=1.0",
+            "ünïcode",
+            "a,b",
         ] {
             assert!(parse(bad, None).is_err(), "{bad:?} must be rejected");
         }
-        for bad in ["", "latest", "1.x", ">=1.0", "1..2", "1.0-beta", "v1.0", "1.0+", "1.0 ", "1.0a"] {
+        for bad in [
+            "", "latest", "1.x", ">=1.0", "1..2", "1.0-beta", "v1.0", "1.0+", "1.0 ", "1.0a",
+        ] {
             if bad == "1.0 " {
                 continue; // trimmed: fine
             }
-            assert!(parse("pkg", Some(bad)).is_err() || bad.is_empty(), "{bad:?} must be rejected");
+            assert!(
+                parse("pkg", Some(bad)).is_err() || bad.is_empty(),
+                "{bad:?} must be rejected"
+            );
         }
-        assert!(parse("pkg==1.0", Some("2.0")).is_err(), "conflicting versions");
+        assert!(
+            parse("pkg==1.0", Some("2.0")).is_err(),
+            "conflicting versions"
+        );
     }
 
     #[test]
     fn pep440_forms() {
-        for good in ["1", "1.2.3", "2!1.0", "1.0a1", "1.0b2", "1.0rc3", "1.0.post1", "1.0.dev4", "1.0rc1.post2.dev3", "1.0+local.7", "2024.1"] {
+        for good in [
+            "1",
+            "1.2.3",
+            "2!1.0",
+            "1.0a1",
+            "1.0b2",
+            "1.0rc3",
+            "1.0.post1",
+            "1.0.dev4",
+            "1.0rc1.post2.dev3",
+            "1.0+local.7",
+            "2024.1",
+        ] {
             assert!(check_version(good).is_ok(), "{good}");
         }
     }

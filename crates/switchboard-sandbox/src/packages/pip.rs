@@ -66,11 +66,20 @@ struct ReportMetadata {
 
 /// Environment variables passed through to pip: proxies only.
 const PASSED_THROUGH: &[&str] = &[
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
 ];
 
 impl Pip {
-    pub(crate) fn new(python: &Path, settings: &PackageSettings, run_as: Option<(u32, u32)>) -> Self {
+    pub(crate) fn new(
+        python: &Path,
+        settings: &PackageSettings,
+        run_as: Option<(u32, u32)>,
+    ) -> Self {
         Self {
             python: python.to_owned(),
             target: settings.dir.clone(),
@@ -102,20 +111,26 @@ impl Pip {
     /// Every package `requirement` needs, dependencies included (a dry run).
     pub(crate) async fn resolve(&self, requirement: &Requirement) -> Result<Vec<Pin>, String> {
         let mut args: Vec<String> = [
-            "install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            "-",
         ]
         .map(String::from)
         .to_vec();
         args.extend(self.source_args());
         args.push(requirement.spec());
         let stdout = self.run(&args).await?;
-        // pip may print notices before the JSON; the report is the last line starting with '{'.
-        let json = stdout
-            .lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with('{'))
+        // The report is the (pretty-printed) JSON object in stdout; skip any notice before it.
+        let start = stdout
+            .find('{')
             .ok_or("pip produced no resolution report")?;
-        let report: Report = serde_json::from_str(json)
+        let report: Report = serde_json::Deserializer::from_str(&stdout[start..])
+            .into_iter::<Report>()
+            .next()
+            .ok_or("pip produced no resolution report")?
             .map_err(|e| format!("pip's resolution report is not readable: {e}"))?;
         Ok(report
             .install
@@ -155,7 +170,14 @@ impl Pip {
     async fn run_in(&self, scratch: &Path, args: &[String]) -> Result<String, String> {
         let mut command = tokio::process::Command::new(&self.python);
         command
-            .args(["-I", "-m", "pip", "--disable-pip-version-check", "--no-input", "--no-cache-dir"])
+            .args([
+                "-I",
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--no-cache-dir",
+            ])
             .args(args)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -223,7 +245,11 @@ impl Pip {
         } else {
             errors.join(" ")
         };
-        Err(format!("pip failed ({}): {}", output.status, message.trim()))
+        Err(format!(
+            "pip failed ({}): {}",
+            output.status,
+            message.trim()
+        ))
     }
 }
 
@@ -233,12 +259,15 @@ mod tests {
 
     #[test]
     fn offline_means_no_index_and_wheels_only_by_default() {
-        let settings = PackageSettings::new("/srv/site".into())
-            .with_wheel_dir("/srv/wheels".into(), true);
+        let settings =
+            PackageSettings::new("/srv/site".into()).with_wheel_dir("/srv/wheels".into(), true);
         let pip = Pip::new(Path::new("/usr/bin/python3"), &settings, None);
         let args = pip.source_args();
         assert!(args.contains(&"--no-index".to_owned()));
-        assert!(args.windows(2).any(|w| w == ["--find-links", "/srv/wheels"]));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--find-links", "/srv/wheels"])
+        );
         assert!(args.windows(2).any(|w| w == ["--only-binary", ":all:"]));
     }
 }

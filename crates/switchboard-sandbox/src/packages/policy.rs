@@ -21,32 +21,109 @@ pub(crate) enum Verdict {
 /// credentials or keys and later removed from the index, kept so the names cannot be
 /// re-registered and installed.
 const BUILT_IN_BLOCKED: &[(&str, &str)] = &[
-    ("jeilyfish", "a known malicious typosquat of jellyfish (stole SSH and GPG keys)"),
-    ("python3-dateutil", "a known malicious typosquat of python-dateutil (stole SSH and GPG keys)"),
-    ("colourama", "a known malicious typosquat of colorama (hijacked cryptocurrency addresses)"),
+    (
+        "jeilyfish",
+        "a known malicious typosquat of jellyfish (stole SSH and GPG keys)",
+    ),
+    (
+        "python3-dateutil",
+        "a known malicious typosquat of python-dateutil (stole SSH and GPG keys)",
+    ),
+    (
+        "colourama",
+        "a known malicious typosquat of colorama (hijacked cryptocurrency addresses)",
+    ),
     ("acqusition", "a known malicious typosquat of acquisition"),
     ("urlib3", "a known malicious typosquat of urllib3"),
-    ("urllib", "a known malicious package named after the standard library's urllib"),
+    (
+        "urllib",
+        "a known malicious package named after the standard library's urllib",
+    ),
     ("setup-tools", "a known malicious typosquat of setuptools"),
-    ("bzip", "a known malicious package named after the standard library's bz2"),
-    ("crypt", "a known malicious package named after the standard library's crypt"),
-    ("telnet", "a known malicious package named after the standard library's telnetlib"),
-    ("noblesse", "a known malicious package (stole credit card data and Discord tokens)"),
-    ("noblesse2", "a known malicious package (stole credit card data and Discord tokens)"),
-    ("noblessev2", "a known malicious package (stole credit card data and Discord tokens)"),
-    ("genesisbot", "a known malicious package (stole credit card data and Discord tokens)"),
-    ("pytagora", "a known malicious package (remote code execution)"),
-    ("pytagora2", "a known malicious package (remote code execution)"),
+    (
+        "bzip",
+        "a known malicious package named after the standard library's bz2",
+    ),
+    (
+        "crypt",
+        "a known malicious package named after the standard library's crypt",
+    ),
+    (
+        "telnet",
+        "a known malicious package named after the standard library's telnetlib",
+    ),
+    (
+        "noblesse",
+        "a known malicious package (stole credit card data and Discord tokens)",
+    ),
+    (
+        "noblesse2",
+        "a known malicious package (stole credit card data and Discord tokens)",
+    ),
+    (
+        "noblessev2",
+        "a known malicious package (stole credit card data and Discord tokens)",
+    ),
+    (
+        "genesisbot",
+        "a known malicious package (stole credit card data and Discord tokens)",
+    ),
+    (
+        "pytagora",
+        "a known malicious package (remote code execution)",
+    ),
+    (
+        "pytagora2",
+        "a known malicious package (remote code execution)",
+    ),
 ];
 
 /// Widely used packages whose near-misses are held as likely typosquats.
 const POPULAR: &[&str] = &[
-    "numpy", "pandas", "requests", "scipy", "matplotlib", "scikit-learn", "sympy", "pillow",
-    "beautifulsoup4", "pyyaml", "jinja2", "flask", "django", "urllib3", "certifi",
-    "charset-normalizer", "python-dateutil", "attrs", "setuptools", "cryptography", "colorama",
-    "jellyfish", "networkx", "seaborn", "statsmodels", "openpyxl", "tabulate", "regex",
-    "pydantic", "aiohttp", "boto3", "torch", "tensorflow", "keras", "simplejson", "orjson",
-    "click", "pytest", "httpx", "plotly", "polars", "pyarrow", "opencv-python", "lxml",
+    "numpy",
+    "pandas",
+    "requests",
+    "scipy",
+    "matplotlib",
+    "scikit-learn",
+    "sympy",
+    "pillow",
+    "beautifulsoup4",
+    "pyyaml",
+    "jinja2",
+    "flask",
+    "django",
+    "urllib3",
+    "certifi",
+    "charset-normalizer",
+    "python-dateutil",
+    "attrs",
+    "setuptools",
+    "cryptography",
+    "colorama",
+    "jellyfish",
+    "networkx",
+    "seaborn",
+    "statsmodels",
+    "openpyxl",
+    "tabulate",
+    "regex",
+    "pydantic",
+    "aiohttp",
+    "boto3",
+    "torch",
+    "tensorflow",
+    "keras",
+    "simplejson",
+    "orjson",
+    "click",
+    "pytest",
+    "httpx",
+    "plotly",
+    "polars",
+    "pyarrow",
+    "opencv-python",
+    "lxml",
 ];
 
 #[derive(Debug, Clone)]
@@ -81,7 +158,10 @@ impl Policy {
         };
         Self {
             blocked,
-            suspicious: entries(suspicious, "on the operator's list of packages that need approval"),
+            suspicious: entries(
+                suspicious,
+                "on the operator's list of packages that need approval",
+            ),
         }
     }
 
@@ -141,11 +221,21 @@ mod tests {
         let policy = Policy::new(None, &[]);
         assert!(matches!(policy.check("colourama"), Verdict::Block(_)));
         assert!(matches!(policy.check("reqeusts"), Verdict::Hold(_)), "swap");
-        assert!(matches!(policy.check("numpyy"), Verdict::Hold(_)), "insertion");
-        assert!(matches!(policy.check("pandsa"), Verdict::Hold(_)), "swap at end");
+        assert!(
+            matches!(policy.check("numpyy"), Verdict::Hold(_)),
+            "insertion"
+        );
+        assert!(
+            matches!(policy.check("pandsa"), Verdict::Hold(_)),
+            "swap at end"
+        );
         assert_eq!(policy.check("requests"), Verdict::Allow);
         assert_eq!(policy.check("demo-pkg"), Verdict::Allow);
-        assert_eq!(policy.check("numba"), Verdict::Allow, "two edits from numpy");
+        assert_eq!(
+            policy.check("numba"),
+            Verdict::Allow,
+            "two edits from numpy"
+        );
     }
 
     #[test]
@@ -154,10 +244,17 @@ mod tests {
             Some(&["Evil_Pkg: steals tokens".to_owned(), "plain".to_owned()]),
             &["needs-review".to_owned()],
         );
-        assert_eq!(policy.check("evil-pkg"), Verdict::Block("steals tokens".into()));
+        assert_eq!(
+            policy.check("evil-pkg"),
+            Verdict::Block("steals tokens".into())
+        );
         assert!(matches!(policy.check("plain"), Verdict::Block(r) if r.contains("blocklist")));
         assert!(matches!(policy.check("needs-review"), Verdict::Hold(_)));
-        assert_eq!(policy.check("colourama"), Verdict::Allow, "the built-in list was replaced");
+        assert_eq!(
+            policy.check("noblesse"),
+            Verdict::Allow,
+            "the built-in list was replaced"
+        );
     }
 
     #[test]

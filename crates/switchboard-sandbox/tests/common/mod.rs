@@ -2,6 +2,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod procs;
+pub mod wheels;
 
 use std::{os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
 
@@ -56,7 +57,8 @@ pub async fn start_with(adjust: impl FnOnce(Config, &std::path::Path) -> Config)
     let sandbox = Sandbox::start(&config, &metrics, shutdown.child_token())
         .await
         .expect("the sandbox starts (this host allows the isolation)");
-    let app = switchboard_sandbox::router(sandbox.clone(), metrics, &config, shutdown.child_token());
+    let app =
+        switchboard_sandbox::router(sandbox.clone(), metrics, &config, shutdown.child_token());
     tokio::spawn(switchboard_runtime::serve(
         listener,
         app,

@@ -1,0 +1,150 @@
+//! The sandbox's REST API, as the code-executor calls it.
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+use switchboard_protocol::sandbox::{
+    ExecuteRequest, ExecutionResult, InstallOutcome, InstallRequest,
+};
+
+use crate::Config;
+
+/// Why a call to the sandbox did not produce a result. The messages are written for the model
+/// that called the tool: what happened and that nothing ran.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the sandbox at {url} is not reachable ({detail}); nothing was run")]
+    Unreachable { url: String, detail: String },
+    #[error("the sandbox at {url} did not answer within {} s; the request was abandoned", .after.as_secs_f64())]
+    Timeout { url: String, after: Duration },
+    #[error("the sandbox refused the request: {message}")]
+    Refused { status: u16, message: String },
+    #[error("the sandbox failed ({status}): {message}")]
+    Failed { status: u16, message: String },
+    #[error("the sandbox's answer was not understood: {0}")]
+    BadResponse(String),
+}
+
+impl ClientError {
+    /// A short stable word for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unreachable { .. } => "unreachable",
+            Self::Timeout { .. } => "timeout",
+            Self::Refused { .. } => "refused",
+            Self::Failed { .. } => "failed",
+            Self::BadResponse(_) => "bad_response",
+        }
+    }
+}
+
+/// Calls the sandbox. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SandboxClient {
+    http: reqwest::Client,
+    base: String,
+    execute_timeout: Duration,
+    install_timeout: Duration,
+}
+
+/// How long a readiness probe of the sandbox may take.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl SandboxClient {
+    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .tcp_nodelay(true)
+                .build()?,
+            base: config.sandbox_url.clone(),
+            execute_timeout: config.execute_timeout,
+            install_timeout: config.install_timeout,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn execute(&self, request: &ExecuteRequest) -> Result<ExecutionResult, ClientError> {
+        self.post("/execute", request, self.execute_timeout).await
+    }
+
+    pub async fn install(&self, request: &InstallRequest) -> Result<InstallOutcome, ClientError> {
+        self.post("/packages", request, self.install_timeout).await
+    }
+
+    /// The sandbox's `/ready` body when it answers 200.
+    pub async fn ready(&self) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}/ready", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .timeout(READY_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.transport(e, READY_TIMEOUT))?;
+        Self::decode(response).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .timeout(timeout)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.transport(e, timeout))?;
+        Self::decode(response).await
+    }
+
+    fn transport(&self, error: reqwest::Error, timeout: Duration) -> ClientError {
+        if error.is_timeout() {
+            ClientError::Timeout {
+                url: self.base.clone(),
+                after: timeout,
+            }
+        } else {
+            // The innermost cause says it best ("Connection refused").
+            let mut detail = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(inner) = source {
+                detail = inner.to_string();
+                source = inner.source();
+            }
+            ClientError::Unreachable {
+                url: self.base.clone(),
+                detail,
+            }
+        }
+    }
+
+    async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::BadResponse(format!("reading the body: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::BadResponse(e.to_string()));
+        }
+        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
+        let status = status.as_u16();
+        if (400..500).contains(&status) {
+            Err(ClientError::Refused { status, message })
+        } else {
+            Err(ClientError::Failed { status, message })
+        }
+    }
+}

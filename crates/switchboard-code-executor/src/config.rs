@@ -1,0 +1,151 @@
+//! Settings of the code-executor.
+
+use std::{net::SocketAddr, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use switchboard_runtime::{
+    Error, HttpSettings,
+    config::{parse_socket_addr, seconds},
+};
+
+/// Default listen address (DESIGN.md: code-executor on 8004).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8004";
+/// Default sandbox address (DESIGN.md: sandbox on 8001).
+pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:8001";
+
+/// Settings as given on the command line, in the environment or in `[code-executor]`.
+#[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address to listen on [default: 127.0.0.1:8004].
+    #[arg(long, env = "CODE_EXECUTOR_LISTEN", value_parser = parse_socket_addr, value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Base URL of the sandbox's REST API [default: http://127.0.0.1:8001].
+    #[arg(long, env = "CODE_EXECUTOR_SANDBOX_URL", value_name = "URL")]
+    pub sandbox_url: Option<String>,
+    /// Longest wait for the sandbox's answer to an execution, queueing included; keep it above
+    /// the sandbox's queue timeout plus its longest run [default: 120].
+    #[arg(
+        long,
+        env = "CODE_EXECUTOR_EXECUTE_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub execute_timeout_seconds: Option<f64>,
+    /// Longest wait for the sandbox's answer to a package install (pip runs behind it)
+    /// [default: 660].
+    #[arg(
+        long,
+        env = "CODE_EXECUTOR_INSTALL_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub install_timeout_seconds: Option<f64>,
+    /// Longest wait for a TCP connection to the sandbox [default: 2].
+    #[arg(
+        long,
+        env = "CODE_EXECUTOR_CONNECT_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub connect_timeout_seconds: Option<f64>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Without a trailing slash.
+    pub sandbox_url: String,
+    pub execute_timeout: Duration,
+    pub install_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub http: HttpSettings,
+}
+
+impl Config {
+    pub fn from_parts(raw: RawConfig, http: HttpSettings) -> Result<Self, Error> {
+        let sandbox_url = raw
+            .sandbox_url
+            .unwrap_or_else(|| DEFAULT_SANDBOX_URL.to_owned());
+        let sandbox_url = check_url(&sandbox_url)?;
+        let secs = |name: &str, env: &str, value: Option<f64>, default: u64| match value {
+            Some(v) => seconds(&format!("{name} (--{} / {env})", name.replace('_', "-")), v),
+            None => Ok(Duration::from_secs(default)),
+        };
+        let listen = match raw.listen {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|e| Error::Config(format!("built-in listen address: {e}")))?,
+        };
+        Ok(Self {
+            listen,
+            sandbox_url,
+            execute_timeout: secs(
+                "execute_timeout_seconds",
+                "CODE_EXECUTOR_EXECUTE_TIMEOUT_SECONDS",
+                raw.execute_timeout_seconds,
+                120,
+            )?,
+            install_timeout: secs(
+                "install_timeout_seconds",
+                "CODE_EXECUTOR_INSTALL_TIMEOUT_SECONDS",
+                raw.install_timeout_seconds,
+                660,
+            )?,
+            connect_timeout: secs(
+                "connect_timeout_seconds",
+                "CODE_EXECUTOR_CONNECT_TIMEOUT_SECONDS",
+                raw.connect_timeout_seconds,
+                2,
+            )?,
+            http,
+        })
+    }
+
+    /// Defaults, pointed at `sandbox_url` (for tests and `switchboard up`).
+    pub fn for_sandbox(sandbox_url: &str) -> Result<Self, Error> {
+        Self::from_parts(
+            RawConfig {
+                sandbox_url: Some(sandbox_url.to_owned()),
+                ..Default::default()
+            },
+            HttpSettings::default(),
+        )
+    }
+}
+
+fn check_url(url: &str) -> Result<String, Error> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let valid = reqwest::Url::parse(trimmed)
+        .ok()
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if valid {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(Error::Config(format!(
+            "sandbox_url (--sandbox-url / CODE_EXECUTOR_SANDBOX_URL): '{url}' is not an http(s) URL; expected e.g. http://127.0.0.1:8001"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_url_checks() {
+        let c =
+            Config::from_parts(RawConfig::default(), HttpSettings::default()).expect("defaults");
+        assert_eq!(c.sandbox_url, "http://127.0.0.1:8001");
+        assert_eq!(c.listen.port(), 8004);
+        assert_eq!(
+            Config::for_sandbox("http://h:1/").expect("ok").sandbox_url,
+            "http://h:1"
+        );
+        let err = Config::for_sandbox("localhost:8001").expect_err("no scheme");
+        assert!(
+            err.to_string().contains("CODE_EXECUTOR_SANDBOX_URL"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! The code-executor service: the MCP face of code execution (port 8004).
+//!
+//! # Layout
+//!
+//! - [`config`]: settings (`--listen`, `--sandbox-url`, timeouts) and their validation.
+//! - [`client`]: the sandbox's REST API (`POST /execute`, `POST /packages`, `GET /ready`) over
+//!   reqwest, with errors written for the model that called the tool.
+//! - [`server`]: the rmcp handler with `execute_code` and `install_package`; results as text
+//!   for the model, every field as structured content, `isError` for failures.
+//!
+//! The code-executor holds no state and runs nothing itself: the gateway federates it, and it
+//! forwards to the sandbox. `/ready` reflects the sandbox's own readiness. [`serve`] runs it on
+//! a listener the caller bound; [`router`] builds the app.
+
+pub mod client;
+pub mod config;
+pub mod server;
+
+use axum::Router;
+use futures::future::BoxFuture;
+use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
+use switchboard_runtime::{
+    DependencyStatus, Metrics, Readiness, ServiceApp, health::ReadinessReport,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use client::{ClientError, SandboxClient};
+pub use config::{Config, RawConfig};
+pub use server::CodeExecutorServer;
+
+/// The service name in logs, metrics and `/health`.
+pub const SERVICE: &str = "code-executor";
+
+/// `/ready`: ready exactly when the sandbox says it is.
+struct SandboxReady(SandboxClient);
+
+impl Readiness for SandboxReady {
+    fn check(&self) -> BoxFuture<'_, ReadinessReport> {
+        Box::pin(async move {
+            let url = self.0.base_url().to_owned();
+            let status = match self.0.ready().await {
+                Ok(_) => DependencyStatus::new("sandbox", true, serde_json::json!({ "url": url })),
+                Err(error) => DependencyStatus::new(
+                    "sandbox",
+                    false,
+                    serde_json::json!({ "url": url, "error": error.to_string() }),
+                ),
+            };
+            ReadinessReport::all(vec![status])
+        })
+    }
+}
+
+/// The whole HTTP application: `/mcp` plus the common endpoints.
+pub fn router(config: &Config, shutdown: CancellationToken) -> Result<Router, reqwest::Error> {
+    let metrics = Metrics::new(SERVICE);
+    let sandbox = SandboxClient::new(config)?;
+    let mcp = streamable_http_service(
+        CodeExecutorServer::new(sandbox.clone(), &metrics),
+        &McpEndpointOptions::new(
+            config.http.allowed_hosts.clone(),
+            config.http.allowed_origins.clone(),
+            config.http.max_body_bytes,
+        ),
+        shutdown,
+    );
+    Ok(ServiceApp::new(SERVICE, metrics, config.http.clone())
+        .mcp(mcp)
+        .readiness(SandboxReady(sandbox))
+        .build())
+}
+
+/// Serve the code-executor on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), switchboard_runtime::Error> {
+    let app = router(&config, shutdown.child_token()).map_err(|e| {
+        switchboard_runtime::Error::Config(format!("code-executor: HTTP client: {e}"))
+    })?;
+    tracing::info!(
+        address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
+        sandbox = %config.sandbox_url,
+        "code-executor serving MCP at /mcp"
+    );
+    switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await
+}

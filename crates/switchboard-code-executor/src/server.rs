@@ -1,0 +1,160 @@
+//! The MCP face: `execute_code` and `install_package`, forwarded to the sandbox.
+
+use std::time::Instant;
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+};
+use rmcp::{
+    ServerHandler,
+    handler::server::{common::schema_for_output, router::tool::ToolRouter, wrapper::Parameters},
+    model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig},
+    tool, tool_handler, tool_router,
+};
+use switchboard_protocol::sandbox::{
+    EXECUTE_CODE_DESCRIPTION, ExecuteRequest, ExecutionResult, INSTALL_PACKAGE_DESCRIPTION,
+    InstallOutcome, InstallRequest, execution_tool_result, install_tool_result,
+};
+use switchboard_runtime::{Metrics, metrics::latency_histogram};
+
+use crate::client::{ClientError, SandboxClient};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    tool: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabel {
+    tool: &'static str,
+}
+
+/// Tool-call metrics: calls by tool and outcome (ok, tool_error, or why the sandbox failed),
+/// and their duration.
+#[derive(Clone)]
+struct ToolMetrics {
+    calls: Family<CallLabels, Counter>,
+    duration: Family<ToolLabel, Histogram, fn() -> Histogram>,
+}
+
+impl ToolMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        let this = Self {
+            calls: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+        };
+        metrics.register(
+            "mcp_tool_calls",
+            "MCP tool calls, by tool and outcome: ok, tool_error (the program or install failed), or unreachable/timeout/refused/failed/bad_response (the sandbox did not deliver)",
+            this.calls.clone(),
+        );
+        metrics.register(
+            "mcp_tool_call_duration_seconds",
+            "Time spent in MCP tool handlers, sandbox round trip included, by tool",
+            this.duration.clone(),
+        );
+        this
+    }
+
+    fn record(&self, tool: &'static str, outcome: &'static str, start: Instant) {
+        self.calls
+            .get_or_create(&CallLabels { tool, outcome })
+            .inc();
+        self.duration
+            .get_or_create(&ToolLabel { tool })
+            .observe(start.elapsed().as_secs_f64());
+    }
+}
+
+fn unavailable(what: &str, error: &ClientError) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!("{what}: {error}"))])
+}
+
+/// The rmcp handler. One clone serves each MCP session.
+#[derive(Clone)]
+pub struct CodeExecutorServer {
+    sandbox: SandboxClient,
+    metrics: ToolMetrics,
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl CodeExecutorServer {
+    pub fn new(sandbox: SandboxClient, metrics: &Metrics) -> Self {
+        Self {
+            sandbox,
+            metrics: ToolMetrics::register(metrics),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = EXECUTE_CODE_DESCRIPTION,
+        output_schema = schema_for_output::<ExecutionResult>(),
+        annotations(read_only_hint = false, destructive_hint = false, open_world_hint = false)
+    )]
+    #[tracing::instrument(skip_all, fields(code_bytes = args.code.len()))]
+    pub async fn execute_code(
+        &self,
+        Parameters(args): Parameters<ExecuteRequest>,
+    ) -> CallToolResult {
+        let start = Instant::now();
+        match self.sandbox.execute(&args).await {
+            Ok(result) => {
+                let outcome = if result.success { "ok" } else { "tool_error" };
+                self.metrics.record("execute_code", outcome, start);
+                execution_tool_result(&result)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "execute_code: the sandbox did not deliver");
+                self.metrics.record("execute_code", error.kind(), start);
+                unavailable("The program was not run", &error)
+            }
+        }
+    }
+
+    #[tool(
+        description = INSTALL_PACKAGE_DESCRIPTION,
+        output_schema = schema_for_output::<InstallOutcome>(),
+        annotations(read_only_hint = false, destructive_hint = false, open_world_hint = true)
+    )]
+    #[tracing::instrument(skip(self), fields(package = %args.package))]
+    pub async fn install_package(
+        &self,
+        Parameters(args): Parameters<InstallRequest>,
+    ) -> CallToolResult {
+        let start = Instant::now();
+        match self.sandbox.install(&args).await {
+            Ok(outcome) => {
+                let label = if outcome.is_error() {
+                    "tool_error"
+                } else {
+                    "ok"
+                };
+                self.metrics.record("install_package", label, start);
+                install_tool_result(&outcome)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "install_package: the sandbox did not deliver");
+                self.metrics.record("install_package", error.kind(), start);
+                unavailable("Nothing was installed", &error)
+            }
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for CodeExecutorServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "switchboard-code-executor",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(
+                "Code execution: execute_code runs a Python 3 program in an isolated sandbox without network and returns its output; install_package makes a package importable (subject to policy and operator approval).",
+            )
+    }
+}

@@ -1,0 +1,287 @@
+//! The code-executor in front of a real sandbox (both on ephemeral ports), called as a real
+//! MCP client would; and what it says when the sandbox is down or slow.
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
+use std::{os::unix::fs::PermissionsExt, time::Duration};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use serde_json::{Value, json};
+use switchboard_code_executor::{Config, RawConfig};
+use switchboard_protocol::mcp_client::{ConnectOptions, McpClient, connect};
+use switchboard_runtime::HttpSettings;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A running service; dropping it stops it.
+struct Running {
+    base: String,
+    shutdown: CancellationToken,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start_sandbox() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = switchboard_sandbox::Config::with_packages_dir(dir.path().join("site"));
+    config.pool_size = 2;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let metrics = switchboard_runtime::Metrics::new(switchboard_sandbox::SERVICE);
+    let sandbox = switchboard_sandbox::Sandbox::start(&config, &metrics, shutdown.child_token())
+        .await
+        .expect("the sandbox starts");
+    let app = switchboard_sandbox::router(sandbox, metrics, &config, shutdown.child_token());
+    tokio::spawn(switchboard_runtime::serve(
+        listener,
+        app,
+        shutdown.clone(),
+        Duration::from_secs(5),
+    ));
+    Running {
+        base,
+        shutdown,
+        _dir: Some(dir),
+    }
+}
+
+async fn start_executor(raw: RawConfig) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let config = Config::from_parts(raw, HttpSettings::default()).unwrap();
+    tokio::spawn(switchboard_code_executor::serve(
+        listener,
+        config,
+        shutdown.clone(),
+    ));
+    Running {
+        base,
+        shutdown,
+        _dir: None,
+    }
+}
+
+async fn executor_for(sandbox_url: &str) -> Running {
+    start_executor(RawConfig {
+        sandbox_url: Some(sandbox_url.to_owned()),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn client(server: &Running) -> McpClient {
+    connect(&format!("{}/mcp", server.base), &ConnectOptions::default())
+        .await
+        .unwrap()
+}
+
+async fn call(client: &McpClient, name: &'static str, args: Value) -> CallToolResult {
+    let Value::Object(map) = args else {
+        panic!("arguments are an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(name).with_arguments(map))
+        .await
+        .unwrap()
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An address where nothing listens.
+async fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+/// Both tools are listed with input and output schemas and descriptions for a model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_both_tools_with_schemas() {
+    let executor = executor_for(&dead_url().await).await;
+    let client = client(&executor).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["execute_code", "install_package"]);
+    for tool in &tools {
+        assert!(tool.output_schema.is_some(), "{}", tool.name);
+        assert!(tool.description.as_ref().is_some_and(|d| d.len() > 100));
+    }
+    let execute = tools.iter().find(|t| t.name == "execute_code").unwrap();
+    assert_eq!(
+        execute.input_schema.get("required").cloned(),
+        Some(json!(["code"]))
+    );
+}
+
+/// A program's output comes back as text and as structured content; a failing program is a
+/// tool error whose text carries the traceback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executes_through_the_sandbox() {
+    let sandbox = start_sandbox().await;
+    let executor = executor_for(&sandbox.base).await;
+    let client = client(&executor).await;
+
+    let ok = call(&client, "execute_code", json!({"code": "print('hello')"})).await;
+    assert_eq!(ok.is_error, Some(false));
+    let s = ok.structured_content.clone().unwrap();
+    assert_eq!(s["stdout"], "hello\n");
+    assert_eq!(s["exit_code"], 0);
+    for field in [
+        "stderr",
+        "signal",
+        "duration_ms",
+        "timed_out",
+        "memory_exceeded",
+        "truncated",
+        "success",
+    ] {
+        assert!(
+            s.get(field).is_some(),
+            "structured content has {field}: {s}"
+        );
+    }
+    assert!(text(&ok).contains("hello"), "{}", text(&ok));
+
+    let failed = call(
+        &client,
+        "execute_code",
+        json!({"code": "import json\njson.loads('{bad')"}),
+    )
+    .await;
+    assert_eq!(failed.is_error, Some(true));
+    assert!(
+        text(&failed).contains("JSONDecodeError"),
+        "{}",
+        text(&failed)
+    );
+    assert!(text(&failed).contains("exit code 1"), "{}", text(&failed));
+    assert_eq!(failed.structured_content.unwrap()["exit_code"], 1);
+
+    let timed_out = call(
+        &client,
+        "execute_code",
+        json!({"code": "while True: pass", "timeout_seconds": 0.5}),
+    )
+    .await;
+    assert_eq!(timed_out.is_error, Some(true));
+    assert!(
+        text(&timed_out).contains("time limit"),
+        "{}",
+        text(&timed_out)
+    );
+
+    let refused = call(
+        &client,
+        "execute_code",
+        json!({"code": "print(1)", "timeout_seconds": -3}),
+    )
+    .await;
+    assert_eq!(refused.is_error, Some(true));
+    assert!(
+        text(&refused).contains("timeout_seconds"),
+        "{}",
+        text(&refused)
+    );
+
+    let rejected = call(&client, "install_package", json!({"package": "not a name"})).await;
+    assert_eq!(rejected.is_error, Some(true));
+    assert_eq!(rejected.structured_content.unwrap()["status"], "rejected");
+}
+
+/// With the sandbox down, tools say so clearly and /ready is 503; with it up, /ready is 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_down_is_a_clear_tool_error_and_not_ready() {
+    let dead = dead_url().await;
+    let executor = executor_for(&dead).await;
+    let client = client(&executor).await;
+    let result = call(&client, "execute_code", json!({"code": "print(1)"})).await;
+    assert_eq!(result.is_error, Some(true));
+    let message = text(&result);
+    assert!(
+        message.contains("not reachable") && message.contains(&dead),
+        "{message}"
+    );
+    assert!(message.contains("nothing was run"), "{message}");
+    let install = call(&client, "install_package", json!({"package": "requests"})).await;
+    assert_eq!(install.is_error, Some(true));
+    assert!(
+        text(&install).contains("Nothing was installed"),
+        "{}",
+        text(&install)
+    );
+
+    let http = reqwest::Client::new();
+    let ready = http
+        .get(format!("{}/ready", executor.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["dependencies"]["sandbox"]["ready"], false, "{body}");
+
+    let sandbox = start_sandbox().await;
+    let healthy = executor_for(&sandbox.base).await;
+    let ready = http
+        .get(format!("{}/ready", healthy.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
+
+/// A sandbox slower than the configured timeout is a clear tool error, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_sandbox_times_out_with_a_clear_error() {
+    let sandbox = start_sandbox().await;
+    let executor = start_executor(RawConfig {
+        sandbox_url: Some(sandbox.base.clone()),
+        execute_timeout_seconds: Some(0.5),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&executor).await;
+    let result = call(
+        &client,
+        "execute_code",
+        json!({"code": "import time\ntime.sleep(5)", "timeout_seconds": 5}),
+    )
+    .await;
+    assert_eq!(result.is_error, Some(true));
+    let message = text(&result);
+    assert!(message.contains("did not answer within 0.5 s"), "{message}");
+}
+
+/// /metrics counts tool calls by outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_by_outcome() {
+    let executor = executor_for(&dead_url().await).await;
+    let client = client(&executor).await;
+    call(&client, "execute_code", json!({"code": "print(1)"})).await;
+    let metrics = reqwest::get(format!("{}/metrics", executor.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mcp_tool_calls_total{") && metrics.contains("outcome=\"unreachable\""),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,42 @@
+//! Building wheels inside a test (a wheel is a zip with the package, METADATA, WHEEL and
+//! RECORD), so package installs can be tested from a local directory without any index.
+
+use std::path::Path;
+
+const BUILD: &str = r#"
+import base64, hashlib, sys, zipfile
+out, name, version, body = sys.argv[1:5]
+requires = sys.argv[5:]
+dist = name.replace("-", "_")
+info = f"{dist}-{version}.dist-info"
+files = {
+    f"{dist}/__init__.py": body,
+    f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        + "".join(f"Requires-Dist: {r}\n" for r in requires),
+    f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: switchboard-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+for path, text in files.items():
+    data = text.encode()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record.append(f"{path},sha256={digest},{len(data)}")
+record.append(f"{info}/RECORD,,")
+files[f"{info}/RECORD"] = "\n".join(record) + "\n"
+with zipfile.ZipFile(f"{out}/{dist}-{version}-py3-none-any.whl", "w") as whl:
+    for path, text in files.items():
+        whl.writestr(path, text)
+"#;
+
+/// Write `name-version` into `dir`: a module `name` (dashes as underscores) whose
+/// `__init__.py` is `body`, requiring `requires`.
+pub fn build(dir: &Path, name: &str, version: &str, body: &str, requires: &[&str]) {
+    let status = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(BUILD)
+        .arg(dir)
+        .args([name, version, body])
+        .args(requires)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "building the wheel {name}-{version}");
+}

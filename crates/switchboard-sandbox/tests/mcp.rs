@@ -1,0 +1,65 @@
+//! The sandbox's own MCP endpoint at /mcp, called as a real MCP client would.
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
+mod common;
+
+use rmcp::model::CallToolRequestParams;
+use serde_json::{Value, json};
+use switchboard_protocol::mcp_client::{ConnectOptions, connect};
+
+/// execute_code and install_package are listed with schemas and work; failures are tool
+/// errors with the details in text and structured content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_over_mcp() {
+    let sandbox = common::start().await;
+    let client = connect(&sandbox.url("/mcp"), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let info = client.peer_info().unwrap();
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("switchboard-sandbox")
+    );
+    let tools = client.list_all_tools().await.unwrap();
+    let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["execute_code", "install_package"]);
+    assert!(tools.iter().all(|t| t.output_schema.is_some()));
+
+    let call = |name: &'static str, args: Value| {
+        let Value::Object(map) = args else {
+            unreachable!()
+        };
+        client.call_tool(CallToolRequestParams::new(name).with_arguments(map))
+    };
+    let ok = call("execute_code", json!({"code": "print(sum(range(10)))"}))
+        .await
+        .unwrap();
+    assert_eq!(ok.is_error, Some(false));
+    assert_eq!(ok.structured_content.unwrap()["stdout"], "45\n");
+
+    let raised = call("execute_code", json!({"code": "raise KeyError('missing')"}))
+        .await
+        .unwrap();
+    assert_eq!(raised.is_error, Some(true));
+    let text = raised.content[0].as_text().unwrap().text.clone();
+    assert!(
+        text.contains("KeyError: 'missing'") && text.contains("Traceback"),
+        "{text}"
+    );
+
+    let bad_args = call("execute_code", json!({"source": "print(1)"})).await;
+    let rejected = match bad_args {
+        Ok(result) => result.is_error == Some(true),
+        Err(_) => true,
+    };
+    assert!(rejected, "arguments that do not fit the schema are refused");
+
+    let blocked = call("install_package", json!({"package": "colourama"}))
+        .await
+        .unwrap();
+    assert_eq!(blocked.is_error, Some(true));
+    let s = blocked.structured_content.unwrap();
+    assert_eq!(s["status"], "rejected");
+    assert!(s["reason"].as_str().unwrap().contains("malicious"), "{s}");
+}
