@@ -3,8 +3,8 @@
 //!
 //! # Layout
 //!
-//! - [`System`]: starts the sandbox (its interpreter pool filled), the code tools in front of
-//!   it, the time-client, the gateway federating both — waiting, on the gateway's own catalog
+//! - [`System`]: starts the sandbox (its interpreter pool filled), the code-executor in front
+//!   of it, the time-client, the gateway federating both — waiting, on the gateway's own catalog
 //!   notifications, until `execute_code` and `get_current_time` are listed — and the
 //!   middleware pointed at the gateway and at a [`ScriptedLlm`] (or at no LLM).
 //! - `tests/`: chats through `/chat`, its stream, `/v1/chat/completions` and Ollama's wire
@@ -187,11 +187,17 @@ impl System {
     }
 }
 
-/// The upstream that offers `execute_code`, in front of the sandbox at `sandbox`.
-async fn code_tools(sandbox: SocketAddr, _shutdown: &CancellationToken) -> UpstreamConfig {
-    // The code-executor service is not in the tree yet; until it is, the gateway federates
-    // the sandbox's own MCP endpoint, which offers the same execute_code contract.
-    UpstreamConfig::new("sandbox", format!("http://{sandbox}/mcp"))
+/// The code-executor in front of the sandbox at `sandbox`, as the gateway's upstream.
+async fn code_tools(sandbox: SocketAddr, shutdown: &CancellationToken) -> UpstreamConfig {
+    let config = switchboard_code_executor::Config::for_sandbox(&format!("http://{sandbox}"))
+        .expect("valid code-executor settings");
+    let (listener, addr) = bind().await;
+    tokio::spawn(switchboard_code_executor::serve(
+        listener,
+        config,
+        shutdown.child_token(),
+    ));
+    UpstreamConfig::new("code-executor", format!("http://{addr}/mcp"))
 }
 
 /// Wait on the gateway's catalog notifications until every tool in `names` is listed.

@@ -1,5 +1,5 @@
 //! "Execute: print('Hello') and tell me the time" through every face of the middleware, over
-//! the real gateway, code tools, sandbox and time-client, with a scripted LLM.
+//! the real gateway, code-executor, sandbox and time-client, with a scripted LLM.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 mod common;
