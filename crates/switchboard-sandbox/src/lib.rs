@@ -72,11 +72,13 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let metrics = Metrics::new(SERVICE);
     let sandbox = Sandbox::start(&config, &metrics, shutdown.child_token()).await?;
-    let app = router(sandbox, metrics, &config, shutdown.child_token());
+    let app = router(sandbox.clone(), metrics, &config, shutdown.child_token());
     tracing::info!(
         address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
         "sandbox serving REST and MCP at /mcp"
     );
-    switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await?;
+    let served = switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await;
+    sandbox.shutdown().await;
+    served?;
     Ok(())
 }

@@ -70,6 +70,8 @@ pub(crate) struct PoolMetrics {
 
 struct Inner {
     size: usize,
+    /// Joined at shutdown, so our cgroups are gone when the service has stopped.
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     state: Mutex<State>,
     available: Notify,
     spawner: std::sync::Mutex<std::sync::mpsc::Sender<Command>>,
@@ -105,12 +107,13 @@ impl Pool {
     ) -> std::io::Result<Self> {
         let (commands, receiver) = std::sync::mpsc::channel();
         let (results, mut spawned) = mpsc::unbounded_channel::<SpawnResult>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sandbox-spawner".into())
             .spawn(move || spawner(isolation, receiver, results))?;
         let pool = Pool {
             inner: Arc::new(Inner {
                 size,
+                thread: Mutex::new(Some(thread)),
                 state: Mutex::new(State::default()),
                 available: Notify::new(),
                 spawner: std::sync::Mutex::new(commands),
@@ -323,6 +326,19 @@ impl Pool {
             let _ = sender.send(Command::Stop);
         }
         self.inner.available.notify_waiters();
+    }
+
+    /// Stop (if not yet), and wait for the spawner thread to finish and remove our cgroups.
+    pub(crate) async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.stop();
+        let thread = match self.inner.thread.lock() {
+            Ok(mut t) => t.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 
     /// Whether programs can run: a worker is idle or the last start succeeded.

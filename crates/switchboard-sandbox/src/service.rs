@@ -268,6 +268,12 @@ impl Sandbox {
         self.inner.packages.installed()
     }
 
+    /// Destroy the idle interpreters and release the host resources (cgroups). Programs
+    /// still running finish on their own; the service stops accepting them first.
+    pub async fn shutdown(&self) {
+        self.inner.pool.shutdown().await;
+    }
+
     /// The isolation in force (as on `/ready`).
     pub fn isolation(&self) -> serde_json::Value {
         self.inner.isolation.clone()

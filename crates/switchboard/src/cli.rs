@@ -54,6 +54,10 @@ pub enum Command {
     Up(commands::up::Args),
     /// Run the time-client service (MCP time tools, port 8003).
     TimeClient(commands::time_client::Args),
+    /// Run the sandbox service (isolated Python execution and guarded package installs, port 8001).
+    Sandbox(commands::sandbox::Args),
+    /// Run the code-executor service (MCP execute_code/install_package via the sandbox, port 8004).
+    CodeExecutor(commands::code_executor::Args),
     /// Run the mcp-server gateway (federates upstream MCP servers at /mcp, port 8000).
     McpServer(commands::mcp_server::Args),
     /// Exit 0 if a URL answers 2xx (container health checks: the image has no curl).
@@ -121,6 +125,8 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => commands::up::run(args, context).await,
         Command::TimeClient(args) => commands::time_client::run(args, context).await,
+        Command::Sandbox(args) => commands::sandbox::run(args, context).await,
+        Command::CodeExecutor(args) => commands::code_executor::run(args, context).await,
         Command::McpServer(args) => commands::mcp_server::run(args, context).await,
         Command::Probe(args) => commands::probe::run(args).await,
         Command::Middleware(args) => commands::middleware::run(args, context).await,

@@ -3,9 +3,11 @@
 
 pub mod call;
 pub mod chat;
+pub mod code_executor;
 pub mod mcp_server;
 pub mod middleware;
 pub mod probe;
+pub mod sandbox;
 pub mod time_client;
 pub mod tools;
 pub mod up;

@@ -33,6 +33,7 @@ pub struct Args {
 
 /// Port offsets from the base port, in the order of DESIGN.md's table.
 const TIME_CLIENT_OFFSET: u16 = 3;
+const SANDBOX_OFFSET: u16 = 1;
 const MCP_SERVER_OFFSET: u16 = 0;
 const CODE_EXECUTOR_OFFSET: u16 = 4;
 const MIDDLEWARE_OFFSET: u16 = 2;
@@ -77,6 +78,57 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
             base_url,
             endpoint: "/mcp",
             task: Box::pin(switchboard_time::serve(listener, config, shutdown)),
+        });
+    }
+
+    // sandbox, then the code-executor pointed at the address the sandbox is bound to (both
+    // before the gateway, which picks up the code-executor's address from `started`).
+    let sandbox_url = {
+        let raw = switchboard_runtime::config::layer(
+            &from_env::<switchboard_sandbox::RawConfig>()?,
+            file,
+            switchboard_sandbox::SERVICE,
+        )?;
+        let mut config = switchboard_sandbox::Config::from_parts(raw, http.clone())?;
+        if moved {
+            config.listen = (host, port(SANDBOX_OFFSET)?).into();
+        }
+        let listener = super::bind(switchboard_sandbox::SERVICE, config.listen).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let shutdown = context.shutdown.child_token();
+        started.push(Started {
+            name: switchboard_sandbox::SERVICE,
+            base_url: base_url.clone(),
+            endpoint: "/mcp",
+            task: Box::pin(async move {
+                switchboard_sandbox::serve(listener, config, shutdown)
+                    .await
+                    .map_err(Into::into)
+            }),
+        });
+        base_url
+            .replace("//0.0.0.0:", "//127.0.0.1:")
+            .replace("//[::]:", "//[::1]:")
+    };
+    {
+        let raw = switchboard_runtime::config::layer(
+            &from_env::<switchboard_code_executor::RawConfig>()?,
+            file,
+            switchboard_code_executor::SERVICE,
+        )?;
+        let mut config = switchboard_code_executor::Config::from_parts(raw, http.clone())?;
+        if moved {
+            config.listen = (host, port(CODE_EXECUTOR_OFFSET)?).into();
+        }
+        config.sandbox_url = sandbox_url;
+        let listener = super::bind(switchboard_code_executor::SERVICE, config.listen).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let shutdown = context.shutdown.child_token();
+        started.push(Started {
+            name: switchboard_code_executor::SERVICE,
+            base_url,
+            endpoint: "/mcp",
+            task: Box::pin(switchboard_code_executor::serve(listener, config, shutdown)),
         });
     }
 
