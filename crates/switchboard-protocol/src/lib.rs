@@ -7,6 +7,8 @@
 //!   reports arguments that do not fit a tool's schema as tool errors with `isError`, as the
 //!   2025-11-25 specification asks, so the model can read and correct them.)
 //! - [`mcp_client`]: connecting to an MCP server over Streamable HTTP as an rmcp client.
+//! - [`mcp_trace`]: W3C trace context in MCP requests' `params._meta` — writing the current
+//!   span's context into outgoing requests, and the `mcp_tool_call` span of incoming calls.
 //! - [`sandbox`]: the wire types of the sandbox REST API, which the code-executor forwards and
 //!   whose fields are also the structured content of `execute_code` and `install_package`.
 //!
@@ -14,4 +16,5 @@
 
 pub mod mcp_client;
 pub mod mcp_server;
+pub mod mcp_trace;
 pub mod sandbox;

@@ -2,7 +2,9 @@
 //!
 //! [`ServiceApp`] puts a service's REST routes and (optionally) its MCP endpoint together with
 //! what every service has: `/health`, `/ready`, `/metrics`, a `http_request` span per request
-//! with a request id, request metrics, the body size limit, Host/Origin checks against DNS
+//! with a request id and a trace id (joining the caller's trace when the request carries a
+//! `traceparent`; the span itself is in the request's extensions as a `tracing::Span`), request
+//! metrics, the body size limit, Host/Origin checks against DNS
 //! rebinding on state-changing REST calls, and the JSON error body. [`serve`] runs it until the
 //! shutdown token fires, then lets in-flight requests finish within a deadline.
 
@@ -18,6 +20,7 @@ use axum::{
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::util::MapRequestLayer;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -28,6 +31,7 @@ use crate::{
     error::{json_errors, remember_path},
     health::{self, AlwaysReady, HealthState, Readiness},
     metrics::{self, Metrics},
+    propagation,
 };
 
 /// Default largest request body: 4 MiB. Enough for any program an LLM writes; small enough that
@@ -328,6 +332,13 @@ impl ServiceApp {
         let service = self.service;
         app.layer(middleware::from_fn_with_state(self.metrics, metrics::track))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            // Runs inside the request's span: keep a handle to it in the request, so handlers
+            // whose work runs elsewhere (rmcp runs tool calls on the MCP session's task) can
+            // parent their spans on it. See `switchboard_protocol::mcp_trace`.
+            .layer(MapRequestLayer::new(|mut request: Request| {
+                request.extensions_mut().insert(tracing::Span::current());
+                request
+            }))
             .layer(
                 TraceLayer::new_for_http().make_span_with(move |request: &Request| {
                     let request_id = request
@@ -340,13 +351,16 @@ impl ServiceApp {
                         .get::<axum::extract::MatchedPath>()
                         .map(|p| p.as_str())
                         .unwrap_or_else(|| request.uri().path());
-                    tracing::info_span!(
+                    let span = tracing::info_span!(
                         "http_request",
                         service,
                         method = %request.method(),
                         matched_path,
                         request_id,
-                    )
+                        trace_id = tracing::field::Empty,
+                    );
+                    propagation::adopt_remote_parent(&span, request.headers());
+                    span
                 }),
             )
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

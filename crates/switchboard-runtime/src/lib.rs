@@ -5,7 +5,10 @@
 //! - [`config`]: layered configuration — command-line flag, then environment variable (both
 //!   through clap), then a section of an optional TOML file, then the default. Errors name the
 //!   setting and the accepted form in one line.
-//! - [`telemetry`]: `tracing` subscriber set-up, human-readable or JSON.
+//! - [`telemetry`]: `tracing` subscriber set-up, human-readable or JSON logs; every span also
+//!   an OpenTelemetry span, exported with OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! - [`propagation`]: W3C `traceparent`/`tracestate` headers in (a request's span joins the
+//!   caller's trace and records `trace_id`) and out (into outgoing requests' headers).
 //! - [`shutdown`]: SIGINT/SIGTERM to a [`tokio_util::sync::CancellationToken`].
 //! - [`http`]: assembling a service's router with the common endpoints and layers, and
 //!   [`http::serve`], which drains in-flight requests within a deadline on shutdown.
@@ -13,6 +16,8 @@
 //! - [`metrics`]: a per-service Prometheus registry, the HTTP request metrics and `GET /metrics`.
 //! - [`error`]: [`ApiError`], the one JSON error body of every REST endpoint, and the layer that
 //!   gives axum's own rejections (404, 405, 413, bad JSON) that same shape.
+//! - [`testing`]: test support for every crate's tests: an OTLP/HTTP receiver that collects
+//!   exported spans.
 //!
 //! A service crate builds its REST routes and MCP service, hands them to [`http::ServiceApp`],
 //! and calls [`http::serve`] on a listener its caller bound. Tests bind `127.0.0.1:0`.
@@ -22,8 +27,10 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;
+pub mod testing;
 
 pub use error::{ApiError, Error};
 pub use health::{DependencyStatus, Readiness};

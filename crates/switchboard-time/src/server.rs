@@ -7,13 +7,19 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, histogram::Histogram},
 };
 use rmcp::{
-    Json, ServerHandler,
-    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{Implementation, ServerCapabilities, ServerConfig},
-    schemars, tool, tool_handler, tool_router,
+    ErrorData, Json, RoleServer, ServerHandler,
+    handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
+    model::{
+        CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
+    },
+    schemars,
+    service::RequestContext,
+    tool, tool_handler, tool_router,
 };
 use serde::Deserialize;
+use switchboard_protocol::mcp_trace;
 use switchboard_runtime::{Metrics, metrics::latency_histogram};
+use tracing::Instrument;
 
 use crate::clock::{self, Conversion, ZonedTime};
 
@@ -78,6 +84,7 @@ impl ToolMetrics {
 
     fn record<T>(&self, tool: &'static str, start: Instant, result: &Result<T, String>) {
         let outcome = if result.is_ok() { "ok" } else { "tool_error" };
+        tracing::debug!(outcome, "tool call answered");
         self.calls
             .get_or_create(&ToolLabels { tool, outcome })
             .inc();
@@ -146,6 +153,19 @@ impl TimeServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for TimeServer {
+    /// Every call runs in an `mcp_tool_call{service, tool, trace_id}` span that continues the
+    /// caller's trace (`traceparent` in `params._meta`, else the HTTP request's), so the call's
+    /// log lines and exported spans carry the caller's trace id.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).instrument(span).await
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("switchboard-time", env!("CARGO_PKG_VERSION")))

@@ -2,10 +2,10 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use switchboard_runtime::{
     config::ConfigFile,
-    telemetry::{self, LogFormat},
+    telemetry::{self, LogFormat, TelemetryOptions},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -79,7 +79,26 @@ pub struct Context {
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    // Exported spans name the service this process runs (the subcommand: `time-client`,
+    // `mcp-server`, ...), unless OTEL_SERVICE_NAME says otherwise; `up` hosts them all.
+    let service = match matches.subcommand_name() {
+        Some("up") | None => "switchboard",
+        Some(name) => name,
+    };
+    // Before the async runtime: the OTLP exporter builds its blocking HTTP client.
+    let telemetry = match telemetry::init(TelemetryOptions::new(
+        cli.log_format,
+        log_level(&cli),
+        service,
+    )) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,12 +109,29 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_command(cli)) {
+    let code = match runtime.block_on(run_command(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
+    };
+    // Tasks end (and close their spans) with the runtime; then export what is queued.
+    drop(runtime);
+    if let Err(error) = telemetry.shutdown() {
+        eprintln!("warning: {error}");
+    }
+    code
+}
+
+/// The log filter. Client subcommands print results on stdout; service logs at info would
+/// drown them.
+fn log_level(cli: &Cli) -> &str {
+    match &cli.command {
+        Command::Chat(_) | Command::Tools(_) | Command::Call(_) if cli.log_level == "info" => {
+            "warn"
+        }
+        _ => cli.log_level.as_str(),
     }
 }
 
@@ -108,14 +144,6 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // Client subcommands print results on stdout; service logs at info would drown them.
-    let log_level = match &cli.command {
-        Command::Chat(_) | Command::Tools(_) | Command::Call(_) if cli.log_level == "info" => {
-            "warn"
-        }
-        _ => cli.log_level.as_str(),
-    };
-    telemetry::init(cli.log_format, log_level)?;
     let shutdown = CancellationToken::new();
     switchboard_runtime::shutdown::cancel_on_signal(shutdown.clone());
     let context = Context {
