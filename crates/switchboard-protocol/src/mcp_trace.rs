@@ -7,6 +7,7 @@
 //!
 //! - client: [`inject`] (or [`with_trace_context`]) writes the current span's context into the
 //!   params of an outgoing request (`tools/call`, `tools/list`, ...) just before sending it;
+//!   [`inject_request`] does the same for a whole `ClientRequest` being forwarded;
 //! - server: [`tool_call_span`] builds the `mcp_tool_call{service, tool, trace_id}` span of an
 //!   incoming call, to `.instrument()` the handler with. Its parent is the caller's span named
 //!   in `_meta`; without one, the `http_request` span of the POST that carried the call (which
@@ -32,7 +33,7 @@ use opentelemetry::{
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rmcp::{
     RoleServer,
-    model::{RequestMetaObject, RequestParamsMeta},
+    model::{GetMeta, RequestMetaObject, RequestParamsMeta},
     service::RequestContext,
 };
 use tracing::Span;
@@ -51,6 +52,17 @@ pub fn inject<P: RequestParamsMeta>(params: &mut P) {
     let context = Span::current().context();
     if context.span().span_context().is_valid() {
         inject_context(params.meta_or_default(), &context);
+    }
+}
+
+/// Write the current span's context into the `_meta` of a whole request (`ClientRequest`,
+/// `ServerRequest`), whatever its kind. rmcp merges this envelope-level `_meta` over the
+/// params' own when sending and lets it win on conflicts, so a request forwarded with the
+/// caller's `_meta` still goes out with this hop's span as the parent (the gateway's case).
+pub fn inject_request<R: GetMeta<Metadata = RequestMetaObject>>(request: &mut R) {
+    let context = Span::current().context();
+    if context.span().span_context().is_valid() {
+        inject_context(request.get_meta_mut(), &context);
     }
 }
 
@@ -184,6 +196,35 @@ mod tests {
         inject_context(params.meta_or_default(), &context);
         assert_eq!(params.traceparent(), Some(TRACEPARENT));
         assert_eq!(params.tracestate(), Some("vendor=abc"));
+    }
+
+    #[test]
+    fn envelope_meta_wins_over_the_forwarded_params_meta() {
+        use rmcp::model::{CallToolRequest, ClientRequest};
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "test");
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut params = CallToolRequestParams::new("get_current_time");
+            params.set_traceparent(TRACEPARENT); // the caller's, as forwarded
+            let mut request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+            let hop = tracing::info_span!("gateway_hop");
+            hop.in_scope(|| inject_request(&mut request));
+            let sent = serde_json::to_value(&request).expect("serializes");
+            let traceparent = sent["params"]["_meta"]["traceparent"]
+                .as_str()
+                .expect("traceparent in _meta");
+            let hop_context = hop.context();
+            let hop_span = hop_context.span();
+            let hop_ids = hop_span.span_context();
+            assert_eq!(
+                traceparent,
+                format!("00-{}-{}-01", hop_ids.trace_id(), hop_ids.span_id())
+            );
+        });
     }
 
     #[test]

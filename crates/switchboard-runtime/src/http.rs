@@ -56,6 +56,8 @@ pub fn default_allowed_origins() -> Vec<String> {
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Endpoints that health checkers and Prometheus call every few seconds: not traced.
+const PROBES: [&str; 3] = ["/health", "/ready", "/metrics"];
 
 /// HTTP settings shared by every service, validated from [`HttpArgs`].
 #[derive(Debug, Clone)]
@@ -351,6 +353,17 @@ impl ServiceApp {
                         .get::<axum::extract::MatchedPath>()
                         .map(|p| p.as_str())
                         .unwrap_or_else(|| request.uri().path());
+                    if PROBES.contains(&matched_path) {
+                        // Probes and scrapes every few seconds would drown the traces: no trace
+                        // context, and a DEBUG span (shown only when debugging).
+                        return tracing::debug_span!(
+                            "http_request",
+                            service,
+                            method = %request.method(),
+                            matched_path,
+                            request_id,
+                        );
+                    }
                     let span = tracing::info_span!(
                         "http_request",
                         service,

@@ -211,7 +211,9 @@ pub fn init(options: TelemetryOptions) -> Result<Telemetry, Error> {
         .with_tracked_inactivity(false)
         .with_threads(false)
         .with_context_activation(false)
-        .with_filter(switchboard_spans().or(events.and(filter_fn(|meta| meta.is_event()))));
+        // Span names say where they come from; file/line attributes would cost every span.
+        .with_location(false)
+        .with_filter(switchboard_spans().or(events.and(only_events())));
 
     tracing_subscriber::registry()
         .with(log_layer)
@@ -249,6 +251,15 @@ fn switchboard_spans() -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
         meta.is_span() && *meta.level() <= Level::INFO && meta.target().starts_with("switchboard")
     })
     .with_max_level_hint(LevelFilter::INFO)
+}
+
+/// Events only. The level hint keeps the combined filters' hint equal to the log filter's:
+/// without one, the global maximum level would be TRACE, and every disabled `trace!`/`debug!`
+/// in the dependencies — and every `log` record, which `tracing-log` forwards unless the
+/// maximum level excludes it — would be checked one by one (measured: ~20 µs of CPU per MCP
+/// call at the time-client).
+fn only_events() -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
+    filter_fn(|meta: &Metadata<'_>| meta.is_event()).with_max_level_hint(LevelFilter::TRACE)
 }
 
 /// The OTLP traces URL the standard variables ask for, or `None` when export is off.

@@ -68,6 +68,12 @@ async fn requests_join_the_callers_trace_and_log_its_id() {
             .with_writer(move || writer.clone()),
     )
     .unwrap();
+    // Spans of ours at INFO are always on; nothing more verbose may be (a TRACE maximum makes
+    // every disabled trace!/debug! and log record in the dependencies cost a filter check).
+    assert_eq!(
+        tracing::level_filters::LevelFilter::current(),
+        tracing::level_filters::LevelFilter::INFO
+    );
 
     let app = ServiceApp::new(
         "trace-test",
@@ -132,6 +138,16 @@ async fn requests_join_the_callers_trace_and_log_its_id() {
         );
     }
 
+    // Probes are not traced, whatever they carry.
+    let probe_trace = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let health = http
+        .get(format!("{base}/health"))
+        .header("traceparent", format!("00-{probe_trace}-{caller_span}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+
     // The exported request span: child of the caller's span, with the hosted service.
     let flushing = telemetry.clone();
     tokio::task::spawn_blocking(move || flushing.flush())
@@ -151,4 +167,8 @@ async fn requests_join_the_callers_trace_and_log_its_id() {
     assert_eq!(span.attribute("matched_path"), Some("/work"));
     assert_eq!(span.attribute("method"), Some("GET"));
     assert!(span.events.iter().any(|e| e == "calling downstream"));
+    assert!(
+        receiver.spans().iter().all(|s| s.trace_id != probe_trace),
+        "a probe was traced"
+    );
 }
