@@ -25,6 +25,7 @@ def run(
     sample: dict[str, int],
     memory: dict,
     expect: str | None = None,
+    rate: float | None = None,
 ) -> dict:
     """One load run. Returns {"label", "concurrency", "report"} or {"label", "not_measured"}.
 
@@ -40,6 +41,8 @@ def run(
     argv += ["-c", str(concurrency), "--duration", str(settings.duration), "--warmup", str(settings.warmup)]
     if expect is not None:
         argv += ["--expect", expect]
+    if rate is not None:
+        argv += ["--rate", str(rate)]
     argv += command
     timeout = settings.duration + settings.warmup + 60
     cpu_before = {name: cpu_seconds(pid) for name, pid in sample.items()}
@@ -63,7 +66,7 @@ def run(
         if before is not None and after is not None and served:
             cpu_per_request[name] = (after - before) * 1e6 / served
     print(
-        f"  {label:<44} c={concurrency:<3} {report['throughput_per_second']:>9.0f}/s  "
+        f"  {label:<52} c={concurrency:<3} {report['throughput_per_second']:>9.0f}/s  "
         f"p50 {report['latency_us']['p50']:>8.0f} µs  p99 {report['latency_us']['p99']:>8.0f} µs  "
         f"errors {report['errors']}",
         flush=True,

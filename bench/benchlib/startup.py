@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from .procs import LOGS, ROOT, memory_kib, stop_process
@@ -54,7 +55,8 @@ def _up_once() -> tuple[float, list[str], int, subprocess.Popen]:
             break
         parts = line.split()
         if len(parts) >= 3 and parts[-1] == "ready":
-            urls.append(parts[1].removesuffix("/mcp"))
+            address = urllib.parse.urlsplit(parts[1])
+            urls.append(f"{address.scheme}://{address.netloc}")
     not_ready = [u for u in urls if not _ready(f"{u}/ready")]
     if not urls or not_ready:
         stop_process(process)

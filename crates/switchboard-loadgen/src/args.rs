@@ -50,6 +50,11 @@ pub struct LoadArgs {
     /// Measure exactly this many requests instead of a fixed duration.
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
+    /// Pace the run to this many requests per second (all workers together) instead of sending
+    /// each request as soon as the previous answer came; a worker that falls behind catches up
+    /// by sending at once, never in a burst.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
     /// Send requests for this long first and leave them out of the report (connections warm,
     /// caches filled, the CPU clock up).
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
@@ -83,10 +88,19 @@ impl LoadArgs {
                 )));
             }
         };
+        let rate = match self.rate {
+            Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+                return Err(Error::usage(format!(
+                    "--rate {rate}: expected requests per second > 0, e.g. 20"
+                )));
+            }
+            rate => rate,
+        };
         Ok(Plan {
             concurrency: self.concurrency,
             warmup: seconds("--warmup", self.warmup)?,
             stop,
+            rate,
         })
     }
 }

@@ -1,6 +1,9 @@
 //! Runs one operation per worker under a plan and turns the samples into a [`Report`].
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::task::JoinSet;
 
@@ -32,8 +35,9 @@ pub async fn drive<O: Operation>(
 ) -> Report {
     let control = Arc::new(Control::start(plan));
     let mut workers = JoinSet::new();
-    for op in ops {
-        workers.spawn(work(op, Arc::clone(&control)));
+    let start = Instant::now();
+    for (index, op) in ops.into_iter().enumerate() {
+        workers.spawn(work(op, Arc::clone(&control), plan.pace(index, start)));
     }
     let mut samples = Samples::default();
     let mut last_done = None::<Instant>;
@@ -57,10 +61,21 @@ pub async fn drive<O: Operation>(
     Report::new(mode, target, plan, elapsed, samples)
 }
 
-/// One worker: ask the control for a ticket, send, record; until the ticket says stop.
-async fn work<O: Operation>(mut op: O, control: Arc<Control>) -> WorkerOutcome {
+/// One worker: (wait for its slot when paced,) ask the control for a ticket, send, record;
+/// until the ticket says stop. `pace` is the first slot and the interval between slots.
+async fn work<O: Operation>(
+    mut op: O,
+    control: Arc<Control>,
+    pace: Option<(Instant, Duration)>,
+) -> WorkerOutcome {
     let mut outcome = WorkerOutcome::default();
+    let mut slot = pace.map(|(first, _)| first);
     loop {
+        if let (Some(at), Some((_, interval))) = (slot, pace) {
+            tokio::time::sleep_until(at.into()).await;
+            // A late worker restarts its schedule from now instead of owing requests.
+            slot = Some(at.max(Instant::now()) + interval);
+        }
         let ticket = control.next();
         if ticket == Ticket::Stop {
             return outcome;

@@ -5,12 +5,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A run: `concurrency` workers, a warm-up whose requests are not counted, then a stop rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A run: `concurrency` workers, a warm-up whose requests are not counted, then a stop rule;
+/// closed loop, or paced to a total rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plan {
     pub concurrency: usize,
     pub warmup: Duration,
     pub stop: Stop,
+    /// Requests per second of all workers together; `None` = as fast as answers come.
+    pub rate: Option<f64>,
+}
+
+impl Plan {
+    /// Worker `index`'s pacing: its first send time and the interval between its sends
+    /// (workers are staggered evenly over one interval). `None` when the run is not paced.
+    pub fn pace(&self, index: usize, start: Instant) -> Option<(Instant, Duration)> {
+        let rate = self.rate?;
+        let interval = Duration::from_secs_f64(self.concurrency as f64 / rate);
+        let offset = interval.mul_f64(index as f64 / self.concurrency as f64);
+        Some((start + offset, interval))
+    }
 }
 
 /// When the measured part ends.
@@ -90,6 +104,7 @@ mod tests {
             concurrency: 1,
             warmup: Duration::ZERO,
             stop: Stop::Requests(3),
+            rate: None,
         });
         let tickets: Vec<_> = (0..5).map(|_| control.next()).collect();
         assert_eq!(
@@ -111,7 +126,24 @@ mod tests {
             concurrency: 1,
             warmup: Duration::from_secs(3600),
             stop: Stop::Requests(1),
+            rate: None,
         });
         assert_eq!(control.next(), Ticket::Warmup);
+    }
+
+    /// 100 requests/s over 4 workers: each sends every 40 ms, staggered by 10 ms.
+    #[test]
+    fn pacing_spreads_workers_over_one_interval() {
+        let plan = Plan {
+            concurrency: 4,
+            warmup: Duration::ZERO,
+            stop: Stop::Requests(1),
+            rate: Some(100.0),
+        };
+        let start = Instant::now();
+        let (first, interval) = plan.pace(1, start).unwrap();
+        assert_eq!(interval, Duration::from_millis(40));
+        assert_eq!(first - start, Duration::from_millis(10));
+        assert_eq!(Plan { rate: None, ..plan }.pace(0, start), None);
     }
 }

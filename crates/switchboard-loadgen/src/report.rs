@@ -35,6 +35,8 @@ pub struct Report {
     pub warmup_requests: u64,
     /// `duration` or `requests`, as planned.
     pub planned: Planned,
+    /// The paced rate (`--rate`), or `None` for a closed loop at full speed.
+    pub rate_per_second: Option<f64>,
     /// Measured requests that succeeded.
     pub requests: u64,
     /// Measured requests that failed (transport error, error status, tool error, wrong answer).
@@ -94,6 +96,7 @@ impl Report {
                 Stop::Duration(d) => Planned::DurationSeconds(d.as_secs_f64()),
                 Stop::Requests(n) => Planned::Requests(n),
             },
+            rate_per_second: plan.rate,
             requests,
             errors: samples.errors,
             first_error: samples.first_error,
@@ -151,6 +154,7 @@ mod tests {
             concurrency: 2,
             warmup: Duration::ZERO,
             stop: Stop::Requests(4),
+            rate: None,
         };
         let samples = Samples {
             latencies: vec![4_000, 1_000, 3_000, 2_000],

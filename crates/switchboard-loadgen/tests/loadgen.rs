@@ -180,6 +180,33 @@ async fn process_mode_runs_the_program() {
     assert_eq!(report["requests"], 10);
 }
 
+/// A paced run sends at the given rate: 10 requests at 50/s cannot finish before the tenth
+/// slot, 180 ms after the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn paced_run_keeps_to_its_rate() {
+    let (output, report) = loadgen(args(&[
+        "process",
+        "--rate",
+        "50",
+        "--requests",
+        "10",
+        "--warmup",
+        "0",
+        "--",
+        "/bin/true",
+    ]))
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["requests"], 10);
+    assert_eq!(report["rate_per_second"], 50.0);
+    let elapsed = report["elapsed_seconds"].as_f64().unwrap();
+    assert!(elapsed >= 0.18, "finished after {elapsed} s");
+}
+
 /// The scripted LLM answers a tool request with a tool call, and HTTP mode loads it.
 #[tokio::test(flavor = "multi_thread")]
 async fn scripted_llm_serves_and_http_mode_loads_it() {
