@@ -6,10 +6,12 @@
 //! back (starting an interpreter while a program runs would take CPU from it), and at once
 //! when an idle worker dies on its own.
 //!
-//! Workers are started by one dedicated thread (the spawner): a sandbox's parent-death signal
-//! fires when the thread that cloned it exits, and runtime threads come and go. The thread
-//! only clones and waits for the child's set-up report (a few milliseconds); the interpreter's
-//! own start-up is awaited on the runtime, so several workers start in parallel. Failed starts
+//! Workers are started by a few dedicated threads (the spawners): a sandbox's parent-death
+//! signal fires when the thread that cloned it exits, and runtime threads come and go. Most of
+//! a start is the kernel waiting (namespace set-up and the old root's detach wait for RCU grace
+//! periods, several milliseconds on a busy machine), so starts overlap on [`SPAWNERS`] threads;
+//! each only clones and waits for the child's set-up report, and the interpreter's own start-up
+//! is awaited on the runtime. Failed starts
 //! are retried with a growing delay, and `/ready` shows the last error.
 
 use std::{
@@ -28,6 +30,9 @@ use crate::{
     worker::Worker,
 };
 
+/// Threads that start sandboxes in parallel. Starts mostly wait for the kernel, so more
+/// threads than cores pay off; more than this only adds contention on 2 cores.
+const SPAWNERS: usize = 4;
 /// How long an interpreter may take from exec to ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest delay between retries of a failing start.
@@ -71,7 +76,7 @@ pub(crate) struct PoolMetrics {
 struct Inner {
     size: usize,
     /// Joined at shutdown, so our cgroups are gone when the service has stopped.
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     state: Mutex<State>,
     available: Notify,
     spawner: std::sync::Mutex<std::sync::mpsc::Sender<Command>>,
@@ -98,7 +103,7 @@ pub(crate) enum TakeError {
 }
 
 impl Pool {
-    /// Start the spawner thread and fill the pool. Must run inside the runtime.
+    /// Start the spawner threads and fill the pool. Must run inside the runtime.
     pub(crate) fn start(
         isolation: Isolation,
         size: usize,
@@ -107,13 +112,23 @@ impl Pool {
     ) -> std::io::Result<Self> {
         let (commands, receiver) = std::sync::mpsc::channel();
         let (results, mut spawned) = mpsc::unbounded_channel::<SpawnResult>();
-        let thread = std::thread::Builder::new()
-            .name("sandbox-spawner".into())
-            .spawn(move || spawner(isolation, receiver, results))?;
+        let isolation = Arc::new(isolation);
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        let mut threads = Vec::new();
+        for n in 0..SPAWNERS {
+            let (isolation, receiver, results) =
+                (isolation.clone(), receiver.clone(), results.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("sandbox-spawner-{n}"))
+                    .spawn(move || spawner(&isolation, &receiver, &results))?,
+            );
+        }
+        drop(results);
         let pool = Pool {
             inner: Arc::new(Inner {
                 size,
-                thread: Mutex::new(Some(thread)),
+                threads: Mutex::new(threads),
                 state: Mutex::new(State::default()),
                 available: Notify::new(),
                 spawner: std::sync::Mutex::new(commands),
@@ -323,22 +338,28 @@ impl Pool {
             drop(idle.worker.destroy());
         }
         if let Ok(sender) = self.inner.spawner.lock() {
-            let _ = sender.send(Command::Stop);
+            for _ in 0..SPAWNERS {
+                let _ = sender.send(Command::Stop);
+            }
         }
         self.inner.available.notify_waiters();
     }
 
-    /// Stop (if not yet), and wait for the spawner thread to finish and remove our cgroups.
+    /// Stop (if not yet), and wait for the spawner threads to finish; the last one to finish
+    /// removes our cgroups.
     pub(crate) async fn shutdown(&self) {
         self.inner.shutdown.cancel();
         self.stop();
-        let thread = match self.inner.thread.lock() {
-            Ok(mut t) => t.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
+        let threads = match self.inner.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         };
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
     }
 
     /// Whether programs can run: a worker is idle or the last start succeeded.
@@ -359,13 +380,20 @@ impl Pool {
     }
 }
 
-/// The spawner thread: clone sandboxes on request until told to stop (or the pool is gone).
+/// A spawner thread: clone sandboxes on request until told to stop (or the pool is gone).
 fn spawner(
-    isolation: Isolation,
-    commands: std::sync::mpsc::Receiver<Command>,
-    results: mpsc::UnboundedSender<SpawnResult>,
+    isolation: &Isolation,
+    commands: &std::sync::Mutex<std::sync::mpsc::Receiver<Command>>,
+    results: &mpsc::UnboundedSender<SpawnResult>,
 ) {
-    while let Ok(Command::Spawn(id)) = commands.recv() {
+    loop {
+        let command = match commands.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(Command::Spawn(id)) = command else {
+            return;
+        };
         let result = isolation.spawn(id);
         if let Err(unsent) = results.send((id, result)) {
             // The runtime is gone: nobody will run or reap this one.
@@ -377,8 +405,8 @@ fn spawner(
                 }
                 cgroup.remove();
             }
-            break;
+            return;
         }
     }
-    // Dropping `isolation` removes our cgroups once the last worker's are gone.
+    // The last thread to drop its `Arc<Isolation>` removes our cgroups.
 }

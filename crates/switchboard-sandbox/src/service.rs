@@ -112,7 +112,10 @@ impl Sandbox {
                 isolation: description.clone(),
             }),
         };
-        sandbox.self_test().await?;
+        if let Err(error) = sandbox.self_test().await {
+            sandbox.shutdown().await;
+            return Err(error);
+        }
         tracing::info!(isolation = %description, "sandbox isolation in force");
         Ok(sandbox)
     }
@@ -144,7 +147,8 @@ impl Sandbox {
                 max_output_bytes: 4096,
             })
             .await;
-        drop(finished.cgroup);
+        let leftovers = finished.leftovers;
+        tokio::task::spawn_blocking(move || leftovers.release());
         self.inner.pool.replenish();
         let out = finished.result.stdout.trim();
         if out != SELF_TEST_EXPECTED {
@@ -217,21 +221,19 @@ impl Sandbox {
             let finished = worker.run(job).await;
             drop(permit);
             inner.metrics.record(&finished.result, finished.killed);
-            let cgroup = finished.cgroup;
-            // After the answer: start the replacement, remove the groups.
+            let leftovers = finished.leftovers;
+            // After the answer: start the replacement, release the namespace and groups.
             tokio::spawn(async move {
                 tokio::task::yield_now().await;
                 inner.pool.replenish();
-                if let Some(mut cgroup) = cgroup {
-                    let strays = tokio::task::spawn_blocking(move || cgroup.remove()).await;
-                    if let Ok(strays) = strays
-                        && !strays.is_empty()
-                    {
-                        tracing::error!(
-                            ?strays,
-                            "processes outlived their sandbox's PID 1 and were killed"
-                        );
-                    }
+                let strays = tokio::task::spawn_blocking(move || leftovers.release()).await;
+                if let Ok(strays) = strays
+                    && !strays.is_empty()
+                {
+                    tracing::error!(
+                        ?strays,
+                        "processes outlived their sandbox's PID 1 and were killed"
+                    );
                 }
             });
             finished.result

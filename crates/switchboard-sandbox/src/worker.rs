@@ -41,11 +41,30 @@ pub(crate) struct Job {
     pub max_output_bytes: usize,
 }
 
-/// A finished run: the result and what is left to clean up.
+/// A finished run: the result and what is left to clean up (off the answer's path).
 pub(crate) struct Finished {
     pub result: ExecutionResult,
     pub killed: Option<Kill>,
-    pub cgroup: Option<WorkerCgroup>,
+    pub leftovers: Leftovers,
+}
+
+/// What a finished worker leaves: its cgroups and its (now empty) mount namespace.
+/// [`Leftovers::release`] blocks briefly (cgroup removal, namespace teardown).
+#[derive(Default)]
+pub(crate) struct Leftovers {
+    cgroup: Option<WorkerCgroup>,
+    mount_ns: Option<OwnedFd>,
+}
+
+impl Leftovers {
+    /// Release everything; returns processes found still in the cgroups (killed).
+    pub(crate) fn release(mut self) -> Vec<i32> {
+        drop(self.mount_ns.take());
+        match self.cgroup.take() {
+            Some(mut cgroup) => cgroup.remove(),
+            None => Vec::new(),
+        }
+    }
 }
 
 pub(crate) struct Worker {
@@ -56,6 +75,7 @@ pub(crate) struct Worker {
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
     cgroup: Option<WorkerCgroup>,
+    mount_ns: Option<OwnedFd>,
     reaped: bool,
 }
 
@@ -75,6 +95,7 @@ impl Worker {
                 stdout: pipe::Receiver::from_owned_fd(spawned.stdout)?,
                 stderr: pipe::Receiver::from_owned_fd(spawned.stderr)?,
                 cgroup: Some(cgroup),
+                mount_ns: Some(spawned.mount_ns),
                 reaped: false,
             })
         };
@@ -190,7 +211,10 @@ impl Worker {
         Finished {
             result: classify(status, duration, &out, &err, killed, oom),
             killed,
-            cgroup,
+            leftovers: Leftovers {
+                cgroup,
+                mount_ns: self.mount_ns.take(),
+            },
         }
     }
 

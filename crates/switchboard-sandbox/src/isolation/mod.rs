@@ -105,10 +105,7 @@ fn stage_name(stage: Option<Stage>, index: usize) -> String {
 }
 
 fn describe_errno(errno: i32) -> String {
-    format!(
-        "{} (errno {errno})",
-        std::io::Error::from_raw_os_error(errno)
-    )
+    std::io::Error::from_raw_os_error(errno).to_string()
 }
 
 /// Resource limits set with `setrlimit` in every sandbox.

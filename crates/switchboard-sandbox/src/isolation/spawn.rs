@@ -41,6 +41,10 @@ pub(crate) struct Spawned {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// The sandbox's mount namespace, held open so that the kernel tears it down when this
+    /// closes (later, off the answer's path) instead of inside PID 1's exit, where it delays
+    /// the exit notification by an RCU grace period.
+    pub mount_ns: OwnedFd,
 }
 
 /// Longest the child may take from `clone` to `execve` (it needs a few milliseconds).
@@ -154,6 +158,9 @@ pub(crate) fn spawn(
     // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop((stdin_r, stdout_w, stderr_w, report_w, sync_r));
+    let mount_ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
+        .map(OwnedFd::from)
+        .map_err(|e| SpawnError::Host(format!("opening the sandbox's mount namespace: {e}")))?;
 
     cgroup
         .attach(pid)
@@ -185,6 +192,7 @@ pub(crate) fn spawn(
         stdin: stdin_w,
         stdout: stdout_r,
         stderr: stderr_r,
+        mount_ns,
     })
 }
 
