@@ -4,7 +4,9 @@
 //!
 //! - [`config`]: settings (`--listen`, `--default-timezone`) and their validation.
 //! - [`clock`]: the time logic — time-zone lookup with suggestions, conversion — free of MCP.
-//! - [`server`]: the rmcp `ServerHandler` with `get_current_time` and `convert_time`.
+//! - [`server`]: the rmcp `ServerHandler` with `get_current_time` and `convert_time`; each call
+//!   runs in an `mcp_tool_call` span that continues the caller's trace (the reference wiring of
+//!   `switchboard_protocol::mcp_trace` for every MCP service).
 //!
 //! [`serve`] runs the service on a listener the caller bound; [`router`] builds the app.
 
