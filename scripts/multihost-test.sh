@@ -3,13 +3,16 @@
 # machine, each with its own address, plugged into one virtual switch (a bridge in a namespace
 # of its own) by veth links. Nothing of the machine's own network is touched.
 #
-#   scripts/multihost-test.sh          # as root; needs ip (iproute2), curl, jq
+#   scripts/multihost-test.sh                        # as root; needs ip (iproute2), curl, jq
+#   scripts/multihost-test.sh --with-code-executor   # also the code-executor and its sandbox
 #
-#   host     address          runs
-#   client   10.213.0.2       the checks (switchboard tools/call, switchboard-loadgen, curl)
-#   gw       10.213.0.10      switchboard mcp-server, upstreams time-a and time-b
-#   time-a   10.213.0.11      switchboard time-client (default zone Europe/Berlin)
-#   time-b   10.213.0.12      switchboard time-client (default zone Asia/Tokyo)
+#   host       address        runs
+#   client     10.213.0.2     the checks (switchboard tools/call, switchboard-loadgen, curl)
+#   gw         10.213.0.10    switchboard mcp-server, upstreams time-a and time-b
+#   time-a     10.213.0.11    switchboard time-client (default zone Europe/Berlin)
+#   time-b     10.213.0.12    switchboard time-client (default zone Asia/Tokyo)
+#   sandbox    10.213.0.13    switchboard sandbox                (--with-code-executor)
+#   code-exec  10.213.0.14    switchboard code-executor, a third upstream of the gateway
 #
 # Two rounds cut the gateway off from time-b: unplugging time-b's cable at the switch (packets
 # vanish; connections hang until timeouts) and a blackhole route on the gateway's host (sends
@@ -19,12 +22,22 @@
 # to time-b's tool fails fast with a clear error, and that after restoring the link time-b's
 # tools come back and answer — with every process still the one started at the beginning (no
 # restarts). The gateway notices through its health checks (1 s interval here), so the script
-# polls /api/tools until a deadline.
+# polls /api/tools until a deadline. With --with-code-executor, execute_code must answer
+# through gateway -> code-executor -> sandbox across three hosts, and a third round unplugs the
+# sandbox: the code-executor stays listed, execute_code fails with an error naming the
+# sandbox, the code-executor's /ready turns 503, time-a's calls still all succeed, and after
+# the repair execute_code runs again.
 #
 # Cleanup: a trap stops every process this script started (by pid) and deletes every
 # namespace it created, however the script ends. Logs: ${CARGO_TARGET_DIR:-target}/multihost/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WITH_CODE_EXECUTOR=0
+case "${1:-}" in
+  --with-code-executor) WITH_CODE_EXECUTOR=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--with-code-executor]" >&2; exit 2 ;;
+esac
 
 target=${CARGO_TARGET_DIR:-target}
 BIN=${SWITCHBOARD_BIN:-$target/debug/switchboard}
@@ -130,27 +143,31 @@ add_host time-b 12
 GW_URL=http://${ADDR[gw]}:8000
 
 # --- services -----------------------------------------------------------------------------
-# Tool services, and the gateway's upstream list. EXTENSION POINT: the code-executor and its
-# sandbox become two more hosts here once they are to be part of this test, e.g.
-#   add_host sandbox 13;   serve sandbox sandbox 8001
-#   add_host code-exec 14; serve code-exec code-executor 8004 --sandbox-url "http://$NET.13:8001"
-#   UPSTREAMS+=(--upstream "code-executor=http://$NET.14:8004/mcp")
-# plus a check that execute_code answers through the gateway, and a round that cuts the
-# sandbox's cable (the code-executor's /ready and its tool results must say the sandbox is
-# unreachable while the time tools keep working). Everything below is written per upstream
-# name, so the cut/restore rounds need no change.
+# Tool services, and the gateway's upstream list. A further service is a host here, its
+# address in UPSTREAMS, and its /ready URL in READY; the rounds below are written per upstream
+# name and need no change.
 serve time-a time-client 8003 --default-timezone Europe/Berlin
 serve time-b time-client 8003 --default-timezone Asia/Tokyo
 UPSTREAMS=(
   --upstream "time-a=http://${ADDR[time-a]}:8003/mcp"
   --upstream "time-b=http://${ADDR[time-b]}:8003/mcp"
 )
+READY=("http://${ADDR[time-a]}:8003/ready" "http://${ADDR[time-b]}:8003/ready")
+if [ "$WITH_CODE_EXECUTOR" = 1 ]; then
+  add_host sandbox 13
+  add_host code-exec 14
+  serve sandbox sandbox 8001
+  # Short timeouts, so a cut sandbox is reported within the round's deadline.
+  serve code-exec code-executor 8004 --sandbox-url "http://${ADDR[sandbox]}:8001" \
+    --connect-timeout-seconds 1 --execute-timeout-seconds 5
+  UPSTREAMS+=(--upstream "code-executor=http://${ADDR[code-exec]}:8004/mcp")
+  READY+=("http://${ADDR[sandbox]}:8001/ready" "http://${ADDR[code-exec]}:8004/ready")
+fi
 serve gw mcp-server 8000 "${UPSTREAMS[@]}" \
-  --health-interval-seconds 1 --connect-timeout-seconds 1 --call-timeout-seconds 5
+  --health-interval-seconds 1 --connect-timeout-seconds 1 --call-timeout-seconds 10
 
-for host in time-a time-b; do
-  on client "$PWD/scripts/wait-ready.sh" "http://${ADDR[$host]}:8003/ready" 30 ||
-    fail "$host did not become ready"
+for url in "${READY[@]}"; do
+  on client "$PWD/scripts/wait-ready.sh" "$url" 60 || fail "$url did not become ready"
 done
 on client "$PWD/scripts/wait-ready.sh" "$GW_URL/ready" 30 || fail "the gateway did not become ready"
 STARTED=$(date +%s)
@@ -202,6 +219,17 @@ fi
 [ "$(zone_of "$TOOL_B")" = Asia/Tokyo ] || fail "$TOOL_B did not answer from time-b"
 say "federated over the switch: $TOOL_A -> time-a (${ADDR[time-a]}), $TOOL_B -> time-b (${ADDR[time-b]})"
 
+# run_code: execute_code through the gateway; prints the program's stdout.
+run_code() {
+  on client "$BIN" call execute_code '{"code": "print(6 * 7)"}' --json --gateway-url "$GW_URL/mcp" |
+    jq -er 'select(.isError != true) | .structuredContent.stdout'
+}
+if [ "$WITH_CODE_EXECUTOR" = 1 ]; then
+  wait_for "the code-executor's tools listed" "$DETECT_LIMIT" upstream_is code-executor up >/dev/null
+  [ "$(run_code)" = 42 ] || fail "execute_code did not answer 42 through gateway -> code-executor -> sandbox"
+  say "execute_code answers across three hosts: gw -> code-exec (${ADDR[code-exec]}) -> sandbox (${ADDR[sandbox]})"
+fi
+
 # --- cut, check, restore ------------------------------------------------------------------
 # round NAME CUT RESTORE: cut time-b off with the command CUT, check the degradation, restore
 # with RESTORE, check the healing.
@@ -240,10 +268,43 @@ round unplug "ip -n $SW link set time-b down" "ip -n $SW link set time-b up"
 round blackhole "ip -n $RUN-gw route add blackhole ${ADDR[time-b]}/32" \
   "ip -n $RUN-gw route del blackhole ${ADDR[time-b]}/32"
 
+# sandbox_round: unplug the sandbox; only execute_code may suffer, and it must say why.
+sandbox_round() {
+  local load_pid error ready_after heal
+  say "round 'sandbox': unplugging the sandbox"
+  ip -n "$SW" link set sandbox down
+  on client "$LOADGEN" mcp --url "$GW_URL/mcp" --tool "$TOOL_A" -c 2 --warmup 0 \
+    --duration "$((DETECT_LIMIT / 2))" --expect Europe/Berlin \
+    --output "$OUT/load-sandbox.json" >"$OUT/load-sandbox.log" 2>&1 &
+  load_pid=$!
+  PIDS+=("$load_pid")
+  if error=$(on client timeout 30 "$BIN" call execute_code '{"code": "print(1)"}' \
+    --gateway-url "$GW_URL/mcp" 2>&1); then
+    fail "execute_code answered with the sandbox unplugged: $error"
+  fi
+  grep -qi 'sandbox' <<<"$error" || fail "the execute_code error does not name the sandbox: $error"
+  code_exec_not_ready() {
+    [ "$(on client curl -s -o /dev/null -w '%{http_code}' "http://${ADDR[code-exec]}:8004/ready")" = 503 ]
+  }
+  ready_after=$(wait_for "the code-executor's /ready reports the sandbox" "$DETECT_LIMIT" code_exec_not_ready)
+  upstream_is code-executor up || fail "the code-executor left the list although it still answers MCP"
+  upstream_is time-b up || fail "time-b left the list while the sandbox was unplugged"
+  wait "$load_pid" || fail "time-a's calls failed while the sandbox was unplugged; see $OUT/load-sandbox.log"
+  say "  execute_code fails and says why: $(head -n1 <<<"$error")"
+  say "  code-executor /ready 503 after ${ready_after}s; time-a meanwhile: $(jq -r '"\(.requests) calls, \(.errors) errors"' "$OUT/load-sandbox.json")"
+  ip -n "$SW" link set sandbox up
+  heal=$(wait_for "execute_code runs again" "$DETECT_LIMIT" run_code)
+  say "  restored; execute_code runs again in ${heal}s"
+}
+if [ "$WITH_CODE_EXECUTOR" = 1 ]; then
+  sandbox_round
+fi
+
 # --- no restarts --------------------------------------------------------------------------
-for host in gw time-a time-b; do
+declare -A PORT=([gw]=8000 [time-a]=8003 [time-b]=8003 [sandbox]=8001 [code-exec]=8004)
+for host in "${!PID[@]}"; do
   kill -0 "${PID[$host]}" 2>/dev/null || fail "$host's process is gone"
-  uptime=$(on client curl -fsS "http://${ADDR[$host]}:$([ "$host" = gw ] && echo 8000 || echo 8003)/health" |
+  uptime=$(on client curl -fsS "http://${ADDR[$host]}:${PORT[$host]}/health" |
     jq -r '.uptime_seconds | floor')
   # Whole seconds on both sides: allow one for rounding.
   [ "$((uptime + 1))" -ge "$(($(date +%s) - STARTED))" ] || fail "$host restarted (uptime ${uptime}s)"
