@@ -236,7 +236,9 @@ def resources(ctx: Context) -> dict:
     section = {"id": 5, "title": "Memory and start-up", "runs": [], "notes": [
         "Idle RSS is read 0.5 s after each service (a separate process) became ready, before any "
         "load; the peak is sampled every 50 ms during the load runs that went through it. The "
-        "sandbox's pre-started interpreters are separate processes and not included in its RSS."]}
+        "sandbox's pre-started interpreters are separate processes, not in its own row; the row "
+        "\"sandbox with its pre-started interpreters\" adds them (an upper bound: pages they share "
+        "are counted once per process)."]}
     for name in ("time-client", "mcp-server", "sandbox", "code-executor", "middleware", "fastmcp"):
         if ctx.services.missing(name) is None:
             ctx.services.get(name)

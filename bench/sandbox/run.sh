@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The sandbox benchmark: print('hello') through the sandbox's REST API and through the
+# code-executor's MCP tool (each call a fresh isolated interpreter), beside a cold
+# `/usr/bin/python3 -c "print('hello')"` start measured in the same run. Two kinds of run:
+#   - paced: one call every 1/RATE s, one at a time (the `paced` example of switchboard-sandbox):
+#     the latency of one call while the pool keeps up;
+#   - saturated: switchboard-loadgen's closed loop with c calls in flight: executions per
+#     second, and the latency when every call waits for the pool to start an interpreter.
+# Writes bench/sandbox/results/latest.{md,json}.
+#
+#   bench/sandbox/run.sh                                         # ~2 minutes after the build
+#   DURATION=2 WARMUP=0.5 PACED_REQUESTS=100 bench/sandbox/run.sh  # a quick try
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration=${DURATION:-5}
+warmup=${WARMUP:-1}
+concurrency=${CONCURRENCY:-"1 2 4"}
+rate=${RATE:-20}
+paced_requests=${PACED_REQUESTS:-300}
+work=target/bench-sandbox
+out=bench/sandbox/results
+mkdir -p "$work" "$out"
+rm -f "$work"/*.json
+
+echo "=== build (release) ==="
+cargo build --release -p switchboard -p switchboard-loadgen
+cargo build --release -p switchboard-sandbox --example paced
+bin=target/release/switchboard
+loadgen=target/release/switchboard-loadgen
+paced=target/release/examples/paced
+
+sandbox_port=18801
+executor_port=18804
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+echo "=== start sandbox and code-executor ==="
+"$bin" sandbox --listen "127.0.0.1:$sandbox_port" --packages-dir "$PWD/$work/site" \
+  > "$work/sandbox.log" 2>&1 &
+pids+=($!)
+scripts/wait-ready.sh "http://127.0.0.1:$sandbox_port/ready" 60
+"$bin" code-executor --listen "127.0.0.1:$executor_port" \
+  --sandbox-url "http://127.0.0.1:$sandbox_port" > "$work/code-executor.log" 2>&1 &
+pids+=($!)
+scripts/wait-ready.sh "http://127.0.0.1:$executor_port/ready" 60
+curl -fsS "http://127.0.0.1:$sandbox_port/ready" > "$work/ready.json"
+
+echo "=== paced, $rate/s: cold, sandbox REST, code-executor MCP ==="
+"$paced" cold /usr/bin/python3 "$rate" "$paced_requests" > "$work/paced-cold.json"
+"$paced" rest "http://127.0.0.1:$sandbox_port/execute" "$rate" "$paced_requests" > "$work/paced-rest.json"
+"$paced" mcp "http://127.0.0.1:$executor_port/mcp" "$rate" "$paced_requests" > "$work/paced-mcp.json"
+
+load=(--duration "$duration" --warmup "$warmup" --expect hello)
+hello='{"code":"print('"'"'hello'"'"')"}'
+for c in $concurrency; do
+  echo "=== c=$c: cold /usr/bin/python3 -c ==="
+  "$loadgen" process -c "$c" "${load[@]}" --output "$work/cold-c$c.json" \
+    -- /usr/bin/python3 -c "print('hello')" > /dev/null
+  echo "=== c=$c: sandbox REST POST /execute ==="
+  "$loadgen" http -c "$c" "${load[@]}" --output "$work/rest-c$c.json" \
+    --url "http://127.0.0.1:$sandbox_port/execute" --body "$hello" > /dev/null
+  echo "=== c=$c: code-executor MCP execute_code ==="
+  "$loadgen" mcp -c "$c" "${load[@]}" --output "$work/mcp-c$c.json" \
+    --url "http://127.0.0.1:$executor_port/mcp" --tool execute_code --arguments "$hello" > /dev/null
+done
+curl -fsS "http://127.0.0.1:$sandbox_port/metrics" > "$work/metrics.txt"
+
+/usr/bin/python3 bench/sandbox/report.py "$work" "$out" \
+  "bench/sandbox/run.sh (DURATION=$duration WARMUP=$warmup CONCURRENCY='$concurrency' RATE=$rate PACED_REQUESTS=$paced_requests)"
+cat "$out/latest.md"
