@@ -6,7 +6,8 @@
 //!   `Execute:` / `Run:` — on the same line up to a trailing request such as "and tell me the
 //!   time", or the lines below when the marker ends its line;
 //! - a question about the time: the words *time*, *clock*, *date* or *today* outside the
-//!   code, with IANA zones (`Europe/Berlin`) or `UTC` named in the message.
+//!   code, with IANA zones (`Europe/Berlin`), `UTC`, or cities that name a zone ("Tokyo",
+//!   "New York" → `America/New_York`) in the message.
 //!
 //! Everything it finds runs concurrently through the same dispatcher as LLM tool calls. Every
 //! answer starts by saying it came from the offline planner and ends with how to configure
@@ -73,9 +74,74 @@ pub fn plan(message: &str) -> Plan {
                 zones.push(w.to_owned());
             }
         }
+        for zone in zones_named_by_city(&words) {
+            if !zones.contains(&zone) {
+                zones.push(zone);
+            }
+        }
         zones
     });
     Plan { code, time_zones }
+}
+
+/// The regions whose zones are named after cities (`Etc/...`, `SystemV/...` and aliases such
+/// as `US/Pacific` are left out).
+const CITY_REGIONS: &[&str] = &[
+    "Africa",
+    "America",
+    "Antarctica",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+];
+
+/// City name (lower case, `_` as a space) to IANA zone, from the time-zone database compiled
+/// into the binary: "tokyo" → `Asia/Tokyo`, "new york" → `America/New_York`.
+fn city_zones() -> &'static std::collections::HashMap<String, String> {
+    static CITIES: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    CITIES.get_or_init(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_owned())
+            .filter(|n| CITY_REGIONS.iter().any(|r| n.starts_with(&format!("{r}/"))))
+            .collect();
+        names.sort();
+        let mut map = std::collections::HashMap::new();
+        for name in names {
+            if let Some(city) = name.rsplit('/').next() {
+                map.entry(city.replace('_', " ").to_lowercase())
+                    .or_insert(name.clone());
+            }
+        }
+        map
+    })
+}
+
+/// Zones named by a capitalised city in `words` (longest match first, up to three words).
+fn zones_named_by_city(words: &[String]) -> Vec<String> {
+    let cities = city_zones();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let starts_upper = words[i].starts_with(|c: char| c.is_uppercase());
+        let matched = (1..=3).rev().find_map(|n| {
+            let window = words.get(i..i + n)?;
+            let key = window.join(" ").to_lowercase();
+            cities.get(&key).map(|zone| (n, zone.clone()))
+        });
+        match matched {
+            Some((n, zone)) if starts_upper => {
+                found.push(zone);
+                i += n;
+            }
+            _ => i += 1,
+        }
+    }
+    found
 }
 
 /// Split a message into the programs in it and the rest.
@@ -356,5 +422,19 @@ mod tests {
             plan("what's the time in UTC?").time_zones,
             Some(vec!["UTC".to_owned()])
         );
+    }
+
+    #[test]
+    fn cities_name_their_zones() {
+        assert_eq!(
+            plan("What time is it in Tokyo and in New York?").time_zones,
+            Some(vec!["Asia/Tokyo".to_owned(), "America/New_York".to_owned()])
+        );
+        assert_eq!(
+            plan("tell me the time in Sao Paulo, please").time_zones,
+            Some(vec!["America/Sao_Paulo".to_owned()])
+        );
+        // Lower-case words are not taken for cities ("time", "date", ...).
+        assert_eq!(plan("what time is it?").time_zones, Some(vec![]));
     }
 }

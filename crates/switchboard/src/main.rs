@@ -4,6 +4,8 @@
 //! file, sets up logging and the shutdown signal, binds listeners and calls each service
 //! crate's `serve`. Endpoints live in the service crates (see the README's map).
 
+#[macro_use]
+mod output;
 mod cli;
 mod commands;
 

@@ -40,7 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     client.cancel().await.ok();
     let result = result?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         let text: Vec<&str> = result
             .content
@@ -48,9 +48,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
             .collect();
         match (&result.structured_content, text.is_empty()) {
-            (Some(structured), _) => println!("{}", serde_json::to_string_pretty(structured)?),
-            (None, false) => println!("{}", text.join("\n")),
-            (None, true) => println!("(no output)"),
+            (Some(structured), _) => outln!("{}", serde_json::to_string_pretty(structured)?),
+            (None, false) => outln!("{}", text.join("\n")),
+            (None, true) => outln!("(no output)"),
         }
     }
     if result.is_error == Some(true) {

@@ -53,7 +53,7 @@ fn print_tool_call(record: &Value) {
     } else {
         "ok"
     };
-    println!(
+    outln!(
         "[tool] {} {} -> {mark} in {:.1} ms",
         record["name"].as_str().unwrap_or("?"),
         record["arguments"],
@@ -61,7 +61,7 @@ fn print_tool_call(record: &Value) {
     );
     let result = record["result"].as_str().unwrap_or_default();
     for line in shorten(result, MAX_SHOWN).lines() {
-        println!("       {line}");
+        outln!("       {line}");
     }
 }
 
@@ -95,7 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.json {
         let answer: Value = response.json().await.context("the answer is not JSON")?;
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(());
     }
     let mut stream = response.bytes_stream();
@@ -115,14 +115,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 "tool_call_finished" => print_tool_call(&data),
                 "text" => {
                     if !printed_text {
-                        println!();
+                        outln!();
                         printed_text = true;
                     }
-                    print!("{}", data["delta"].as_str().unwrap_or_default());
+                    out!("{}", data["delta"].as_str().unwrap_or_default());
                     stdout.flush().ok();
                 }
                 "done" => {
-                    println!();
+                    outln!();
                     if let Some(warnings) = data["warnings"].as_array() {
                         for warning in warnings {
                             eprintln!("warning: {}", warning.as_str().unwrap_or_default());
@@ -132,7 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 }
                 "error" => {
                     if printed_text {
-                        println!();
+                        outln!();
                     }
                     bail!("{}", data["message"].as_str().unwrap_or("the chat failed"));
                 }

@@ -24,7 +24,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("{}: {error}", args.url))?;
     let status = response.status();
     if status.is_success() {
-        println!("{} {status}", args.url);
+        outln!("{} {status}", args.url);
         return Ok(());
     }
     let body = response.text().await.unwrap_or_default();

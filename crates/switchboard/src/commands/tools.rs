@@ -73,18 +73,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("the gateway did not list its tools")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&tools)?);
+        outln!("{}", serde_json::to_string_pretty(&tools)?);
     } else if tools.is_empty() {
-        println!(
+        outln!(
             "the gateway at {} offers no tools right now",
             args.gateway.url
         );
     } else {
         for tool in &tools {
-            println!("{}", signature(&tool.name, &tool.input_schema));
+            outln!("{}", signature(&tool.name, &tool.input_schema));
             let description = tool.description.as_deref().unwrap_or_default();
             if let Some(first) = description.split_terminator(". ").next() {
-                println!("    {}", first.trim_end_matches('.'));
+                outln!("    {}", first.trim_end_matches('.'));
             }
         }
     }

@@ -226,9 +226,9 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     }
     if !context.shutdown.is_cancelled() {
         for (name, base_url, endpoint) in &names {
-            println!("{name:<14} {base_url}{endpoint}  ready");
+            outln!("{name:<14} {base_url}{endpoint}  ready");
         }
-        println!("switchboard is up; press Ctrl-C to stop");
+        outln!("switchboard is up; press Ctrl-C to stop");
     }
 
     // Run until a signal, or until one service fails (which stops the rest).
