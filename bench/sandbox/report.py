@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-work, out, command = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+work, out, command, RATE = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 
 KINDS = [
     ("cold", "cold `/usr/bin/python3 -c` (unisolated, fork/exec/wait)"),
@@ -51,7 +51,7 @@ lines = [
 ]
 summary = []
 if paced:
-    rate = next(iter(paced.values()))["rate_per_second"]
+    rate = RATE
     lines += [
         f"One call every {1000 / rate:.0f} ms, one at a time: the pool keeps up, so this is the cost of one",
         "call with a fresh isolated interpreter (taken from the pool, program run, tree killed and reaped),",

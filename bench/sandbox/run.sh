@@ -2,8 +2,8 @@
 # The sandbox benchmark: print('hello') through the sandbox's REST API and through the
 # code-executor's MCP tool (each call a fresh isolated interpreter), beside a cold
 # `/usr/bin/python3 -c "print('hello')"` start measured in the same run. Two kinds of run:
-#   - paced: one call every 1/RATE s, one at a time (the `paced` example of switchboard-sandbox):
-#     the latency of one call while the pool keeps up;
+#   - paced: one call every 1/RATE s, one at a time (switchboard-loadgen --rate): the latency
+#     of one call while the pool keeps up;
 #   - saturated: switchboard-loadgen's closed loop with c calls in flight: executions per
 #     second, and the latency when every call waits for the pool to start an interpreter.
 # Writes bench/sandbox/results/latest.{md,json}.
@@ -24,10 +24,8 @@ rm -f "$work"/*.json
 
 echo "=== build (release) ==="
 cargo build --release -p switchboard -p switchboard-loadgen
-cargo build --release -p switchboard-sandbox --example paced
 bin=target/release/switchboard
 loadgen=target/release/switchboard-loadgen
-paced=target/release/examples/paced
 
 sandbox_port=18801
 executor_port=18804
@@ -46,13 +44,17 @@ pids+=($!)
 scripts/wait-ready.sh "http://127.0.0.1:$executor_port/ready" 60
 curl -fsS "http://127.0.0.1:$sandbox_port/ready" > "$work/ready.json"
 
+hello='{"code":"print('"'"'hello'"'"')"}'
 echo "=== paced, $rate/s: cold, sandbox REST, code-executor MCP ==="
-"$paced" cold /usr/bin/python3 "$rate" "$paced_requests" > "$work/paced-cold.json"
-"$paced" rest "http://127.0.0.1:$sandbox_port/execute" "$rate" "$paced_requests" > "$work/paced-rest.json"
-"$paced" mcp "http://127.0.0.1:$executor_port/mcp" "$rate" "$paced_requests" > "$work/paced-mcp.json"
+paced=(-c 1 --rate "$rate" --requests "$paced_requests" --warmup "$warmup" --expect hello)
+"$loadgen" process "${paced[@]}" --output "$work/paced-cold.json" \
+  -- /usr/bin/python3 -c "print('hello')" > /dev/null
+"$loadgen" http "${paced[@]}" --output "$work/paced-rest.json" \
+  --url "http://127.0.0.1:$sandbox_port/execute" --body "$hello" > /dev/null
+"$loadgen" mcp "${paced[@]}" --output "$work/paced-mcp.json" \
+  --url "http://127.0.0.1:$executor_port/mcp" --tool execute_code --arguments "$hello" > /dev/null
 
 load=(--duration "$duration" --warmup "$warmup" --expect hello)
-hello='{"code":"print('"'"'hello'"'"')"}'
 for c in $concurrency; do
   echo "=== c=$c: cold /usr/bin/python3 -c ==="
   "$loadgen" process -c "$c" "${load[@]}" --output "$work/cold-c$c.json" \
@@ -67,5 +69,5 @@ done
 curl -fsS "http://127.0.0.1:$sandbox_port/metrics" > "$work/metrics.txt"
 
 /usr/bin/python3 bench/sandbox/report.py "$work" "$out" \
-  "bench/sandbox/run.sh (DURATION=$duration WARMUP=$warmup CONCURRENCY='$concurrency' RATE=$rate PACED_REQUESTS=$paced_requests)"
+  "bench/sandbox/run.sh (DURATION=$duration WARMUP=$warmup CONCURRENCY='$concurrency' RATE=$rate PACED_REQUESTS=$paced_requests)" "$rate"
 cat "$out/latest.md"
