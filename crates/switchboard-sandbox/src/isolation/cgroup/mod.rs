@@ -9,13 +9,18 @@
 //! reaped. A worker whose groups cannot be created is not started.
 
 use std::{
-    fs,
-    io::{self, ErrorKind},
+    fs, io,
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
 };
 
 use serde_json::json;
+
+mod layout;
+mod worker;
+
+use layout::{mounts, own_groups};
+pub(crate) use worker::WorkerCgroup;
 
 /// Limits a worker's group enforces.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +34,7 @@ pub(crate) struct CgroupLimits {
 const CPU_PERIOD_US: u64 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Version {
+pub(super) enum Version {
     V1,
     V2,
 }
@@ -54,14 +59,6 @@ pub(crate) struct Cgroups {
     /// Our own groups, removed at shutdown.
     created: Vec<PathBuf>,
     limits: Option<CgroupLimits>,
-}
-
-/// One worker's groups.
-#[derive(Debug, Default)]
-pub(crate) struct WorkerCgroup {
-    dirs: Vec<PathBuf>,
-    memory: Option<(Version, PathBuf)>,
-    kill: Option<PathBuf>,
 }
 
 const PREFIX: &str = "switchboard-sandbox.";
@@ -296,91 +293,6 @@ fn write_limits(
     }
 }
 
-impl WorkerCgroup {
-    /// Move `pid` into every group (before it runs anything of its own).
-    pub(crate) fn attach(&self, pid: i32) -> io::Result<()> {
-        for dir in &self.dirs {
-            fs::write(dir.join("cgroup.procs"), pid.to_string())?;
-        }
-        Ok(())
-    }
-
-    /// Whether the kernel's OOM killer acted in this group.
-    pub(crate) fn oom_killed(&self) -> bool {
-        let Some((version, dir)) = &self.memory else {
-            return false;
-        };
-        let file = match version {
-            Version::V1 => "memory.oom_control",
-            Version::V2 => "memory.events",
-        };
-        fs::read_to_string(dir.join(file))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.strip_prefix("oom_kill "))
-            .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
-    }
-
-    /// Processes still in the groups (there should be none once the sandbox's PID 1 is gone).
-    pub(crate) fn remaining(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        for dir in &self.dirs {
-            for line in fs::read_to_string(dir.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-            {
-                if let Ok(pid) = line.trim().parse::<i32>()
-                    && !pids.contains(&pid)
-                {
-                    pids.push(pid);
-                }
-            }
-        }
-        pids
-    }
-
-    /// Kill whatever is left: `cgroup.kill` where offered, else each listed process.
-    pub(crate) fn kill_remaining(&self) {
-        if let Some(dir) = &self.kill {
-            let _ = fs::write(dir.join("cgroup.kill"), "1");
-        }
-        for pid in self.remaining() {
-            // SAFETY: plain signal; the pid was read from our own group.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-
-    /// Remove the groups. Returns the processes that were found still inside (and killed).
-    pub(crate) fn remove(&mut self) -> Vec<i32> {
-        let strays = self.remaining();
-        if !strays.is_empty() {
-            self.kill_remaining();
-        }
-        for dir in self.dirs.drain(..) {
-            // A killed process may take a moment to leave its group.
-            for attempt in 0..50 {
-                match fs::remove_dir(&dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == ErrorKind::NotFound => break,
-                    Err(error) if attempt == 49 => {
-                        tracing::error!(group = %dir.display(), %error, "cannot remove a sandbox cgroup");
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
-                }
-            }
-        }
-        strays
-    }
-}
-
-impl Drop for WorkerCgroup {
-    fn drop(&mut self) {
-        if !self.dirs.is_empty() {
-            self.remove();
-        }
-    }
-}
-
 /// Remove groups left behind by a service process that no longer exists.
 fn remove_stale(base: &Path) {
     let Ok(entries) = fs::read_dir(base) else {
@@ -409,125 +321,5 @@ fn remove_stale(base: &Path) {
             }
         }
         let _ = fs::remove_dir(entry.path());
-    }
-}
-
-/// A cgroup file system mount.
-#[derive(Debug)]
-struct Mount {
-    v2: bool,
-    controllers: Vec<String>,
-    /// The hierarchy path this mount shows at `point`.
-    root: String,
-    point: PathBuf,
-}
-
-impl Mount {
-    fn dir_for(&self, own: Option<&str>) -> Option<PathBuf> {
-        let own = own?;
-        let relative = own.strip_prefix(self.root.trim_end_matches('/'))?;
-        let dir = self.point.join(relative.trim_start_matches('/'));
-        dir.is_dir().then_some(dir)
-    }
-}
-
-fn mounts() -> Vec<Mount> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines().filter_map(parse_mount).collect()
-}
-
-fn parse_mount(line: &str) -> Option<Mount> {
-    let (left, right) = line.split_once(" - ")?;
-    let left: Vec<&str> = left.split(' ').collect();
-    let mut right = right.split(' ');
-    let fstype = right.next()?;
-    let _source = right.next();
-    let options = right.next().unwrap_or_default();
-    let root = unescape(left.get(3)?);
-    let point = PathBuf::from(unescape(left.get(4)?));
-    match fstype {
-        "cgroup2" => Some(Mount {
-            v2: true,
-            controllers: Vec::new(),
-            root,
-            point,
-        }),
-        "cgroup" => Some(Mount {
-            v2: false,
-            controllers: options.split(',').map(str::to_owned).collect(),
-            root,
-            point,
-        }),
-        _ => None,
-    }
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(field: &str) -> String {
-    field
-        .replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-}
-
-#[derive(Debug)]
-struct OwnGroup {
-    v2: bool,
-    controllers: Vec<String>,
-    path: String,
-}
-
-fn own_groups() -> Vec<OwnGroup> {
-    fs::read_to_string("/proc/self/cgroup")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let id = parts.next()?;
-            let controllers = parts.next()?;
-            let path = parts.next()?.to_owned();
-            Some(OwnGroup {
-                v2: id == "0" && controllers.is_empty(),
-                controllers: controllers.split(',').map(str::to_owned).collect(),
-                path,
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_v1_and_v2_mount_lines() {
-        let v1 = parse_mount(
-            "35 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:14 - cgroup cgroup rw,memory",
-        )
-        .expect("v1");
-        assert!(!v1.v2);
-        assert!(v1.controllers.iter().any(|c| c == "memory"));
-        assert_eq!(v1.point, PathBuf::from("/sys/fs/cgroup/memory"));
-        let v2 =
-            parse_mount("30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw").expect("v2");
-        assert!(v2.v2);
-        assert!(parse_mount("22 1 8:1 / / rw - ext4 /dev/sda1 rw").is_none());
-    }
-
-    #[test]
-    fn group_dirs_are_relative_to_the_mount_root() {
-        let mount = Mount {
-            v2: false,
-            controllers: vec!["memory".into()],
-            root: "/".into(),
-            point: PathBuf::from("/"),
-        };
-        assert_eq!(mount.dir_for(Some("/tmp")), Some(PathBuf::from("/tmp")));
-        let nested = Mount {
-            root: "/a".into(),
-            ..mount
-        };
-        assert_eq!(nested.dir_for(Some("/b")), None, "outside the mount");
     }
 }
