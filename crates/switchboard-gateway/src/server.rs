@@ -24,7 +24,7 @@ use crate::{
     error::CallError,
     gateway::Gateway,
     sessions::{ListChanges, session_id},
-    upstream::handler::Caller,
+    upstream::handler::{Caller, ProgressSink},
 };
 
 /// The rmcp server handler; cloned per request, so it holds only the shared [`Gateway`].
@@ -43,6 +43,7 @@ impl GatewayServer {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
             session: session_id(&context.extensions),
+            progress: context.extensions.get::<ProgressSink>().cloned(),
         }
     }
 }

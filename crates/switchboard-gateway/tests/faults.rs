@@ -255,6 +255,43 @@ async fn a_hanging_upstream_times_out_cleanly_then_its_circuit_opens() {
     );
 }
 
+/// An upstream that forgot the gateway's session (as a restarted server behind the same
+/// address would) answers 404: the gateway initializes a new session and the call succeeds,
+/// and later calls go over that one new session.
+#[tokio::test]
+async fn an_expired_upstream_session_is_renewed_without_failing_a_call() {
+    let ts = TsUpstream::start(0).await;
+    let gateway = gateway(config(vec![upstream("ts", &ts.mcp_url())])).await;
+    gateway
+        .wait_for("the upstream listed", |c| {
+            c.tools.iter().any(|t| t.name == "echo")
+        })
+        .await;
+    let (client, _events) = client(&gateway.mcp_url()).await;
+    let forgotten = client
+        .call_tool(params("forget_sessions", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&forgotten), "1", "the gateway's one session");
+    for text in ["after", "again"] {
+        let echo = client
+            .call_tool(params("echo", json!({"text": text})))
+            .await
+            .unwrap();
+        assert_ne!(echo.is_error, Some(true), "{}", text_of(&echo));
+        assert_eq!(echo.structured_content, Some(json!({"text": text})));
+    }
+    let forgotten = client
+        .call_tool(params("forget_sessions", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&forgotten),
+        "1",
+        "one new session, used by every call"
+    );
+}
+
 /// The gateway starts and serves while its only upstream is not there; `/ready` says which
 /// upstream is missing; when the upstream starts, its tools appear and clients are told.
 #[tokio::test]

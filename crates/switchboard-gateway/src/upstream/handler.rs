@@ -40,7 +40,15 @@ pub struct Caller {
     pub progress_token: Option<ProgressToken>,
     /// The caller's `mcp-session-id`, to send each log message once per session.
     pub session: Option<Arc<str>>,
+    /// Where the caller's progress goes when its request is answered on its own HTTP response
+    /// by the gateway's endpoint (`crate::endpoint`) rather than by rmcp's session; `None`:
+    /// through `peer`.
+    pub progress: Option<ProgressSink>,
 }
+
+/// The progress notifications of one request answered by the gateway's endpoint.
+#[derive(Clone)]
+pub struct ProgressSink(pub tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>);
 
 /// In-flight requests of one upstream, by the progress token rmcp gave them.
 pub struct Routes {
@@ -97,13 +105,21 @@ impl Routes {
     }
 
     fn forward_progress(&self, params: &ProgressNotificationParam) {
-        let target = self
-            .lock()
-            .get(&params.progress_token)
-            .and_then(|c| Some((c.peer.clone(), c.progress_token.clone()?)));
-        if let Some((peer, token)) = target {
+        let target = self.lock().get(&params.progress_token).and_then(|c| {
+            Some((
+                c.peer.clone(),
+                c.progress_token.clone()?,
+                c.progress.clone(),
+            ))
+        });
+        if let Some((peer, token, sink)) = target {
             let mut params = params.clone();
             params.progress_token = token;
+            if let Some(sink) = sink {
+                // The caller's answer stream; gone only when the caller is.
+                let _ = sink.0.send(params);
+                return;
+            }
             let upstream = self.upstream.clone();
             tokio::spawn(async move {
                 if let Err(error) = peer.notify_progress(params).await {

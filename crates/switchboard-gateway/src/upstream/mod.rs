@@ -7,6 +7,7 @@
 //! for the answer, the call timeout or the caller's cancellation, whichever comes first.
 //! A timeout or cancellation is passed on to the upstream as `notifications/cancelled`.
 
+mod exchange;
 pub mod handler;
 mod supervisor;
 mod transport;
@@ -17,8 +18,8 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use rmcp::{
     Peer, RoleClient,
     model::{
-        CancelledNotificationParam, ClientRequest, Prompt, RequestId, Resource, ResourceTemplate,
-        ServerResult, Tool,
+        CancelledNotificationParam, ClientRequest, GetMeta, NumberOrString, ProgressToken, Prompt,
+        RequestId, Resource, ResourceTemplate, ServerResult, Tool,
     },
     service::{PeerRequestOptions, RunningService, ServiceError},
 };
@@ -26,8 +27,11 @@ use serde::Serialize;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-use self::handler::{Caller, Routes, UpstreamHandler};
 pub use self::supervisor::Timing;
+use self::{
+    exchange::{Direct, Exchange},
+    handler::{Caller, Routes, UpstreamHandler},
+};
 use crate::{
     breaker::Breaker, config::UpstreamConfig, error::CallError, metrics::UpstreamMetrics,
     sessions::Sessions,
@@ -67,6 +71,8 @@ pub struct UpstreamState {
 
 struct Session {
     client: RunningService<RoleClient, UpstreamHandler>,
+    /// The direct path on the same session (its headers are written down by the transport).
+    direct: Direct,
 }
 
 pub struct Upstream {
@@ -161,7 +167,7 @@ impl Upstream {
 
     async fn send(
         &self,
-        request: ClientRequest,
+        mut request: ClientRequest,
         caller: Option<Caller>,
         ct: &CancellationToken,
     ) -> Result<ServerResult, CallError> {
@@ -178,6 +184,86 @@ impl Upstream {
                 Err(_elapsed) => return Err(self.timeout()),
             },
         };
+        // The upstream's span becomes a child of the current one (the gateway's tool call).
+        switchboard_protocol::mcp_trace::inject_request(&mut request);
+        if let Some(link) = session.direct.link() {
+            match self
+                .send_direct(&session, &link, &mut request, &caller, ct, deadline)
+                .await
+            {
+                Some(result) => return result,
+                None => {
+                    tracing::debug!(upstream = %self.name, "session expired; rmcp re-initializes it")
+                }
+            }
+        }
+        self.send_rmcp(&session, request, caller, ct, deadline)
+            .await
+    }
+
+    /// The direct path ([`exchange`]); `None` when the upstream no longer knows the session,
+    /// and nothing ran.
+    async fn send_direct(
+        &self,
+        session: &Session,
+        link: &Arc<exchange::Link>,
+        request: &mut ClientRequest,
+        caller: &Option<Caller>,
+        ct: &CancellationToken,
+        deadline: tokio::time::Instant,
+    ) -> Option<Result<ServerResult, CallError>> {
+        let number = session.direct.next_id();
+        let id = RequestId::Number(number);
+        // Registered under its own number (for log routing) whether or not the caller asked
+        // for progress; the upstream is asked for progress only if the caller was.
+        let _registration = caller.as_ref().map(|caller| {
+            let token = ProgressToken(NumberOrString::Number(number));
+            if caller.progress_token.is_some() {
+                request.get_meta_mut().set_progress_token(token.clone());
+            }
+            self.routes.register(token, caller.clone())
+        });
+        let mut pending = Pending {
+            peer: session.client.peer(),
+            id: Some(id.clone()),
+        };
+        let exchange = session.direct.exchange(link, &id, request, &self.routes);
+        let outcome = tokio::select! {
+            biased;
+            outcome = exchange => outcome,
+            () = ct.cancelled() => {
+                pending.cancel_now("cancelled by the client").await;
+                return Some(Err(CallError::Cancelled));
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                pending.cancel("timed out at the gateway");
+                return Some(Err(self.timeout()));
+            }
+        };
+        pending.id = None;
+        match outcome {
+            Exchange::Answered(Ok(result)) => Some(Ok(result)),
+            Exchange::Answered(Err(error)) => Some(Err(CallError::Upstream {
+                upstream: self.config.name.clone(),
+                error,
+            })),
+            Exchange::SessionExpired => None,
+            Exchange::Failed(message) => Some(Err(CallError::Transport {
+                upstream: self.config.name.clone(),
+                message,
+            })),
+        }
+    }
+
+    /// rmcp's path: through the session's service loop and transport worker.
+    async fn send_rmcp(
+        &self,
+        session: &Session,
+        request: ClientRequest,
+        caller: Option<Caller>,
+        ct: &CancellationToken,
+        deadline: tokio::time::Instant,
+    ) -> Result<ServerResult, CallError> {
         let peer = session.client.peer();
         let mut handle = peer
             .send_request_with_option(request, PeerRequestOptions::no_options())

@@ -126,11 +126,13 @@ impl Upstream {
             routes: self.routes.clone(),
             info: client_config("switchboard-gateway"),
         };
+        let direct = super::exchange::Direct::new(&self.config.url, timing.connect_timeout);
         let transport = super::transport::streamable_http(
             &self.config.url,
             timing.connect_timeout,
             self.config.max_concurrent_calls + SPARE_REQUESTS,
             self.routes.clone(),
+            direct.link_cell(),
         )
         .map_err(|e| format!("building the HTTP client failed: {e}"))?;
         let client =
@@ -160,7 +162,7 @@ impl Upstream {
         let listing = tokio::time::timeout(timing.connect_timeout, list(client.peer()))
             .await
             .map_err(|_| format!("listing did not finish within {:?}", timing.connect_timeout))??;
-        Ok((Session { client }, listing, server))
+        Ok((Session { client, direct }, listing, server))
     }
 
     async fn watch(

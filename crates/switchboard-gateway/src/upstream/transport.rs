@@ -1,25 +1,39 @@
 //! The transport of an upstream session: rmcp's Streamable HTTP client, with every arriving
-//! notification shown to [`Routes::observe`] first, in arrival order.
+//! notification shown to [`Routes::observe`] first, in arrival order, and every POST's session
+//! headers written down for the direct path ([`super::exchange`]).
 //!
 //! Why a wrapper and not only the `ClientHandler`: rmcp delivers a request's answer to the
 //! waiting caller directly from its receive loop, but runs notification handlers in tasks of
 //! their own. A progress or log message sent just before the answer could then be handled
 //! after the caller has finished and left the routing table. Seen here, it is routed while
 //! its request is certainly still in flight.
+//!
+//! Why the HTTP client is wrapped too ([`SessionClient`]): rmcp keeps the session id and the
+//! negotiated protocol version inside its transport worker. The direct path needs both to
+//! send its own POSTs on the same session; the wrapper sees them on every POST rmcp makes
+//! (the first one after `initialize` is `notifications/initialized`, before the supervisor
+//! publishes the session) and after rmcp re-initializes an expired session.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use arc_swap::ArcSwapOption;
+use futures::stream::BoxStream;
+use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::{
     RoleClient,
-    model::JsonRpcMessage,
+    model::{ClientJsonRpcMessage, JsonRpcMessage},
     service::{RxJsonRpcMessage, TxJsonRpcMessage},
     transport::{
         StreamableHttpClientTransport, Transport,
-        streamable_http_client::StreamableHttpClientTransportConfig,
+        streamable_http_client::{
+            SseError, StreamableHttpClient, StreamableHttpClientTransportConfig,
+            StreamableHttpError, StreamableHttpPostResponse, StreamableHttpResponseLimits,
+        },
     },
 };
+use sse_stream::Sse;
 
-use super::handler::Routes;
+use super::{exchange::Link, handler::Routes};
 
 pub struct Observed<T> {
     inner: T,
@@ -49,14 +63,158 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Observed<T> {
     }
 }
 
-/// The Streamable HTTP transport to `url`, observed. (The same client set-up as
-/// `switchboard_protocol::mcp_client::connect_with`, which takes no transport wrapper.)
+/// reqwest as rmcp's HTTP client, writing down the session headers of each POST in `link`.
+#[derive(Clone)]
+pub struct SessionClient {
+    http: reqwest::Client,
+    link: Arc<ArcSwapOption<Link>>,
+}
+
+impl SessionClient {
+    /// Remember what rmcp sends with its POSTs once the protocol version is negotiated (the
+    /// `mcp-protocol-version` header is then among the custom headers).
+    fn record(&self, session_id: &Option<Arc<str>>, headers: &HashMap<HeaderName, HeaderValue>) {
+        // Looked up by `HeaderName`: its `Hash` is not that of the `str` it borrows as.
+        if !headers.contains_key(&HeaderName::from_static("mcp-protocol-version")) {
+            return; // `initialize` itself: nothing negotiated yet
+        }
+        let current = self.link.load();
+        if current
+            .as_deref()
+            .is_some_and(|link| link.is_for(session_id, headers))
+        {
+            return;
+        }
+        match Link::new(session_id.clone(), headers.clone()) {
+            Ok(link) => self.link.store(Some(Arc::new(link))),
+            Err(error) => {
+                // Then every request takes rmcp's path, which sends the same headers itself.
+                tracing::debug!(%error, "session headers not usable for direct requests");
+                self.link.store(None);
+            }
+        }
+    }
+}
+
+impl StreamableHttpClient for SessionClient {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        self.record(&session_id, &custom_headers);
+        self.http
+            .post_message(uri, message, session_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn post_message_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        self.record(&session_id, &custom_headers);
+        self.http
+            .post_message_with_max_sse_event_size(
+                uri,
+                message,
+                session_id,
+                auth_header,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await
+    }
+
+    async fn post_message_with_response_limits(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        limits: StreamableHttpResponseLimits,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        self.record(&session_id, &custom_headers);
+        self.http
+            .post_message_with_response_limits(
+                uri,
+                message,
+                session_id,
+                auth_header,
+                custom_headers,
+                limits,
+            )
+            .await
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<(), StreamableHttpError<Self::Error>> {
+        self.link.store(None);
+        self.http
+            .delete_session(uri, session_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
+        self.http
+            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
+        self.http
+            .get_stream_with_max_sse_event_size(
+                uri,
+                session_id,
+                last_event_id,
+                auth_header,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await
+    }
+}
+
+/// The Streamable HTTP transport to `url`, observed, writing the session headers to `link`.
+/// (The same client set-up as `switchboard_protocol::mcp_client::connect_with`, which takes
+/// no transport wrapper.)
 pub fn streamable_http(
     url: &str,
     connect_timeout: Duration,
     max_concurrent_requests: usize,
     routes: Arc<Routes>,
-) -> Result<Observed<StreamableHttpClientTransport<reqwest::Client>>, reqwest::Error> {
+    link: Arc<ArcSwapOption<Link>>,
+) -> Result<Observed<StreamableHttpClientTransport<SessionClient>>, reqwest::Error> {
     let http = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
@@ -64,7 +222,7 @@ pub fn streamable_http(
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
         .max_concurrent_requests(max_concurrent_requests);
     Ok(Observed {
-        inner: StreamableHttpClientTransport::with_client(http, config),
+        inner: StreamableHttpClientTransport::with_client(SessionClient { http, link }, config),
         routes,
     })
 }

@@ -1,0 +1,480 @@
+//! The direct path of an upstream request: one HTTP POST made and read by the calling task.
+//!
+//! rmcp's client hands every request to its service loop, which hands it to the transport
+//! worker, which spawns a task for the POST and sends each message of the answer back through
+//! the worker and the service loop to the caller: five tasks and four channels per call, and
+//! a context switch at almost every hop. On the gateway's hot path (tools/call and friends)
+//! that was most of its cost. Here the caller's own task serializes the request, POSTs it on
+//! a pooled keep-alive connection (hyper) with the session's headers, and reads the answer:
+//! plain JSON, or an SSE stream whose notifications are routed as they arrive (progress to its
+//! caller, log messages to the sessions with calls in flight: [`Routes::observe`], the same
+//! routing rmcp's path uses), until the response with its id.
+//!
+//! The rmcp session stays for everything else: `initialize`, lists, pings, the standalone GET
+//! stream of notifications, cancellations (ids of this path never collide with rmcp's: they
+//! start at 2^40), and re-initializing an expired session — on HTTP 404 this path gives the
+//! request back to rmcp, which re-initializes and sends it itself.
+//!
+//! Written by hand because no library offers "one MCP request over an existing Streamable
+//! HTTP session"; the pieces (hyper's pooled client, `sse-stream`) are libraries.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri,
+    header::{ACCEPT, CONTENT_TYPE},
+};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, ClientResult, ErrorData, JsonRpcMessage, JsonRpcRequest,
+    RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
+};
+use sse_stream::SseStream;
+
+use super::handler::Routes;
+
+/// Largest JSON answer read (rmcp's default limit too).
+const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest SSE answer stream read, all events together.
+const MAX_STREAM_BYTES: u64 = 64 * 1024 * 1024;
+/// How long the rest of an answer stream (after the response) is read so the connection can be
+/// reused; servers end it right after the response.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
+/// First id (and progress token) of this path; rmcp counts its own from 0 in 32 bits.
+const FIRST_ID: i64 = 1 << 40;
+
+/// The headers rmcp sends with each POST of the current session: `mcp-session-id` (unless
+/// the upstream is stateless), `mcp-protocol-version`, and any custom headers.
+#[derive(Debug)]
+pub struct Link {
+    session: Option<Arc<str>>,
+    custom: HashMap<HeaderName, HeaderValue>,
+    /// Everything a direct POST carries but its length.
+    headers: HeaderMap,
+}
+
+impl Link {
+    pub fn new(
+        session: Option<Arc<str>>,
+        custom: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<Self, http::header::InvalidHeaderValue> {
+        let mut headers = HeaderMap::with_capacity(custom.len() + 3);
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("text/event-stream, application/json"),
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(session) = &session {
+            headers.insert("mcp-session-id", HeaderValue::from_str(session)?);
+        }
+        for (name, value) in &custom {
+            headers.insert(name.clone(), value.clone());
+        }
+        Ok(Self {
+            session,
+            custom,
+            headers,
+        })
+    }
+
+    /// Whether this link is what rmcp sends with `session` and `custom`.
+    pub fn is_for(
+        &self,
+        session: &Option<Arc<str>>,
+        custom: &HashMap<HeaderName, HeaderValue>,
+    ) -> bool {
+        self.session == *session && self.custom == *custom
+    }
+}
+
+/// How a direct request ended.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the answer is the common case; boxing it would add an allocation per call"
+)]
+pub enum Exchange {
+    /// The upstream answered: a result, or its own JSON-RPC error.
+    Answered(Result<ServerResult, ErrorData>),
+    /// HTTP 404 on a session: the upstream no longer knows it, nothing ran. rmcp's path
+    /// re-initializes and sends the request again.
+    SessionExpired,
+    /// Not delivered, or the answer could not be read (the message says why).
+    Failed(String),
+}
+
+/// The direct path to one upstream session.
+pub struct Direct {
+    client: Client<HttpConnector, Full<Bytes>>,
+    /// `None` for URLs hyper's plain connector cannot reach (then rmcp's path serves all).
+    uri: Option<Uri>,
+    link: Arc<arc_swap::ArcSwapOption<Link>>,
+    next_id: AtomicI64,
+}
+
+impl Direct {
+    pub fn new(url: &str, connect_timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(connect_timeout));
+        let uri = url
+            .parse::<Uri>()
+            .ok()
+            .filter(|uri| uri.scheme_str() == Some("http") && uri.host().is_some());
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            uri,
+            link: Default::default(),
+            next_id: AtomicI64::new(FIRST_ID),
+        }
+    }
+
+    /// Where the session's transport writes its headers down.
+    pub fn link_cell(&self) -> Arc<arc_swap::ArcSwapOption<Link>> {
+        self.link.clone()
+    }
+
+    /// The current session's headers, if requests can go this way now.
+    pub fn link(&self) -> Option<Arc<Link>> {
+        self.uri.as_ref()?;
+        self.link.load_full()
+    }
+
+    /// A fresh request id, also used as the request's progress token.
+    pub fn next_id(&self) -> i64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Send `request` with `id` and read its answer. Notifications on the way go to `routes`.
+    pub async fn exchange(
+        &self,
+        link: &Arc<Link>,
+        id: &RequestId,
+        request: &ClientRequest,
+        routes: &Routes,
+    ) -> Exchange {
+        let Some(uri) = &self.uri else {
+            return Exchange::Failed("no direct path to this URL".to_owned());
+        };
+        let body = match serde_json::to_vec(&JsonRpcRequest::new(id.clone(), request)) {
+            Ok(body) => body,
+            Err(error) => return Exchange::Failed(format!("cannot encode the request: {error}")),
+        };
+        let response = match self.post(uri, link, body).await {
+            Ok(response) => response,
+            Err(message) => return Exchange::Failed(message),
+        };
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND && link.session.is_some() {
+            return Exchange::SessionExpired;
+        }
+        let kind = Kind::of(response.headers());
+        let body = Capped::new(response.into_body(), MAX_STREAM_BYTES);
+        if !status.is_success() {
+            // A JSON-RPC error in the body is the upstream's answer; anything else a failure.
+            if kind == Kind::Json
+                && let Ok(bytes) = read_json(body).await
+                && let Ok(JsonRpcMessage::Error(error)) =
+                    serde_json::from_slice::<ServerJsonRpcMessage>(&bytes)
+            {
+                return Exchange::Answered(Err(error.error));
+            }
+            return Exchange::Failed(format!("HTTP {status}"));
+        }
+        if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
+            return Exchange::Failed(format!("HTTP {status} without an answer to a request"));
+        }
+        match kind {
+            Kind::Json => match read_json(body).await {
+                Ok(bytes) => match serde_json::from_slice::<ServerJsonRpcMessage>(&bytes) {
+                    Ok(JsonRpcMessage::Response(response)) if response.id == *id => {
+                        Exchange::Answered(Ok(response.result))
+                    }
+                    Ok(JsonRpcMessage::Error(error)) if error.id.as_ref() == Some(id) => {
+                        Exchange::Answered(Err(error.error))
+                    }
+                    Ok(_) => Exchange::Failed("the answer is not for this request".to_owned()),
+                    Err(error) => Exchange::Failed(format!("malformed JSON-RPC answer: {error}")),
+                },
+                Err(message) => Exchange::Failed(message),
+            },
+            Kind::Stream => self.read_stream(link, id, body, routes).await,
+            Kind::Other(content_type) => Exchange::Failed(format!(
+                "answered with content type {content_type:?}, expected JSON or an SSE stream"
+            )),
+        }
+    }
+
+    async fn post(
+        &self,
+        uri: &Uri,
+        link: &Link,
+        body: Vec<u8>,
+    ) -> Result<http::Response<Incoming>, String> {
+        let mut post = http::Request::new(Full::new(Bytes::from(body)));
+        *post.method_mut() = Method::POST;
+        *post.uri_mut() = uri.clone();
+        *post.headers_mut() = link.headers.clone();
+        self.client
+            .request(post)
+            .await
+            .map_err(|error| crate::error::root_cause(&error))
+    }
+
+    /// Read an SSE answer until the response to `id`, routing what comes before it.
+    async fn read_stream(
+        &self,
+        link: &Arc<Link>,
+        id: &RequestId,
+        body: Capped,
+        routes: &Routes,
+    ) -> Exchange {
+        let mut events = SseStream::new(body);
+        while let Some(event) = events.next().await {
+            let data = match event {
+                Ok(event) => match event.data {
+                    Some(data) if !data.trim().is_empty() => data,
+                    _ => continue, // priming events, comments
+                },
+                Err(error) => {
+                    return Exchange::Failed(format!("reading the answer stream failed: {error}"));
+                }
+            };
+            let message = match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+                Ok(message) => message,
+                Err(error) => {
+                    return Exchange::Failed(format!("malformed message in the stream: {error}"));
+                }
+            };
+            match message {
+                JsonRpcMessage::Notification(n) => routes.observe(&n.notification),
+                JsonRpcMessage::Request(request) => self.reply(link.clone(), request),
+                JsonRpcMessage::Response(response) if response.id == *id => {
+                    drain(events);
+                    return Exchange::Answered(Ok(response.result));
+                }
+                JsonRpcMessage::Error(error) if error.id.as_ref() == Some(id) => {
+                    drain(events);
+                    return Exchange::Answered(Err(error.error));
+                }
+                _ => tracing::debug!(%id, "ignored an answer to another request on this stream"),
+            }
+        }
+        Exchange::Failed("the upstream ended the answer stream without answering".to_owned())
+    }
+
+    /// Answer a request the upstream sent on an answer stream, as rmcp's client would: `ping`
+    /// with an empty result, anything else (the gateway declares no client capabilities) with
+    /// "method not found".
+    fn reply(&self, link: Arc<Link>, request: JsonRpcRequest<ServerRequest>) {
+        let Some(uri) = self.uri.clone() else { return };
+        let message: ClientJsonRpcMessage = match request.request {
+            ServerRequest::PingRequest(_) => {
+                JsonRpcMessage::response(ClientResult::empty(()), request.id)
+            }
+            _ => JsonRpcMessage::error(
+                ErrorData::new(
+                    rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                    "the gateway does not take requests from upstreams",
+                    None,
+                ),
+                Some(request.id),
+            ),
+        };
+        let Ok(body) = serde_json::to_vec(&message) else {
+            return;
+        };
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let mut post = http::Request::new(Full::new(Bytes::from(body)));
+            *post.method_mut() = Method::POST;
+            *post.uri_mut() = uri;
+            *post.headers_mut() = link.headers.clone();
+            match client.request(post).await {
+                Ok(response) => {
+                    let _ = response.into_body().collect().await;
+                }
+                Err(error) => tracing::debug!(%error, "reply to an upstream request not sent"),
+            }
+        });
+    }
+}
+
+/// Read the rest of an answer stream so hyper can reuse the connection: at once if it has
+/// ended already (the common case), else in the background for a moment.
+fn drain(mut events: SseStream<Capped>) {
+    match events.next().now_or_never() {
+        Some(None) => {}
+        _ => {
+            tokio::spawn(async move {
+                let rest = async { while events.next().await.is_some() {} };
+                let _ = tokio::time::timeout(DRAIN_TIMEOUT, rest).await;
+            });
+        }
+    }
+}
+
+async fn read_json(mut body: Capped) -> Result<Bytes, String> {
+    body.limit = MAX_JSON_BYTES;
+    match body.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => Err(format!("reading the answer failed: {error}")),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Json,
+    Stream,
+    Other(Option<String>),
+}
+
+impl Kind {
+    fn of(headers: &HeaderMap) -> Self {
+        let Some(value) = headers.get(CONTENT_TYPE) else {
+            return Kind::Other(None);
+        };
+        let essence = value
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        if essence.eq_ignore_ascii_case("application/json") {
+            Kind::Json
+        } else if essence.eq_ignore_ascii_case("text/event-stream") {
+            Kind::Stream
+        } else {
+            Kind::Other(Some(String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        }
+    }
+}
+
+/// A response body that fails once it has delivered more than `limit` bytes.
+pub struct Capped {
+    inner: Incoming,
+    read: u64,
+    limit: u64,
+}
+
+impl Capped {
+    fn new(inner: Incoming, limit: u64) -> Self {
+        Self {
+            inner,
+            read: 0,
+            limit,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{0}")]
+    Http(#[from] hyper::Error),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(u64),
+}
+
+impl Body for Capped {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.read += data.len() as u64;
+                    if this.read > this.limit {
+                        return Poll::Ready(Some(Err(BodyError::TooLarge(this.limit))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_kinds() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(Kind::of(&headers), Kind::Other(None));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert_eq!(Kind::of(&headers), Kind::Json);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("Text/Event-Stream"));
+        assert_eq!(Kind::of(&headers), Kind::Stream);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        assert_eq!(
+            Kind::of(&headers),
+            Kind::Other(Some("text/html".to_owned()))
+        );
+    }
+
+    #[test]
+    fn link_headers_carry_the_session() {
+        let custom = HashMap::from([(
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderValue::from_static("2025-11-25"),
+        )]);
+        let link = Link::new(Some("abc".into()), custom.clone()).expect("valid headers");
+        assert_eq!(link.headers["mcp-session-id"], "abc");
+        assert_eq!(link.headers["mcp-protocol-version"], "2025-11-25");
+        assert_eq!(link.headers[ACCEPT], "text/event-stream, application/json");
+        assert!(link.is_for(&Some("abc".into()), &custom));
+        assert!(!link.is_for(&Some("other".into()), &custom));
+        assert!(Link::new(Some("bad\nid".into()), custom).is_err());
+    }
+
+    #[test]
+    fn only_plain_http_urls_go_direct() {
+        let timeout = Duration::from_secs(1);
+        assert!(
+            Direct::new("http://127.0.0.1:8003/mcp", timeout)
+                .uri
+                .is_some()
+        );
+        assert!(
+            Direct::new("https://example.com/mcp", timeout)
+                .uri
+                .is_none()
+        );
+        assert!(Direct::new("not a url", timeout).uri.is_none());
+    }
+}
