@@ -132,9 +132,9 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
         });
     }
 
-    // mcp-server: its upstreams point at the addresses the tool services above are bound to;
-    // one not started here (code-executor until it exists) keeps its configured URL, moved
-    // with --host/--base-port. The gateway serves while any of them is missing.
+    // mcp-server: upstreams named like a service started above point at the address that
+    // service is bound to; any other upstream (an external MCP server from the config) keeps
+    // its configured URL. The gateway serves while any of them is missing.
     {
         let raw = switchboard_runtime::config::layer(
             &from_env::<switchboard_gateway::RawConfig>()?,
@@ -152,14 +152,6 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
                     .replace("//0.0.0.0:", "//127.0.0.1:")
                     .replace("//[::]:", "//[::1]:");
                 upstream.url = format!("{base}{}", service.endpoint);
-            } else if moved && upstream.name == "code-executor" {
-                let ip = if host.is_unspecified() {
-                    IpAddr::from([127, 0, 0, 1])
-                } else {
-                    host
-                };
-                let addr = std::net::SocketAddr::from((ip, port(CODE_EXECUTOR_OFFSET)?));
-                upstream.url = format!("http://{addr}/mcp");
             }
         }
         let listener = super::bind(switchboard_gateway::SERVICE, config.listen).await?;
