@@ -1,4 +1,6 @@
-//! The sandbox's REST API, as the code-executor calls it.
+//! The sandbox's REST API, as the code-executor calls it. Every request carries the current
+//! span's W3C trace context (`traceparent`), so the sandbox's request span joins the tool
+//! call's trace.
 
 use std::time::Duration;
 
@@ -6,6 +8,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use switchboard_protocol::sandbox::{
     ExecuteRequest, ExecutionResult, InstallOutcome, InstallRequest,
 };
+use switchboard_runtime::propagation;
 
 use crate::Config;
 
@@ -97,6 +100,7 @@ impl SandboxClient {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
+            .headers(propagation::headers())
             .timeout(timeout)
             .json(body)
             .send()

@@ -4,9 +4,11 @@
 //!
 //! - [`config`]: settings (`--listen`, `--sandbox-url`, timeouts) and their validation.
 //! - [`client`]: the sandbox's REST API (`POST /execute`, `POST /packages`, `GET /ready`) over
-//!   reqwest, with errors written for the model that called the tool.
+//!   reqwest, with errors written for the model that called the tool; each request carries
+//!   the tool call's `traceparent`.
 //! - [`server`]: the rmcp handler with `execute_code` and `install_package`; results as text
-//!   for the model, every field as structured content, `isError` for failures.
+//!   for the model, every field as structured content, `isError` for failures; each call in an
+//!   `mcp_tool_call` span continuing the caller's trace.
 //!
 //! The code-executor holds no state and runs nothing itself: the gateway federates it, and it
 //! forwards to the sandbox. `/ready` reflects the sandbox's own readiness. [`serve`] runs it on

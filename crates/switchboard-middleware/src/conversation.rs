@@ -164,7 +164,13 @@ pub async fn run(
     Ok(answer)
 }
 
-/// One LLM request, timed and counted; text fragments go to `events` as they arrive.
+/// One LLM request, timed and counted; text fragments go to `events` as they arrive. Its
+/// `llm_request` span is the parent named in the request's `traceparent`.
+#[tracing::instrument(
+    name = "llm_request",
+    skip_all,
+    fields(provider = llm.provider().as_str(), model = request.model)
+)]
 async fn ask(
     state: &Shared,
     llm: &Llm,

@@ -5,14 +5,22 @@
 //! [`GatewayError::Unreachable`] and the next use connects again, so the middleware recovers
 //! by itself when the gateway comes back; an expired session (a restarted gateway) is
 //! re-initialised by rmcp transparently.
+//!
+//! Trace context: every request to the gateway carries the current span's W3C context in
+//! `params._meta` (`switchboard_protocol::mcp_trace`), so the gateway's spans of a tool call
+//! join the chat's trace. The session's own tasks belong to no request: it is opened on a task
+//! of its own (see [`Gateway::session`]).
 
 use std::{sync::Arc, time::Duration};
 
 use rmcp::{
-    model::{CallToolRequestParams, CallToolResult, JsonObject, Tool},
+    model::{CallToolRequestParams, CallToolResult, JsonObject, PaginatedRequestParams, Tool},
     service::ServiceError,
 };
-use switchboard_protocol::mcp_client::{ConnectOptions, McpClient, connect};
+use switchboard_protocol::{
+    mcp_client::{ConnectOptions, McpClient, connect},
+    mcp_trace,
+};
 use tokio::sync::Mutex;
 
 /// Longest wait for the tool list; listing is cheap, a slow answer means trouble.
@@ -54,18 +62,26 @@ impl Gateway {
     }
 
     /// The open session, or a new one.
+    ///
+    /// A new session is opened on a task of its own: rmcp's session tasks open their spans
+    /// under the span current at connect time, and the session outlives the request that
+    /// happened to open it — whose span would otherwise stay open (unexported, its trace id on
+    /// unrelated log lines) until the session ends.
     async fn session(&self) -> Result<Arc<McpClient>, GatewayError> {
         let mut slot = self.session.lock().await;
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(client.clone());
         }
-        let client =
-            connect(&self.url, &self.options)
-                .await
-                .map_err(|e| GatewayError::Unreachable {
-                    url: self.url.clone(),
-                    reason: e.to_string(),
-                })?;
+        let (url, options) = (self.url.clone(), self.options.clone());
+        let connecting = tokio::spawn(async move { connect(&url, &options).await });
+        let client = match connecting.await {
+            Ok(connected) => connected.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the connecting task failed: {e}")),
+        }
+        .map_err(|reason| GatewayError::Unreachable {
+            url: self.url.clone(),
+            reason,
+        })?;
         tracing::info!(url = %self.url, "MCP session with the gateway opened");
         let client = Arc::new(client);
         *slot = Some(client.clone());
@@ -108,7 +124,7 @@ impl Gateway {
         loop {
             attempt += 1;
             let client = self.session().await?;
-            match tokio::time::timeout(LIST_TIMEOUT, client.list_all_tools()).await {
+            match tokio::time::timeout(LIST_TIMEOUT, list_all_tools(&client)).await {
                 Ok(Ok(tools)) => return Ok(tools),
                 Ok(Err(error)) => {
                     let (error, broken) = self.classify(error);
@@ -140,7 +156,9 @@ impl Gateway {
         timeout: Duration,
     ) -> Result<CallToolResult, GatewayError> {
         let client = self.session().await?;
-        let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        let params = mcp_trace::with_trace_context(
+            CallToolRequestParams::new(name.to_owned()).with_arguments(arguments),
+        );
         match tokio::time::timeout(timeout, client.call_tool(params)).await {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => {
@@ -154,6 +172,23 @@ impl Gateway {
                 url: self.url.clone(),
                 after: timeout,
             }),
+        }
+    }
+}
+
+/// Every page of the gateway's tool list, each request carrying the current trace context
+/// (rmcp's `list_all_tools` sends no `_meta`).
+async fn list_all_tools(client: &McpClient) -> Result<Vec<Tool>, ServiceError> {
+    let mut tools = Vec::new();
+    let mut cursor = None;
+    loop {
+        let params =
+            mcp_trace::with_trace_context(PaginatedRequestParams::default().with_cursor(cursor));
+        let page = client.list_tools(Some(params)).await?;
+        tools.extend(page.tools);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(tools),
         }
     }
 }

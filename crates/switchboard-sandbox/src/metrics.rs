@@ -76,7 +76,8 @@ impl SandboxMetrics {
         this
     }
 
-    pub(crate) fn record(&self, result: &ExecutionResult, killed: Option<Kill>) {
+    /// Count a finished execution; returns its outcome label.
+    pub(crate) fn record(&self, result: &ExecutionResult, killed: Option<Kill>) -> &'static str {
         let outcome = if result.timed_out {
             "timeout"
         } else if result.memory_exceeded {
@@ -92,6 +93,7 @@ impl SandboxMetrics {
         };
         self.count(outcome);
         self.duration.observe(result.duration_ms / 1000.0);
+        outcome
     }
 
     pub(crate) fn count(&self, outcome: &'static str) {

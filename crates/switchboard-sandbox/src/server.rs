@@ -1,15 +1,26 @@
 //! The MCP face of the sandbox: `execute_code` and `install_package` at `/mcp`.
 
 use rmcp::{
-    ServerHandler,
-    handler::server::{common::schema_for_output, router::tool::ToolRouter, wrapper::Parameters},
-    model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig},
+    ErrorData, RoleServer, ServerHandler,
+    handler::server::{
+        common::schema_for_output, router::tool::ToolRouter, tool::ToolCallContext,
+        wrapper::Parameters,
+    },
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        ServerCapabilities, ServerConfig,
+    },
+    service::RequestContext,
     tool, tool_handler, tool_router,
 };
-use switchboard_protocol::sandbox::{
-    EXECUTE_CODE_DESCRIPTION, ExecuteRequest, ExecutionResult, INSTALL_PACKAGE_DESCRIPTION,
-    InstallOutcome, InstallRequest, execution_tool_result, install_tool_result,
+use switchboard_protocol::{
+    mcp_trace,
+    sandbox::{
+        EXECUTE_CODE_DESCRIPTION, ExecuteRequest, ExecutionResult, INSTALL_PACKAGE_DESCRIPTION,
+        InstallOutcome, InstallRequest, execution_tool_result, install_tool_result,
+    },
 };
+use tracing::Instrument;
 
 use crate::Sandbox;
 
@@ -66,6 +77,18 @@ impl SandboxServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SandboxServer {
+    /// Every call runs in an `mcp_tool_call{service, tool, trace_id}` span that continues the
+    /// caller's trace (`traceparent` in `params._meta`, else the HTTP request's).
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).instrument(span).await
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(

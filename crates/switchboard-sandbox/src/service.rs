@@ -11,9 +11,12 @@ use futures::future::BoxFuture;
 use switchboard_protocol::sandbox::{
     ExecuteRequest, ExecutionResult, InstallOutcome, InstallRequest,
 };
-use switchboard_runtime::{DependencyStatus, Metrics, Readiness, health::ReadinessReport};
+use switchboard_runtime::{
+    DependencyStatus, Metrics, Readiness, health::ReadinessReport, propagation,
+};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     Config, Error,
@@ -216,28 +219,44 @@ impl Sandbox {
             max_output_bytes: limits.max_output_bytes,
         };
         let inner = self.inner.clone();
-        // Its own task: a client that disconnects does not abandon a running process.
-        let run = tokio::spawn(async move {
-            let finished = worker.run(job).await;
-            drop(permit);
-            inner.metrics.record(&finished.result, finished.killed);
-            let leftovers = finished.leftovers;
-            // After the answer: start the replacement, release the namespace and groups.
-            tokio::spawn(async move {
-                tokio::task::yield_now().await;
-                inner.pool.replenish();
-                let strays = tokio::task::spawn_blocking(move || leftovers.release()).await;
-                if let Ok(strays) = strays
-                    && !strays.is_empty()
-                {
-                    tracing::error!(
-                        ?strays,
-                        "processes outlived their sandbox's PID 1 and were killed"
-                    );
-                }
-            });
-            finished.result
-        });
+        // Its own task: a client that disconnects does not abandon a running process. It runs
+        // in the request's span (the caller's trace), so its log lines carry the trace id.
+        let request_span = tracing::Span::current();
+        let trace_id = propagation::trace_id(&request_span);
+        let run = tokio::spawn(
+            async move {
+                let finished = worker.run(job).await;
+                drop(permit);
+                let result = &finished.result;
+                let outcome = inner.metrics.record(result, finished.killed);
+                tracing::debug!(
+                    outcome,
+                    exit_code = result.exit_code,
+                    duration_ms = result.duration_ms,
+                    "program finished"
+                );
+                let leftovers = finished.leftovers;
+                // After the answer: start the replacement, release the namespace and groups.
+                // Not in the request's span, which would then stay open (and its exported
+                // duration grow) until the clean-up is done: the trace id is named instead.
+                tokio::spawn(async move {
+                    tokio::task::yield_now().await;
+                    inner.pool.replenish();
+                    let strays = tokio::task::spawn_blocking(move || leftovers.release()).await;
+                    if let Ok(strays) = strays
+                        && !strays.is_empty()
+                    {
+                        tracing::error!(
+                            ?strays,
+                            trace_id = trace_id.map(tracing::field::display),
+                            "processes outlived their sandbox's PID 1 and were killed"
+                        );
+                    }
+                });
+                finished.result
+            }
+            .instrument(request_span),
+        );
         run.await
             .map_err(|e| ExecuteError::Unavailable(format!("the execution task failed: {e}")))
     }

@@ -82,6 +82,8 @@ impl Reply {
 pub struct Recorded {
     pub path: String,
     pub authorization: Option<String>,
+    /// The W3C trace context the caller sent, if any.
+    pub traceparent: Option<String>,
     pub body: Value,
 }
 
@@ -170,6 +172,10 @@ fn next(script: &Script, path: &str, headers: &axum::http::HeaderMap, body: &Val
             path: path.to_owned(),
             authorization: headers
                 .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            traceparent: headers
+                .get("traceparent")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             body: body.clone(),

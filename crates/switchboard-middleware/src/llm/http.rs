@@ -21,6 +21,8 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
+use switchboard_runtime::propagation;
+
 use super::LlmError;
 
 /// Longest wait for a TCP (and TLS) connection to the LLM.
@@ -97,12 +99,15 @@ impl HttpClient {
         Ok((status, body))
     }
 
+    /// Send `request` with the current span's W3C trace context (`traceparent`), so an LLM
+    /// server or proxy that traces joins the chat's trace.
     async fn send(
         &self,
         url: &str,
-        request: Request<Full<Bytes>>,
+        mut request: Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<http::Response<Incoming>, LlmError> {
+        propagation::inject(request.headers_mut());
         match tokio::time::timeout(timeout, self.inner.request(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(LlmError::Unreachable {
