@@ -38,6 +38,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time between health checks of a connected upstream; also the longest wait between
 /// reconnection attempts to one that is down.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// Default time a client session may go without a request before it is closed (rmcp's).
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default calls in flight to one upstream; more wait (within their timeout) for a slot.
 pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;
 /// Default consecutive failures (timeouts, transport errors) that open an upstream's circuit.
@@ -95,6 +97,14 @@ pub struct RawConfig {
         value_name = "SECONDS"
     )]
     pub breaker_cooldown_seconds: Option<f64>,
+    /// Seconds a client session may go without a request before the gateway closes it
+    /// [default: 300].
+    #[arg(
+        long,
+        env = "MCP_SERVER_SESSION_IDLE_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub session_idle_timeout_seconds: Option<f64>,
 }
 
 /// One upstream as configured: `"name=url"` or a table with optional overrides.
@@ -222,6 +232,8 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     pub connect_timeout: Duration,
     pub health_interval: Duration,
+    /// Client sessions without a request for this long are closed.
+    pub session_idle_timeout: Duration,
     pub http: HttpSettings,
 }
 
@@ -244,8 +256,13 @@ impl Config {
             upstreams,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_interval: DEFAULT_HEALTH_INTERVAL,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             http: HttpSettings::default(),
         }
+    }
+    pub fn with_session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.session_idle_timeout = timeout;
+        self
     }
     pub fn with_health_interval(mut self, interval: Duration) -> Self {
         self.health_interval = interval;
@@ -284,6 +301,11 @@ impl Config {
             raw.breaker_cooldown_seconds,
             "breaker_cooldown_seconds (--breaker-cooldown-seconds / MCP_SERVER_BREAKER_COOLDOWN_SECONDS)",
             DEFAULT_BREAKER_COOLDOWN,
+        )?;
+        let session_idle_timeout = timeout(
+            raw.session_idle_timeout_seconds,
+            "session_idle_timeout_seconds (--session-idle-timeout-seconds / MCP_SERVER_SESSION_IDLE_TIMEOUT_SECONDS)",
+            DEFAULT_SESSION_IDLE_TIMEOUT,
         )?;
         let max_concurrent_calls = positive(
             raw.max_concurrent_calls
@@ -344,6 +366,7 @@ impl Config {
             upstreams,
             connect_timeout,
             health_interval,
+            session_idle_timeout,
             http,
         })
     }

@@ -16,6 +16,8 @@
 //! - [`breaker`]: the lock-free per-upstream circuit breaker.
 //! - [`sessions`]: connected client sessions (for `list_changed` and their logging level).
 //! - [`server`]: the rmcp `ServerHandler` clients talk to.
+//! - [`endpoint`]: `/mcp`: rmcp's Streamable HTTP service, with the frequent requests of an
+//!   initialized session answered on the HTTP request's own task.
 //! - [`rest`]: `GET /api/tools`, `POST /api/tools/{name}`.
 //! - [`metrics`]: `mcp_tool_calls_total`, `mcp_tool_call_duration_seconds`, `mcp_upstream_up`,
 //!   `mcp_upstream_circuit_state`, `mcp_upstream_connects_total`.
@@ -27,6 +29,7 @@
 pub mod breaker;
 pub mod catalog;
 pub mod config;
+pub mod endpoint;
 pub mod error;
 pub mod gateway;
 pub mod metrics;
@@ -38,12 +41,13 @@ pub mod upstream;
 
 use axum::Router;
 use futures::future::BoxFuture;
-use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
+use switchboard_protocol::mcp_server::McpEndpointOptions;
 use switchboard_runtime::{DependencyStatus, Readiness, ServiceApp, health::ReadinessReport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, RawConfig, UpstreamConfig};
+pub use endpoint::Endpoint;
 pub use gateway::Gateway;
 pub use server::GatewayServer;
 
@@ -71,13 +75,14 @@ impl Readiness for GatewayReadiness {
 /// The whole HTTP application for a started `gateway`: `/mcp`, `/api/tools`, and the common
 /// endpoints.
 pub fn router(gateway: &Gateway, config: &Config, shutdown: CancellationToken) -> Router {
-    let mcp = streamable_http_service(
-        GatewayServer::new(gateway.clone()),
+    let mcp = Endpoint::new(
+        gateway,
         &McpEndpointOptions::new(
             config.http.allowed_hosts.clone(),
             config.http.allowed_origins.clone(),
             config.http.max_body_bytes,
         ),
+        config.session_idle_timeout,
         shutdown,
     );
     ServiceApp::new(SERVICE, gateway.metrics().clone(), config.http.clone())

@@ -18,7 +18,9 @@ use rmcp::{
     },
     service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError},
 };
+use switchboard_protocol::mcp_trace;
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
 
 use crate::{
     error::CallError,
@@ -85,12 +87,12 @@ impl ServerHandler for GatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        // The caller's trace context (`_meta.traceparent`) is this span's parent; the upstream
+        // request carries this span as its own parent (see `Upstream::send`).
+        let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
         let caller = Self::caller(&context);
-        match self
-            .gateway
-            .call_tool(request, Some(caller), &context.ct)
-            .await
-        {
+        let call = self.gateway.call_tool(request, Some(caller), &context.ct);
+        match call.instrument(span).await {
             Ok(response) => Ok(response),
             Err(error @ CallError::Unknown { .. }) => Err(error.to_mcp()),
             Err(CallError::Upstream { error, .. }) => Err(error),

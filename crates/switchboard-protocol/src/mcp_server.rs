@@ -50,6 +50,20 @@ pub fn streamable_http_service<S>(
 where
     S: ServerHandler + Clone + Send + Sync + 'static,
 {
+    streamable_http_service_with_sessions(handler, options, shutdown, Arc::default())
+}
+
+/// Like [`streamable_http_service`], on a session manager the caller keeps: to configure it
+/// (e.g. its idle timeout) or to look sessions up while they are served.
+pub fn streamable_http_service_with_sessions<S>(
+    handler: S,
+    options: &McpEndpointOptions,
+    shutdown: CancellationToken,
+    sessions: Arc<Sessions>,
+) -> StreamableHttpService<S, Sessions>
+where
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(options.max_body_bytes);
@@ -66,9 +80,5 @@ where
             .with_allowed_origins(options.allowed_origins.clone())
             .enforce_origin_validation()
     };
-    StreamableHttpService::new(
-        move || Ok(handler.clone()),
-        Arc::new(Sessions::default()),
-        config,
-    )
+    StreamableHttpService::new(move || Ok(handler.clone()), sessions, config)
 }

@@ -1,0 +1,608 @@
+//! The gateway's `/mcp` endpoint: rmcp's Streamable HTTP service, with the frequent requests of
+//! an established session answered on the HTTP request's own task.
+//!
+//! rmcp serves a request of a session by handing it to the session's worker task, which hands
+//! it to the session's service loop, which spawns a task for the handler; the answer travels
+//! back the same way and goes out as an SSE stream (a priming event, then the answer): three
+//! task hops and channels each way, most of the gateway's own cost per call. For `tools/call`,
+//! the lists, `resources/read`, `prompts/get` and `ping` of a session that has completed
+//! `initialize`, this endpoint calls the same handler ([`GatewayServer`]) through rmcp's own
+//! request dispatch (so protocol-version handling and result shaping stay rmcp's) and answers
+//! with plain JSON; when progress notifications come before the answer, with an SSE stream of
+//! them followed by the answer, as rmcp would. A client's `notifications/cancelled` for such a
+//! request cancels it here. The Streamable HTTP specification lets a server answer any POSTed
+//! request with either JSON or a stream; every client must accept both.
+//!
+//! Everything else goes to rmcp unchanged: `initialize`, other notifications, GET streams,
+//! DELETE, sessionless (2026-07-28) requests, and every request this endpoint is not certain to
+//! treat exactly as rmcp would (an `Origin` header, a Host outside the allowlist, standard
+//! `Mcp-*` headers, a protocol version in `_meta`, an unknown session, no `Content-Length`...):
+//! rmcp then answers, or rejects, as before.
+//!
+//! rmcp closes a session its worker has not heard from for the idle timeout; requests answered
+//! here bypass the worker, so the endpoint tells it of the activity (a no-op message) at most
+//! once per quarter of that timeout.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    convert::Infallible,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    extract::Request,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use futures::{Stream, future::BoxFuture};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts, uri::Authority};
+use rmcp::{
+    ErrorData, Peer, RoleServer,
+    model::{
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
+        JsonRpcMessage, JsonRpcRequest, ProgressNotification, ProgressNotificationParam, RequestId,
+        ServerJsonRpcMessage, ServerNotification, ServerResult,
+    },
+    service::{RequestContext, Service},
+    transport::StreamableHttpService,
+};
+use switchboard_protocol::mcp_server::{
+    McpEndpointOptions, Sessions as RmcpSessions, streamable_http_service_with_sessions,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{gateway::Gateway, server::GatewayServer, upstream::handler::ProgressSink};
+
+/// How long an answer may take before the client gets an SSE stream with keep-alive
+/// comments instead (rmcp's keep-alive interval).
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Protocol versions whose requests are served in sessions (`initialize`), as rmcp does.
+const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+/// rmcp's session worker ignores closing a request stream it does not have; HTTP request ids
+/// count up from 0 and never reach this one.
+const NO_SUCH_STREAM: u64 = u64::MAX;
+
+type Call = Pin<Box<dyn Future<Output = Result<ServerResult, ErrorData>> + Send>>;
+
+/// The `/mcp` service: see the module documentation.
+#[derive(Clone)]
+pub struct Endpoint {
+    rmcp: StreamableHttpService<GatewayServer, RmcpSessions>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    server: GatewayServer,
+    gateway: Gateway,
+    rmcp_sessions: Arc<RmcpSessions>,
+    hosts: AllowedHosts,
+    max_body_bytes: usize,
+    touch_every: Duration,
+    /// Requests being answered here, by session and request id, for `notifications/cancelled`.
+    in_flight: Mutex<HashMap<(Arc<str>, RequestId), CancellationToken>>,
+}
+
+impl Endpoint {
+    /// The endpoint of `gateway`; client sessions idle for `idle_timeout` are closed.
+    pub fn new(
+        gateway: &Gateway,
+        options: &McpEndpointOptions,
+        idle_timeout: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        let mut sessions = RmcpSessions::default();
+        sessions.session_config.keep_alive = Some(idle_timeout);
+        let rmcp_sessions = Arc::new(sessions);
+        let server = GatewayServer::new(gateway.clone());
+        let rmcp = streamable_http_service_with_sessions(
+            server.clone(),
+            options,
+            shutdown,
+            rmcp_sessions.clone(),
+        );
+        Self {
+            rmcp,
+            inner: Arc::new(Inner {
+                server,
+                gateway: gateway.clone(),
+                rmcp_sessions,
+                hosts: AllowedHosts::new(&options.allowed_hosts),
+                max_body_bytes: options.max_body_bytes,
+                touch_every: idle_timeout / 4,
+                in_flight: Mutex::default(),
+            }),
+        }
+    }
+
+    async fn handle(self, request: Request) -> Response {
+        let Some(session) = self.inner.candidate(&request) else {
+            return self.to_rmcp(request).await;
+        };
+        let (parts, body) = request.into_parts();
+        // The length was checked against the limit, so only a broken connection fails here.
+        let Ok(bytes) = axum::body::to_bytes(body, self.inner.max_body_bytes).await else {
+            return (
+                StatusCode::BAD_REQUEST,
+                "Bad Request: the body could not be read",
+            )
+                .into_response();
+        };
+        match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+            Ok(JsonRpcMessage::Request(request)) if answerable(&request.request) => {
+                if let Some(peer) = self.inner.open_session(&session).await {
+                    return self.inner.answer(parts, session, peer, request).await;
+                }
+            }
+            Ok(JsonRpcMessage::Notification(notification))
+                if self.inner.cancel(&session, &notification.notification) =>
+            {
+                return StatusCode::ACCEPTED.into_response();
+            }
+            _ => {}
+        }
+        self.to_rmcp(Request::from_parts(parts, Body::from(bytes)))
+            .await
+    }
+
+    async fn to_rmcp(&self, request: Request) -> Response {
+        self.rmcp.handle(request).await.into_response()
+    }
+}
+
+impl tower::Service<Request> for Endpoint {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(request).await) })
+    }
+}
+
+/// Requests answered here: those whose handling is the handler's alone.
+fn answerable(request: &ClientRequest) -> bool {
+    matches!(
+        request,
+        ClientRequest::CallToolRequest(_)
+            | ClientRequest::ListToolsRequest(_)
+            | ClientRequest::ReadResourceRequest(_)
+            | ClientRequest::ListResourcesRequest(_)
+            | ClientRequest::ListResourceTemplatesRequest(_)
+            | ClientRequest::GetPromptRequest(_)
+            | ClientRequest::ListPromptsRequest(_)
+            | ClientRequest::PingRequest(_)
+    ) && request.get_meta().protocol_version().is_none()
+}
+
+impl Inner {
+    /// The session id of a POST this endpoint may answer (when its body qualifies too).
+    fn candidate(&self, request: &Request) -> Option<Arc<str>> {
+        let headers = request.headers();
+        if request.method() != Method::POST
+            || headers.contains_key(header::ORIGIN)
+            || !self.hosts.allow(headers)
+            || !media_type_is(headers.get(header::CONTENT_TYPE)?, "application/json")
+            || !accepts_json_and_sse(headers)
+        {
+            return None;
+        }
+        let length: usize = headers
+            .get(header::CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()?;
+        if length > self.max_body_bytes {
+            return None;
+        }
+        if let Some(version) = headers.get("mcp-protocol-version")
+            && !SESSION_VERSIONS.iter().any(|v| version == v)
+        {
+            return None;
+        }
+        // Standard request headers (Mcp-Method, Mcp-Name, Mcp-Param-*) are rmcp's to check.
+        let mut session = None;
+        for (name, value) in headers {
+            match name.as_str() {
+                "mcp-session-id" => session = Some(value),
+                "mcp-protocol-version" => {}
+                other if other.starts_with("mcp-") => return None,
+                _ => {}
+            }
+        }
+        session?.to_str().ok().map(Arc::from)
+    }
+
+    /// The client's peer if `id` is an open, initialized session; tells rmcp's worker of the
+    /// activity when due.
+    async fn open_session(&self, id: &Arc<str>) -> Option<Peer<RoleServer>> {
+        let (peer, touch) = self.gateway.sessions().for_request(id, self.touch_every)?;
+        let sessions = self.rmcp_sessions.sessions.read().await;
+        let handle = sessions.get(id)?;
+        if touch {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let _ = handle.close_request_wise_channel(NO_SUCH_STREAM).await;
+            });
+        }
+        Some(peer)
+    }
+
+    /// Answer `request` of `session` with the handler, as rmcp's service loop would call it.
+    async fn answer(
+        self: &Arc<Self>,
+        parts: Parts,
+        session: Arc<str>,
+        peer: Peer<RoleServer>,
+        request: JsonRpcRequest<ClientRequest>,
+    ) -> Response {
+        let JsonRpcRequest {
+            id, mut request, ..
+        } = request;
+        let mut context = RequestContext::new(id.clone(), peer);
+        std::mem::swap(&mut context.meta, request.get_meta_mut());
+        std::mem::swap(&mut context.extensions, request.extensions_mut());
+        context.extensions.insert(parts);
+        let (progress, progress_rx) = mpsc::unbounded_channel();
+        context.extensions.insert(ProgressSink(progress));
+        let registration = Registration::new(self.clone(), session, id.clone(), &context.ct);
+        let server = self.server.clone();
+        let call: Call = Box::pin(async move {
+            let _registration = registration;
+            Service::<RoleServer>::handle_request(&server, request, context).await
+        });
+        respond(id, call, progress_rx).await
+    }
+
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<(Arc<str>, RequestId), CancellationToken>> {
+        // Inserts and removes only: a panic cannot leave the map inconsistent.
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cancel the request a `notifications/cancelled` names, if it is answered here.
+    fn cancel(&self, session: &Arc<str>, notification: &ClientNotification) -> bool {
+        let ClientNotification::CancelledNotification(cancelled) = notification else {
+            return false;
+        };
+        let Some(id) = &cancelled.params.request_id else {
+            return false;
+        };
+        let token = self
+            .in_flight()
+            .get(&(session.clone(), id.clone()))
+            .cloned();
+        match token {
+            Some(token) => {
+                tracing::debug!(%id, reason = ?cancelled.params.reason, "request cancelled by the client");
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A request in [`Inner::in_flight`] until its call ends, however it ends.
+struct Registration {
+    inner: Arc<Inner>,
+    key: (Arc<str>, RequestId),
+}
+
+impl Registration {
+    fn new(inner: Arc<Inner>, session: Arc<str>, id: RequestId, ct: &CancellationToken) -> Self {
+        let key = (session, id);
+        inner.in_flight().insert(key.clone(), ct.clone());
+        Self { inner, key }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.inner.in_flight().remove(&self.key);
+    }
+}
+
+/// JSON when the answer comes first, else an SSE stream.
+async fn respond(
+    id: RequestId,
+    mut call: Call,
+    progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
+) -> Response {
+    #[expect(
+        clippy::large_enum_variant,
+        reason = "lives on the stack for one select; boxing would allocate per call"
+    )]
+    enum First {
+        Answer(Result<ServerResult, ErrorData>),
+        Progress(ProgressNotificationParam),
+        Nothing,
+    }
+    let mut answers = AnswerStream {
+        id,
+        call: None,
+        progress,
+        queue: VecDeque::new(),
+        keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
+    };
+    let first = tokio::select! {
+        biased;
+        result = &mut call => First::Answer(result),
+        Some(progress) = answers.progress.recv() => First::Progress(progress),
+        () = tokio::time::sleep(KEEP_ALIVE) => First::Nothing,
+    };
+    match first {
+        First::Answer(result) if answers.progress.is_empty() => {
+            return json(&answer_message(answers.id, result));
+        }
+        First::Answer(result) => answers.finish(result),
+        First::Progress(progress) => {
+            answers.queue.push_back(event(&progress_message(progress)));
+            answers.call = Some(call);
+        }
+        First::Nothing => answers.call = Some(call),
+    }
+    sse(answers)
+}
+
+fn answer_message(id: RequestId, result: Result<ServerResult, ErrorData>) -> ServerJsonRpcMessage {
+    match result {
+        Ok(result) => ServerJsonRpcMessage::response(result, id),
+        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+    }
+}
+
+fn progress_message(params: ProgressNotificationParam) -> ServerJsonRpcMessage {
+    ServerJsonRpcMessage::notification(ServerNotification::ProgressNotification(
+        ProgressNotification::new(params),
+    ))
+}
+
+fn json(message: &ServerJsonRpcMessage) -> Response {
+    match serde_json::to_vec(message) {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot encode an answer");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn sse(answers: AnswerStream) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                http::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(answers),
+    )
+        .into_response()
+}
+
+/// One SSE event carrying `message`.
+fn event(message: &ServerJsonRpcMessage) -> Bytes {
+    let mut bytes = b"data: ".to_vec();
+    if let Err(error) = serde_json::to_writer(&mut bytes, message) {
+        tracing::error!(%error, "cannot encode a message");
+        return Bytes::new();
+    }
+    bytes.extend_from_slice(b"\n\n");
+    Bytes::from(bytes)
+}
+
+/// The SSE answer of one request: its progress, in order, then the answer; keep-alive comments
+/// while it waits. Polling it drives the call, so a client that goes away cancels the call.
+struct AnswerStream {
+    id: RequestId,
+    /// `None` once the answer is queued.
+    call: Option<Call>,
+    progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
+    queue: VecDeque<Bytes>,
+    keep_alive: tokio::time::Interval,
+}
+
+impl AnswerStream {
+    /// Queue the progress sent before the answer, then the answer.
+    fn finish(&mut self, result: Result<ServerResult, ErrorData>) {
+        while let Ok(progress) = self.progress.try_recv() {
+            self.queue.push_back(event(&progress_message(progress)));
+        }
+        self.queue
+            .push_back(event(&answer_message(self.id.clone(), result)));
+        self.call = None;
+    }
+}
+
+impl Stream for AnswerStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(bytes) = this.queue.pop_front() {
+                return Poll::Ready(Some(Ok(bytes)));
+            }
+            let Some(call) = this.call.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if let Poll::Ready(Some(progress)) = this.progress.poll_recv(cx) {
+                this.queue.push_back(event(&progress_message(progress)));
+                continue;
+            }
+            if let Poll::Ready(result) = call.as_mut().poll(cx) {
+                this.finish(result);
+                continue;
+            }
+            if this.keep_alive.poll_tick(cx).is_ready() {
+                return Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))));
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+/// rmcp's Host rule: the `Host` header must parse as an authority whose host (and port, when
+/// the allowed entry names one) matches an allowed entry; an empty list or `*` allows any.
+struct AllowedHosts(Option<Vec<(String, Option<u16>)>>);
+
+impl AllowedHosts {
+    fn new(allowed: &[String]) -> Self {
+        if allowed.is_empty() || allowed.iter().any(|h| h == "*") {
+            return Self(None);
+        }
+        Self(Some(
+            allowed
+                .iter()
+                .map(|entry| entry.trim())
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| match Authority::try_from(entry) {
+                    Ok(authority) => (normalize_host(authority.host()), authority.port_u16()),
+                    Err(_) => (normalize_host(entry), None),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Whether rmcp would accept this request's `Host` (without a `Host` header: not known
+    /// here, so no).
+    fn allow(&self, headers: &HeaderMap) -> bool {
+        let Some(authority) = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .and_then(|host| Authority::try_from(host).ok())
+        else {
+            return false;
+        };
+        let Some(allowed) = &self.0 else {
+            return true;
+        };
+        let host = normalize_host(authority.host());
+        let port = authority.port_u16();
+        allowed
+            .iter()
+            .any(|(h, p)| *h == host && p.is_none_or(|p| Some(p) == port))
+    }
+}
+
+fn normalize_host(host: &str) -> String {
+    host.trim_matches('[')
+        .trim_matches(']')
+        .to_ascii_lowercase()
+}
+
+fn media_type_is(value: &HeaderValue, expected: &str) -> bool {
+    value.to_str().is_ok_and(|value| {
+        value
+            .split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
+    })
+}
+
+/// Whether `Accept` plainly names both JSON and SSE (anything with parameters, such as
+/// weights, is left to rmcp's full parser).
+fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        for range in value.split(',') {
+            let range = range.trim();
+            if range.contains(';') {
+                return false;
+            }
+            json |= range.eq_ignore_ascii_case("application/json");
+            sse |= range.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    json && sse
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hosts_follow_rmcps_rule() {
+        let any = AllowedHosts::new(&[]);
+        assert!(any.allow(&headers(&[("host", "anything:1234")])));
+        assert!(!any.allow(&headers(&[("host", "bad host")])), "malformed");
+        assert!(!any.allow(&headers(&[])), "missing");
+        let local = AllowedHosts::new(&["localhost".into(), "127.0.0.1:8000".into()]);
+        assert!(local.allow(&headers(&[("host", "LOCALHOST:9")])));
+        assert!(local.allow(&headers(&[("host", "127.0.0.1:8000")])));
+        assert!(!local.allow(&headers(&[("host", "127.0.0.1:8001")])));
+        assert!(!local.allow(&headers(&[("host", "evil.example")])));
+        let v6 = AllowedHosts::new(&["[::1]".into()]);
+        assert!(v6.allow(&headers(&[("host", "[::1]:8000")])));
+    }
+
+    #[test]
+    fn accept_must_name_both_without_parameters() {
+        assert!(accepts_json_and_sse(&headers(&[(
+            "accept",
+            "text/event-stream, application/json"
+        )])));
+        assert!(!accepts_json_and_sse(&headers(&[(
+            "accept",
+            "application/json"
+        )])));
+        assert!(!accepts_json_and_sse(&headers(&[(
+            "accept",
+            "application/json, text/event-stream;q=0"
+        )])));
+    }
+
+    #[test]
+    fn only_handler_requests_without_a_per_request_version_are_answered_here() {
+        use rmcp::model::{CallToolRequest, CallToolRequestParams, InitializeRequest};
+        let call =
+            ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new("x")));
+        assert!(answerable(&call));
+        let mut versioned = call.clone();
+        versioned
+            .get_meta_mut()
+            .set_protocol_version(rmcp::model::ProtocolVersion::V_2026_07_28);
+        assert!(!answerable(&versioned));
+        let initialize = ClientRequest::InitializeRequest(InitializeRequest::new(
+            rmcp::model::ClientConfig::default(),
+        ));
+        assert!(!answerable(&initialize));
+    }
+}
