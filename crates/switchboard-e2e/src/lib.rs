@@ -8,7 +8,7 @@
 //!   notifications, until `execute_code` and `get_current_time` are listed — and the
 //!   middleware pointed at the gateway and at a [`ScriptedLlm`] (or at no LLM).
 //! - `tests/`: chats through `/chat`, its stream, `/v1/chat/completions` and Ollama's wire
-//!   format; failures; the offline planner.
+//!   format; failures; the offline planner; one chat's trace across every hop (`trace.rs`).
 //! - `browser/`: the chat page in headless Chromium (run by `.ci/run` against
 //!   `switchboard up`).
 
