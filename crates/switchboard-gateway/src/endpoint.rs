@@ -43,13 +43,14 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts, u
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
-        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
-        JsonRpcMessage, JsonRpcRequest, ProgressNotification, ProgressNotificationParam, RequestId,
-        ServerJsonRpcMessage, ServerNotification, ServerResult,
+        CallToolRequest, ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions,
+        GetMeta, JsonRpcMessage, JsonRpcRequest, ProgressNotification, ProgressNotificationParam,
+        RequestId, ServerJsonRpcMessage, ServerNotification, ServerResult,
     },
     service::{RequestContext, Service},
     transport::StreamableHttpService,
 };
+use serde::{Deserialize, de::IgnoredAny};
 use switchboard_protocol::mcp_server::{
     McpEndpointOptions, Sessions as RmcpSessions, streamable_http_service_with_sessions,
 };
@@ -132,7 +133,7 @@ impl Endpoint {
             )
                 .into_response();
         };
-        match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+        match decode(&bytes) {
             Ok(JsonRpcMessage::Request(request)) if answerable(&request.request) => {
                 if let Some(peer) = self.inner.open_session(&session).await {
                     return self.inner.answer(parts, session, peer, request).await;
@@ -167,6 +168,44 @@ impl tower::Service<Request> for Endpoint {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle(request).await) })
     }
+}
+
+/// The fields of a JSON-RPC message that tell what it is.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    jsonrpc: &'a str,
+    #[serde(default)]
+    id: Option<RequestId>,
+    #[serde(borrow, default)]
+    method: Option<&'a str>,
+    #[serde(default)]
+    result: Option<IgnoredAny>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
+
+/// Parse a client's message as rmcp does, a `tools/call` the quick way.
+///
+/// rmcp's `ClientRequest` is an untagged union of every request type: serde buffers the
+/// message and tries the types in turn (building a formatted error for each that does not
+/// fit). A message whose envelope says `tools/call` is parsed as a `CallToolRequest` at once;
+/// anything else, including every message rmcp would refuse, gets rmcp's parse.
+fn decode(bytes: &[u8]) -> Result<ClientJsonRpcMessage, serde_json::Error> {
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes)
+        && envelope.jsonrpc == "2.0"
+        && envelope.method == Some("tools/call")
+        && envelope.result.is_none()
+        && envelope.error.is_none()
+        && let Some(id) = envelope.id
+        && let Ok(request) = serde_json::from_slice::<CallToolRequest>(bytes)
+    {
+        return Ok(JsonRpcMessage::Request(JsonRpcRequest::new(
+            id,
+            ClientRequest::CallToolRequest(request),
+        )));
+    }
+    serde_json::from_slice(bytes)
 }
 
 /// Requests answered here: those whose handling is the handler's alone.
@@ -587,6 +626,31 @@ mod tests {
             "accept",
             "application/json, text/event-stream;q=0"
         )])));
+    }
+
+    #[test]
+    fn tool_calls_decode_as_rmcp_decodes_them() {
+        let call = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"_meta":{"progressToken":3,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},"name":"get_current_time","arguments":{"timezone":"UTC"}}}"#;
+        let quick = serde_json::to_value(decode(call).expect("decodes")).expect("encodes");
+        let full: ClientJsonRpcMessage = serde_json::from_slice(call).expect("rmcp decodes");
+        assert_eq!(quick, serde_json::to_value(full).expect("encodes"));
+        let Ok(JsonRpcMessage::Request(request)) = decode(call) else {
+            panic!("a request");
+        };
+        assert!(request.request.get_meta().get_progress_token().is_some());
+        // What rmcp refuses, decode refuses too.
+        for bad in [
+            &br#"{"jsonrpc":"1.0","id":7,"method":"tools/call","params":{"name":"x"}}"#[..],
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","result":{},"params":{"name":"x"}}"#,
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}"#,
+        ] {
+            assert_eq!(
+                decode(bad).is_ok(),
+                serde_json::from_slice::<ClientJsonRpcMessage>(bad).is_ok(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

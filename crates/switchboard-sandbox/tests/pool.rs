@@ -12,6 +12,13 @@ use common::procs;
 async fn idle_workers_that_die_are_replaced() {
     let sandbox = common::start().await;
     assert_eq!(sandbox.run("print('warm')").await.stdout, "warm\n");
+    // Wait for the pool to be full again, so the workers killed below are idle ones (killing
+    // one still starting would count as a start failure, not an idle death).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric(&sandbox, "sandbox_pool_idle_workers").await < 4 {
+        assert!(std::time::Instant::now() < deadline, "the pool refills");
+        tokio::task::yield_now().await;
+    }
     let me = std::process::id() as i32;
     let workers: Vec<i32> = procs::descendants(me)
         .into_iter()
@@ -43,6 +50,18 @@ async fn idle_workers_that_die_are_replaced() {
             "run {i} after the pool was killed"
         );
     }
+    let deaths = metric(&sandbox, "sandbox_idle_worker_deaths_total").await;
+    assert!(deaths >= 1, "deaths counted: {deaths}");
+    for pid in workers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "killed worker {pid} was reaped"
+        );
+    }
+}
+
+/// The value of a sample (of a metric with no labels but `service`) in the sandbox's /metrics.
+async fn metric(sandbox: &common::Running, name: &str) -> u64 {
     let metrics = sandbox
         .http
         .get(sandbox.url("/metrics"))
@@ -52,17 +71,13 @@ async fn idle_workers_that_die_are_replaced() {
         .text()
         .await
         .unwrap();
-    let deaths: u64 = metrics
+    metrics
         .lines()
-        .find(|l| l.starts_with("sandbox_idle_worker_deaths_total"))
+        .find(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse().ok())
-        .unwrap();
-    assert!(deaths >= 1, "deaths counted: {deaths}");
-    for pid in workers {
-        assert!(
-            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-            "killed worker {pid} was reaped"
-        );
-    }
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
 }

@@ -42,9 +42,11 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, ClientResult, ErrorData, JsonRpcMessage, JsonRpcRequest,
-    RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
+    CallToolResult, ClientJsonRpcMessage, ClientRequest, ClientResult, ErrorData, JsonRpcMessage,
+    JsonRpcRequest, RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
 };
+use serde::{Deserialize, de::IgnoredAny};
+use serde_json::value::RawValue;
 use sse_stream::SseStream;
 
 use super::handler::Routes;
@@ -171,6 +173,7 @@ impl Direct {
         let Some(uri) = &self.uri else {
             return Exchange::Failed("no direct path to this URL".to_owned());
         };
+        let tool_call = matches!(request, ClientRequest::CallToolRequest(_));
         let body = match serde_json::to_vec(&JsonRpcRequest::new(id.clone(), request)) {
             Ok(body) => body,
             Err(error) => return Exchange::Failed(format!("cannot encode the request: {error}")),
@@ -201,19 +204,16 @@ impl Direct {
         }
         match kind {
             Kind::Json => match read_json(body).await {
-                Ok(bytes) => match serde_json::from_slice::<ServerJsonRpcMessage>(&bytes) {
-                    Ok(JsonRpcMessage::Response(response)) if response.id == *id => {
-                        Exchange::Answered(Ok(response.result))
+                Ok(bytes) => match parse(&bytes, id, tool_call) {
+                    Ok(Parsed::Answer(answer)) => Exchange::Answered(answer),
+                    Ok(Parsed::Message(_)) => {
+                        Exchange::Failed("the answer is not for this request".to_owned())
                     }
-                    Ok(JsonRpcMessage::Error(error)) if error.id.as_ref() == Some(id) => {
-                        Exchange::Answered(Err(error.error))
-                    }
-                    Ok(_) => Exchange::Failed("the answer is not for this request".to_owned()),
                     Err(error) => Exchange::Failed(format!("malformed JSON-RPC answer: {error}")),
                 },
                 Err(message) => Exchange::Failed(message),
             },
-            Kind::Stream => self.read_stream(link, id, body, routes).await,
+            Kind::Stream => self.read_stream(link, id, tool_call, body, routes).await,
             Kind::Other(content_type) => Exchange::Failed(format!(
                 "answered with content type {content_type:?}, expected JSON or an SSE stream"
             )),
@@ -241,6 +241,7 @@ impl Direct {
         &self,
         link: &Arc<Link>,
         id: &RequestId,
+        tool_call: bool,
         body: Capped,
         routes: &Routes,
     ) -> Exchange {
@@ -255,8 +256,12 @@ impl Direct {
                     return Exchange::Failed(format!("reading the answer stream failed: {error}"));
                 }
             };
-            let message = match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
-                Ok(message) => message,
+            let message = match parse(data.as_bytes(), id, tool_call) {
+                Ok(Parsed::Answer(answer)) => {
+                    drain(events);
+                    return Exchange::Answered(answer);
+                }
+                Ok(Parsed::Message(message)) => message,
                 Err(error) => {
                     return Exchange::Failed(format!("malformed message in the stream: {error}"));
                 }
@@ -264,14 +269,6 @@ impl Direct {
             match message {
                 JsonRpcMessage::Notification(n) => routes.observe(&n.notification),
                 JsonRpcMessage::Request(request) => self.reply(link.clone(), request),
-                JsonRpcMessage::Response(response) if response.id == *id => {
-                    drain(events);
-                    return Exchange::Answered(Ok(response.result));
-                }
-                JsonRpcMessage::Error(error) if error.id.as_ref() == Some(id) => {
-                    drain(events);
-                    return Exchange::Answered(Err(error.error));
-                }
                 _ => tracing::debug!(%id, "ignored an answer to another request on this stream"),
             }
         }
@@ -313,6 +310,60 @@ impl Direct {
             }
         });
     }
+}
+
+/// A message of an answer: the answer to the request, or anything else.
+enum Parsed {
+    Answer(Result<ServerResult, ErrorData>),
+    Message(ServerJsonRpcMessage),
+}
+
+/// The fields of a JSON-RPC message that tell what it is, with the result left unparsed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    jsonrpc: &'a str,
+    #[serde(default)]
+    id: Option<RequestId>,
+    #[serde(default)]
+    method: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
+
+/// Parse one message of the answer to request `id`.
+///
+/// rmcp parses any message into its `ServerJsonRpcMessage`, whose result is an untagged union
+/// of about twenty result types: serde buffers the message and tries them in turn, building
+/// an error (with a formatted message) for each that does not fit — a good part of the
+/// gateway's CPU per call. The answer to a `tools/call` is parsed as a `CallToolResult`
+/// directly instead; anything else, or a result that is not a complete `CallToolResult`
+/// (`CallToolResult` refuses other result types), gets rmcp's full parse.
+fn parse(data: &[u8], id: &RequestId, tool_call: bool) -> Result<Parsed, serde_json::Error> {
+    if tool_call
+        && let Ok(envelope) = serde_json::from_slice::<Envelope>(data)
+        && envelope.jsonrpc == "2.0"
+        && envelope.method.is_none()
+        && envelope.error.is_none()
+        && envelope.id.as_ref() == Some(id)
+        && let Some(result) = envelope.result
+        && let Ok(result) = serde_json::from_str::<CallToolResult>(result.get())
+    {
+        return Ok(Parsed::Answer(Ok(ServerResult::CallToolResult(result))));
+    }
+    Ok(
+        match serde_json::from_slice::<ServerJsonRpcMessage>(data)? {
+            JsonRpcMessage::Response(response) if response.id == *id => {
+                Parsed::Answer(Ok(response.result))
+            }
+            JsonRpcMessage::Error(error) if error.id.as_ref() == Some(id) => {
+                Parsed::Answer(Err(error.error))
+            }
+            message => Parsed::Message(message),
+        },
+    )
 }
 
 /// Read the rest of an answer stream so hyper can reuse the connection: at once if it has
@@ -460,6 +511,42 @@ mod tests {
         assert!(link.is_for(&Some("abc".into()), &custom));
         assert!(!link.is_for(&Some("other".into()), &custom));
         assert!(Link::new(Some("bad\nid".into()), custom).is_err());
+    }
+
+    #[test]
+    fn answers_parse_as_rmcp_parses_them() {
+        let id = RequestId::Number(FIRST_ID);
+        let full = |data: &[u8]| match serde_json::from_slice::<ServerJsonRpcMessage>(data) {
+            Ok(JsonRpcMessage::Response(r)) => serde_json::to_value(r.result).ok(),
+            _ => None,
+        };
+        let quick = |data: &[u8]| match parse(data, &id, true) {
+            Ok(Parsed::Answer(Ok(result))) => serde_json::to_value(result).ok(),
+            _ => None,
+        };
+        for answer in [
+            // A tool result, with structured content and `isError`.
+            r#"{"jsonrpc":"2.0","id":1099511627776,"result":{"content":[{"type":"text","text":"hi"}],"structuredContent":{"a":1},"isError":false}}"#,
+            // Not a complete tool result: rmcp's parse decides.
+            r#"{"jsonrpc":"2.0","id":1099511627776,"result":{"resultType":"input_required","inputRequests":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1099511627776,"result":{}}"#,
+        ] {
+            assert_eq!(
+                quick(answer.as_bytes()),
+                full(answer.as_bytes()),
+                "{answer}"
+            );
+        }
+        let error =
+            br#"{"jsonrpc":"2.0","id":1099511627776,"error":{"code":-32602,"message":"no"}}"#;
+        assert!(matches!(parse(error, &id, true), Ok(Parsed::Answer(Err(e))) if e.message == "no"));
+        let other = br#"{"jsonrpc":"2.0","id":5,"result":{"content":[]}}"#;
+        assert!(matches!(parse(other, &id, true), Ok(Parsed::Message(_))));
+        let progress = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}"#;
+        assert!(matches!(
+            parse(progress, &id, true),
+            Ok(Parsed::Message(JsonRpcMessage::Notification(_)))
+        ));
     }
 
     #[test]
