@@ -108,7 +108,7 @@ mcp_call() {
   curl -fsS "$url" -H "mcp-session-id: $sid" -H 'mcp-protocol-version: 2025-11-25' \
     -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
     -d "{\"jsonrpc\":\"2.0\",\"id\":$id,\"method\":\"tools/call\",\"params\":{\"name\":\"$name\",\"arguments\":$arguments}}" \
-    | sed -n 's/^data: //p' | grep '"id":'"$id"
+    | sed -n 's/^data: //p; /^{/p' | grep '"id":'"$id"
 }
 
 # Base URL of a service started by start_switchboard_up, or nothing.
