@@ -8,10 +8,7 @@ use prometheus_client::{
 };
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{
-        common::schema_for_output, router::tool::ToolRouter, tool::ToolCallContext,
-        wrapper::Parameters,
-    },
+    handler::server::{common::schema_for_output, router::tool::ToolRouter, wrapper::Parameters},
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
         ServerCapabilities, ServerConfig,
@@ -27,7 +24,6 @@ use switchboard_protocol::{
     },
 };
 use switchboard_runtime::{Metrics, metrics::latency_histogram};
-use tracing::Instrument;
 
 use crate::client::{ClientError, SandboxClient};
 
@@ -166,9 +162,7 @@ impl ServerHandler for CodeExecutorServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
-        let call = ToolCallContext::new(self, request, context);
-        self.tool_router.call(call).instrument(span).await
+        mcp_trace::call_tool(crate::SERVICE, &self.tool_router, self, request, context).await
     }
 
     fn get_info(&self) -> ServerConfig {

@@ -12,48 +12,19 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_e2e::{Llm, System};
 use switchboard_runtime::{
-    telemetry::{self, LogFormat, Telemetry, TelemetryOptions},
-    testing::{OtlpReceiver, ReceivedSpan},
+    telemetry::{self, LogFormat, TelemetryOptions},
+    testing::{CapturedLogs, OtlpReceiver, ReceivedSpan},
 };
 use switchboard_testkit::Reply;
 
 /// Longest wait for a span: above the exporter's batch delay (5 s), so a span that closes
 /// after the flush arrives with the next batch.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// Log lines written by the subscriber, one JSON object each.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect()
-    }
-}
 
 /// The trace ids on the spans of a log line, by the service named on each span.
 fn line_trace_ids(line: &Value) -> Vec<(String, String)> {
@@ -71,15 +42,6 @@ fn line_trace_ids(line: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Export every finished span, off the async workers (the exporter's client blocks).
-async fn flush(telemetry: &Telemetry) {
-    let telemetry = telemetry.clone();
-    tokio::task::spawn_blocking(move || telemetry.flush())
-        .await
-        .unwrap()
-        .unwrap();
 }
 
 async fn span_where(
@@ -193,7 +155,7 @@ async fn sandbox_chain(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_chat_is_one_trace_from_the_middleware_to_the_sandbox() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let logs = Captured::default();
+    let logs = CapturedLogs::default();
     let writer = logs.clone();
     let telemetry = telemetry::init(
         TelemetryOptions::new(LogFormat::Json, "info,switchboard_sandbox=debug", "e2e")
@@ -221,7 +183,7 @@ async fn one_chat_is_one_trace_from_the_middleware_to_the_sandbox() {
     )
     .await;
     assert_eq!(answer["source"], "offline_planner");
-    flush(&telemetry).await;
+    telemetry.flush_async().await.unwrap();
     let chain = sandbox_chain(&receiver, trace, caller).await;
     assert_eq!(services(&chain), hops, "{}", describe(&chain));
     // The middleware's request span is the chain's top, the direct child of the caller's.
@@ -245,7 +207,7 @@ async fn one_chat_is_one_trace_from_the_middleware_to_the_sandbox() {
     // The sandbox ran the program on a task of its own, in the request's span: the execution
     // log line names the trace.
     let finished: Vec<Value> = logs
-        .lines()
+        .json_lines()
         .into_iter()
         .filter(|l| l["message"] == "program finished")
         .filter(|l| {
@@ -254,7 +216,7 @@ async fn one_chat_is_one_trace_from_the_middleware_to_the_sandbox() {
                 .any(|(service, id)| service == "sandbox" && id == trace)
         })
         .collect();
-    assert_eq!(finished.len(), 1, "{:#?}", logs.lines());
+    assert_eq!(finished.len(), 1, "{:#?}", logs.json_lines());
     assert_eq!(finished[0]["outcome"], "ok");
     drop(system);
 
@@ -276,7 +238,7 @@ async fn one_chat_is_one_trace_from_the_middleware_to_the_sandbox() {
     .await;
     assert_eq!(answer["source"], "llm");
     assert_eq!(answer["response"], "It printed 1.");
-    flush(&telemetry).await;
+    telemetry.flush_async().await.unwrap();
     let chain = sandbox_chain(&receiver, trace, caller).await;
     assert_eq!(services(&chain), hops, "{}", describe(&chain));
     let requests = system.scripted().requests();

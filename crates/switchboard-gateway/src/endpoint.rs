@@ -50,14 +50,15 @@ use rmcp::{
     service::{RequestContext, Service},
     transport::StreamableHttpService,
 };
-use serde::{Deserialize, de::IgnoredAny};
 use switchboard_protocol::mcp_server::{
     McpEndpointOptions, Sessions as RmcpSessions, streamable_http_service_with_sessions,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{gateway::Gateway, server::GatewayServer, upstream::handler::ProgressSink};
+use crate::{
+    envelope::Envelope, gateway::Gateway, server::GatewayServer, upstream::handler::ProgressSink,
+};
 
 /// How long an answer may take before the client gets an SSE stream with keep-alive
 /// comments instead (rmcp's keep-alive interval).
@@ -170,21 +171,6 @@ impl tower::Service<Request> for Endpoint {
     }
 }
 
-/// The fields of a JSON-RPC message that tell what it is.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    jsonrpc: &'a str,
-    #[serde(default)]
-    id: Option<RequestId>,
-    #[serde(borrow, default)]
-    method: Option<&'a str>,
-    #[serde(default)]
-    result: Option<IgnoredAny>,
-    #[serde(default)]
-    error: Option<IgnoredAny>,
-}
-
 /// Parse a client's message as rmcp does, a `tools/call` the quick way.
 ///
 /// rmcp's `ClientRequest` is an untagged union of every request type: serde buffers the
@@ -192,8 +178,7 @@ struct Envelope<'a> {
 /// fit). A message whose envelope says `tools/call` is parsed as a `CallToolRequest` at once;
 /// anything else, including every message rmcp would refuse, gets rmcp's parse.
 fn decode(bytes: &[u8]) -> Result<ClientJsonRpcMessage, serde_json::Error> {
-    if let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes)
-        && envelope.jsonrpc == "2.0"
+    if let Some(envelope) = Envelope::parse(bytes)
         && envelope.method == Some("tools/call")
         && envelope.result.is_none()
         && envelope.error.is_none()

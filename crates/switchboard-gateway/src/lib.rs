@@ -30,6 +30,7 @@ pub mod breaker;
 pub mod catalog;
 pub mod config;
 pub mod endpoint;
+mod envelope;
 pub mod error;
 pub mod gateway;
 pub mod metrics;

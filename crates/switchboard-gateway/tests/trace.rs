@@ -16,20 +16,11 @@ use rmcp::model::RequestParamsMeta;
 use serde_json::json;
 use switchboard_protocol::mcp_client::{ConnectOptions, connect};
 use switchboard_runtime::{
-    telemetry::{self, LogFormat, Telemetry, TelemetryOptions},
+    telemetry::{self, LogFormat, TelemetryOptions},
     testing::{OtlpReceiver, ReceivedSpan},
 };
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Export every finished span, off the async workers (the exporter's client blocks).
-async fn flush(telemetry: &Telemetry) {
-    let telemetry = telemetry.clone();
-    tokio::task::spawn_blocking(move || telemetry.flush())
-        .await
-        .unwrap()
-        .unwrap();
-}
 
 /// The `mcp_tool_call` span of `service` in `trace_id`.
 async fn tool_call(receiver: &OtlpReceiver, service: &str, trace_id: &str) -> ReceivedSpan {
@@ -75,7 +66,7 @@ async fn a_callers_trace_reaches_the_upstreams_tool_call_span() {
     call.set_traceparent(&format!("00-{trace}-{caller_span}-01"));
     let result = client.call_tool(call).await.unwrap();
     assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
-    flush(&telemetry).await;
+    telemetry.flush_async().await.unwrap();
     let at_gateway = tool_call(&receiver, "mcp-server", trace).await;
     assert_eq!(at_gateway.parent_span_id, caller_span);
     assert_eq!(at_gateway.attribute("tool"), Some("get_current_time"));
@@ -97,7 +88,7 @@ async fn a_callers_trace_reaches_the_upstreams_tool_call_span() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    flush(&telemetry).await;
+    telemetry.flush_async().await.unwrap();
     let at_upstream = tool_call(&receiver, "time-client", rest_trace).await;
     let request = receiver
         .spans()

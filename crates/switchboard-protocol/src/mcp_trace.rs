@@ -32,11 +32,14 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rmcp::{
-    RoleServer,
-    model::{GetMeta, RequestMetaObject, RequestParamsMeta},
+    ErrorData, RoleServer,
+    handler::server::{router::tool::ToolRouter, tool::ToolCallContext},
+    model::{
+        CallToolRequestParams, CallToolResponse, GetMeta, RequestMetaObject, RequestParamsMeta,
+    },
     service::RequestContext,
 };
-use tracing::Span;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Write `context` into `meta` as `traceparent` (and `tracestate` when set), replacing any
@@ -134,6 +137,22 @@ pub fn tool_call_span(
         span.record("trace_id", tracing::field::display(trace_id));
     }
     span
+}
+
+/// Run a tool call through `handler`'s router inside its [`tool_call_span`]: the body of a
+/// traced `ServerHandler::call_tool`.
+pub async fn call_tool<S: Send + Sync + 'static>(
+    service: &'static str,
+    router: &ToolRouter<S>,
+    handler: &S,
+    request: CallToolRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<CallToolResponse, ErrorData> {
+    let span = tool_call_span(service, &request.name, &context);
+    router
+        .call(ToolCallContext::new(handler, request, context))
+        .instrument(span)
+        .await
 }
 
 fn trace_id_of(context: &Context) -> TraceId {

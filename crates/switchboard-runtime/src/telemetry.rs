@@ -138,6 +138,14 @@ impl Telemetry {
             .map_err(|e| Error::Telemetry(format!("exporting spans failed: {e}")))
     }
 
+    /// [`Telemetry::flush`] from async code: the blocking export runs off the async workers.
+    pub async fn flush_async(&self) -> Result<(), Error> {
+        let telemetry = self.clone();
+        tokio::task::spawn_blocking(move || telemetry.flush())
+            .await
+            .map_err(|e| Error::Telemetry(format!("exporting spans failed: {e}")))?
+    }
+
     /// Export what is still queued and stop exporting (within [`SHUTDOWN_TIMEOUT`]). Blocks:
     /// call it after the async runtime has finished.
     pub fn shutdown(self) -> Result<(), Error> {

@@ -1,4 +1,5 @@
-//! Test support shared by every crate's tests: an OTLP/HTTP trace receiver.
+//! Test support shared by every crate's tests: an OTLP/HTTP trace receiver, and a log writer
+//! that keeps what a subscriber writes.
 //!
 //! [`OtlpReceiver`] is a real collector endpoint on `127.0.0.1:0`: point a service's exporter
 //! at [`OtlpReceiver::traces_url`] (`TelemetryOptions::with_otlp_traces_endpoint`, or
@@ -176,4 +177,42 @@ fn text(value: Option<&AnyValue>) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A log writer for `TelemetryOptions::with_writer` that keeps every byte written, so a test
+/// can read the log lines of the requests it made.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The lines written so far that are JSON objects (what `LogFormat::Json` writes).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
 }

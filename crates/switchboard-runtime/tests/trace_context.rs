@@ -7,39 +7,16 @@
 //! test's runtime.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use axum::{Router, routing::get};
 use switchboard_runtime::{
     HttpSettings, Metrics, ServiceApp, propagation,
     telemetry::{self, LogFormat, TelemetryOptions},
-    testing::OtlpReceiver,
+    testing::{CapturedLogs, OtlpReceiver},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 /// A handler that logs a warning and answers with the `traceparent` it would send downstream.
 async fn downstream_traceparent() -> String {
@@ -60,7 +37,7 @@ fn ids(traceparent: &str) -> (&str, &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_join_the_callers_trace_and_log_its_id() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let logs = Captured::default();
+    let logs = CapturedLogs::default();
     let writer = logs.clone();
     let telemetry = telemetry::init(
         TelemetryOptions::new(LogFormat::Human, "warn", "trace-test")

@@ -2,10 +2,7 @@
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{
-        common::schema_for_output, router::tool::ToolRouter, tool::ToolCallContext,
-        wrapper::Parameters,
-    },
+    handler::server::{common::schema_for_output, router::tool::ToolRouter, wrapper::Parameters},
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
         ServerCapabilities, ServerConfig,
@@ -20,7 +17,6 @@ use switchboard_protocol::{
         InstallOutcome, InstallRequest, execution_tool_result, install_tool_result,
     },
 };
-use tracing::Instrument;
 
 use crate::Sandbox;
 
@@ -84,9 +80,7 @@ impl ServerHandler for SandboxServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
-        let call = ToolCallContext::new(self, request, context);
-        self.tool_router.call(call).instrument(span).await
+        mcp_trace::call_tool(crate::SERVICE, &self.tool_router, self, request, context).await
     }
 
     fn get_info(&self) -> ServerConfig {

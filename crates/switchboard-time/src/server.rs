@@ -8,7 +8,7 @@ use prometheus_client::{
 };
 use rmcp::{
     ErrorData, Json, RoleServer, ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
+    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
     model::{
         CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
     },
@@ -19,7 +19,6 @@ use rmcp::{
 use serde::Deserialize;
 use switchboard_protocol::mcp_trace;
 use switchboard_runtime::{Metrics, metrics::latency_histogram};
-use tracing::Instrument;
 
 use crate::clock::{self, Conversion, ZonedTime};
 
@@ -161,9 +160,7 @@ impl ServerHandler for TimeServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
-        let call = ToolCallContext::new(self, request, context);
-        self.tool_router.call(call).instrument(span).await
+        mcp_trace::call_tool(crate::SERVICE, &self.tool_router, self, request, context).await
     }
 
     fn get_info(&self) -> ServerConfig {

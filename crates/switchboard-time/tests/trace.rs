@@ -7,12 +7,7 @@
 //! test's runtime.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-use std::{
-    collections::HashMap,
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use rmcp::{
     ServiceExt,
@@ -21,68 +16,33 @@ use rmcp::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use serde_json::Value;
 use switchboard_protocol::mcp_client::{ConnectOptions, McpClient, client_config, connect};
 use switchboard_protocol::mcp_trace;
 use switchboard_runtime::{
-    telemetry::{self, LogFormat, Telemetry, TelemetryOptions},
-    testing::{OtlpReceiver, ReceivedSpan},
+    telemetry::{self, LogFormat, TelemetryOptions},
+    testing::{CapturedLogs, OtlpReceiver, ReceivedSpan},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// Log lines written by the subscriber, one JSON object each.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-
-    /// Trace ids on the `mcp_tool_call` spans of the "tool call answered" lines.
-    fn tool_call_trace_ids(&self) -> Vec<String> {
-        self.lines()
-            .iter()
-            .filter(|line| line["message"] == "tool call answered")
-            .filter_map(|line| {
-                line["spans"]
-                    .as_array()?
-                    .iter()
-                    .find(|span| span["name"] == "mcp_tool_call")
-                    .and_then(|span| span["trace_id"].as_str())
-                    .map(str::to_owned)
-            })
-            .collect()
-    }
+/// Trace ids on the `mcp_tool_call` spans of the "tool call answered" lines.
+fn tool_call_trace_ids(logs: &CapturedLogs) -> Vec<String> {
+    logs.json_lines()
+        .iter()
+        .filter(|line| line["message"] == "tool call answered")
+        .filter_map(|line| {
+            line["spans"]
+                .as_array()?
+                .iter()
+                .find(|span| span["name"] == "mcp_tool_call")
+                .and_then(|span| span["trace_id"].as_str())
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Export every finished span, off the async workers (the exporter's client blocks).
-async fn flush(telemetry: &Telemetry) {
-    let telemetry = telemetry.clone();
-    tokio::task::spawn_blocking(move || telemetry.flush())
-        .await
-        .unwrap()
-        .unwrap();
-}
 
 async fn exported(receiver: &OtlpReceiver, name: &str, trace_id: &str) -> ReceivedSpan {
     receiver
@@ -116,7 +76,7 @@ fn get_current_time() -> CallToolRequestParams {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_trace_context_reaches_the_tool_call_span_and_its_log_lines() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let logs = Captured::default();
+    let logs = CapturedLogs::default();
     let writer = logs.clone();
     let telemetry = telemetry::init(
         TelemetryOptions::new(
@@ -149,7 +109,7 @@ async fn caller_trace_context_reaches_the_tool_call_span_and_its_log_lines() {
     params.set_traceparent(&format!("00-{trace}-{caller_span}-01"));
     let result = client.call_tool(params).await.unwrap();
     assert_ne!(result.is_error, Some(true));
-    flush(&telemetry).await;
+    telemetry.flush_async().await.unwrap();
     let span = exported(&receiver, "mcp_tool_call", trace).await;
     assert_eq!(span.parent_span_id, caller_span);
     assert_eq!(span.attribute("tool"), Some("get_current_time"));
@@ -166,7 +126,7 @@ async fn caller_trace_context_reaches_the_tool_call_span_and_its_log_lines() {
         handler.events.iter().any(|e| e == "tool call answered"),
         "{handler:#?}"
     );
-    assert_eq!(logs.tool_call_trace_ids(), [trace]);
+    assert_eq!(tool_call_trace_ids(&logs), [trace]);
 
     // 2. The client helper: inside a span of the caller, `mcp_trace::inject` sends that span's
     //    context, and the server's span is its child.
@@ -180,13 +140,13 @@ async fn caller_trace_context_reaches_the_tool_call_span_and_its_log_lines() {
         .await
         .unwrap();
     drop(client_span);
-    flush(&telemetry).await;
+    telemetry.flush_async().await.unwrap();
     let span = exported(&receiver, "mcp_tool_call", sent_trace).await;
     assert_eq!(span.parent_span_id, sent_span);
     let caller = exported(&receiver, "caller", sent_trace).await;
     assert_eq!(caller.span_id, sent_span);
     assert_eq!(
-        logs.tool_call_trace_ids().last().map(String::as_str),
+        tool_call_trace_ids(&logs).last().map(String::as_str),
         Some(sent_trace)
     );
 
@@ -197,7 +157,7 @@ async fn caller_trace_context_reaches_the_tool_call_span_and_its_log_lines() {
     let header_client =
         connect_with_header(&url, &format!("00-{header_trace}-{header_span}-01")).await;
     header_client.call_tool(get_current_time()).await.unwrap();
-    flush(&telemetry).await;
+    telemetry.flush_async().await.unwrap();
     let tool_span = exported(&receiver, "mcp_tool_call", header_trace).await;
     let request_spans: Vec<ReceivedSpan> = receiver
         .spans()
@@ -215,12 +175,12 @@ async fn caller_trace_context_reaches_the_tool_call_span_and_its_log_lines() {
         "shown by the parent instead"
     );
     assert_eq!(
-        logs.tool_call_trace_ids().last().map(String::as_str),
+        tool_call_trace_ids(&logs).last().map(String::as_str),
         Some(header_trace)
     );
 
     // Every line logged inside an HTTP request names the request's trace id.
-    for line in logs.lines() {
+    for line in logs.json_lines() {
         if let Some(request) = line["spans"]
             .as_array()
             .and_then(|spans| spans.iter().find(|s| s["name"] == "http_request"))

@@ -45,9 +45,9 @@ use rmcp::model::{
     CallToolResult, ClientJsonRpcMessage, ClientRequest, ClientResult, ErrorData, JsonRpcMessage,
     JsonRpcRequest, RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
 };
-use serde::{Deserialize, de::IgnoredAny};
-use serde_json::value::RawValue;
 use sse_stream::SseStream;
+
+use crate::envelope::Envelope;
 
 use super::handler::Routes;
 
@@ -318,21 +318,6 @@ enum Parsed {
     Message(ServerJsonRpcMessage),
 }
 
-/// The fields of a JSON-RPC message that tell what it is, with the result left unparsed.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    jsonrpc: &'a str,
-    #[serde(default)]
-    id: Option<RequestId>,
-    #[serde(default)]
-    method: Option<IgnoredAny>,
-    #[serde(borrow, default)]
-    result: Option<&'a RawValue>,
-    #[serde(default)]
-    error: Option<IgnoredAny>,
-}
-
 /// Parse one message of the answer to request `id`.
 ///
 /// rmcp parses any message into its `ServerJsonRpcMessage`, whose result is an untagged union
@@ -343,8 +328,7 @@ struct Envelope<'a> {
 /// (`CallToolResult` refuses other result types), gets rmcp's full parse.
 fn parse(data: &[u8], id: &RequestId, tool_call: bool) -> Result<Parsed, serde_json::Error> {
     if tool_call
-        && let Ok(envelope) = serde_json::from_slice::<Envelope>(data)
-        && envelope.jsonrpc == "2.0"
+        && let Some(envelope) = Envelope::parse(data)
         && envelope.method.is_none()
         && envelope.error.is_none()
         && envelope.id.as_ref() == Some(id)
