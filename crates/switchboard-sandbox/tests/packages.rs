@@ -5,9 +5,12 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::{Running, wheels};
 use serde_json::{Value, json};
 use switchboard_protocol::sandbox::{InstallOutcome, InstallStatus};
+use switchboard_sandbox::Config;
 
 const TOKEN: &str = "test-admin-token-0123456789";
 
@@ -46,19 +49,35 @@ async fn sandbox_with_wheels() -> Running {
             &["evil-pkg"],
         );
         wheels::build(&wheel_dir, "held-pkg", "0.1.0", "ANSWER = 42\n", &[]);
-        let mut packages = config
-            .packages
-            .clone()
-            .with_wheel_dir(wheel_dir, true)
-            .with_blocked(vec!["evil-pkg: steals tokens".into()])
-            .with_suspicious(vec!["held-pkg".into()])
-            .with_admin_token(TOKEN);
-        packages.install_timeout = std::time::Duration::from_secs(120);
-        let mut config = config;
-        config.packages = packages;
-        config
+        with_policy(config, wheel_dir)
     })
     .await
+}
+
+/// Install from `wheel_dir` only, with the test's blocked and suspicious lists and token.
+fn with_policy(mut config: Config, wheel_dir: PathBuf) -> Config {
+    let mut packages = config
+        .packages
+        .clone()
+        .with_wheel_dir(wheel_dir, true)
+        .with_blocked(vec!["evil-pkg: steals tokens".into()])
+        .with_suspicious(vec!["held-pkg".into()])
+        .with_admin_token(TOKEN);
+    packages.install_timeout = std::time::Duration::from_secs(120);
+    config.packages = packages;
+    config
+}
+
+async fn pending(sandbox: &Running) -> Value {
+    sandbox
+        .http
+        .get(sandbox.url("/packages/pending"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn install(sandbox: &Running, body: Value) -> (u16, InstallOutcome) {
@@ -172,15 +191,7 @@ async fn suspicious_package_waits_for_the_operator() {
         !sandbox.run("import held_pkg").await.success,
         "not usable while pending"
     );
-    let pending: Value = sandbox
-        .http
-        .get(sandbox.url("/packages/pending"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending = pending(&sandbox).await;
     assert_eq!(pending["pending"][0]["id"], id.as_str(), "{pending}");
     assert_eq!(pending["pending"][0]["package"], "held-pkg");
 
@@ -219,6 +230,46 @@ async fn suspicious_package_waits_for_the_operator() {
         "near-misses of popular names are held"
     );
     assert!(typo.reason.unwrap().contains("requests"));
+}
+
+/// A held request survives a restart of the sandbox: a new sandbox on the same managed
+/// directory lists it under the same id, and approving it there installs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_requests_survive_a_restart() {
+    let first = sandbox_with_wheels().await;
+    let (status, held) = install(&first, json!({"package": "held-pkg==0.1.0"})).await;
+    assert_eq!(status, 202, "{held:?}");
+    let id = held.approval_id.unwrap();
+    let site = common::site(&first);
+    let wheel_dir = first.dir.path().join("wheels");
+    // Stop the first sandbox (its directory stays with `first`), then start a second one.
+    first.shutdown.cancel();
+    first.sandbox.shutdown().await;
+    let second = common::start_with(|config, _| {
+        let mut config = with_policy(config, wheel_dir.clone());
+        config.packages.dir = site.clone();
+        config
+    })
+    .await;
+    let listed = pending(&second).await;
+    assert_eq!(listed["pending"][0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed["pending"][0]["package"], "held-pkg");
+    assert_eq!(listed["pending"][0]["version"], "0.1.0");
+    let approved = approve(&second, &id, Some(TOKEN)).await;
+    assert_eq!(approved.status().as_u16(), 200);
+    assert_eq!(
+        second
+            .run("import held_pkg\nprint(held_pkg.ANSWER)")
+            .await
+            .stdout,
+        "42\n"
+    );
+    // Decided: gone from the list, and from the file a third start would read.
+    assert_eq!(pending(&second).await["pending"], json!([]));
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(site.join(".switchboard-pending.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved, json!([]));
 }
 
 /// Malformed names and pins are refused, and nothing is installed.

@@ -52,7 +52,11 @@ impl Packages {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
         };
-        pending.remove(id).map(|(r, _)| r)
+        let taken = pending.remove(id).map(|(r, _)| r);
+        if taken.is_some() {
+            self.save_pending(&pending);
+        }
+        taken
     }
 
     /// Approve a held request (admin): installs it.

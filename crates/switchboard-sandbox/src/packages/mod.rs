@@ -6,8 +6,10 @@
 //! always the same fields (`action`, `decision`, `package`, `version`, `reason`,
 //! `approval_id`, `actor`, `dependencies`), so a log pipeline can index them.
 //!
-//! Held requests live in memory until approved or rejected through the admin endpoints
-//! (bearer token); they do not survive a restart.
+//! Held requests wait until approved or rejected through the admin endpoints (bearer token).
+//! They are kept in `.switchboard-pending.json` in the managed directory (mode 0600, replaced
+//! atomically on every change) and read back at start, so a restart loses none; if that file
+//! cannot be written, they are kept in memory and the error is logged.
 
 mod approval;
 mod installed;
@@ -28,7 +30,7 @@ use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_protocol::sandbox::{InstallOutcome, InstallRequest, InstallStatus};
 
 use crate::config::PackageSettings;
@@ -38,9 +40,15 @@ use policy::{Policy, Verdict};
 
 /// Most requests held for approval at once; more are refused until some are decided.
 const MAX_PENDING: usize = 100;
+/// The file in the managed directory that keeps held requests across restarts.
+const PENDING_FILE: &str = ".switchboard-pending.json";
+/// Largest pending file read back (100 requests take a few KiB).
+const MAX_PENDING_FILE_BYTES: u64 = 1024 * 1024;
+
+type PendingMap = BTreeMap<String, (Requirement, Pending)>;
 
 /// A request held for an operator.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
     pub id: String,
     pub package: String,
@@ -67,7 +75,9 @@ pub(crate) struct Packages {
     pip: Pip,
     dir: PathBuf,
     admin_token: Option<String>,
-    pending: Mutex<BTreeMap<String, (Requirement, Pending)>>,
+    pending: Mutex<PendingMap>,
+    /// Where `pending` is kept across restarts.
+    pending_file: PathBuf,
     /// One pip at a time: installs share the target directory.
     installing: tokio::sync::Mutex<()>,
     decisions: Family<DecisionLabel, Counter>,
@@ -113,7 +123,8 @@ impl Packages {
             pip: Pip::new(python, settings, run_as),
             dir: settings.dir.clone(),
             admin_token: settings.admin_token.clone(),
-            pending: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(load_pending(&settings.dir.join(PENDING_FILE))),
+            pending_file: settings.dir.join(PENDING_FILE),
             installing: tokio::sync::Mutex::new(()),
             decisions,
         }
@@ -126,7 +137,20 @@ impl Packages {
             "suspicious": self.policy.suspicious_count(),
             "approvals": if self.admin_token.is_some() { "enabled" } else { "disabled: no admin token" },
             "pending": self.pending_list().len(),
+            "pending_file": self.pending_file,
         })
+    }
+
+    /// Write the held requests to the pending file (called with the lock held, so writes
+    /// happen in the order of the changes). A failure is logged; the requests stay in memory.
+    fn save_pending(&self, pending: &PendingMap) {
+        if let Err(error) = write_pending(&self.pending_file, pending) {
+            tracing::error!(
+                file = %self.pending_file.display(),
+                %error,
+                "cannot save the requests held for approval; they are kept in memory only and a restart would lose them"
+            );
+        }
     }
 
     fn count(&self, decision: &'static str) {
@@ -273,6 +297,7 @@ impl Packages {
                 },
             ),
         );
+        self.save_pending(&pending);
         drop(pending);
         audit(
             "request",
@@ -417,5 +442,136 @@ impl Packages {
             Vec::new(),
             format!("Installing {} failed: {reason}", key.0),
         )
+    }
+}
+
+/// Read the held requests saved by an earlier run. Entries whose name or version no longer
+/// validate are dropped with a warning; an unreadable file is set aside (renamed with
+/// `.unreadable`) so that nothing in it is overwritten, and the run starts with none.
+fn load_pending(path: &Path) -> PendingMap {
+    let read = || -> Result<Option<Vec<Pending>>, String> {
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_PENDING_FILE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 > MAX_PENDING_FILE_BYTES {
+            return Err(format!("larger than {MAX_PENDING_FILE_BYTES} bytes"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    };
+    let entries = match read() {
+        Ok(Some(entries)) => entries,
+        Ok(None) => return PendingMap::new(),
+        Err(error) => {
+            let aside = path.with_extension("json.unreadable");
+            let moved = std::fs::rename(path, &aside).is_ok();
+            tracing::error!(
+                file = %path.display(),
+                %error,
+                set_aside = moved.then(|| aside.display().to_string()),
+                "cannot read the requests held for approval by an earlier run; starting with none"
+            );
+            return PendingMap::new();
+        }
+    };
+    let mut pending = PendingMap::new();
+    for entry in entries.into_iter().take(MAX_PENDING) {
+        match name::parse(&entry.package, entry.version.as_deref()) {
+            Ok(requirement) => {
+                pending.insert(entry.id.clone(), (requirement, entry));
+            }
+            Err(reason) => tracing::warn!(
+                file = %path.display(),
+                id = %entry.id,
+                package = %entry.package,
+                %reason,
+                "dropped a saved request held for approval"
+            ),
+        }
+    }
+    if !pending.is_empty() {
+        tracing::info!(
+            count = pending.len(),
+            file = %path.display(),
+            "requests held for approval by an earlier run are waiting again"
+        );
+    }
+    pending
+}
+
+/// Replace the pending file atomically: write a temporary file (mode 0600), then rename.
+fn write_pending(path: &Path, pending: &PendingMap) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let entries: Vec<&Pending> = pending.values().map(|(_, p)| p).collect();
+    let bytes = serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other)?;
+    let temporary = path.with_extension("json.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, package: &str) -> Pending {
+        Pending {
+            id: id.into(),
+            package: package.into(),
+            version: Some("1.0".into()),
+            reason: "held".into(),
+            requested_at: 1,
+        }
+    }
+
+    #[test]
+    fn pending_requests_round_trip_and_bad_entries_are_dropped() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join(PENDING_FILE);
+        assert!(load_pending(&path).is_empty(), "no file: none held");
+        let mut held = PendingMap::new();
+        for (id, package) in [("a", "good-pkg"), ("b", "bad name!")] {
+            let requirement = Requirement {
+                name: package.into(),
+                version: Some("1.0".into()),
+            };
+            held.insert(id.into(), (requirement, entry(id, package)));
+        }
+        write_pending(&path, &held).expect("written");
+        let mode = std::fs::metadata(&path).expect("exists").permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        let loaded = load_pending(&path);
+        assert_eq!(loaded.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(loaded["a"].0.spec(), "good-pkg==1.0");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_set_aside_not_overwritten() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join(PENDING_FILE);
+        std::fs::write(&path, b"{ not json").expect("written");
+        assert!(load_pending(&path).is_empty());
+        assert!(!path.exists());
+        let aside = dir.path().join(".switchboard-pending.json.unreadable");
+        assert_eq!(std::fs::read(aside).expect("set aside"), b"{ not json");
     }
 }
