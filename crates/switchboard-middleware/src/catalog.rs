@@ -31,10 +31,11 @@ pub struct Catalog {
 
 impl Catalog {
     /// Name every tool; the gateway's order is kept, so names are stable for a given list.
-    pub fn new(tools: Vec<Tool>) -> Self {
+    pub fn new(tools: &[Tool]) -> Self {
         let mut taken = HashSet::new();
         let entries = tools
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|tool| {
                 let base = sanitize(&tool.name);
                 let mut name = base.clone();
@@ -226,7 +227,7 @@ mod tests {
 
     #[test]
     fn names_are_made_valid_unique_and_map_back() {
-        let catalog = Catalog::new(vec![
+        let catalog = Catalog::new(&[
             tool("time-client.get_current_time"),
             tool("time-client/get_current_time"),
             tool("9lives"),

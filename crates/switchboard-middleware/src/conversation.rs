@@ -31,8 +31,8 @@ pub struct ChatRequest {
 
 /// The gateway's tools now, or none and a warning that says why.
 pub async fn current_catalog(state: &Shared) -> (Catalog, Vec<String>) {
-    match state.gateway.list_tools().await {
-        Ok(tools) => (Catalog::new(tools), Vec::new()),
+    match state.gateway.tools().await {
+        Ok(tools) => (Catalog::new(&tools), Vec::new()),
         Err(error) => {
             tracing::warn!(%error, "cannot list the gateway's tools");
             (

@@ -6,22 +6,40 @@
 //! by itself when the gateway comes back; an expired session (a restarted gateway) is
 //! re-initialised by rmcp transparently.
 //!
+//! The tool list is cached: a chat turn takes it from memory. The cache is dropped when the
+//! gateway says its list changed (`notifications/tools/list_changed` on the session's
+//! stream), when a new session is opened, and after [`TOOLS_TTL`] in case a notification was
+//! missed; [`Gateway::list_tools`] always asks the gateway (and refreshes the cache).
+//!
 //! Trace context: every request to the gateway carries the current span's W3C context in
 //! `params._meta` (`switchboard_protocol::mcp_trace`), so the gateway's spans of a tool call
 //! join the chat's trace. The session's own tasks belong to no request: it is opened on a task
 //! of its own (see [`Gateway::session`]).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use rmcp::{
-    model::{CallToolRequestParams, CallToolResult, JsonObject, PaginatedRequestParams, Tool},
-    service::ServiceError,
+    ClientHandler, RoleClient,
+    model::{
+        CallToolRequestParams, CallToolResult, ClientConfig, JsonObject, PaginatedRequestParams,
+        Tool,
+    },
+    service::{NotificationContext, Peer, RunningService, ServiceError},
 };
 use switchboard_protocol::{
-    mcp_client::{ConnectOptions, McpClient, connect},
+    mcp_client::{ConnectOptions, client_config, connect_with},
     mcp_trace,
 };
 use tokio::sync::Mutex;
+
+/// Longest a cached tool list is used without a word from the gateway.
+pub const TOOLS_TTL: Duration = Duration::from_secs(30);
 
 /// Longest wait for the tool list; listing is cheap, a slow answer means trouble.
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,11 +57,43 @@ pub enum GatewayError {
     Refused(String),
 }
 
+/// A session with the gateway.
+type Session = RunningService<RoleClient, ListWatcher>;
+
+/// The session's client handler: counts the gateway's `tools/list_changed` notifications.
+#[derive(Clone)]
+struct ListWatcher {
+    info: ClientConfig,
+    changes: Arc<AtomicU64>,
+}
+
+impl ClientHandler for ListWatcher {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        tracing::debug!("the gateway's tool list changed");
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The tool list as last fetched, with the change count it was fetched under.
+struct CachedTools {
+    changes: u64,
+    fetched: Instant,
+    tools: Arc<Vec<Tool>>,
+}
+
 /// The gateway client.
 pub struct Gateway {
     url: String,
     options: ConnectOptions,
-    session: Mutex<Option<Arc<McpClient>>>,
+    session: Mutex<Option<Arc<Session>>>,
+    /// Tool-list changes seen (notifications, new sessions); a cache from an older count is
+    /// stale.
+    changes: Arc<AtomicU64>,
+    tools: std::sync::Mutex<Option<CachedTools>>,
 }
 
 impl Gateway {
@@ -54,6 +104,8 @@ impl Gateway {
                 .with_client_name("switchboard-middleware")
                 .with_connect_timeout(CONNECT_TIMEOUT),
             session: Mutex::new(None),
+            changes: Arc::new(AtomicU64::new(0)),
+            tools: std::sync::Mutex::new(None),
         }
     }
 
@@ -67,13 +119,17 @@ impl Gateway {
     /// under the span current at connect time, and the session outlives the request that
     /// happened to open it — whose span would otherwise stay open (unexported, its trace id on
     /// unrelated log lines) until the session ends.
-    async fn session(&self) -> Result<Arc<McpClient>, GatewayError> {
+    async fn session(&self) -> Result<Arc<Session>, GatewayError> {
         let mut slot = self.session.lock().await;
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(client.clone());
         }
         let (url, options) = (self.url.clone(), self.options.clone());
-        let connecting = tokio::spawn(async move { connect(&url, &options).await });
+        let watcher = ListWatcher {
+            info: client_config(&options.client_name),
+            changes: self.changes.clone(),
+        };
+        let connecting = tokio::spawn(async move { connect_with(&url, &options, watcher).await });
         let client = match connecting.await {
             Ok(connected) => connected.map_err(|e| e.to_string()),
             Err(e) => Err(format!("the connecting task failed: {e}")),
@@ -83,13 +139,15 @@ impl Gateway {
             reason,
         })?;
         tracing::info!(url = %self.url, "MCP session with the gateway opened");
+        // What the previous session listed may have changed unseen.
+        self.changes.fetch_add(1, Ordering::AcqRel);
         let client = Arc::new(client);
         *slot = Some(client.clone());
         Ok(client)
     }
 
     /// Forget `stale` so that the next use connects again.
-    async fn forget(&self, stale: &Arc<McpClient>) {
+    async fn forget(&self, stale: &Arc<Session>) {
         let mut slot = self.session.lock().await;
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, stale)) {
             *slot = None;
@@ -117,15 +175,46 @@ impl Gateway {
         }
     }
 
-    /// Every tool the gateway offers now. Retried once on a fresh session when the old one
-    /// broke (listing has no side effects).
-    pub async fn list_tools(&self) -> Result<Vec<Tool>, GatewayError> {
+    /// The gateway's tools: the cached list while it is current (see the module's notes),
+    /// else [`Gateway::list_tools`].
+    pub async fn tools(&self) -> Result<Arc<Vec<Tool>>, GatewayError> {
+        if let Some(tools) = self.cached_tools() {
+            return Ok(tools);
+        }
+        self.list_tools().await
+    }
+
+    fn cached_tools(&self) -> Option<Arc<Vec<Tool>>> {
+        let cache = self.tools.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .as_ref()
+            .filter(|c| {
+                c.changes == self.changes.load(Ordering::Acquire) && c.fetched.elapsed() < TOOLS_TTL
+            })
+            .map(|c| c.tools.clone())
+    }
+
+    /// Every tool the gateway offers now, asked of the gateway (the answer is cached for
+    /// [`Gateway::tools`]). Retried once on a fresh session when the old one broke (listing
+    /// has no side effects).
+    pub async fn list_tools(&self) -> Result<Arc<Vec<Tool>>, GatewayError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let client = self.session().await?;
-            match tokio::time::timeout(LIST_TIMEOUT, list_all_tools(&client)).await {
-                Ok(Ok(tools)) => return Ok(tools),
+            // Read before asking: a change announced while the answer is on its way makes
+            // this answer stale.
+            let changes = self.changes.load(Ordering::Acquire);
+            match tokio::time::timeout(LIST_TIMEOUT, list_all_tools(client.peer())).await {
+                Ok(Ok(tools)) => {
+                    let tools = Arc::new(tools);
+                    *self.tools.lock().unwrap_or_else(|p| p.into_inner()) = Some(CachedTools {
+                        changes,
+                        fetched: Instant::now(),
+                        tools: tools.clone(),
+                    });
+                    return Ok(tools);
+                }
                 Ok(Err(error)) => {
                     let (error, broken) = self.classify(error);
                     if broken {
@@ -178,7 +267,7 @@ impl Gateway {
 
 /// Every page of the gateway's tool list, each request carrying the current trace context
 /// (rmcp's `list_all_tools` sends no `_meta`).
-async fn list_all_tools(client: &McpClient) -> Result<Vec<Tool>, ServiceError> {
+async fn list_all_tools(client: &Peer<RoleClient>) -> Result<Vec<Tool>, ServiceError> {
     let mut tools = Vec::new();
     let mut cursor = None;
     loop {

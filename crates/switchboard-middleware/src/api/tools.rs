@@ -24,8 +24,8 @@ fn gateway_error(error: GatewayError) -> ApiError {
 /// `GET /tools`: `{tools: [{name, llm_name, description, input_schema, output_schema}],
 /// openai_tools: [{type: "function", function: {name, description, parameters}}]}`.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let tools = state.gateway.list_tools().await.map_err(gateway_error)?;
-    let catalog = Catalog::new(tools);
+    let tools = state.gateway.tools().await.map_err(gateway_error)?;
+    let catalog = Catalog::new(&tools);
     let described: Vec<Value> = catalog
         .entries()
         .iter()
@@ -85,8 +85,13 @@ pub async fn execute(
             )));
         }
     };
-    let tools = state.gateway.list_tools().await.map_err(gateway_error)?;
-    let catalog = Catalog::new(tools);
+    let tools = state.gateway.tools().await.map_err(gateway_error)?;
+    let mut catalog = Catalog::new(&tools);
+    if catalog.resolve(&body.name).is_none() {
+        // Not in the cached list: ask the gateway, whose list may have just changed.
+        let tools = state.gateway.list_tools().await.map_err(gateway_error)?;
+        catalog = Catalog::new(&tools);
+    }
     let Some(entry) = catalog.resolve(&body.name) else {
         let names: Vec<&str> = catalog
             .entries()
