@@ -13,6 +13,8 @@ use switchboard_runtime::{
     http::default_allowed_origins,
 };
 
+pub use crate::llm::proxy::ProxySource;
+
 /// Default listen address (DESIGN.md: middleware on 8002).
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8002);
@@ -136,6 +138,9 @@ pub struct LlmSettings {
     pub api_key: Option<String>,
     pub model: String,
     pub timeout: Duration,
+    /// Where the proxy settings come from: the environment when read from configuration,
+    /// none when built in code.
+    pub proxy: ProxySource,
 }
 
 impl fmt::Debug for LlmSettings {
@@ -146,6 +151,14 @@ impl fmt::Debug for LlmSettings {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model", &self.model)
             .field("timeout", &self.timeout)
+            .field(
+                "proxy",
+                &match &self.proxy {
+                    ProxySource::Url(_) => "url (redacted)",
+                    ProxySource::Environment => "environment",
+                    ProxySource::None => "none",
+                },
+            )
             .finish()
     }
 }
@@ -245,6 +258,7 @@ impl Config {
                     api_key,
                     model,
                     timeout: llm_timeout,
+                    proxy: ProxySource::Environment,
                 })
             }
             None if api_key.is_some() || model.is_some() => {
@@ -329,7 +343,13 @@ impl LlmSettings {
             api_key: None,
             model: model.into(),
             timeout: DEFAULT_LLM_TIMEOUT,
+            proxy: ProxySource::None,
         }
+    }
+    /// Send requests through this proxy (`http://[user:password@]host:port`).
+    pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxySource::Url(url.into());
+        self
     }
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());

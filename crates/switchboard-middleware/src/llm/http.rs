@@ -6,6 +6,8 @@
 //! and cargo's feature unification would spread that to every crate built together with this
 //! one. hyper-rustls takes the provider explicitly, so nothing global changes.
 //!
+//! Proxies (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, ...) are honoured: see [`super::proxy`].
+//!
 //! Timeouts are the caller's: [`HttpClient::post`] bounds the wait for the response head, and
 //! the readers bound each wait for more body, so a stalled LLM is an error, never a hang.
 
@@ -23,7 +25,10 @@ use hyper_util::{
 
 use switchboard_runtime::propagation;
 
-use super::LlmError;
+use super::{
+    LlmError,
+    proxy::{Proxies, ProxyConnector, ProxySource, ViaProxy},
+};
 
 /// Longest wait for a TCP (and TLS) connection to the LLM.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,11 +39,18 @@ const MAX_ERROR_TEXT: usize = 500;
 /// system's when it has any, Mozilla's otherwise).
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    proxies: Proxies,
 }
 
 impl HttpClient {
-    pub fn new(timeout: Duration) -> Result<Self, String> {
+    /// A client whose connections go through the proxies of `proxy`; `base_url` (the LLM's)
+    /// is checked against them, so an unsupported proxy is an error now.
+    pub fn new(timeout: Duration, proxy: &ProxySource, base_url: &str) -> Result<Self, String> {
+        let proxies = Proxies::new(proxy, base_url)?;
+        if let Some(via) = base_url.parse().ok().and_then(|uri| proxies.describe(&uri)) {
+            tracing::info!(url = base_url, proxy = %via, "LLM requests go through a proxy");
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -51,9 +63,12 @@ impl HttpClient {
                     .with_provider_and_webpki_roots(provider)
                     .map_err(|e| format!("TLS set-up failed: {e}"))?,
             };
-        let https = builder.https_or_http().enable_http1().wrap_connector(http);
+        let https = builder
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(ProxyConnector::new(http, proxies.clone()));
         let inner = Client::builder(TokioExecutor::new()).build(https);
-        Ok(Self { inner })
+        Ok(Self { inner, proxies })
     }
 
     /// POST `body` (JSON) to `url` and wait at most `timeout` for the response head.
@@ -108,8 +123,19 @@ impl HttpClient {
         timeout: Duration,
     ) -> Result<http::Response<Incoming>, LlmError> {
         propagation::inject(request.headers_mut());
+        if let Some(auth) = self.proxies.authorization(request.uri()) {
+            request
+                .headers_mut()
+                .insert(header::PROXY_AUTHORIZATION, auth);
+        }
+        let via = self.proxies.describe(request.uri());
         match tokio::time::timeout(timeout, self.inner.request(request)).await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(mut response)) => {
+                if let Some(via) = via {
+                    response.extensions_mut().insert(ViaProxy(via));
+                }
+                Ok(response)
+            }
             Ok(Err(error)) => Err(LlmError::Unreachable {
                 url: url.to_owned(),
                 reason: error_chain(&error),
@@ -179,15 +205,27 @@ pub async fn status_error(
     timeout: Duration,
 ) -> LlmError {
     let status = response.status().as_u16();
+    let via = response.extensions().get::<ViaProxy>().cloned();
     let message = match read_all(url, response.into_body(), timeout).await {
         Ok(body) => error_message(&body),
         Err(error) => error.to_string(),
     };
-    LlmError::Status {
-        url: url.to_owned(),
-        status,
-        message,
-        hint: LlmError::hint_for(status),
+    match via {
+        // A proxy's refusal looks like the LLM's: say which it may be.
+        Some(ViaProxy(proxy)) if matches!(status, 401 | 403 | 407) => LlmError::Status {
+            url: url.to_owned(),
+            status,
+            message: format!(
+                "{message} (through the proxy {proxy}: check LLM_API_KEY, and the credentials in the proxy URL)"
+            ),
+            hint: "",
+        },
+        _ => LlmError::Status {
+            url: url.to_owned(),
+            status,
+            message,
+            hint: LlmError::hint_for(status),
+        },
     }
 }
 
@@ -296,7 +334,12 @@ mod tests {
                 let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
             }
         });
-        let client = HttpClient::new(Duration::from_secs(5)).expect("TLS set-up");
+        let client = HttpClient::new(
+            Duration::from_secs(5),
+            &ProxySource::None,
+            "http://127.0.0.1/",
+        )
+        .expect("TLS set-up");
         let url = format!("https://{addr}/v1/models");
         let error = client
             .get(&url, None, Duration::from_secs(5))

@@ -15,6 +15,7 @@ pub mod delta;
 pub mod http;
 pub mod ollama;
 pub mod openai;
+pub mod proxy;
 
 use std::time::Duration;
 
@@ -184,11 +185,11 @@ impl std::fmt::Debug for Llm {
 
 impl Llm {
     pub fn new(settings: LlmSettings) -> Result<Self, LlmError> {
-        let client =
-            http::HttpClient::new(settings.timeout).map_err(|reason| LlmError::Unreachable {
-                url: settings.base_url.clone(),
-                reason,
-            })?;
+        let client = http::HttpClient::new(settings.timeout, &settings.proxy, &settings.base_url)
+            .map_err(|reason| LlmError::Unreachable {
+            url: settings.base_url.clone(),
+            reason,
+        })?;
         Ok(Self { settings, client })
     }
 
