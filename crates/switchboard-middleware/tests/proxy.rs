@@ -81,6 +81,22 @@ impl Tinyproxy {
     }
 }
 
+/// A scripted OpenAI-compatible LLM reached through the proxy at `proxy_url`, at an
+/// `https://` URL when `https` (the scripted LLM itself speaks plain HTTP).
+fn via_proxy(replies: Vec<Reply>, proxy_url: String, https: bool) -> Setup {
+    Setup::openai(replies).tweak(move |c| {
+        let llm = c.llm.clone().unwrap();
+        let base_url = if https {
+            llm.base_url.replacen("http://", "https://", 1)
+        } else {
+            llm.base_url.clone()
+        };
+        c.with_llm(Some(
+            switchboard_middleware::LlmSettings { base_url, ..llm }.with_proxy(proxy_url),
+        ))
+    })
+}
+
 /// The port of the scripted LLM behind `base` (`http://127.0.0.1:PORT/v1`).
 fn port_of(base: &str) -> String {
     base.rsplit(':')
@@ -94,12 +110,11 @@ fn port_of(base: &str) -> String {
 async fn plain_http_llm_through_an_authenticating_proxy() {
     let proxy = Tinyproxy::start().await;
     let url = proxy.url("user:secret");
-    let s = stack(
-        Setup::openai(vec![Reply::text("hello through the proxy")]).tweak(move |c| {
-            let llm = c.llm.clone().unwrap().with_proxy(url);
-            c.with_llm(Some(llm))
-        }),
-    )
+    let s = stack(via_proxy(
+        vec![Reply::text("hello through the proxy")],
+        url,
+        false,
+    ))
     .await;
     let (status, body) = s.post("/chat", json!({"message": "hi"})).await;
     assert_eq!(status, 200, "{body}");
@@ -121,18 +136,7 @@ async fn https_llm_is_reached_through_a_connect_tunnel() {
     // The scripted LLM speaks plain HTTP, so TLS inside the tunnel fails — after the proxy
     // accepted the credentials and opened the tunnel to the LLM's port, which is what this
     // test checks (the TLS itself is hyper-rustls's, as without a proxy).
-    let s = stack(Setup::openai(vec![]).tweak(move |c| {
-        let llm = c.llm.clone().unwrap();
-        let base = llm.base_url.replacen("http://", "https://", 1);
-        c.with_llm(Some(
-            switchboard_middleware::LlmSettings {
-                base_url: base,
-                ..llm
-            }
-            .with_proxy(url),
-        ))
-    }))
-    .await;
+    let s = stack(via_proxy(vec![], url, true)).await;
     let (status, body) = s.post("/chat", json!({"message": "hi"})).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"]["code"], "llm_unreachable", "{body}");
@@ -150,22 +154,7 @@ async fn wrong_proxy_credentials_are_a_clear_error() {
     let proxy = Tinyproxy::start().await;
     for https in [false, true] {
         let url = proxy.url("user:wrong");
-        let s = stack(Setup::openai(vec![Reply::text("never")]).tweak(move |c| {
-            let llm = c.llm.clone().unwrap();
-            let base = if https {
-                llm.base_url.replacen("http://", "https://", 1)
-            } else {
-                llm.base_url.clone()
-            };
-            c.with_llm(Some(
-                switchboard_middleware::LlmSettings {
-                    base_url: base,
-                    ..llm
-                }
-                .with_proxy(url),
-            ))
-        }))
-        .await;
+        let s = stack(via_proxy(vec![Reply::text("never")], url, https)).await;
         let (status, body) = s.post("/chat", json!({"message": "hi"})).await;
         assert_eq!(status, 502, "https={https}: {body}");
         let message = body["error"]["message"].as_str().unwrap();
