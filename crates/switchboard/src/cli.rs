@@ -9,7 +9,10 @@ use switchboard_runtime::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::commands;
+use crate::commands::{
+    self,
+    service::{self, ServiceArgs},
+};
 
 /// Sections a configuration file may have; anything else is a typo.
 pub const CONFIG_SECTIONS: &[&str] = &[
@@ -53,17 +56,17 @@ pub enum Command {
     /// Start every service in this process on its port and wait until all are ready.
     Up(commands::up::Args),
     /// Run the time-client service (MCP time tools, port 8003).
-    TimeClient(commands::time_client::Args),
+    TimeClient(ServiceArgs<switchboard_time::RawConfig>),
     /// Run the sandbox service (isolated Python execution and guarded package installs, port 8001).
-    Sandbox(commands::sandbox::Args),
+    Sandbox(ServiceArgs<switchboard_sandbox::RawConfig>),
     /// Run the code-executor service (MCP execute_code/install_package via the sandbox, port 8004).
-    CodeExecutor(commands::code_executor::Args),
+    CodeExecutor(ServiceArgs<switchboard_code_executor::RawConfig>),
     /// Run the mcp-server gateway (federates upstream MCP servers at /mcp, port 8000).
-    McpServer(commands::mcp_server::Args),
+    McpServer(ServiceArgs<switchboard_gateway::RawConfig>),
     /// Exit 0 if a URL answers 2xx (container health checks: the image has no curl).
     Probe(commands::probe::Args),
     /// Run the chat middleware (chat API, OpenAI-compatible API, chat page, port 8002).
-    Middleware(commands::middleware::Args),
+    Middleware(ServiceArgs<switchboard_middleware::RawConfig>),
     /// Ask the middleware; prints the tool calls and the answer.
     Chat(commands::chat::Args),
     /// List the gateway's tools.
@@ -152,12 +155,12 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Up(args) => commands::up::run(args, context).await,
-        Command::TimeClient(args) => commands::time_client::run(args, context).await,
-        Command::Sandbox(args) => commands::sandbox::run(args, context).await,
-        Command::CodeExecutor(args) => commands::code_executor::run(args, context).await,
-        Command::McpServer(args) => commands::mcp_server::run(args, context).await,
+        Command::TimeClient(args) => service::run::<service::TimeClient>(args, context).await,
+        Command::Sandbox(args) => service::run::<service::Sandbox>(args, context).await,
+        Command::CodeExecutor(args) => service::run::<service::CodeExecutor>(args, context).await,
+        Command::McpServer(args) => service::run::<service::McpServer>(args, context).await,
         Command::Probe(args) => commands::probe::run(args).await,
-        Command::Middleware(args) => commands::middleware::run(args, context).await,
+        Command::Middleware(args) => service::run::<service::Middleware>(args, context).await,
         Command::Chat(args) => commands::chat::run(args).await,
         Command::Tools(args) => commands::tools::run(args).await,
         Command::Call(args) => commands::call::run(args).await,

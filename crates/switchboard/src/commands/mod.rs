@@ -1,14 +1,11 @@
-//! One module per subcommand. Each turns its arguments (flags, environment, config file) into
+//! One module per client subcommand, [`service`] for the five services, [`up`] for all of them.
+//! Each service subcommand turns its arguments (flags, environment, config file) into
 //! the service's validated `Config`, binds the listener and calls the service crate's `serve`.
 
 pub mod call;
 pub mod chat;
-pub mod code_executor;
-pub mod mcp_server;
-pub mod middleware;
 pub mod probe;
-pub mod sandbox;
-pub mod time_client;
+pub mod service;
 pub mod tools;
 pub mod up;
 

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use futures::future::BoxFuture;
 use switchboard_runtime::http::HttpArgs;
 
+use super::service::{self, CodeExecutor, McpServer, Middleware, Sandbox, Service, TimeClient};
 use crate::cli::{Context, from_env};
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +47,36 @@ struct Started {
     task: BoxFuture<'static, Result<(), switchboard_runtime::Error>>,
 }
 
+impl Started {
+    /// Bind `S`'s listener and prepare its serve future (run later, with the others).
+    async fn bind<S: Service>(
+        config: S::Config,
+        endpoint: &'static str,
+        context: &Context,
+    ) -> anyhow::Result<Self> {
+        let listener = super::bind(S::NAME, S::listen(&config)).await?;
+        Ok(Self {
+            name: S::NAME,
+            base_url: format!("http://{}", listener.local_addr()?),
+            endpoint,
+            task: S::serve(listener, config, context.shutdown.child_token()),
+        })
+    }
+
+    /// The URL another service in this process uses to reach this one's endpoint.
+    fn url(&self) -> String {
+        format!("{}{}", reachable(&self.base_url), self.endpoint)
+    }
+}
+
+/// `base_url` with a wildcard listen address replaced by the loopback one, which a client
+/// can connect to.
+fn reachable(base_url: &str) -> String {
+    base_url
+        .replace("//0.0.0.0:", "//127.0.0.1:")
+        .replace("//[::]:", "//[::1]:")
+}
+
 pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     let file = context.config_file.as_ref();
     let http = super::http_settings(&args.http, file)?;
@@ -59,143 +90,52 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
 
     let mut started: Vec<Started> = Vec::new();
 
-    // time-client
-    {
-        let raw = switchboard_runtime::config::layer(
-            &from_env::<switchboard_time::RawConfig>()?,
-            file,
-            switchboard_time::SERVICE,
-        )?;
-        let mut config = switchboard_time::Config::from_parts(raw, http.clone())?;
-        if moved {
-            config.listen = (host, port(TIME_CLIENT_OFFSET)?).into();
-        }
-        let listener = super::bind(switchboard_time::SERVICE, config.listen).await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let shutdown = context.shutdown.child_token();
-        started.push(Started {
-            name: switchboard_time::SERVICE,
-            base_url,
-            endpoint: "/mcp",
-            task: Box::pin(switchboard_time::serve(listener, config, shutdown)),
-        });
+    let mut config = service::config::<TimeClient>(&from_env()?, file, http.clone())?;
+    if moved {
+        config.listen = (host, port(TIME_CLIENT_OFFSET)?).into();
     }
+    started.push(Started::bind::<TimeClient>(config, "/mcp", &context).await?);
 
     // sandbox, then the code-executor pointed at the address the sandbox is bound to (both
     // before the gateway, which picks up the code-executor's address from `started`).
-    let sandbox_url = {
-        let raw = switchboard_runtime::config::layer(
-            &from_env::<switchboard_sandbox::RawConfig>()?,
-            file,
-            switchboard_sandbox::SERVICE,
-        )?;
-        let mut config = switchboard_sandbox::Config::from_parts(raw, http.clone())?;
-        if moved {
-            config.listen = (host, port(SANDBOX_OFFSET)?).into();
-        }
-        let listener = super::bind(switchboard_sandbox::SERVICE, config.listen).await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let shutdown = context.shutdown.child_token();
-        started.push(Started {
-            name: switchboard_sandbox::SERVICE,
-            base_url: base_url.clone(),
-            endpoint: "/mcp",
-            task: Box::pin(async move {
-                switchboard_sandbox::serve(listener, config, shutdown)
-                    .await
-                    .map_err(Into::into)
-            }),
-        });
-        base_url
-            .replace("//0.0.0.0:", "//127.0.0.1:")
-            .replace("//[::]:", "//[::1]:")
-    };
-    {
-        let raw = switchboard_runtime::config::layer(
-            &from_env::<switchboard_code_executor::RawConfig>()?,
-            file,
-            switchboard_code_executor::SERVICE,
-        )?;
-        let mut config = switchboard_code_executor::Config::from_parts(raw, http.clone())?;
-        if moved {
-            config.listen = (host, port(CODE_EXECUTOR_OFFSET)?).into();
-        }
-        config.sandbox_url = sandbox_url;
-        let listener = super::bind(switchboard_code_executor::SERVICE, config.listen).await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let shutdown = context.shutdown.child_token();
-        started.push(Started {
-            name: switchboard_code_executor::SERVICE,
-            base_url,
-            endpoint: "/mcp",
-            task: Box::pin(switchboard_code_executor::serve(listener, config, shutdown)),
-        });
+    let mut config = service::config::<Sandbox>(&from_env()?, file, http.clone())?;
+    if moved {
+        config.listen = (host, port(SANDBOX_OFFSET)?).into();
     }
+    let sandbox = Started::bind::<Sandbox>(config, "/mcp", &context).await?;
+    let sandbox_url = reachable(&sandbox.base_url);
+    started.push(sandbox);
+
+    let mut config = service::config::<CodeExecutor>(&from_env()?, file, http.clone())?;
+    if moved {
+        config.listen = (host, port(CODE_EXECUTOR_OFFSET)?).into();
+    }
+    config.sandbox_url = sandbox_url;
+    started.push(Started::bind::<CodeExecutor>(config, "/mcp", &context).await?);
 
     // mcp-server: upstreams named like a service started above point at the address that
     // service is bound to; any other upstream (an external MCP server from the config) keeps
     // its configured URL. The gateway serves while any of them is missing.
-    {
-        let raw = switchboard_runtime::config::layer(
-            &from_env::<switchboard_gateway::RawConfig>()?,
-            file,
-            switchboard_gateway::SERVICE,
-        )?;
-        let mut config = switchboard_gateway::Config::from_parts(raw, http.clone())?;
-        if moved {
-            config.listen = (host, port(MCP_SERVER_OFFSET)?).into();
-        }
-        for upstream in &mut config.upstreams {
-            if let Some(service) = started.iter().find(|s| s.name == upstream.name) {
-                let base = service
-                    .base_url
-                    .replace("//0.0.0.0:", "//127.0.0.1:")
-                    .replace("//[::]:", "//[::1]:");
-                upstream.url = format!("{base}{}", service.endpoint);
-            }
-        }
-        let listener = super::bind(switchboard_gateway::SERVICE, config.listen).await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let shutdown = context.shutdown.child_token();
-        started.push(Started {
-            name: switchboard_gateway::SERVICE,
-            base_url,
-            endpoint: "/mcp",
-            task: Box::pin(switchboard_gateway::serve(listener, config, shutdown)),
-        });
+    let mut config = service::config::<McpServer>(&from_env()?, file, http.clone())?;
+    if moved {
+        config.listen = (host, port(MCP_SERVER_OFFSET)?).into();
     }
+    for upstream in &mut config.upstreams {
+        if let Some(service) = started.iter().find(|s| s.name == upstream.name) {
+            upstream.url = service.url();
+        }
+    }
+    started.push(Started::bind::<McpServer>(config, "/mcp", &context).await?);
 
     // middleware: talks to the gateway started above, at the address it is bound to.
-    {
-        let raw = switchboard_runtime::config::layer(
-            &from_env::<switchboard_middleware::RawConfig>()?,
-            file,
-            switchboard_middleware::SERVICE,
-        )?;
-        let mut config = switchboard_middleware::Config::from_parts(raw, http.clone())?;
-        if moved {
-            config.listen = (host, port(MIDDLEWARE_OFFSET)?).into();
-        }
-        if let Some(gateway) = started
-            .iter()
-            .find(|s| s.name == switchboard_gateway::SERVICE)
-        {
-            let base = gateway
-                .base_url
-                .replace("//0.0.0.0:", "//127.0.0.1:")
-                .replace("//[::]:", "//[::1]:");
-            config.gateway_url = format!("{base}{}", gateway.endpoint);
-        }
-        let listener = super::bind(switchboard_middleware::SERVICE, config.listen).await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let shutdown = context.shutdown.child_token();
-        started.push(Started {
-            name: switchboard_middleware::SERVICE,
-            base_url,
-            endpoint: "/",
-            task: Box::pin(switchboard_middleware::serve(listener, config, shutdown)),
-        });
+    let mut config = service::config::<Middleware>(&from_env()?, file, http.clone())?;
+    if moved {
+        config.listen = (host, port(MIDDLEWARE_OFFSET)?).into();
     }
+    if let Some(gateway) = started.iter().find(|s| s.name == McpServer::NAME) {
+        config.gateway_url = gateway.url();
+    }
+    started.push(Started::bind::<Middleware>(config, "/", &context).await?);
 
     let names: Vec<(&'static str, String, &'static str)> = started
         .iter()
