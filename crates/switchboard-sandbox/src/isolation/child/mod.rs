@@ -19,11 +19,25 @@ use raw::{errno, fail, fail_on, fd_path, reset_signals, restrict_landlock, write
 use super::plan::{MAX_ARGS, MAX_SOURCES, Plan, Step};
 use super::{SANDBOX_GID, SANDBOX_UID};
 
-/// The step that failed, as reported to the parent.
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stage {
-    Fds = 1,
+/// Declares [`Stage`] and the list of its variants (numbered from 1) in one place.
+macro_rules! stages {
+    ($first:ident $(, $rest:ident)* $(,)?) => {
+        /// The step that failed, as reported to the parent.
+        #[repr(u8)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) enum Stage {
+            $first = 1,
+            $($rest,)*
+        }
+
+        impl Stage {
+            const ALL: &'static [Stage] = &[Stage::$first, $(Stage::$rest,)*];
+        }
+    };
+}
+
+stages!(
+    Fds,
     ParentDeath,
     OpenSource,
     Groups,
@@ -51,42 +65,11 @@ pub(crate) enum Stage {
     LandlockRestrict,
     Seccomp,
     Exec,
-}
+);
 
 impl Stage {
     pub(crate) fn from_u8(value: u8) -> Option<Self> {
-        use Stage::*;
-        const ALL: [Stage; 28] = [
-            Fds,
-            ParentDeath,
-            OpenSource,
-            Groups,
-            Gid,
-            Uid,
-            Hostname,
-            PrivateMounts,
-            Staging,
-            Mkdir,
-            Symlink,
-            Touch,
-            Bind,
-            Remount,
-            Tmpfs,
-            WriteFile,
-            Proc,
-            PivotRoot,
-            DetachOldRoot,
-            RemountRoot,
-            Chdir,
-            Rlimit,
-            NoNewPrivs,
-            LandlockCreate,
-            LandlockRule,
-            LandlockRestrict,
-            Seccomp,
-            Exec,
-        ];
-        ALL.iter().copied().find(|s| *s as u8 == value)
+        Self::ALL.iter().copied().find(|s| *s as u8 == value)
     }
 }
 
