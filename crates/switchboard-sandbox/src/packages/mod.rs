@@ -190,46 +190,16 @@ impl Packages {
         let requirement = match name::parse(&request.package, request.version.as_deref()) {
             Ok(r) => r,
             Err(reason) => {
-                let package = request.package.trim();
-                audit(
-                    "request",
-                    "rejected",
-                    (package, request.version.as_deref()),
-                    Some(&reason),
-                    None,
-                    "client",
-                    &[],
-                );
-                return self.outcome(
-                    InstallStatus::Rejected,
-                    (package, request.version.as_deref()),
-                    Some(reason.clone()),
-                    None,
-                    Vec::new(),
-                    format!("Not installed: {reason}."),
-                );
+                let key = (request.package.trim(), request.version.as_deref());
+                let message = format!("Not installed: {reason}.");
+                return self.refuse(key, reason, &[], message);
             }
         };
         let key = (requirement.name.as_str(), requirement.version.as_deref());
         match self.policy.check(&requirement.name) {
             Verdict::Block(reason) => {
-                audit(
-                    "request",
-                    "rejected",
-                    key,
-                    Some(&reason),
-                    None,
-                    "client",
-                    &[],
-                );
-                self.outcome(
-                    InstallStatus::Rejected,
-                    key,
-                    Some(reason.clone()),
-                    None,
-                    Vec::new(),
-                    format!("Not installed: {} is blocked ({reason}).", requirement.name),
-                )
+                let message = format!("Not installed: {} is blocked ({reason}).", requirement.name);
+                self.refuse(key, reason, &[], message)
             }
             Verdict::Hold(reason) => self.hold(&requirement, reason, &[]),
             Verdict::Allow => self.install(&requirement, false, None).await,
@@ -262,23 +232,8 @@ impl Packages {
         if pending.len() >= MAX_PENDING {
             drop(pending);
             let reason = format!("too many requests are waiting for approval ({MAX_PENDING})");
-            audit(
-                "request",
-                "rejected",
-                key,
-                Some(&reason),
-                None,
-                "client",
-                dependencies,
-            );
-            return self.outcome(
-                InstallStatus::Rejected,
-                key,
-                Some(reason.clone()),
-                None,
-                Vec::new(),
-                format!("Not installed: {reason}."),
-            );
+            let message = format!("Not installed: {reason}.");
+            return self.refuse(key, reason, dependencies, message);
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let requested_at = SystemTime::now()
@@ -414,6 +369,33 @@ impl Packages {
                 "Installed {}; programs can import it now.",
                 specs.join(", ")
             ),
+        )
+    }
+
+    /// Refuse a client's request: audit and count the refusal, and say why.
+    fn refuse(
+        &self,
+        key: (&str, Option<&str>),
+        reason: String,
+        dependencies: &[Pin],
+        message: String,
+    ) -> InstallOutcome {
+        audit(
+            "request",
+            "rejected",
+            key,
+            Some(&reason),
+            None,
+            "client",
+            dependencies,
+        );
+        self.outcome(
+            InstallStatus::Rejected,
+            key,
+            Some(reason),
+            None,
+            Vec::new(),
+            message,
         )
     }
 
