@@ -18,7 +18,7 @@ VENV_PYTHON = TARGET / "bench-venv" / "bin" / "python"
 HOST = "127.0.0.1"
 
 # Fixed loopback ports, away from the defaults (8000-8004) so a running `switchboard up` does
-# not collide; the same offsets as DESIGN.md's table.
+# not collide; the same offsets as docs/design.md's table.
 PORTS = {
     "mcp-server": 18600,
     "sandbox": 18601,

@@ -54,12 +54,14 @@ pub struct SandboxClient {
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl SandboxClient {
-    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+    /// A client on the workspace's one HTTP stack (HTTPS with `[http] ca_file`, proxies from
+    /// the environment); fails when that cannot be set up.
+    pub fn new(config: &Config) -> Result<Self, switchboard_runtime::Error> {
+        let options = switchboard_runtime::client::ClientOptions::from_http(&config.http)
+            .with_connect_timeout(config.connect_timeout);
+        options.check_proxy_for(&config.sandbox_url)?;
         Ok(Self {
-            http: reqwest::Client::builder()
-                .connect_timeout(config.connect_timeout)
-                .tcp_nodelay(true)
-                .build()?,
+            http: options.build()?,
             base: config.sandbox_url.clone(),
             execute_timeout: config.execute_timeout,
             install_timeout: config.install_timeout,

@@ -8,9 +8,9 @@ use switchboard_runtime::{
     config::{parse_socket_addr, seconds},
 };
 
-/// Default listen address (DESIGN.md: code-executor on 8004).
+/// Default listen address (docs/design.md: code-executor on 8004).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8004";
-/// Default sandbox address (DESIGN.md: sandbox on 8001).
+/// Default sandbox address (docs/design.md: sandbox on 8001).
 pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:8001";
 
 /// Settings as given on the command line, in the environment or in `[code-executor]`.

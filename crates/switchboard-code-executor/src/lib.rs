@@ -19,10 +19,10 @@ pub mod config;
 pub mod server;
 
 use axum::Router;
-use futures::future::BoxFuture;
 use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
 use switchboard_runtime::{
-    DependencyStatus, Metrics, Readiness, ServiceApp, health::ReadinessReport,
+    DependencyStatus, Metrics, Readiness, Service, ServiceApp, health::ReadinessReport,
+    service::BoxFuture,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -55,7 +55,10 @@ impl Readiness for SandboxReady {
 }
 
 /// The whole HTTP application: `/mcp` plus the common endpoints.
-pub fn router(config: &Config, shutdown: CancellationToken) -> Result<Router, reqwest::Error> {
+pub fn router(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Result<Router, switchboard_runtime::Error> {
     let metrics = Metrics::new(SERVICE);
     let sandbox = SandboxClient::new(config)?;
     let mcp = streamable_http_service(
@@ -79,13 +82,37 @@ pub async fn serve(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), switchboard_runtime::Error> {
-    let app = router(&config, shutdown.child_token()).map_err(|e| {
-        switchboard_runtime::Error::Config(format!("code-executor: HTTP client: {e}"))
-    })?;
+    let app = router(&config, shutdown.child_token())?;
     tracing::info!(
         address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
         sandbox = %config.sandbox_url,
         "code-executor serving MCP at /mcp"
     );
     switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await
+}
+
+/// The code-executor as a [`Service`]: how the CLI and the test harness configure and
+/// serve it.
+pub struct CodeExecutorService;
+
+impl Service for CodeExecutorService {
+    const NAME: &'static str = SERVICE;
+    type Raw = RawConfig;
+    type Config = Config;
+    fn from_parts(
+        raw: RawConfig,
+        http: switchboard_runtime::HttpSettings,
+    ) -> Result<Config, switchboard_runtime::Error> {
+        Config::from_parts(raw, http)
+    }
+    fn listen(config: &Config) -> std::net::SocketAddr {
+        config.listen
+    }
+    fn serve(
+        listener: TcpListener,
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), switchboard_runtime::Error>> {
+        Box::pin(serve(listener, config, shutdown))
+    }
 }

@@ -2,70 +2,33 @@
 //! MCP client would; and what it says when the sandbox is down or slow.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-use std::{os::unix::fs::PermissionsExt, time::Duration};
+use std::os::unix::fs::PermissionsExt;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use serde_json::{Value, json};
-use switchboard_code_executor::{Config, RawConfig};
+use switchboard_code_executor::{CodeExecutorService, Config, RawConfig};
 use switchboard_protocol::mcp_client::{ConnectOptions, McpClient, connect};
 use switchboard_runtime::HttpSettings;
+use switchboard_sandbox::SandboxService;
+use switchboard_testkit::{Running, Spawn, Until, spawn};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-/// A running service; dropping it stops it.
-struct Running {
-    base: String,
-    shutdown: CancellationToken,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn start_sandbox() -> Running {
+/// A sandbox, ready (its pool filled), with the directory of its managed packages.
+async fn start_sandbox() -> (Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut config = switchboard_sandbox::Config::with_packages_dir(dir.path().join("site"));
     config.pool_size = 2;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let metrics = switchboard_runtime::Metrics::new(switchboard_sandbox::SERVICE);
-    let sandbox = switchboard_sandbox::Sandbox::start(&config, &metrics, shutdown.child_token())
-        .await
-        .expect("the sandbox starts");
-    let app = switchboard_sandbox::router(sandbox, metrics, &config, shutdown.child_token());
-    tokio::spawn(switchboard_runtime::serve(
-        listener,
-        app,
-        shutdown.clone(),
-        Duration::from_secs(5),
-    ));
-    Running {
-        base,
-        shutdown,
-        _dir: Some(dir),
-    }
+    (spawn::<SandboxService>(config).await, dir)
 }
 
+/// A code-executor; serving is enough, since some tests want its sandbox down (not ready).
 async fn start_executor(raw: RawConfig) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
     let config = Config::from_parts(raw, HttpSettings::default()).unwrap();
-    tokio::spawn(switchboard_code_executor::serve(
-        listener,
-        config,
-        shutdown.clone(),
-    ));
-    Running {
-        base,
-        shutdown,
-        _dir: None,
-    }
+    Spawn::new()
+        .until(Until::Healthy)
+        .service::<CodeExecutorService>(config)
+        .await
 }
 
 async fn executor_for(sandbox_url: &str) -> Running {
@@ -77,7 +40,7 @@ async fn executor_for(sandbox_url: &str) -> Running {
 }
 
 async fn client(server: &Running) -> McpClient {
-    connect(&format!("{}/mcp", server.base), &ConnectOptions::default())
+    connect(&server.mcp_url(), &ConnectOptions::default())
         .await
         .unwrap()
 }
@@ -133,8 +96,8 @@ async fn lists_both_tools_with_schemas() {
 /// tool error whose text carries the traceback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executes_through_the_sandbox() {
-    let sandbox = start_sandbox().await;
-    let executor = executor_for(&sandbox.base).await;
+    let (sandbox, _dir) = start_sandbox().await;
+    let executor = executor_for(&sandbox.url()).await;
     let client = client(&executor).await;
 
     let ok = call(&client, "execute_code", json!({"code": "print('hello')"})).await;
@@ -228,7 +191,7 @@ async fn sandbox_down_is_a_clear_tool_error_and_not_ready() {
 
     let http = reqwest::Client::new();
     let ready = http
-        .get(format!("{}/ready", executor.base))
+        .get(format!("{}/ready", executor.url()))
         .send()
         .await
         .unwrap();
@@ -236,10 +199,10 @@ async fn sandbox_down_is_a_clear_tool_error_and_not_ready() {
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["dependencies"]["sandbox"]["ready"], false, "{body}");
 
-    let sandbox = start_sandbox().await;
-    let healthy = executor_for(&sandbox.base).await;
+    let (sandbox, _dir) = start_sandbox().await;
+    let healthy = executor_for(&sandbox.url()).await;
     let ready = http
-        .get(format!("{}/ready", healthy.base))
+        .get(format!("{}/ready", healthy.url()))
         .send()
         .await
         .unwrap();
@@ -249,9 +212,9 @@ async fn sandbox_down_is_a_clear_tool_error_and_not_ready() {
 /// A sandbox slower than the configured timeout is a clear tool error, not a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_sandbox_times_out_with_a_clear_error() {
-    let sandbox = start_sandbox().await;
+    let (sandbox, _dir) = start_sandbox().await;
     let executor = start_executor(RawConfig {
-        sandbox_url: Some(sandbox.base.clone()),
+        sandbox_url: Some(sandbox.url()),
         execute_timeout_seconds: Some(0.5),
         ..Default::default()
     })
@@ -274,7 +237,7 @@ async fn metrics_count_calls_by_outcome() {
     let executor = executor_for(&dead_url().await).await;
     let client = client(&executor).await;
     call(&client, "execute_code", json!({"code": "print(1)"})).await;
-    let metrics = reqwest::get(format!("{}/metrics", executor.base))
+    let metrics = reqwest::get(format!("{}/metrics", executor.url()))
         .await
         .unwrap()
         .text()

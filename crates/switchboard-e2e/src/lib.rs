@@ -3,21 +3,24 @@
 //!
 //! # Layout
 //!
-//! - [`System`]: starts the sandbox (its interpreter pool filled), the code-executor in front
-//!   of it, the time-client, the gateway federating both — waiting, on the gateway's own catalog
-//!   notifications, until `execute_code` and `get_current_time` are listed — and the
-//!   middleware pointed at the gateway and at a [`ScriptedLlm`] (or at no LLM).
+//! - [`System`]: starts, each with `switchboard_testkit`'s harness (until ready), the sandbox,
+//!   the code-executor in front of it, the time-client, the gateway federating both — waiting,
+//!   on the gateway's own catalog notifications, until `execute_code` and `get_current_time`
+//!   are listed — and the middleware pointed at the gateway and at a [`ScriptedLlm`] (or at
+//!   no LLM).
 //! - `tests/`: chats through `/chat`, its stream, `/v1/chat/completions` and Ollama's wire
 //!   format; failures; the offline planner; one chat's trace across every hop (`trace.rs`).
 //! - `browser/`: the chat page in headless Chromium (run by `.ci/run` against
 //!   `switchboard up`).
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
+use switchboard_code_executor::CodeExecutorService;
 use switchboard_gateway::{Gateway, UpstreamConfig};
-use switchboard_middleware::{LlmSettings, Provider};
-use switchboard_runtime::Metrics;
-use switchboard_testkit::{Reply, ScriptedLlm};
+use switchboard_middleware::{LlmSettings, MiddlewareService, Provider};
+use switchboard_sandbox::SandboxService;
+use switchboard_testkit::{Reply, Running, ScriptedLlm, Spawn, Until, spawn};
+use switchboard_time::TimeService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -40,27 +43,14 @@ pub enum Llm {
 
 /// Every service, running; dropping it stops them all.
 pub struct System {
+    /// The services, callers before what they call (fields and vectors drop in order).
+    _services: Vec<Running>,
     /// Base URL of the middleware, e.g. `http://127.0.0.1:40123`.
     pub middleware: String,
     /// The gateway's MCP endpoint.
     pub gateway_mcp: String,
     pub llm: Option<ScriptedLlm>,
-    shutdown: CancellationToken,
     _packages: tempfile::TempDir,
-}
-
-impl Drop for System {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("bound address");
-    (listener, addr)
 }
 
 /// A directory the sandbox's unprivileged users can read (the managed site-packages).
@@ -86,52 +76,43 @@ impl System {
         llm: Llm,
         tweak: impl FnOnce(MiddlewareConfig) -> MiddlewareConfig,
     ) -> Self {
-        let shutdown = CancellationToken::new();
-
-        // sandbox: started (pool filled) before it serves.
+        // sandbox: ready once its interpreter pool can start programs.
         let packages = packages_dir();
         let mut sandbox_config =
             switchboard_sandbox::Config::with_packages_dir(packages.path().join("site"));
         sandbox_config.pool_size = 2;
-        let metrics = Metrics::new(switchboard_sandbox::SERVICE);
-        let sandbox =
-            switchboard_sandbox::Sandbox::start(&sandbox_config, &metrics, shutdown.child_token())
-                .await
-                .expect("the sandbox starts (this host allows the isolation)");
-        let (listener, sandbox_addr) = bind().await;
-        let app =
-            switchboard_sandbox::router(sandbox, metrics, &sandbox_config, shutdown.child_token());
-        tokio::spawn(switchboard_runtime::serve(
-            listener,
-            app,
-            shutdown.child_token(),
-            Duration::from_secs(1),
-        ));
-        let code_tools = code_tools(sandbox_addr, &shutdown).await;
+        sandbox_config.http = sandbox_config
+            .http
+            .with_shutdown_grace(Duration::from_secs(1));
+        let sandbox = spawn::<SandboxService>(sandbox_config).await;
+        let code_executor = spawn::<CodeExecutorService>(
+            switchboard_code_executor::Config::for_sandbox(&sandbox.url())
+                .expect("valid code-executor settings"),
+        )
+        .await;
+        let time = spawn::<TimeService>(switchboard_time::Config::default()).await;
 
-        // time-client
-        let (listener, time_addr) = bind().await;
-        tokio::spawn(switchboard_time::serve(
-            listener,
-            switchboard_time::Config::default(),
-            shutdown.child_token(),
-        ));
-
-        // gateway: wait until it lists both tools.
+        // gateway: started here to keep a handle, then served; wait until it lists both tools.
         let gateway_config = switchboard_gateway::Config::new(vec![
-            code_tools,
-            UpstreamConfig::new("time-client", format!("http://{time_addr}/mcp")),
+            UpstreamConfig::new("code-executor", code_executor.mcp_url()),
+            UpstreamConfig::new("time-client", time.mcp_url()),
         ]);
-        let gateway = Gateway::start(&gateway_config, shutdown.child_token());
-        let (listener, gateway_addr) = bind().await;
-        tokio::spawn(switchboard_gateway::serve_gateway(
-            listener,
-            gateway.clone(),
-            gateway_config,
-            shutdown.child_token(),
-        ));
+        let shutdown = CancellationToken::new();
+        let gateway =
+            Gateway::start(&gateway_config, shutdown.child_token()).expect("gateway HTTP client");
+        let handle = gateway.clone();
+        let gateway_server = Spawn::new()
+            .until(Until::Healthy)
+            .serve(
+                switchboard_gateway::SERVICE,
+                shutdown,
+                |listener, shutdown| {
+                    switchboard_gateway::serve_gateway(listener, handle, gateway_config, shutdown)
+                },
+            )
+            .await;
         wait_for_tools(&gateway, &["execute_code", "get_current_time"]).await;
-        let gateway_mcp = format!("http://{gateway_addr}/mcp");
+        let gateway_mcp = gateway_server.mcp_url();
 
         // middleware
         let (scripted, settings) = match llm {
@@ -149,7 +130,10 @@ impl System {
                 (Some(llm), Some(settings))
             }
             Llm::Unreachable => {
-                let (listener, addr) = bind().await;
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind 127.0.0.1:0");
+                let addr = listener.local_addr().expect("bound address");
                 drop(listener);
                 (
                     None,
@@ -166,18 +150,13 @@ impl System {
                 .with_gateway_url(gateway_mcp.clone())
                 .with_llm(settings),
         );
-        let (listener, middleware_addr) = bind().await;
-        tokio::spawn(switchboard_middleware::serve(
-            listener,
-            config,
-            shutdown.child_token(),
-        ));
+        let middleware = spawn::<MiddlewareService>(config).await;
 
         System {
-            middleware: format!("http://{middleware_addr}"),
+            middleware: middleware.url(),
             gateway_mcp,
             llm: scripted,
-            shutdown,
+            _services: vec![middleware, gateway_server, time, code_executor, sandbox],
             _packages: packages,
         }
     }
@@ -185,19 +164,6 @@ impl System {
     pub fn scripted(&self) -> &ScriptedLlm {
         self.llm.as_ref().expect("this system has a scripted LLM")
     }
-}
-
-/// The code-executor in front of the sandbox at `sandbox`, as the gateway's upstream.
-async fn code_tools(sandbox: SocketAddr, shutdown: &CancellationToken) -> UpstreamConfig {
-    let config = switchboard_code_executor::Config::for_sandbox(&format!("http://{sandbox}"))
-        .expect("valid code-executor settings");
-    let (listener, addr) = bind().await;
-    tokio::spawn(switchboard_code_executor::serve(
-        listener,
-        config,
-        shutdown.child_token(),
-    ));
-    UpstreamConfig::new("code-executor", format!("http://{addr}/mcp"))
 }
 
 /// Wait on the gateway's catalog notifications until every tool in `names` is listed.

@@ -86,7 +86,7 @@ async fn cached_tools_follow_the_gateways_list() {
         format!("http://{time_addr}/mcp"),
     )]);
     config.health_interval = Duration::from_millis(200);
-    let gateway = Gateway::start(&config, shutdown.child_token());
+    let gateway = Gateway::start(&config, shutdown.child_token()).expect("gateway HTTP client");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway_url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(switchboard_gateway::serve_gateway(

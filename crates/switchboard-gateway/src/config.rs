@@ -19,10 +19,10 @@ use switchboard_runtime::{Error, HttpSettings, config::parse_socket_addr, config
 
 use crate::naming;
 
-/// Default listen address (DESIGN.md: mcp-server on 8000).
+/// Default listen address (docs/design.md: mcp-server on 8000).
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8000);
-/// The upstreams of a fresh installation: the two tool services of DESIGN.md.
+/// The upstreams of a fresh installation: the two tool services of docs/design.md.
 pub const DEFAULT_UPSTREAMS: &[(&str, &str)] = &[
     ("code-executor", "http://127.0.0.1:8004/mcp"),
     ("time-client", "http://127.0.0.1:8003/mcp"),

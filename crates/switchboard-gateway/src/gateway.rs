@@ -43,7 +43,18 @@ struct Inner {
 impl Gateway {
     /// Start supervising every upstream of `config` (in the background) and return at once:
     /// the gateway serves before, and whether or not, any upstream is reachable.
-    pub fn start(config: &Config, shutdown: CancellationToken) -> Self {
+    ///
+    /// Fails only when the HTTP client cannot be set up (an unusable CA file or proxy).
+    pub fn start(
+        config: &Config,
+        shutdown: CancellationToken,
+    ) -> Result<Self, switchboard_runtime::Error> {
+        let client = switchboard_runtime::client::ClientOptions::from_http(&config.http)
+            .with_connect_timeout(config.connect_timeout);
+        for upstream in &config.upstreams {
+            client.check_proxy_for(&upstream.url)?;
+        }
+        let http = client.build()?;
         let metrics = Metrics::new(crate::SERVICE);
         let gateway_metrics = GatewayMetrics::register(&metrics);
         let sessions = Arc::new(Sessions::default());
@@ -72,16 +83,18 @@ impl Gateway {
         let timing = Timing {
             connect_timeout: config.connect_timeout,
             health_interval: config.health_interval,
+            http,
+            client,
         };
         for upstream in &gateway.inner.upstreams {
-            tokio::spawn(
-                upstream
-                    .clone()
-                    .supervise(timing, changed.clone(), shutdown.clone()),
-            );
+            tokio::spawn(upstream.clone().supervise(
+                timing.clone(),
+                changed.clone(),
+                shutdown.clone(),
+            ));
         }
         tokio::spawn(gateway.clone().maintain_catalog(changed, shutdown));
-        gateway
+        Ok(gateway)
     }
 
     pub fn upstreams(&self) -> &[Arc<Upstream>] {

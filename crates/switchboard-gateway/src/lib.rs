@@ -41,9 +41,10 @@ pub mod sessions;
 pub mod upstream;
 
 use axum::Router;
-use futures::future::BoxFuture;
 use switchboard_protocol::mcp_server::McpEndpointOptions;
-use switchboard_runtime::{DependencyStatus, Readiness, ServiceApp, health::ReadinessReport};
+use switchboard_runtime::{
+    DependencyStatus, Readiness, Service, ServiceApp, health::ReadinessReport, service::BoxFuture,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -100,7 +101,7 @@ pub async fn serve(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), switchboard_runtime::Error> {
-    let gateway = Gateway::start(&config, shutdown.child_token());
+    let gateway = Gateway::start(&config, shutdown.child_token())?;
     serve_gateway(listener, gateway, config, shutdown).await
 }
 
@@ -118,4 +119,30 @@ pub async fn serve_gateway(
         "mcp-server serving MCP at /mcp and REST at /api/tools"
     );
     switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await
+}
+
+/// The gateway (mcp-server) as a [`Service`]: how the CLI and the test harness configure and
+/// serve it.
+pub struct GatewayService;
+
+impl Service for GatewayService {
+    const NAME: &'static str = SERVICE;
+    type Raw = RawConfig;
+    type Config = Config;
+    fn from_parts(
+        raw: RawConfig,
+        http: switchboard_runtime::HttpSettings,
+    ) -> Result<Config, switchboard_runtime::Error> {
+        Config::from_parts(raw, http)
+    }
+    fn listen(config: &Config) -> std::net::SocketAddr {
+        config.listen
+    }
+    fn serve(
+        listener: TcpListener,
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), switchboard_runtime::Error>> {
+        Box::pin(serve(listener, config, shutdown))
+    }
 }

@@ -173,7 +173,7 @@ async fn killing_an_upstream_mid_load_spares_the_other_and_it_comes_back_by_itse
 async fn a_hanging_upstream_times_out_cleanly_then_its_circuit_opens() {
     let timeout = Duration::from_millis(500);
     let time = time_client(any_port()).await;
-    let proxy = HangingProxy::start(time.addr).await;
+    let proxy = HangingProxy::start(time.addr()).await;
     let gateway = gateway(config(vec![
         upstream("slow", &proxy.mcp_url())
             .with_call_timeout(timeout)

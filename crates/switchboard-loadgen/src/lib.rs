@@ -17,8 +17,8 @@
 //! - [`operation`]: the three kinds of request: an MCP `tools/call`, a JSON POST, a process
 //!   start.
 //! - [`report`]: exact percentiles from the samples and the JSON report.
-//! - [`scripted_llm`]: a stand-in OpenAI-compatible LLM that answers at once, for measuring the
-//!   middleware's own overhead per chat turn.
+//! - [`scripted_llm`]: the test suite's scripted LLM with an endless rule, a stand-in that
+//!   answers at once, for measuring the middleware's own overhead per chat turn.
 //! - [`error`]: what can stop a run before it starts.
 //!
 //! [`run`] executes a parsed command line.

@@ -4,33 +4,18 @@
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
+use switchboard_testkit::Running;
+use switchboard_time::TimeService;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     net::TcpListener,
 };
-use tokio_util::sync::CancellationToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard-loadgen");
 
 /// A time-client served in this process on 127.0.0.1:0; stops when dropped.
-struct TimeClient {
-    mcp_url: String,
-    shutdown: CancellationToken,
-}
-
-impl Drop for TimeClient {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn time_client() -> TimeClient {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mcp_url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let config = switchboard_time::Config::default();
-    tokio::spawn(switchboard_time::serve(listener, config, shutdown.clone()));
-    TimeClient { mcp_url, shutdown }
+async fn time_client() -> Running {
+    switchboard_testkit::spawn::<TimeService>(switchboard_time::Config::default()).await
 }
 
 /// Run the binary to completion off the async runtime (the server lives on it).
@@ -55,7 +40,7 @@ async fn mcp_mode_makes_exactly_the_requested_calls() {
     let (output, report) = loadgen(args(&[
         "mcp",
         "--url",
-        &server.mcp_url,
+        &server.mcp_url(),
         "--tool",
         "get_current_time",
         "--arguments",
@@ -100,7 +85,7 @@ async fn failures_are_counted_and_explained() {
     let (output, report) = loadgen(args(&[
         "mcp",
         "--url",
-        &server.mcp_url,
+        &server.mcp_url(),
         "--tool",
         "get_current_time",
         "--arguments",

@@ -13,12 +13,12 @@ use switchboard_runtime::{
     http::default_allowed_origins,
 };
 
-pub use crate::llm::proxy::ProxySource;
+pub use switchboard_runtime::client::ProxySource;
 
-/// Default listen address (DESIGN.md: middleware on 8002).
+/// Default listen address (docs/design.md: middleware on 8002).
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8002);
-/// Default gateway MCP endpoint (DESIGN.md: mcp-server on 8000).
+/// Default gateway MCP endpoint (docs/design.md: mcp-server on 8000).
 pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:8000/mcp";
 /// Default limit for one LLM request: local models on a CPU can take a minute to answer.
 pub const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(120);
@@ -141,6 +141,8 @@ pub struct LlmSettings {
     /// Where the proxy settings come from: the environment when read from configuration,
     /// none when built in code.
     pub proxy: ProxySource,
+    /// Extra CA certificates to trust (the shared `[http] ca_file`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for LlmSettings {
@@ -259,6 +261,7 @@ impl Config {
                     model,
                     timeout: llm_timeout,
                     proxy: ProxySource::Environment,
+                    ca_file: http.ca_file.clone(),
                 })
             }
             None if api_key.is_some() || model.is_some() => {
@@ -344,11 +347,18 @@ impl LlmSettings {
             model: model.into(),
             timeout: DEFAULT_LLM_TIMEOUT,
             proxy: ProxySource::None,
+            ca_file: None,
         }
     }
-    /// Send requests through this proxy (`http://[user:password@]host:port`).
+    /// Send requests through this proxy (`http://`, `https://` or `socks5(h)://`, with
+    /// optional `user:password@`).
     pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = ProxySource::Url(url.into());
+        self
+    }
+    /// Trust the CA certificates of this PEM file too.
+    pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
         self
     }
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {

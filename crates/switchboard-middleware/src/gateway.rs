@@ -97,16 +97,24 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
+    /// A client of the gateway at `url`, on the workspace's HTTP stack set up by `client`.
+    pub fn new(
+        url: impl Into<String>,
+        client: switchboard_runtime::client::ClientOptions,
+    ) -> Result<Self, switchboard_runtime::Error> {
+        let url = url.into();
+        let client = client.with_connect_timeout(CONNECT_TIMEOUT);
+        client.check_proxy_for(&url)?;
+        Ok(Self {
             options: ConnectOptions::default()
                 .with_client_name("switchboard-middleware")
-                .with_connect_timeout(CONNECT_TIMEOUT),
+                .with_connect_timeout(CONNECT_TIMEOUT)
+                .with_http_client(client.build()?),
+            url,
             session: Mutex::new(None),
             changes: Arc::new(AtomicU64::new(0)),
             tools: std::sync::Mutex::new(None),
-        }
+        })
     }
 
     pub fn url(&self) -> &str {

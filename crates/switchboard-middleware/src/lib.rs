@@ -5,7 +5,7 @@
 //!
 //! - [`config`]: settings (`LLM_*`, `MIDDLEWARE_*`) and their validation.
 //! - [`llm`]: the provider-neutral conversation model and the two wire formats
-//!   (OpenAI-compatible, Ollama native), over an HTTPS client on rustls/ring.
+//!   (OpenAI-compatible, Ollama native), over the workspace's HTTP(S) client (reqwest on rustls).
 //! - [`gateway`]: the MCP session with the gateway (list and call tools).
 //! - [`catalog`]: the gateway's tools under names LLM APIs accept, results as text, truncation.
 //! - [`dispatch`]: running one turn's tool calls concurrently, results in order.
@@ -39,7 +39,7 @@ use axum::{
     Router,
     http::{HeaderName, Method, header},
 };
-use switchboard_runtime::{HttpSettings, Metrics, ServiceApp};
+use switchboard_runtime::{HttpSettings, Metrics, Service, ServiceApp, service::BoxFuture};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -111,4 +111,30 @@ pub async fn serve(
         "middleware serving /chat, /v1/chat/completions and the chat page at /"
     );
     switchboard_runtime::serve(listener, app, shutdown, grace).await
+}
+
+/// The middleware as a [`Service`]: how the CLI and the test harness configure and
+/// serve it.
+pub struct MiddlewareService;
+
+impl Service for MiddlewareService {
+    const NAME: &'static str = SERVICE;
+    type Raw = RawConfig;
+    type Config = Config;
+    fn from_parts(
+        raw: RawConfig,
+        http: switchboard_runtime::HttpSettings,
+    ) -> Result<Config, switchboard_runtime::Error> {
+        Config::from_parts(raw, http)
+    }
+    fn listen(config: &Config) -> std::net::SocketAddr {
+        config.listen
+    }
+    fn serve(
+        listener: TcpListener,
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), switchboard_runtime::Error>> {
+        Box::pin(serve(listener, config, shutdown))
+    }
 }

@@ -28,7 +28,10 @@ impl Shared {
             None => None,
         };
         Ok(Self {
-            gateway: Gateway::new(config.gateway_url.clone()),
+            gateway: Gateway::new(
+                config.gateway_url.clone(),
+                switchboard_runtime::client::ClientOptions::from_http(&config.http),
+            )?,
             llm,
             metrics: ChatMetrics::register(metrics),
             llm_probe: LlmProbe::default(),

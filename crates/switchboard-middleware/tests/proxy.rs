@@ -1,7 +1,9 @@
-//! The LLM client goes through an HTTP proxy: a real one, tinyproxy (Debian's
-//! `tinyproxy-bin`, installed by `.ci/run`), with Basic authentication. Plain-HTTP LLMs are
-//! reached with requests in absolute form carrying `Proxy-Authorization`; HTTPS ones through a
-//! CONNECT tunnel authenticated the same way; wrong credentials are a clear error.
+//! The LLM client over HTTPS and through proxies: real ones, tinyproxy (Debian's
+//! `tinyproxy-bin`) with Basic authentication and microsocks (SOCKS5 with a user and
+//! password), both installed by `scripts/test`. Plain-HTTP LLMs are reached with requests in
+//! absolute form carrying `Proxy-Authorization`; HTTPS ones (a TLS front with a certificate of
+//! a CA made by the test) through a CONNECT tunnel or a SOCKS5 connection, end to end; wrong
+//! credentials and an untrusted certificate are clear errors.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 mod common;
@@ -10,7 +12,10 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use common::{Setup, stack};
 use serde_json::json;
-use switchboard_testkit::Reply;
+use switchboard_testkit::{
+    Reply,
+    tls::{TestCa, TlsFront},
+};
 
 /// A tinyproxy on a free loopback port, requiring `user:secret`; stopped when dropped.
 struct Tinyproxy {
@@ -48,22 +53,7 @@ impl Tinyproxy {
             .unwrap_or_else(|e| {
                 panic!("cannot run tinyproxy ({e}); install it: apt-get install tinyproxy-bin")
             });
-        // Ready when it accepts connections (a deadline, not a clock).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let mut retry = tokio::time::interval(Duration::from_millis(10));
-        loop {
-            retry.tick().await;
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "tinyproxy did not listen on {port}"
-            );
-        }
+        listening("tinyproxy", port).await;
         Self {
             port,
             log,
@@ -79,6 +69,95 @@ impl Tinyproxy {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Wait until `port` accepts connections (a deadline, not a clock).
+async fn listening(what: &str, port: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut retry = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        retry.tick().await;
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not listen on {port}"
+        );
+    }
+}
+
+/// microsocks, a SOCKS5 proxy, on a free loopback port, requiring `user:secret`; stopped
+/// when dropped.
+struct Microsocks {
+    port: u16,
+    _child: tokio::process::Child,
+}
+
+impl Microsocks {
+    async fn start() -> Self {
+        let address = common::dead_address().await;
+        let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+        let child = tokio::process::Command::new("microsocks")
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-u", "user", "-P", "secret"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run microsocks ({e}); install it: apt-get install microsocks")
+            });
+        listening("microsocks", port).await;
+        Self {
+            port,
+            _child: child,
+        }
+    }
+
+    fn url(&self, credentials: &str) -> String {
+        format!("socks5h://{credentials}@127.0.0.1:{}", self.port)
+    }
+}
+
+/// A scripted OpenAI-compatible LLM at an `https://` URL: `front` terminates TLS with a
+/// certificate of `ca` and forwards to it. `trust` gives the client the CA file; `proxy`, a
+/// proxy URL.
+fn over_tls(
+    replies: Vec<Reply>,
+    front: &TlsFront,
+    ca: &TestCa,
+    trust: bool,
+    proxy: Option<String>,
+) -> Setup {
+    let https = front.url("/v1");
+    let backend = front_backend(front);
+    let ca_file = ca.pem_file();
+    Setup::openai(replies).tweak(move |c| {
+        let llm = c.llm.clone().unwrap();
+        let port: u16 = port_of(&llm.base_url).parse().unwrap();
+        backend(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        let mut llm = switchboard_middleware::LlmSettings {
+            base_url: https,
+            ..llm
+        };
+        if trust {
+            llm = llm.with_ca_file(ca_file);
+        }
+        if let Some(proxy) = proxy {
+            llm = llm.with_proxy(proxy);
+        }
+        c.with_llm(Some(llm))
+    })
+}
+
+/// Names the front's backend once the scripted LLM has its port.
+fn front_backend(front: &TlsFront) -> impl FnOnce(std::net::SocketAddr) + Send + 'static {
+    let front = front.handle();
+    move |addr| front.forward_to(addr)
 }
 
 /// A scripted OpenAI-compatible LLM reached through the proxy at `proxy_url`, at an
@@ -132,21 +211,98 @@ async fn plain_http_llm_through_an_authenticating_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_llm_is_reached_through_a_connect_tunnel() {
     let proxy = Tinyproxy::start().await;
-    let url = proxy.url("user:secret");
-    // The scripted LLM speaks plain HTTP, so TLS inside the tunnel fails — after the proxy
-    // accepted the credentials and opened the tunnel to the LLM's port, which is what this
-    // test checks (the TLS itself is hyper-rustls's, as without a proxy).
-    let s = stack(via_proxy(vec![], url, true)).await;
+    let ca = TestCa::new();
+    let front = TlsFront::start_unconnected(&ca).await;
+    let setup = over_tls(
+        vec![Reply::text("hello through the tunnel")],
+        &front,
+        &ca,
+        true,
+        Some(proxy.url("user:secret")),
+    );
+    let s = stack(setup).await;
     let (status, body) = s.post("/chat", json!({"message": "hi"})).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "llm_unreachable", "{body}");
-    let llm_port = port_of(&s.llm().openai_base_url());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"], "hello through the tunnel");
     let log = proxy.log();
     assert!(
-        log.contains(&format!("CONNECT 127.0.0.1:{llm_port}"))
-            && log.contains(&format!("opening connection to 127.0.0.1:{llm_port}")),
-        "the proxy opened a tunnel to the LLM:\n{log}"
+        log.contains(&format!("CONNECT 127.0.0.1:{}", front.addr.port())),
+        "the proxy opened a tunnel to the LLM's TLS port:\n{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_llm_of_a_private_ca_is_trusted_only_with_the_ca_file() {
+    let ca = TestCa::new();
+    let front = TlsFront::start_unconnected(&ca).await;
+    let s = stack(over_tls(
+        vec![Reply::text("hello over TLS")],
+        &front,
+        &ca,
+        true,
+        None,
+    ))
+    .await;
+    let (status, body) = s.post("/chat", json!({"message": "hi"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"], "hello over TLS");
+
+    let front = TlsFront::start_unconnected(&ca).await;
+    let s = stack(over_tls(
+        vec![Reply::text("never")],
+        &front,
+        &ca,
+        false,
+        None,
+    ))
+    .await;
+    let (status, body) = s.post("/chat", json!({"message": "hi"})).await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("certificate"),
+        "the error says the certificate is not trusted: {message}"
+    );
+    assert_eq!(s.llm().requests().len(), 0, "nothing reached the LLM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_llm_through_an_authenticating_socks5_proxy() {
+    let socks = Microsocks::start().await;
+    let ca = TestCa::new();
+    let front = TlsFront::start_unconnected(&ca).await;
+    let s = stack(over_tls(
+        vec![Reply::text("hello through SOCKS")],
+        &front,
+        &ca,
+        true,
+        Some(socks.url("user:secret")),
+    ))
+    .await;
+    let (status, body) = s.post("/chat", json!({"message": "hi"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"], "hello through SOCKS");
+
+    let front = TlsFront::start_unconnected(&ca).await;
+    let s = stack(over_tls(
+        vec![Reply::text("never")],
+        &front,
+        &ca,
+        true,
+        Some(socks.url("user:wrong")),
+    ))
+    .await;
+    let (status, body) = s.post("/chat", json!({"message": "hi"})).await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("proxy socks5h://127.0.0.1:{}", socks.port))
+            && !message.contains("wrong"),
+        "the error names the proxy, not its password: {message}"
+    );
+    // The proxy refused the connection: the LLM never saw a request (so the request that
+    // succeeded above did go through the proxy, which checked its credentials).
+    assert_eq!(s.llm().requests().len(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

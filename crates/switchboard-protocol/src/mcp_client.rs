@@ -37,6 +37,9 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Most ordinary POSTs in flight on one session at once.
     pub max_concurrent_requests: usize,
+    /// The HTTP client to use (e.g. one from `switchboard_runtime::client`, with a CA file and
+    /// proxies); `None` builds a plain one with `connect_timeout`.
+    pub http: Option<reqwest::Client>,
 }
 
 impl Default for ConnectOptions {
@@ -45,6 +48,7 @@ impl Default for ConnectOptions {
             client_name: "switchboard".to_owned(),
             connect_timeout: Duration::from_secs(5),
             max_concurrent_requests: 64,
+            http: None,
         }
     }
 }
@@ -56,6 +60,10 @@ impl ConnectOptions {
     }
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
         self
     }
     pub fn with_max_concurrent_requests(mut self, n: usize) -> Self {
@@ -86,10 +94,13 @@ pub async fn connect_with<H>(
 where
     H: rmcp::ClientHandler,
 {
-    let http = reqwest::Client::builder()
-        .connect_timeout(options.connect_timeout)
-        .tcp_nodelay(true)
-        .build()?;
+    let http = match &options.http {
+        Some(http) => http.clone(),
+        None => reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true)
+            .build()?,
+    };
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
         .max_concurrent_requests(options.max_concurrent_requests);
     let transport = StreamableHttpClientTransport::with_client(http, config);

@@ -2,7 +2,7 @@
 //!
 //! The code-executor forwards `execute_code`/`install_package` calls as these requests, and
 //! their results are the structured content of those tools, so the field names here are part
-//! of the contract in DESIGN.md.
+//! of the contract in docs/design.md.
 
 use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::JsonSchema;

@@ -69,6 +69,9 @@ pub struct HttpSettings {
     pub allowed_hosts: Vec<String>,
     /// `Origin` values accepted (when a request carries one); `*` accepts any.
     pub allowed_origins: Vec<String>,
+    /// Extra CA certificates (PEM) that outgoing HTTPS requests trust besides the platform's
+    /// roots: see [`crate::client`].
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -78,6 +81,7 @@ impl Default for HttpSettings {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             allowed_hosts: default_allowed_hosts(),
             allowed_origins: default_allowed_origins(),
+            ca_file: None,
         }
     }
 }
@@ -89,6 +93,11 @@ impl HttpSettings {
     }
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+    /// Trust the CA certificates of this PEM file in outgoing HTTPS requests too.
+    pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
         self
     }
     pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
@@ -190,6 +199,10 @@ pub struct HttpArgs {
         value_name = "ORIGINS"
     )]
     pub allowed_origins: Option<Vec<String>>,
+    /// A PEM file of CA certificates that outgoing HTTPS requests (LLM, upstreams, sandbox,
+    /// OTLP) trust in addition to the platform's roots, e.g. a private CA.
+    #[arg(long, env = "SWITCHBOARD_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl TryFrom<HttpArgs> for HttpSettings {
@@ -225,6 +238,11 @@ impl TryFrom<HttpArgs> for HttpSettings {
                 )));
             }
             settings.allowed_origins = origins;
+        }
+        if let Some(path) = args.ca_file {
+            // Read now, so a wrong path or a file without certificates stops the start.
+            crate::client::load_ca_file(&path)?;
+            settings.ca_file = Some(path);
         }
         Ok(settings)
     }

@@ -5,6 +5,8 @@
 //! - [`config`]: layered configuration — command-line flag, then environment variable (both
 //!   through clap), then a section of an optional TOML file, then the default. Errors name the
 //!   setting and the accepted form in one line.
+//! - [`client`]: the one outgoing HTTP client stack (reqwest on rustls): extra CA file,
+//!   proxies from the environment, URL checks at start.
 //! - [`telemetry`]: `tracing` subscriber set-up, human-readable or JSON logs; every span also
 //!   an OpenTelemetry span, exported with OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //! - [`propagation`]: W3C `traceparent`/`tracestate` headers in (a request's span joins the
@@ -16,18 +18,22 @@
 //! - [`metrics`]: a per-service Prometheus registry, the HTTP request metrics and `GET /metrics`.
 //! - [`error`]: [`ApiError`], the one JSON error body of every REST endpoint, and the layer that
 //!   gives axum's own rejections (404, 405, 413, bad JSON) that same shape.
+//! - [`service`]: [`Service`], what each service crate implements so that the CLI and the
+//!   test harness can configure and serve any of them the same way.
 //! - [`testing`]: test support for every crate's tests: an OTLP/HTTP receiver that collects
 //!   exported spans.
 //!
 //! A service crate builds its REST routes and MCP service, hands them to [`http::ServiceApp`],
 //! and calls [`http::serve`] on a listener its caller bound. Tests bind `127.0.0.1:0`.
 
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod propagation;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
@@ -36,3 +42,4 @@ pub use error::{ApiError, Error};
 pub use health::{DependencyStatus, Readiness};
 pub use http::{HttpSettings, ServiceApp, serve};
 pub use metrics::Metrics;
+pub use service::Service;

@@ -26,7 +26,7 @@
 use std::{io::IsTerminal, time::Duration};
 
 use opentelemetry::{KeyValue, trace::TracerProvider as _};
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing::{Level, Metadata};
 use tracing_subscriber::{
@@ -171,7 +171,9 @@ pub fn init(options: TelemetryOptions) -> Result<Telemetry, Error> {
         .unwrap_or_else(|| options.service_name.clone());
     let mut provider = SdkTracerProvider::builder().with_resource(resource);
     if let Some(url) = &export {
-        let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_http();
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(otlp_client(url)?);
         if explicit {
             exporter = exporter.with_endpoint(url.clone());
         }
@@ -271,6 +273,34 @@ fn only_events() -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
 }
 
 /// The OTLP traces URL the standard variables ask for, or `None` when export is off.
+/// The exporter's HTTP client: the workspace's one stack ([`crate::client`]), trusting the CA
+/// of `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` / `OTEL_EXPORTER_OTLP_CERTIFICATE` (the standard
+/// variables) or else `SWITCHBOARD_CA_FILE`, besides the platform's roots. Built here, outside
+/// the async runtime: the blocking client runs its own.
+fn otlp_client(url: &str) -> Result<reqwest::blocking::Client, Error> {
+    crate::client::check_url(
+        &format!("OTLP trace export ({TRACES_ENDPOINT} / {ENDPOINT})"),
+        url,
+    )?;
+    let ca_file = [
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        "SWITCHBOARD_CA_FILE",
+    ]
+    .iter()
+    .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
+    .map(std::path::PathBuf::from);
+    let options = crate::client::ClientOptions {
+        ca_file,
+        ..Default::default()
+    };
+    options.check_proxy_for(url)?;
+    options
+        .blocking_builder()?
+        .build()
+        .map_err(|e| Error::Config(format!("OTLP trace export: {}", crate::client::chain(&e))))
+}
+
 fn export_from_env() -> Result<Option<String>, Error> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     if var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))

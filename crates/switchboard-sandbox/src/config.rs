@@ -8,7 +8,7 @@ use switchboard_runtime::{
     config::{parse_socket_addr, seconds},
 };
 
-/// Default listen address (DESIGN.md: sandbox on 8001).
+/// Default listen address (docs/design.md: sandbox on 8001).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8001";
 
 /// Settings as given on the command line, in the environment or in `[sandbox]`.

@@ -28,7 +28,7 @@ mod worker;
 
 use axum::Router;
 use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
-use switchboard_runtime::{Metrics, ServiceApp};
+use switchboard_runtime::{Metrics, Service, ServiceApp, service::BoxFuture};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -82,4 +82,32 @@ pub async fn serve(
     sandbox.shutdown().await;
     served?;
     Ok(())
+}
+
+/// The sandbox as a [`Service`]: how the CLI and the test harness configure and
+/// serve it.
+pub struct SandboxService;
+
+impl Service for SandboxService {
+    const NAME: &'static str = SERVICE;
+    type Raw = RawConfig;
+    type Config = Config;
+    fn from_parts(
+        raw: RawConfig,
+        http: switchboard_runtime::HttpSettings,
+    ) -> Result<Config, switchboard_runtime::Error> {
+        Config::from_parts(raw, http)
+    }
+    fn listen(config: &Config) -> std::net::SocketAddr {
+        config.listen
+    }
+    fn serve(
+        listener: TcpListener,
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), switchboard_runtime::Error>> {
+        // The sandbox's own error type carries more detail; callers of a `Service` take the
+        // runtime's.
+        Box::pin(async move { serve(listener, config, shutdown).await.map_err(Into::into) })
+    }
 }

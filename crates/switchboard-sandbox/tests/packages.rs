@@ -131,6 +131,10 @@ async fn allowed_install_then_import() {
     let (_, again) = install(&sandbox, json!({"package": "demo-pkg==1.0.0"})).await;
     assert_eq!(again.status, InstallStatus::Installed);
     assert!(again.message.contains("already installed"), "{again:?}");
+    // PEP 440 equality, not string equality: 1.0 is the installed 1.0.0.
+    let (_, same) = install(&sandbox, json!({"package": "demo_pkg==1.0"})).await;
+    assert_eq!(same.status, InstallStatus::Installed, "{same:?}");
+    assert!(same.message.contains("already installed"), "{same:?}");
 
     let (_, with_dep) = install(&sandbox, json!({"package": "app-with-dep"})).await;
     assert_eq!(with_dep.status, InstallStatus::Installed, "{with_dep:?}");
@@ -243,8 +247,11 @@ async fn held_requests_survive_a_restart() {
     let site = common::site(&first);
     let wheel_dir = first.dir.path().join("wheels");
     // Stop the first sandbox (its directory stays with `first`), then start a second one.
-    first.shutdown.cancel();
-    first.sandbox.shutdown().await;
+    first
+        .server
+        .shutdown()
+        .await
+        .expect("the first sandbox stops cleanly");
     let second = common::start_with(|config, _| {
         let mut config = with_policy(config, wheel_dir.clone());
         config.packages.dir = site.clone();
@@ -287,6 +294,8 @@ async fn malformed_names_and_pins_are_rejected() {
         json!({"package": "demo-pkg", "version": "latest"}),
         json!({"package": "demo-pkg", "version": ">=1.0"}),
         json!({"package": "demo-pkg==1.0.0", "version": "2.0.0"}),
+        json!({"package": "demo-pkg @ https://example.invalid/demo.whl"}),
+        json!({"package": "demo-pkg; python_version > '3'"}),
     ] {
         let (status, outcome) = install(&sandbox, body.clone()).await;
         assert_eq!(status, 200, "{body}");

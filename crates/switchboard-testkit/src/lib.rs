@@ -1,11 +1,21 @@
-//! Test helpers for Switchboard's integration and end-to-end tests (a dev-dependency only).
+//! Test helpers for Switchboard's integration and end-to-end tests, and the load generator's
+//! stand-in LLM.
 //!
 //! # Layout
 //!
+//! - [`service`]: the one harness for running a service in the test's process: [`spawn`]
+//!   serves any [`switchboard_runtime::Service`] on `127.0.0.1:0` and returns once it is
+//!   ready; the [`Running`] it returns stops the service when dropped.
 //! - [`llm`]: [`ScriptedLlm`], a scripted LLM server speaking the OpenAI-compatible and the
 //!   Ollama-native chat APIs — the one test double of the suite (everything else in a test
-//!   is a real service on an ephemeral port).
+//!   is a real service on an ephemeral port). The load generator serves it with an endless
+//!   [`Rule`] for benchmarks.
+//! - [`tls`]: [`tls::TestCa`], a certificate authority made at test time, and
+//!   [`tls::TlsFront`], HTTPS in front of any test server.
 
 pub mod llm;
+pub mod service;
+pub mod tls;
 
-pub use llm::{Recorded, Reply, ScriptedLlm};
+pub use llm::{Recorded, Reply, Rule, Script, ScriptedLlm};
+pub use service::{PATIENCE, Running, Spawn, Until, spawn};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use switchboard_runtime::{Error, HttpSettings, config::parse_socket_addr};
 
-/// Default listen address (DESIGN.md: time-client on 8003).
+/// Default listen address (docs/design.md: time-client on 8003).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8003";
 
 /// Settings as given on the command line, in the environment or in `[time-client]`.

@@ -16,7 +16,7 @@ pub mod server;
 
 use axum::Router;
 use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
-use switchboard_runtime::{Metrics, ServiceApp};
+use switchboard_runtime::{Metrics, Service, ServiceApp, service::BoxFuture};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -56,4 +56,30 @@ pub async fn serve(
         "time-client serving MCP at /mcp"
     );
     switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await
+}
+
+/// The time-client as a [`Service`]: how the CLI and the test harness configure and
+/// serve it.
+pub struct TimeService;
+
+impl Service for TimeService {
+    const NAME: &'static str = SERVICE;
+    type Raw = RawConfig;
+    type Config = Config;
+    fn from_parts(
+        raw: RawConfig,
+        http: switchboard_runtime::HttpSettings,
+    ) -> Result<Config, switchboard_runtime::Error> {
+        Config::from_parts(raw, http)
+    }
+    fn listen(config: &Config) -> std::net::SocketAddr {
+        config.listen
+    }
+    fn serve(
+        listener: TcpListener,
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), switchboard_runtime::Error>> {
+        Box::pin(serve(listener, config, shutdown))
+    }
 }

@@ -4,37 +4,15 @@
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 use switchboard_protocol::mcp_client::{ConnectOptions, McpClient, connect};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
-/// A running time-client; dropping the guard stops it.
-struct Running {
-    base: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), switchboard_runtime::Error>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
+use switchboard_testkit::{Running, spawn};
+use switchboard_time::{Config, TimeService};
 
 async fn start() -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let config = switchboard_time::Config::default();
-    let task = tokio::spawn(switchboard_time::serve(listener, config, shutdown.clone()));
-    Running {
-        base,
-        shutdown,
-        task,
-    }
+    spawn::<TimeService>(Config::default()).await
 }
 
 async fn client(server: &Running) -> McpClient {
-    connect(&format!("{}/mcp", server.base), &ConnectOptions::default())
+    connect(&server.mcp_url(), &ConnectOptions::default())
         .await
         .expect("MCP initialize succeeds")
 }
@@ -236,7 +214,7 @@ async fn foreign_origin_and_host_are_refused() {
         "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
     let post = |origin: Option<&str>, host: Option<&str>| {
         let mut r = http
-            .post(format!("{}/mcp", server.base))
+            .post(server.mcp_url())
             .header("accept", "application/json, text/event-stream")
             .json(&init);
         if let Some(o) = origin {
@@ -278,7 +256,7 @@ async fn common_endpoints_and_error_shape() {
     call(&client, "get_current_time", json!({})).await;
     let http = reqwest::Client::new();
     let health: Value = http
-        .get(format!("{}/health", server.base))
+        .get(format!("{}/health", server.url()))
         .send()
         .await
         .unwrap()
@@ -287,14 +265,14 @@ async fn common_endpoints_and_error_shape() {
         .unwrap();
     assert_eq!(health["status"], "ok");
     let ready = http
-        .get(format!("{}/ready", server.base))
+        .get(format!("{}/ready", server.url()))
         .send()
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
 
     let metrics = http
-        .get(format!("{}/metrics", server.base))
+        .get(format!("{}/metrics", server.url()))
         .send()
         .await
         .unwrap()
@@ -310,7 +288,7 @@ async fn common_endpoints_and_error_shape() {
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
 
     let missing = http
-        .get(format!("{}/nope", server.base))
+        .get(format!("{}/nope", server.url()))
         .send()
         .await
         .unwrap();
@@ -318,7 +296,7 @@ async fn common_endpoints_and_error_shape() {
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
     let wrong_method = http
-        .delete(format!("{}/health", server.base))
+        .delete(format!("{}/health", server.url()))
         .send()
         .await
         .unwrap();
@@ -330,15 +308,12 @@ async fn common_endpoints_and_error_shape() {
 /// The MCP endpoint refuses a body over the limit, without reading it all.
 #[tokio::test]
 async fn oversized_body_is_refused() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let mut config = switchboard_time::Config::default();
+    let mut config = Config::default();
     config.http = config.http.with_max_body_bytes(1024);
-    tokio::spawn(switchboard_time::serve(listener, config, shutdown.clone()));
+    let server = spawn::<TimeService>(config).await;
     let big = "x".repeat(4096);
     let r = reqwest::Client::new()
-        .post(format!("{base}/mcp"))
+        .post(server.mcp_url())
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
         .body(format!(
@@ -348,21 +323,16 @@ async fn oversized_body_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
-    shutdown.cancel();
 }
 
 /// Cancelling the shutdown token stops the server: serve returns and the port stops answering.
 #[tokio::test]
 async fn shuts_down_on_cancel() {
-    let mut server = start().await;
+    let server = start().await;
     let client = client(&server).await;
-    server.shutdown.cancel();
-    let result = (&mut server.task).await.expect("task joins");
+    let base = server.url();
+    let result = server.shutdown().await;
     assert!(result.is_ok());
     drop(client);
-    assert!(
-        reqwest::get(format!("{}/health", server.base))
-            .await
-            .is_err()
-    );
+    assert!(reqwest::get(format!("{base}/health")).await.is_err());
 }

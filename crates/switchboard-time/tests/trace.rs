@@ -22,8 +22,6 @@ use switchboard_runtime::{
     telemetry::{self, LogFormat, TelemetryOptions},
     testing::{CapturedLogs, OtlpReceiver, ReceivedSpan},
 };
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// Trace ids on the `mcp_tool_call` spans of the "tool call answered" lines.
@@ -90,16 +88,13 @@ async fn caller_trace_context_reaches_the_tool_call_span_and_its_log_lines() {
     .unwrap();
     assert_eq!(telemetry.service_name(), "time-client");
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let _guard = shutdown.clone().drop_guard();
-    tokio::spawn(switchboard_time::serve(
-        listener,
+    let server = switchboard_testkit::spawn::<switchboard_time::TimeService>(
         switchboard_time::Config::default(),
-        shutdown,
-    ));
-    let client = connect(&url, &ConnectOptions::default()).await.unwrap();
+    )
+    .await;
+    let client = connect(&server.mcp_url(), &ConnectOptions::default())
+        .await
+        .unwrap();
 
     // 1. `traceparent` in `_meta` only: the call joins the caller's trace, as a child of the
     //    caller's span, although its HTTP request started a trace of its own.
@@ -154,8 +149,11 @@ async fn caller_trace_context_reaches_the_tool_call_span_and_its_log_lines() {
     //    tool call is a child of the request's span.
     let header_trace = "0af7651916cd43dd8448eb211c80319c";
     let header_span = "b7ad6b7169203331";
-    let header_client =
-        connect_with_header(&url, &format!("00-{header_trace}-{header_span}-01")).await;
+    let header_client = connect_with_header(
+        &server.mcp_url(),
+        &format!("00-{header_trace}-{header_span}-01"),
+    )
+    .await;
     header_client.call_tool(get_current_time()).await.unwrap();
     telemetry.flush_async().await.unwrap();
     let tool_span = exported(&receiver, "mcp_tool_call", header_trace).await;

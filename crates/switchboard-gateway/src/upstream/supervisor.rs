@@ -38,11 +38,15 @@ const MISSED_PINGS: u32 = 2;
 /// Requests beyond the call limit that a session may have in flight: health pings and lists.
 const SPARE_REQUESTS: usize = 4;
 
-/// The supervisor's clock.
-#[derive(Debug, Clone, Copy)]
+/// The supervisor's clock, and the HTTP client every upstream session uses (one connection
+/// pool for the gateway; the workspace's one client stack, HTTPS included).
+#[derive(Debug, Clone)]
 pub struct Timing {
     pub connect_timeout: Duration,
     pub health_interval: Duration,
+    pub http: reqwest::Client,
+    /// What `http` was built from (which proxy an upstream's requests go through).
+    pub client: switchboard_runtime::client::ClientOptions,
 }
 
 enum Exit {
@@ -61,7 +65,7 @@ impl Upstream {
         let mut delay = RECONNECT_MIN.min(timing.health_interval);
         loop {
             let attempt = tokio::select! {
-                attempt = self.connect(timing) => attempt,
+                attempt = self.connect(&timing) => attempt,
                 () = shutdown.cancelled() => return,
             };
             match attempt {
@@ -80,7 +84,7 @@ impl Upstream {
                     tracing::info!(upstream = %self.name, url = %self.config.url, server = %server, tools, "upstream up");
                     self.set_state(Status::Up, None, Some(server));
                     changed.notify_one();
-                    let exit = self.watch(&session, timing, &changed, &shutdown).await;
+                    let exit = self.watch(&session, &timing, &changed, &shutdown).await;
                     self.session.store(None);
                     self.metrics.up.set(0);
                     match exit {
@@ -118,10 +122,11 @@ impl Upstream {
         });
     }
 
-    async fn connect(&self, timing: Timing) -> Result<(Session, Listing, String), String> {
-        // A plain TCP connect first: while an upstream is away this is all each attempt costs,
-        // and its error ("connection refused") says more than the MCP client's would.
-        self.reachable(timing.connect_timeout).await?;
+    async fn connect(&self, timing: &Timing) -> Result<(Session, Listing, String), String> {
+        // A plain TCP connect first (an HTTP probe over TLS or a proxy): while an upstream is
+        // away this is all each attempt costs, and its error ("connection refused", "invalid
+        // peer certificate") says more than the MCP client's would.
+        self.reachable(timing).await?;
         let handler = UpstreamHandler {
             routes: self.routes.clone(),
             info: client_config("switchboard-gateway"),
@@ -129,12 +134,11 @@ impl Upstream {
         let direct = super::exchange::Direct::new(&self.config.url, timing.connect_timeout);
         let transport = super::transport::streamable_http(
             &self.config.url,
-            timing.connect_timeout,
+            timing.http.clone(),
             self.config.max_concurrent_calls + SPARE_REQUESTS,
             self.routes.clone(),
             direct.link_cell(),
-        )
-        .map_err(|e| format!("building the HTTP client failed: {e}"))?;
+        );
         let client =
             match tokio::time::timeout(timing.connect_timeout, handler.serve(transport)).await {
                 Ok(Ok(client)) => client,
@@ -168,7 +172,7 @@ impl Upstream {
     async fn watch(
         &self,
         session: &Session,
-        timing: Timing,
+        timing: &Timing,
         changed: &Notify,
         shutdown: &CancellationToken,
     ) -> Exit {
@@ -228,8 +232,22 @@ impl Upstream {
 }
 
 impl Upstream {
-    async fn reachable(&self, timeout: Duration) -> Result<(), String> {
+    async fn reachable(&self, timing: &Timing) -> Result<(), String> {
+        let timeout = timing.connect_timeout;
         let url = reqwest::Url::parse(&self.config.url).map_err(|e| e.to_string())?;
+        if url.scheme() == "https" || timing.client.proxy_for(&self.config.url).is_some() {
+            // TLS or a proxy on the way: one HEAD on the shared client, whose error chain
+            // says what failed (certificate, proxy, DNS); rmcp's error would cut it short.
+            // Any HTTP answer at all means the way is open.
+            let probe = timing.http.head(url).timeout(timeout).send().await;
+            return probe.map(drop).map_err(|e| {
+                format!(
+                    "cannot reach {}: {}",
+                    self.config.url,
+                    switchboard_runtime::client::chain(&e)
+                )
+            });
+        }
         let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
         let port = url.port_or_known_default().unwrap_or(80);
         match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {

@@ -14,7 +14,7 @@
 //! (the first one after `initialize` is `notifications/initialized`, before the supervisor
 //! publishes the session) and after rmcp re-initializes an expired session.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use arc_swap::ArcSwapOption;
 use futures::stream::BoxStream;
@@ -205,24 +205,19 @@ impl StreamableHttpClient for SessionClient {
     }
 }
 
-/// The Streamable HTTP transport to `url`, observed, writing the session headers to `link`.
-/// (The same client set-up as `switchboard_protocol::mcp_client::connect_with`, which takes
-/// no transport wrapper.)
+/// The Streamable HTTP transport to `url` on the gateway's shared client `http`, observed,
+/// writing the session headers to `link`.
 pub fn streamable_http(
     url: &str,
-    connect_timeout: Duration,
+    http: reqwest::Client,
     max_concurrent_requests: usize,
     routes: Arc<Routes>,
     link: Arc<ArcSwapOption<Link>>,
-) -> Result<Observed<StreamableHttpClientTransport<SessionClient>>, reqwest::Error> {
-    let http = reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
-        .build()?;
+) -> Observed<StreamableHttpClientTransport<SessionClient>> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
         .max_concurrent_requests(max_concurrent_requests);
-    Ok(Observed {
+    Observed {
         inner: StreamableHttpClientTransport::with_client(SessionClient { http, link }, config),
         routes,
-    })
+    }
 }

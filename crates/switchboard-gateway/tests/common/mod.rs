@@ -15,8 +15,10 @@ use rmcp::{
     service::{NotificationContext, RunningService},
 };
 use serde_json::Value;
-use switchboard_gateway::{Config, Gateway, UpstreamConfig, catalog::Catalog};
+use switchboard_gateway::{Config, Gateway, SERVICE, UpstreamConfig, catalog::Catalog};
 use switchboard_protocol::mcp_client::{ConnectOptions, client_config, connect_with};
+use switchboard_testkit::{Spawn, Until};
+use switchboard_time::TimeService;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     net::TcpListener,
@@ -24,49 +26,16 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+pub use switchboard_testkit::Running;
+
 /// Longest any test waits for an event before failing (a guard, never a synchronisation).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A service running in this process; dropping it stops it.
-pub struct Running {
-    pub addr: SocketAddr,
-    pub shutdown: CancellationToken,
-    pub task: tokio::task::JoinHandle<Result<(), switchboard_runtime::Error>>,
-}
-
-impl Running {
-    pub fn mcp_url(&self) -> String {
-        format!("http://{}/mcp", self.addr)
-    }
-    pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-    /// Stop it and wait until its listener is closed.
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(PATIENCE, &mut self.task).await;
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// Our time-client on `addr` (port 0 for any).
+/// Our time-client on `addr` (port 0 for any), ready.
 pub async fn time_client(addr: SocketAddr) -> Running {
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
     let mut config = switchboard_time::Config::default();
     config.http = config.http.with_shutdown_grace(Duration::from_millis(200));
-    let task = tokio::spawn(switchboard_time::serve(listener, config, shutdown.clone()));
-    Running {
-        addr,
-        shutdown,
-        task,
-    }
+    Spawn::new().at(addr).service::<TimeService>(config).await
 }
 
 pub fn any_port() -> SocketAddr {
@@ -84,7 +53,7 @@ impl GatewayUnderTest {
         self.running.mcp_url()
     }
     pub fn base(&self) -> String {
-        self.running.base()
+        self.running.url()
     }
 
     /// Wait until the catalog satisfies `ready` (checked at once and after every rebuild).
@@ -112,29 +81,24 @@ impl GatewayUnderTest {
     }
 }
 
+/// A gateway, serving (not necessarily ready: tests start it with upstreams down and watch
+/// it discover them).
 pub async fn gateway(config: Config) -> GatewayUnderTest {
-    let listener = TcpListener::bind(any_port()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
     let config = config.with_http(
         switchboard_runtime::HttpSettings::default()
             .with_shutdown_grace(Duration::from_millis(200)),
     );
-    let gateway = Gateway::start(&config, shutdown.child_token());
-    let task = tokio::spawn(switchboard_gateway::serve_gateway(
-        listener,
-        gateway.clone(),
-        config,
-        shutdown.clone(),
-    ));
-    GatewayUnderTest {
-        running: Running {
-            addr,
-            shutdown,
-            task,
-        },
-        gateway,
-    }
+    // Started here rather than by `serve`, to keep a handle for the tests to watch.
+    let shutdown = CancellationToken::new();
+    let gateway = Gateway::start(&config, shutdown.child_token()).expect("gateway HTTP client");
+    let handle = gateway.clone();
+    let running = Spawn::new()
+        .until(Until::Healthy)
+        .serve(SERVICE, shutdown, move |listener, shutdown| {
+            switchboard_gateway::serve_gateway(listener, handle, config, shutdown)
+        })
+        .await;
+    GatewayUnderTest { running, gateway }
 }
 
 /// Gateway settings for tests: quick health checks so recovery is observed in moments.

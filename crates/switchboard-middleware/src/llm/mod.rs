@@ -5,7 +5,7 @@
 //! - [`ollama`]: Ollama's native `/api/chat` — NDJSON streaming, tool arguments as objects, no
 //!   call ids.
 //! - [`delta`]: assembling streamed OpenAI-compatible chunks, tool-call fragments included.
-//! - [`http`]: the HTTPS client both use (hyper + rustls with the ring provider).
+//! - [`http`]: the HTTP(S) client both use (the workspace's one client stack, proxies included).
 //!
 //! [`Llm::turn`] sends the conversation and returns one assistant turn: its text and the tool
 //! calls it asks for. Streaming is a transport detail: when a text callback is given, the
@@ -15,7 +15,6 @@ pub mod delta;
 pub mod http;
 pub mod ollama;
 pub mod openai;
-pub mod proxy;
 
 use std::time::Duration;
 
@@ -185,8 +184,13 @@ impl std::fmt::Debug for Llm {
 
 impl Llm {
     pub fn new(settings: LlmSettings) -> Result<Self, LlmError> {
-        let client = http::HttpClient::new(settings.timeout, &settings.proxy, &settings.base_url)
-            .map_err(|reason| LlmError::Unreachable {
+        let client = http::HttpClient::new(
+            settings.timeout,
+            &settings.proxy,
+            settings.ca_file.as_deref(),
+            &settings.base_url,
+        )
+        .map_err(|reason| LlmError::Unreachable {
             url: settings.base_url.clone(),
             reason,
         })?;

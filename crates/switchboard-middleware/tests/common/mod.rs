@@ -5,36 +5,20 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_middleware::{Config, LlmSettings, Provider};
-use switchboard_testkit::{Reply, ScriptedLlm};
+use switchboard_middleware::{Config, LlmSettings, MiddlewareService, Provider};
+use switchboard_testkit::{Reply, Running, ScriptedLlm, Spawn, Until};
+use switchboard_time::TimeService;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-/// Running services; dropping it stops them.
+/// Running services; dropping it stops them (the middleware first: fields drop in order).
 pub struct Stack {
+    _middleware: Running,
+    /// The time-client standing in for the gateway, unless the gateway is down.
+    _gateway: Option<Running>,
     pub base: String,
     pub http: reqwest::Client,
     pub llm: Option<ScriptedLlm>,
     pub gateway_url: String,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// Start a time-client on port 0; its MCP URL.
-pub async fn start_time_client(shutdown: &CancellationToken) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(switchboard_time::serve(
-        listener,
-        switchboard_time::Config::default(),
-        shutdown.child_token(),
-    ));
-    url
 }
 
 /// An address nothing listens on (bound, then released).
@@ -81,11 +65,12 @@ impl Setup {
 
 /// Start the middleware (and what it talks to) as `setup` says.
 pub async fn stack(setup: Setup) -> Stack {
-    let shutdown = CancellationToken::new();
-    let gateway_url = if setup.gateway_down {
-        format!("http://{}/mcp", dead_address().await)
+    let (gateway_url, gateway) = if setup.gateway_down {
+        (format!("http://{}/mcp", dead_address().await), None)
     } else {
-        start_time_client(&shutdown).await
+        let time =
+            switchboard_testkit::spawn::<TimeService>(switchboard_time::Config::default()).await;
+        (time.mcp_url(), Some(time))
     };
     let mut config = Config::default().with_gateway_url(gateway_url.clone());
     let llm = match setup.llm {
@@ -103,22 +88,21 @@ pub async fn stack(setup: Setup) -> Stack {
         None => None,
     };
     let config = (setup.tweak)(config);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(switchboard_middleware::serve(
-        listener,
-        config,
-        shutdown.child_token(),
-    ));
+    // Serving is enough: some stacks have their gateway down on purpose (not ready).
+    let middleware = Spawn::new()
+        .until(Until::Healthy)
+        .service::<MiddlewareService>(config)
+        .await;
     Stack {
-        base,
+        base: middleware.url(),
+        _middleware: middleware,
+        _gateway: gateway,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
         llm,
         gateway_url,
-        shutdown,
     }
 }
 

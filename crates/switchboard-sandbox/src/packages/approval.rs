@@ -83,7 +83,7 @@ impl Packages {
         let requirement = self
             .take_pending(id)
             .ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
-        let key = (requirement.name.as_str(), requirement.version.as_deref());
+        let key = requirement.key();
         let reason = "rejected by an operator".to_owned();
         audit(
             "reject",

@@ -20,7 +20,9 @@ impl Packages {
                         .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
                 };
                 Some(Installed {
-                    name: name::normalize(&field("Name:")?),
+                    // A distribution whose name is not a valid PEP 508 name was not put there
+                    // by this service, and no request could name it: left out.
+                    name: name::normalize(&field("Name:")?).ok()?,
                     version: field("Version:")?,
                 })
             })

@@ -14,6 +14,7 @@
 mod approval;
 mod installed;
 pub(crate) mod name;
+mod pending;
 pub(crate) mod pip;
 pub(crate) mod policy;
 
@@ -35,15 +36,12 @@ use switchboard_protocol::sandbox::{InstallOutcome, InstallRequest, InstallStatu
 
 use crate::config::PackageSettings;
 use name::Requirement;
+use pending::{PENDING_FILE, load_pending, write_pending};
 use pip::{Pin, Pip};
 use policy::{Policy, Verdict};
 
 /// Most requests held for approval at once; more are refused until some are decided.
 const MAX_PENDING: usize = 100;
-/// The file in the managed directory that keeps held requests across restarts.
-const PENDING_FILE: &str = ".switchboard-pending.json";
-/// Largest pending file read back (100 requests take a few KiB).
-const MAX_PENDING_FILE_BYTES: u64 = 1024 * 1024;
 
 type PendingMap = BTreeMap<String, (Requirement, Pending)>;
 
@@ -195,7 +193,7 @@ impl Packages {
                 return self.refuse(key, reason, &[], message);
             }
         };
-        let key = (requirement.name.as_str(), requirement.version.as_deref());
+        let key = requirement.key();
         match self.policy.check(&requirement.name) {
             Verdict::Block(reason) => {
                 let message = format!("Not installed: {} is blocked ({reason}).", requirement.name);
@@ -212,7 +210,7 @@ impl Packages {
         reason: String,
         dependencies: &[Pin],
     ) -> InstallOutcome {
-        let key = (requirement.name.as_str(), requirement.version.as_deref());
+        let key = requirement.key();
         let mut pending = match self.pending.lock() {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
@@ -246,7 +244,7 @@ impl Packages {
                 Pending {
                     id: id.clone(),
                     package: requirement.name.clone(),
-                    version: requirement.version.clone(),
+                    version: key.1.map(str::to_owned),
                     reason: reason.clone(),
                     requested_at,
                 },
@@ -280,12 +278,15 @@ impl Packages {
         approved: bool,
         approval_id: Option<&str>,
     ) -> InstallOutcome {
-        let key = (requirement.name.as_str(), requirement.version.as_deref());
+        let key = requirement.key();
         let actor = if approved { "operator" } else { "client" };
         let action = if approved { "approve" } else { "request" };
         if let Some(installed) = self.installed().into_iter().find(|i| {
             i.name == requirement.name
-                && requirement.version.as_ref().is_none_or(|v| *v == i.version)
+                && requirement
+                    .version
+                    .as_ref()
+                    .is_none_or(|v| v.matches(&i.version))
         }) {
             let pin = format!("{}=={}", installed.name, installed.version);
             audit(
@@ -348,7 +349,7 @@ impl Packages {
             .iter()
             .find(|p| p.name == requirement.name)
             .map(|p| p.version.clone())
-            .or_else(|| requirement.version.clone());
+            .or_else(|| key.1.map(str::to_owned));
         let specs: Vec<String> = pins.iter().map(Pin::spec).collect();
         audit(
             action,
@@ -427,133 +428,5 @@ impl Packages {
     }
 }
 
-/// Read the held requests saved by an earlier run. Entries whose name or version no longer
-/// validate are dropped with a warning; an unreadable file is set aside (renamed with
-/// `.unreadable`) so that nothing in it is overwritten, and the run starts with none.
-fn load_pending(path: &Path) -> PendingMap {
-    let read = || -> Result<Option<Vec<Pending>>, String> {
-        let file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.to_string()),
-        };
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(file, MAX_PENDING_FILE_BYTES + 1),
-            &mut bytes,
-        )
-        .map_err(|e| e.to_string())?;
-        if bytes.len() as u64 > MAX_PENDING_FILE_BYTES {
-            return Err(format!("larger than {MAX_PENDING_FILE_BYTES} bytes"));
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| e.to_string())
-    };
-    let entries = match read() {
-        Ok(Some(entries)) => entries,
-        Ok(None) => return PendingMap::new(),
-        Err(error) => {
-            let aside = path.with_extension("json.unreadable");
-            let moved = std::fs::rename(path, &aside).is_ok();
-            tracing::error!(
-                file = %path.display(),
-                %error,
-                set_aside = moved.then(|| aside.display().to_string()),
-                "cannot read the requests held for approval by an earlier run; starting with none"
-            );
-            return PendingMap::new();
-        }
-    };
-    let mut pending = PendingMap::new();
-    for entry in entries.into_iter().take(MAX_PENDING) {
-        match name::parse(&entry.package, entry.version.as_deref()) {
-            Ok(requirement) => {
-                pending.insert(entry.id.clone(), (requirement, entry));
-            }
-            Err(reason) => tracing::warn!(
-                file = %path.display(),
-                id = %entry.id,
-                package = %entry.package,
-                %reason,
-                "dropped a saved request held for approval"
-            ),
-        }
-    }
-    if !pending.is_empty() {
-        tracing::info!(
-            count = pending.len(),
-            file = %path.display(),
-            "requests held for approval by an earlier run are waiting again"
-        );
-    }
-    pending
-}
-
-/// Replace the pending file atomically: write a temporary file (mode 0600), then rename.
-fn write_pending(path: &Path, pending: &PendingMap) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let entries: Vec<&Pending> = pending.values().map(|(_, p)| p).collect();
-    let bytes = serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other)?;
-    let temporary = path.with_extension("json.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(id: &str, package: &str) -> Pending {
-        Pending {
-            id: id.into(),
-            package: package.into(),
-            version: Some("1.0".into()),
-            reason: "held".into(),
-            requested_at: 1,
-        }
-    }
-
-    #[test]
-    fn pending_requests_round_trip_and_bad_entries_are_dropped() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join(PENDING_FILE);
-        assert!(load_pending(&path).is_empty(), "no file: none held");
-        let mut held = PendingMap::new();
-        for (id, package) in [("a", "good-pkg"), ("b", "bad name!")] {
-            let requirement = Requirement {
-                name: package.into(),
-                version: Some("1.0".into()),
-            };
-            held.insert(id.into(), (requirement, entry(id, package)));
-        }
-        write_pending(&path, &held).expect("written");
-        let mode = std::fs::metadata(&path).expect("exists").permissions();
-        assert_eq!(
-            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
-            0o600
-        );
-        let loaded = load_pending(&path);
-        assert_eq!(loaded.keys().collect::<Vec<_>>(), ["a"]);
-        assert_eq!(loaded["a"].0.spec(), "good-pkg==1.0");
-    }
-
-    #[test]
-    fn an_unreadable_file_is_set_aside_not_overwritten() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join(PENDING_FILE);
-        std::fs::write(&path, b"{ not json").expect("written");
-        assert!(load_pending(&path).is_empty());
-        assert!(!path.exists());
-        let aside = dir.path().join(".switchboard-pending.json.unreadable");
-        assert_eq!(std::fs::read(aside).expect("set aside"), b"{ not json");
-    }
-}
+mod tests;

@@ -132,14 +132,21 @@ impl Pip {
             .next()
             .ok_or("pip produced no resolution report")?
             .map_err(|e| format!("pip's resolution report is not readable: {e}"))?;
-        Ok(report
+        // A package whose name does not validate cannot be checked against the policy, so the
+        // whole resolution is refused rather than that package skipped.
+        report
             .install
             .into_iter()
-            .map(|i| Pin {
-                name: normalize(&i.metadata.name),
-                version: i.metadata.version,
+            .map(|i| {
+                let name = normalize(&i.metadata.name).map_err(|e| {
+                    format!("pip's resolution includes a package that cannot be checked: {e}")
+                })?;
+                Ok(Pin {
+                    name,
+                    version: i.metadata.version,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Install exactly `pins` into the managed directory.

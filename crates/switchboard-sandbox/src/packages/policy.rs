@@ -132,7 +132,9 @@ pub(crate) struct Policy {
     suspicious: BTreeMap<String, String>,
 }
 
-/// Parse `name` or `name: reason` entries into normalized names with reasons.
+/// Parse `name` or `name: reason` entries into normalized names with reasons. An entry whose
+/// name is not a valid package name could never match a request (requests are validated
+/// first), so it is left out with a warning rather than kept as a rule that does nothing.
 fn entries(list: &[String], default_reason: &str) -> BTreeMap<String, String> {
     list.iter()
         .filter_map(|entry| {
@@ -141,7 +143,16 @@ fn entries(list: &[String], default_reason: &str) -> BTreeMap<String, String> {
                 Some((n, _)) => (n.trim(), default_reason.to_owned()),
                 None => (entry.trim(), default_reason.to_owned()),
             };
-            (!name.is_empty()).then(|| (normalize(name), reason))
+            if name.is_empty() {
+                return None;
+            }
+            match normalize(name) {
+                Ok(name) => Some((name, reason)),
+                Err(error) => {
+                    tracing::warn!(entry = %entry, %error, "ignored a package policy entry");
+                    None
+                }
+            }
         })
         .collect()
 }
@@ -255,6 +266,16 @@ mod tests {
             Verdict::Allow,
             "the built-in list was replaced"
         );
+    }
+
+    #[test]
+    fn entries_that_are_not_package_names_are_ignored() {
+        let policy = Policy::new(
+            Some(&["Good.Name".to_owned(), "not a name: why".to_owned()]),
+            &[],
+        );
+        assert_eq!(policy.blocked_count(), 1);
+        assert!(matches!(policy.check("good-name"), Verdict::Block(_)));
     }
 
     #[test]

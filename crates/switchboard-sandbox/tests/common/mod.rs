@@ -4,29 +4,18 @@
 pub mod procs;
 pub mod wheels;
 
-use std::{os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
+use std::{os::unix::fs::PermissionsExt, path::PathBuf};
 
 use serde_json::{Value, json};
 use switchboard_protocol::sandbox::ExecutionResult;
-use switchboard_runtime::Metrics;
-use switchboard_sandbox::{Config, Sandbox};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use switchboard_sandbox::{Config, SandboxService};
 
 /// A running sandbox; dropping it stops the service.
 pub struct Running {
-    pub base: String,
-    pub sandbox: Sandbox,
-    pub shutdown: CancellationToken,
+    pub server: switchboard_testkit::Running,
     pub http: reqwest::Client,
     /// Holds the managed site-packages (and anything else the test puts there).
     pub dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
 }
 
 /// A temporary directory the sandbox's unprivileged users can traverse.
@@ -50,25 +39,10 @@ pub async fn start_with(adjust: impl FnOnce(Config, &std::path::Path) -> Config)
     let mut config = Config::with_packages_dir(dir.path().join("site"));
     config.pool_size = 4;
     let config = adjust(config, dir.path());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let shutdown = CancellationToken::new();
-    let metrics = Metrics::new(switchboard_sandbox::SERVICE);
-    let sandbox = Sandbox::start(&config, &metrics, shutdown.child_token())
-        .await
-        .expect("the sandbox starts (this host allows the isolation)");
-    let app =
-        switchboard_sandbox::router(sandbox.clone(), metrics, &config, shutdown.child_token());
-    tokio::spawn(switchboard_runtime::serve(
-        listener,
-        app,
-        shutdown.clone(),
-        Duration::from_secs(5),
-    ));
+    // Ready: started (the host allows the isolation) and its pool able to start interpreters.
+    let server = switchboard_testkit::spawn::<SandboxService>(config).await;
     Running {
-        base,
-        sandbox,
-        shutdown,
+        server,
         http: reqwest::Client::new(),
         dir,
     }
@@ -76,7 +50,7 @@ pub async fn start_with(adjust: impl FnOnce(Config, &std::path::Path) -> Config)
 
 impl Running {
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.server.url())
     }
 
     /// `POST /execute` and the parsed result (the request must be accepted).

@@ -1,39 +1,25 @@
 //! The five service subcommands (`time-client`, `sandbox`, `code-executor`, `mcp-server`,
 //! `middleware`) and `up` read a service's settings the same way: its own flags or
 //! environment, then its section of the config file, then the shared `[http]` settings. Each
-//! service crate is described once here by a [`Service`] impl; [`run`] serves one alone and
+//! service crate describes itself once with a [`Service`] impl; [`run`] serves one alone and
 //! `up` starts all of them with [`config`].
 
-use std::net::SocketAddr;
-
-use futures::future::BoxFuture;
-use serde::{Serialize, de::DeserializeOwned};
 use switchboard_runtime::{
-    Error, HttpSettings,
+    HttpSettings,
     config::{ConfigFile, layer},
     http::HttpArgs,
 };
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+
+pub use switchboard_runtime::Service;
 
 use crate::cli::Context;
 
-/// What the CLI needs of a service crate.
-pub trait Service {
-    /// The service's name: its config-file section and metric `service` label.
-    const NAME: &'static str;
-    /// Its settings as flags and environment variables.
-    type Raw: clap::Args + clap::FromArgMatches + Serialize + DeserializeOwned;
-    /// Its validated settings.
-    type Config;
-    fn from_parts(raw: Self::Raw, http: HttpSettings) -> Result<Self::Config, Error>;
-    fn listen(config: &Self::Config) -> SocketAddr;
-    fn serve(
-        listener: TcpListener,
-        config: Self::Config,
-        shutdown: CancellationToken,
-    ) -> BoxFuture<'static, Result<(), Error>>;
-}
+// The services under the names of their subcommands.
+pub use switchboard_code_executor::CodeExecutorService as CodeExecutor;
+pub use switchboard_gateway::GatewayService as McpServer;
+pub use switchboard_middleware::MiddlewareService as Middleware;
+pub use switchboard_sandbox::SandboxService as Sandbox;
+pub use switchboard_time::TimeService as TimeClient;
 
 /// A service subcommand's arguments: its own settings and the shared `[http]` ones.
 #[derive(Debug, clap::Args)]
@@ -62,58 +48,3 @@ pub async fn run<S: Service>(args: ServiceArgs<S::Raw>, context: Context) -> any
     S::serve(listener, config, context.shutdown).await?;
     Ok(())
 }
-
-/// A [`Service`] impl for the service crate `$krate`, which has `SERVICE`, `RawConfig`,
-/// `Config` (with `from_parts` and `listen`) and `serve`, like every service crate here.
-macro_rules! service {
-    ($(#[$doc:meta])* $name:ident = $krate:ident) => {
-        $(#[$doc])*
-        pub struct $name;
-
-        impl Service for $name {
-            const NAME: &'static str = $krate::SERVICE;
-            type Raw = $krate::RawConfig;
-            type Config = $krate::Config;
-            fn from_parts(raw: Self::Raw, http: HttpSettings) -> Result<Self::Config, Error> {
-                Self::Config::from_parts(raw, http)
-            }
-            fn listen(config: &Self::Config) -> SocketAddr {
-                config.listen
-            }
-            fn serve(
-                listener: TcpListener,
-                config: Self::Config,
-                shutdown: CancellationToken,
-            ) -> BoxFuture<'static, Result<(), Error>> {
-                // The sandbox has an error type of its own; the others' is this one.
-                Box::pin(async move {
-                    $krate::serve(listener, config, shutdown)
-                        .await
-                        .map_err(Into::into)
-                })
-            }
-        }
-    };
-}
-
-service!(
-    /// The MCP time tools (port 8003).
-    TimeClient = switchboard_time
-);
-service!(
-    /// The Python sandbox (REST and MCP, port 8001). Refuses to start when the host does not
-    /// allow the isolation it needs; the message says what is missing and how to grant it.
-    Sandbox = switchboard_sandbox
-);
-service!(
-    /// The MCP face of code execution (port 8004), forwarding to the sandbox.
-    CodeExecutor = switchboard_code_executor
-);
-service!(
-    /// The federating MCP gateway (port 8000).
-    McpServer = switchboard_gateway
-);
-service!(
-    /// The chat middleware (REST, SSE, OpenAI-compatible API, chat page; port 8002).
-    Middleware = switchboard_middleware
-);

@@ -32,7 +32,7 @@ pub struct Args {
     pub http: HttpArgs,
 }
 
-/// Port offsets from the base port, in the order of DESIGN.md's table.
+/// Port offsets from the base port, in the order of docs/design.md's table.
 const TIME_CLIENT_OFFSET: u16 = 3;
 const SANDBOX_OFFSET: u16 = 1;
 const MCP_SERVER_OFFSET: u16 = 0;

@@ -1,192 +1,31 @@
-//! A scripted LLM server: the only test double of the suite, standing in for the external
-//! LLM API.
-//!
-//! It speaks both wire formats the middleware supports, on one port:
-//! - OpenAI-compatible `POST /v1/chat/completions` (JSON, or SSE chunks with tool calls split
-//!   into fragments the way OpenAI sends them: the first fragment of a call carries index, id
-//!   and name, the arguments follow in pieces), plus `GET /v1/models`;
-//! - Ollama's native `POST /api/chat` (JSON, or NDJSON lines; tool arguments as objects, no
-//!   call ids), plus `GET /api/tags`.
-//!
-//! Each chat request takes the next [`Reply`] of the script, in arrival order, and every
-//! request body is recorded for the test to inspect.
+//! The two wire formats: OpenAI-compatible chat completions (JSON or SSE) and Ollama's native
+//! chat (JSON or NDJSON), rendered from a [`Reply`].
 
-use std::{
-    collections::VecDeque,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use axum::{
-    Json, Router,
+    Json,
     body::Body,
-    extract::State,
-    http::{StatusCode, header},
+    extract::{State as Extract, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+
+use super::{Reply, State};
 
 /// Characters per streamed text fragment: small, so streaming is really exercised.
 const TEXT_PIECE: usize = 4;
 
-/// What the scripted LLM answers to one chat request.
-#[derive(Debug, Clone)]
-pub enum Reply {
-    /// A plain answer.
-    Text(String),
-    /// Ask for tools (all in this one turn), with optional text before them.
-    ToolCalls {
-        text: String,
-        calls: Vec<(String, Value)>,
-    },
-    /// An answer that quotes every tool result in the request, after `prefix` — what a
-    /// model does when it "formats the results", and how tests see real tool output arrive.
-    EchoToolResults { prefix: String },
-    /// An HTTP error with an API-style error body.
-    Fail { status: u16, message: String },
-    /// A 200 whose body is `body` as is (for malformed answers).
-    Raw { content_type: String, body: String },
-    /// Never answer (until the server stops): for timeouts.
-    Hang,
-}
+/// The model named in answers when the request names none.
+const MODEL: &str = "scripted";
 
-impl Reply {
-    pub fn text(text: impl Into<String>) -> Self {
-        Reply::Text(text.into())
-    }
-    /// Tool calls given as `(name, arguments)`.
-    pub fn tools<N: Into<String>>(calls: impl IntoIterator<Item = (N, Value)>) -> Self {
-        Reply::ToolCalls {
-            text: String::new(),
-            calls: calls.into_iter().map(|(n, a)| (n.into(), a)).collect(),
-        }
-    }
-    pub fn echo(prefix: impl Into<String>) -> Self {
-        Reply::EchoToolResults {
-            prefix: prefix.into(),
-        }
-    }
-    pub fn fail(status: u16, message: impl Into<String>) -> Self {
-        Reply::Fail {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-/// One request the server received.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub path: String,
-    pub authorization: Option<String>,
-    /// The W3C trace context the caller sent, if any.
-    pub traceparent: Option<String>,
-    pub body: Value,
-}
-
-struct Script {
-    replies: Mutex<VecDeque<Reply>>,
-    requests: Mutex<Vec<Recorded>>,
-    stop: CancellationToken,
-}
-
-/// A running scripted LLM; stops when dropped.
-pub struct ScriptedLlm {
-    addr: SocketAddr,
-    script: Arc<Script>,
-}
-
-impl Drop for ScriptedLlm {
-    fn drop(&mut self) {
-        self.script.stop.cancel();
-    }
-}
-
-impl ScriptedLlm {
-    /// Start on `127.0.0.1:0` with `replies`, answered in order.
-    pub async fn start(replies: impl IntoIterator<Item = Reply>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("bound address");
-        let script = Arc::new(Script {
-            replies: Mutex::new(replies.into_iter().collect()),
-            requests: Mutex::new(Vec::new()),
-            stop: CancellationToken::new(),
-        });
-        let app = Router::new()
-            .route("/v1/chat/completions", post(openai_chat))
-            .route("/v1/models", get(models))
-            .route("/api/chat", post(ollama_chat))
-            .route("/api/tags", get(models))
-            .with_state(script.clone());
-        let stop = script.stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-        });
-        Self { addr, script }
-    }
-
-    /// Base URL for `LLM_PROVIDER=openai`: `http://127.0.0.1:PORT/v1`.
-    pub fn openai_base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-
-    /// Base URL for `LLM_PROVIDER=ollama`: `http://127.0.0.1:PORT`.
-    pub fn ollama_base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Every chat request received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.script
-            .requests
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default()
-    }
-
-    /// Replies not used yet.
-    pub fn remaining(&self) -> usize {
-        self.script.replies.lock().map(|r| r.len()).unwrap_or(0)
-    }
-}
-
-async fn models() -> Json<Value> {
+pub(super) async fn models() -> Json<Value> {
     Json(json!({
         "object": "list",
-        "data": [{"id": "scripted", "object": "model", "owned_by": "testkit"}],
-        "models": [{"name": "scripted", "model": "scripted"}],
+        "data": [{"id": MODEL, "object": "model", "owned_by": "testkit"}],
+        "models": [{"name": MODEL, "model": MODEL}],
     }))
-}
-
-/// Record the request and take the next reply.
-fn next(script: &Script, path: &str, headers: &axum::http::HeaderMap, body: &Value) -> Reply {
-    if let Ok(mut requests) = script.requests.lock() {
-        requests.push(Recorded {
-            path: path.to_owned(),
-            authorization: headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            traceparent: headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            body: body.clone(),
-        });
-    }
-    script
-        .replies
-        .lock()
-        .ok()
-        .and_then(|mut r| r.pop_front())
-        .unwrap_or_else(|| Reply::fail(500, "scripted LLM: no reply left for this request"))
 }
 
 /// The text of a reply that answers with text.
@@ -220,36 +59,67 @@ fn pieces(text: &str, size: usize) -> Vec<String> {
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }
 
+/// An API-style error body in the format's shape.
+fn error(status: StatusCode, message: &str, kind: &str, ollama: bool) -> Response {
+    let body = if ollama {
+        json!({ "error": message })
+    } else {
+        json!({ "error": { "message": message, "type": kind } })
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The request body as JSON, or the 400 a real API answers to anything else.
+fn parse(body: Result<Json<Value>, JsonRejection>, ollama: bool) -> Result<Value, Response> {
+    body.map(|Json(request)| request).map_err(|rejection| {
+        let kind = "invalid_request_error";
+        error(
+            StatusCode::BAD_REQUEST,
+            &rejection.body_text(),
+            kind,
+            ollama,
+        )
+    })
+}
+
+/// The model an answer names: the requested one, as a real API does.
+fn model(request: &Value) -> Value {
+    match &request["model"] {
+        Value::Null => json!(MODEL),
+        named => named.clone(),
+    }
+}
+
 /// Replies that are not a normal answer, common to both formats.
-async fn special(script: &Script, reply: &Reply, ollama: bool) -> Option<Response> {
+async fn special(state: &State, reply: &Reply, ollama: bool) -> Option<Response> {
     match reply {
         Reply::Fail { status, message } => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = if ollama {
-                json!({ "error": message })
-            } else {
-                json!({ "error": { "message": message, "type": "scripted_error" } })
-            };
-            Some((status, Json(body)).into_response())
+            Some(error(status, message, "scripted_error", ollama))
         }
         Reply::Raw { content_type, body } => {
             Some(([(header::CONTENT_TYPE, content_type.clone())], body.clone()).into_response())
         }
         Reply::Hang => {
-            script.stop.cancelled().await;
+            state.stop.cancelled().await;
             Some(StatusCode::SERVICE_UNAVAILABLE.into_response())
         }
         _ => None,
     }
 }
 
-async fn openai_chat(
-    State(script): State<Arc<Script>>,
-    headers: axum::http::HeaderMap,
-    Json(request): Json<Value>,
+pub(super) async fn openai_chat(
+    Extract(state): Extract<Arc<State>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    let reply = next(&script, "/v1/chat/completions", &headers, &request);
-    if let Some(response) = special(&script, &reply, false).await {
+    let request = match parse(body, false) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let reply = state.next(uri.path(), &headers, &request);
+    if let Some(response) = special(&state, &reply, false).await {
         return response;
     }
     let text = reply_text(&reply, &request);
@@ -268,7 +138,7 @@ async fn openai_chat(
     } else {
         "tool_calls"
     };
-    let model = request["model"].clone();
+    let model = model(&request);
     if request["stream"] != true {
         let tool_calls: Vec<Value> = calls
             .iter()
@@ -326,13 +196,18 @@ async fn openai_chat(
     stream_response("text/event-stream", body)
 }
 
-async fn ollama_chat(
-    State(script): State<Arc<Script>>,
-    headers: axum::http::HeaderMap,
-    Json(request): Json<Value>,
+pub(super) async fn ollama_chat(
+    Extract(state): Extract<Arc<State>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    let reply = next(&script, "/api/chat", &headers, &request);
-    if let Some(response) = special(&script, &reply, true).await {
+    let request = match parse(body, true) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let reply = state.next(uri.path(), &headers, &request);
+    if let Some(response) = special(&state, &reply, true).await {
         return response;
     }
     let text = reply_text(&reply, &request);
@@ -344,7 +219,7 @@ async fn ollama_chat(
         _ => Vec::new(),
     };
     let (prompt, completion) = usage(&request, &text);
-    let model = request["model"].clone();
+    let model = model(&request);
     let last = |content: &str, calls: &[Value]| {
         let mut message = json!({"role": "assistant", "content": content});
         if !calls.is_empty() {

@@ -1,0 +1,68 @@
+//! Decisions that compare pins: a request matches a held or installed pin by PEP 440 equality.
+
+use super::*;
+
+/// Packages in `dir`, with a python that does not exist: any attempt to run pip fails.
+fn packages(dir: &Path) -> Packages {
+    let settings = PackageSettings::new(dir.to_owned()).with_suspicious(vec!["held-pkg".into()]);
+    Packages::new(
+        Path::new("/nonexistent/python3"),
+        &settings,
+        None,
+        Family::default(),
+    )
+}
+
+fn request(package: &str, version: Option<&str>) -> InstallRequest {
+    InstallRequest {
+        package: package.into(),
+        version: version.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn a_held_pin_matches_an_equal_pin_spelled_differently() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let packages = packages(dir.path());
+    let held = packages.request(&request("held-pkg==1.0", None)).await;
+    assert_eq!(held.status, InstallStatus::PendingApproval, "{held:?}");
+    let id = held.approval_id.clone().expect("an approval id");
+
+    // `==1.0.0` is the pin the operator is already asked about, not a second request.
+    let again = packages.request(&request("Held_Pkg", Some("1.0.0"))).await;
+    assert_eq!(again.status, InstallStatus::PendingApproval, "{again:?}");
+    assert_eq!(again.approval_id.as_deref(), Some(id.as_str()));
+    assert!(again.message.contains("Already waiting"), "{again:?}");
+    assert_eq!(packages.pending_list().len(), 1);
+
+    // A pre-release of the same release is another version, so another request.
+    let other = packages.request(&request("held-pkg==1.0rc1", None)).await;
+    assert_eq!(other.status, InstallStatus::PendingApproval, "{other:?}");
+    assert_ne!(other.approval_id.as_deref(), Some(id.as_str()));
+    assert_eq!(other.version.as_deref(), Some("1.0rc1"));
+    assert_eq!(packages.pending_list().len(), 2);
+}
+
+#[tokio::test]
+async fn an_installed_version_satisfies_an_equal_pin() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let info = dir.path().join("demo_pkg-1.0.dist-info");
+    std::fs::create_dir(&info).expect("dist-info directory");
+    std::fs::write(
+        info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: Demo_Pkg\nVersion: 1.0\n",
+    )
+    .expect("METADATA");
+    let packages = packages(dir.path());
+
+    let outcome = packages.request(&request("demo-pkg==1.0.0", None)).await;
+    assert_eq!(outcome.status, InstallStatus::Installed, "{outcome:?}");
+    assert_eq!(outcome.installed, ["demo-pkg==1.0"]);
+    assert!(outcome.message.contains("already installed"), "{outcome:?}");
+
+    // 1.0.post1 is not 1.0: pip is run for it (and fails here, having no python).
+    let newer = packages
+        .request(&request("demo-pkg", Some("1.0.post1")))
+        .await;
+    assert_eq!(newer.status, InstallStatus::Failed, "{newer:?}");
+}
