@@ -38,6 +38,8 @@ struct Inner {
     sessions: Arc<Sessions>,
     metrics: Metrics,
     gateway_metrics: GatewayMetrics,
+    /// The upstream supervisors, waited for at shutdown (they close their sessions).
+    supervisors: tokio_util::task::TaskTracker,
 }
 
 impl Gateway {
@@ -77,6 +79,7 @@ impl Gateway {
                 sessions,
                 metrics,
                 gateway_metrics,
+                supervisors: tokio_util::task::TaskTracker::new(),
             }),
         };
         let changed = Arc::new(Notify::new());
@@ -87,14 +90,21 @@ impl Gateway {
             client,
         };
         for upstream in &gateway.inner.upstreams {
-            tokio::spawn(upstream.clone().supervise(
+            gateway.inner.supervisors.spawn(upstream.clone().supervise(
                 timing.clone(),
                 changed.clone(),
                 shutdown.clone(),
             ));
         }
+        gateway.inner.supervisors.close();
         tokio::spawn(gateway.clone().maintain_catalog(changed, shutdown));
         Ok(gateway)
+    }
+
+    /// Wait (at most `limit`) until every upstream supervisor has stopped, after the
+    /// shutdown token given to [`Gateway::start`] fired: their sessions are then closed.
+    pub async fn stopped(&self, limit: std::time::Duration) {
+        let _ = tokio::time::timeout(limit, self.inner.supervisors.wait()).await;
     }
 
     pub fn upstreams(&self) -> &[Arc<Upstream>] {

@@ -121,6 +121,23 @@ impl Gateway {
         &self.url
     }
 
+    /// End the session with the gateway, if one is open, and wait (a few seconds at most)
+    /// until the gateway has been told (`DELETE`). For shutdown, once no request uses it.
+    pub async fn close(&self) {
+        let Some(session) = self.session.lock().await.take() else {
+            return;
+        };
+        match Arc::try_unwrap(session) {
+            Ok(mut session) => {
+                if let Ok(None) = session.close_with_timeout(CONNECT_TIMEOUT).await {
+                    tracing::warn!(url = %self.url, "the gateway did not confirm the end of the session in time");
+                }
+            }
+            // Still used somewhere: ending it is left to the last user.
+            Err(shared) => shared.cancellation_token().cancel(),
+        }
+    }
+
     /// The open session, or a new one.
     ///
     /// A new session is opened on a task of its own: rmcp's session tasks open their spans

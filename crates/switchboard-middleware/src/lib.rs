@@ -69,6 +69,11 @@ fn cors(origins: &[String]) -> CorsLayer {
 
 /// The whole HTTP application. Fails only when the LLM client cannot be set up (TLS).
 pub fn router(config: Config) -> Result<Router, switchboard_runtime::Error> {
+    Ok(app(config)?.0)
+}
+
+/// The application and its state (which `serve` keeps, to close the gateway session last).
+fn app(config: Config) -> Result<(Router, state::AppState), switchboard_runtime::Error> {
     let metrics = Metrics::new(SERVICE);
     let mut http = config.http.clone();
     for origin in &config.cors_origins {
@@ -80,10 +85,10 @@ pub fn router(config: Config) -> Result<Router, switchboard_runtime::Error> {
     let state = Arc::new(state::Shared::new(config, &metrics)?);
     let app = ServiceApp::new(SERVICE, metrics, http)
         .rest(api::routes(state.clone()))
-        .readiness(health::MiddlewareReadiness(state))
+        .readiness(health::MiddlewareReadiness(state.clone()))
         .health_details()
         .build();
-    Ok(app.layer(cors))
+    Ok((app.layer(cors), state))
 }
 
 /// Serve the middleware on `listener` until `shutdown` is cancelled.
@@ -103,14 +108,18 @@ pub async fn serve(
         None => "offline planner (no LLM configured)".to_owned(),
     };
     let gateway = config.gateway_url.clone();
-    let app = router(config)?;
+    let (app, state) = app(config)?;
     tracing::info!(
         address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
         %gateway,
         %mode,
         "middleware serving /chat, /v1/chat/completions and the chat page at /"
     );
-    switchboard_runtime::serve(listener, app, shutdown, grace).await
+    let served = switchboard_runtime::serve(listener, app, shutdown, grace).await;
+    // Requests are done: end the gateway session now (DELETE), while the gateway still
+    // listens, rather than from a task left behind when the process winds down.
+    state.gateway.close().await;
+    served
 }
 
 /// The middleware as a [`Service`]: how the CLI and the test harness configure and

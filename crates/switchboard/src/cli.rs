@@ -38,12 +38,13 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
-    /// Log filter, e.g. `info` or `switchboard_gateway=debug,info`.
+    /// Log filter, e.g. `info` or `switchboard_gateway=debug,info`. The default shows our own
+    /// records from INFO up and the libraries' (rmcp, hyper, ...) from WARN up.
     #[arg(
         long,
         global = true,
         env = "RUST_LOG",
-        default_value = "info",
+        default_value = DEFAULT_LOG_FILTER,
         value_name = "FILTER"
     )]
     pub log_level: String,
@@ -127,11 +128,18 @@ pub fn run() -> ExitCode {
     code
 }
 
+/// The default log filter: targets starting with `switchboard` (every crate of ours) at INFO,
+/// everything else at WARN. rmcp logs each session's peer info at INFO, which buried the five
+/// ready lines of `switchboard up`.
+pub const DEFAULT_LOG_FILTER: &str = "warn,switchboard=info";
+
 /// The log filter. Client subcommands print results on stdout; service logs at info would
 /// drown them.
 fn log_level(cli: &Cli) -> &str {
     match &cli.command {
-        Command::Chat(_) | Command::Tools(_) | Command::Call(_) if cli.log_level == "info" => {
+        Command::Chat(_) | Command::Tools(_) | Command::Call(_)
+            if cli.log_level == DEFAULT_LOG_FILTER =>
+        {
             "warn"
         }
         _ => cli.log_level.as_str(),

@@ -55,10 +55,18 @@ fn up_then_chat_tools_and_call() {
         .env_remove("LLM_BASE_URL")
         .env_remove("LLM_API_KEY")
         .env_remove("LLM_MODEL_NAME")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Its log, read to the end on a thread of its own (so the pipe never fills).
+    let stderr = up.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
     // Read `up`'s lines until it says it is up: the ready signal.
     let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
@@ -148,4 +156,19 @@ fn up_then_chat_tools_and_call() {
         .unwrap();
     assert!(status.success());
     assert!(up.wait().unwrap().success(), "up exits cleanly on SIGINT");
+    // A log a person can read: our own records, no library chatter at INFO (rmcp logged every
+    // session's peer info), and a clean stop says nothing alarming (the services stop in an
+    // order that lets each close its sessions with the next one).
+    let log = log.join().unwrap();
+    for line in log.lines() {
+        assert!(
+            line.contains(" switchboard"),
+            "only our own records at the default level: {line}"
+        );
+        assert!(
+            !line.contains("ERROR") && !line.contains("WARN"),
+            "a clean run and stop log no warning: {line}"
+        );
+    }
+    assert!(log.contains("SIGINT received, shutting down"), "{log}");
 }

@@ -88,7 +88,18 @@ impl Upstream {
                     self.session.store(None);
                     self.metrics.up.set(0);
                     match exit {
-                        Exit::Shutdown => return,
+                        Exit::Shutdown => {
+                            // End the upstream session (DELETE) before the gateway's serve
+                            // returns, while the upstream still listens; a session a call
+                            // still holds ends when that call lets go of it.
+                            if let Ok(mut session) = Arc::try_unwrap(session) {
+                                let _ = session
+                                    .client
+                                    .close_with_timeout(timing.connect_timeout)
+                                    .await;
+                            }
+                            return;
+                        }
                         Exit::Lost(reason) => {
                             tracing::warn!(upstream = %self.name, %reason, "upstream down; its tools leave the list until it is back");
                             self.set_state(Status::Down, Some(reason), None);

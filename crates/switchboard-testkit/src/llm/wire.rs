@@ -69,19 +69,6 @@ fn error(status: StatusCode, message: &str, kind: &str, ollama: bool) -> Respons
     (status, Json(body)).into_response()
 }
 
-/// The request body as JSON, or the 400 a real API answers to anything else.
-fn parse(body: Result<Json<Value>, JsonRejection>, ollama: bool) -> Result<Value, Response> {
-    body.map(|Json(request)| request).map_err(|rejection| {
-        let kind = "invalid_request_error";
-        error(
-            StatusCode::BAD_REQUEST,
-            &rejection.body_text(),
-            kind,
-            ollama,
-        )
-    })
-}
-
 /// The model an answer names: the requested one, as a real API does.
 fn model(request: &Value) -> Value {
     match &request["model"] {
@@ -114,9 +101,18 @@ pub(super) async fn openai_chat(
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    let request = match parse(body, false) {
-        Ok(request) => request,
-        Err(response) => return response,
+    let Json(request) = match body {
+        Ok(body) => body,
+        // A real API answers 400 to a body that is not JSON, in its own error shape.
+        Err(rejection) => {
+            let message = rejection.body_text();
+            return error(
+                StatusCode::BAD_REQUEST,
+                &message,
+                "invalid_request_error",
+                false,
+            );
+        }
     };
     let reply = state.next(uri.path(), &headers, &request);
     if let Some(response) = special(&state, &reply, false).await {
@@ -202,9 +198,18 @@ pub(super) async fn ollama_chat(
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    let request = match parse(body, true) {
-        Ok(request) => request,
-        Err(response) => return response,
+    let Json(request) = match body {
+        Ok(body) => body,
+        // A real API answers 400 to a body that is not JSON, in its own error shape.
+        Err(rejection) => {
+            let message = rejection.body_text();
+            return error(
+                StatusCode::BAD_REQUEST,
+                &message,
+                "invalid_request_error",
+                true,
+            );
+        }
     };
     let reply = state.next(uri.path(), &headers, &request);
     if let Some(response) = special(&state, &reply, true).await {

@@ -12,6 +12,7 @@ use std::{net::IpAddr, time::Duration};
 use anyhow::Context as _;
 use futures::future::BoxFuture;
 use switchboard_runtime::http::HttpArgs;
+use tokio_util::sync::CancellationToken;
 
 use super::service::{self, CodeExecutor, McpServer, Middleware, Sandbox, Service, TimeClient};
 use crate::cli::{Context, from_env};
@@ -39,27 +40,28 @@ const MCP_SERVER_OFFSET: u16 = 0;
 const CODE_EXECUTOR_OFFSET: u16 = 4;
 const MIDDLEWARE_OFFSET: u16 = 2;
 
-/// One started service: its name, the URL of its main endpoint, and its serve future.
+/// One started service: its name, the URL of its main endpoint, its serve future and the
+/// token that stops it.
 struct Started {
     name: &'static str,
     base_url: String,
     endpoint: &'static str,
     task: BoxFuture<'static, Result<(), switchboard_runtime::Error>>,
+    stop: CancellationToken,
 }
 
 impl Started {
     /// Bind `S`'s listener and prepare its serve future (run later, with the others).
-    async fn bind<S: Service>(
-        config: S::Config,
-        endpoint: &'static str,
-        context: &Context,
-    ) -> anyhow::Result<Self> {
+    async fn bind<S: Service>(config: S::Config, endpoint: &'static str) -> anyhow::Result<Self> {
         let listener = super::bind(S::NAME, S::listen(&config)).await?;
+        // Not a child of the process's token: `run` stops the services one by one.
+        let stop = CancellationToken::new();
         Ok(Self {
             name: S::NAME,
             base_url: format!("http://{}", listener.local_addr()?),
             endpoint,
-            task: S::serve(listener, config, context.shutdown.child_token()),
+            task: S::serve(listener, config, stop.clone()),
+            stop,
         })
     }
 
@@ -94,7 +96,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if moved {
         config.listen = (host, port(TIME_CLIENT_OFFSET)?).into();
     }
-    started.push(Started::bind::<TimeClient>(config, "/mcp", &context).await?);
+    started.push(Started::bind::<TimeClient>(config, "/mcp").await?);
 
     // sandbox, then the code-executor pointed at the address the sandbox is bound to (both
     // before the gateway, which picks up the code-executor's address from `started`).
@@ -102,7 +104,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if moved {
         config.listen = (host, port(SANDBOX_OFFSET)?).into();
     }
-    let sandbox = Started::bind::<Sandbox>(config, "/mcp", &context).await?;
+    let sandbox = Started::bind::<Sandbox>(config, "/mcp").await?;
     let sandbox_url = reachable(&sandbox.base_url);
     started.push(sandbox);
 
@@ -111,7 +113,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
         config.listen = (host, port(CODE_EXECUTOR_OFFSET)?).into();
     }
     config.sandbox_url = sandbox_url;
-    started.push(Started::bind::<CodeExecutor>(config, "/mcp", &context).await?);
+    started.push(Started::bind::<CodeExecutor>(config, "/mcp").await?);
 
     // mcp-server: upstreams named like a service started above point at the address that
     // service is bound to; any other upstream (an external MCP server from the config) keeps
@@ -125,7 +127,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
             upstream.url = service.url();
         }
     }
-    started.push(Started::bind::<McpServer>(config, "/mcp", &context).await?);
+    started.push(Started::bind::<McpServer>(config, "/mcp").await?);
 
     // middleware: talks to the gateway started above, at the address it is bound to.
     let mut config = service::config::<Middleware>(&from_env()?, file, http.clone())?;
@@ -135,24 +137,33 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if let Some(gateway) = started.iter().find(|s| s.name == McpServer::NAME) {
         config.gateway_url = gateway.url();
     }
-    started.push(Started::bind::<Middleware>(config, "/", &context).await?);
+    started.push(Started::bind::<Middleware>(config, "/").await?);
 
     let names: Vec<(&'static str, String, &'static str)> = started
         .iter()
         .map(|s| (s.name, s.base_url.clone(), s.endpoint))
         .collect();
-    let mut tasks = tokio::task::JoinSet::new();
+    // Each service runs on a task of its own; one that stops on its own (an error) stops the
+    // whole process, as a signal does.
+    let mut running = Vec::with_capacity(started.len());
     for service in started {
         let name = service.name;
-        tasks.spawn(async move { (name, service.task.await) });
+        let shutdown = context.shutdown.clone();
+        let task = tokio::spawn(async move {
+            let result = service.task.await;
+            shutdown.cancel();
+            result
+        });
+        running.push((name, service.stop, task));
     }
 
     let timeout = switchboard_runtime::config::seconds("--ready-timeout", args.ready_timeout)?;
     tokio::select! {
-        result = wait_all_ready(&names, timeout) => result?,
-        Some(joined) = tasks.join_next() => {
-            context.shutdown.cancel();
-            return report_exit(joined);
+        result = wait_all_ready(&names, timeout) => {
+            if let Err(error) = result {
+                stop_in_order(running).await?;
+                return Err(error);
+            }
         }
         () = context.shutdown.cancelled() => {}
     }
@@ -164,11 +175,26 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     }
 
     // Run until a signal, or until one service fails (which stops the rest).
+    context.shutdown.cancelled().await;
+    stop_in_order(running).await
+}
+
+type RunningService = (
+    &'static str,
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), switchboard_runtime::Error>>,
+);
+
+/// Stop the services in the reverse order of their start, each after the one before it has
+/// finished: the middleware first, so it closes its gateway session while the gateway is still
+/// there; then the gateway, which closes its upstream sessions while the code-executor and the
+/// time-client still answer; the sandbox last. The first error is returned.
+async fn stop_in_order(running: Vec<RunningService>) -> anyhow::Result<()> {
     let mut first_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        if let Err(error) = report_exit(joined) {
+    for (name, stop, task) in running.into_iter().rev() {
+        stop.cancel();
+        if let Err(error) = report_exit(task.await.map(|result| (name, result))) {
             first_error.get_or_insert(error);
-            context.shutdown.cancel();
         }
     }
     first_error.map_or(Ok(()), Err)
