@@ -7,35 +7,21 @@ mod common;
 
 use std::{net::SocketAddr, time::Duration};
 
-use switchboard_gateway::{Gateway, UpstreamConfig};
-use switchboard_middleware::gateway::TOOLS_TTL;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use switchboard_gateway::{GatewayService, UpstreamConfig};
+use switchboard_middleware::{MiddlewareService, gateway::TOOLS_TTL};
+use switchboard_testkit::{Running, Spawn, spawn};
+use switchboard_time::TimeService;
 
 /// Longest wait for the list to change: a third of the cache's lifetime, so only the
 /// gateway's notification can make the change show in time.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Start a time-client on `addr` (port 0 for any); its address. Rebinding the address of one
-/// that just stopped may need a few attempts while its listener closes.
-async fn time_client(addr: SocketAddr, stop: &CancellationToken) -> SocketAddr {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut retry = tokio::time::interval(Duration::from_millis(20));
-    let listener = loop {
-        retry.tick().await;
-        match TcpListener::bind(addr).await {
-            Ok(listener) => break listener,
-            Err(e) if tokio::time::Instant::now() >= deadline => panic!("cannot bind {addr}: {e}"),
-            Err(_) => {}
-        }
-    };
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(switchboard_time::serve(
-        listener,
-        switchboard_time::Config::default(),
-        stop.clone(),
-    ));
-    addr
+/// A time-client on `addr` (port 0 for any), ready. Its short shutdown grace lets the test
+/// stop it, and so free its address for the next one, in moments.
+async fn time_client(addr: SocketAddr) -> Running {
+    let mut config = switchboard_time::Config::default();
+    config.http = config.http.with_shutdown_grace(Duration::from_millis(200));
+    Spawn::new().at(addr).service::<TimeService>(config).await
 }
 
 /// The middleware's `/tools` names.
@@ -75,49 +61,35 @@ async fn cached_tools_follow_the_gateways_list() {
         WAIT * 3 <= TOOLS_TTL,
         "the test must end before the cache would expire"
     );
-    let shutdown = CancellationToken::new();
-    let _stop_all = shutdown.clone().drop_guard();
+    let first = time_client("127.0.0.1:0".parse().unwrap()).await;
+    let time_addr = first.addr();
 
-    let first = shutdown.child_token();
-    let time_addr = time_client("127.0.0.1:0".parse().unwrap(), &first).await;
-
-    let mut config = switchboard_gateway::Config::new(vec![UpstreamConfig::new(
-        "time-client",
-        format!("http://{time_addr}/mcp"),
-    )]);
+    let mut config =
+        switchboard_gateway::Config::new(vec![UpstreamConfig::new("time-client", first.mcp_url())]);
     config.health_interval = Duration::from_millis(200);
-    let gateway = Gateway::start(&config, shutdown.child_token()).expect("gateway HTTP client");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway_url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(switchboard_gateway::serve_gateway(
-        listener,
-        gateway,
-        config,
-        shutdown.child_token(),
-    ));
-
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let middleware = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(switchboard_middleware::serve(
-        listener,
-        switchboard_middleware::Config::default().with_gateway_url(gateway_url),
-        shutdown.child_token(),
-    ));
+    let gateway = spawn::<GatewayService>(config).await;
+    let middleware_server = spawn::<MiddlewareService>(
+        switchboard_middleware::Config::default().with_gateway_url(gateway.mcp_url()),
+    )
+    .await;
+    let middleware = middleware_server.url();
 
     let has_time = |names: &[String]| names.iter().any(|n| n == "get_current_time");
     assert!(until(&middleware, has_time).await, "the tool is listed");
 
     // The upstream goes away: the gateway drops its tools and says so; the middleware's
     // cached list follows.
-    first.cancel();
+    first
+        .shutdown()
+        .await
+        .expect("the time-client stops cleanly");
     assert!(
         until(&middleware, |names| !has_time(names)).await,
         "the gone upstream's tool left the middleware's list within {WAIT:?}"
     );
 
     // It comes back on the same address: so do its tools.
-    let second = shutdown.child_token();
-    time_client(time_addr, &second).await;
+    let _second = time_client(time_addr).await;
     assert!(
         until(&middleware, has_time).await,
         "the returning upstream's tool is listed again within {WAIT:?}"

@@ -147,3 +147,22 @@ async fn a_session_busy_with_direct_calls_outlives_the_idle_timeout() {
         );
     }
 }
+
+/// `DELETE /mcp` ends a session with 200 (the official Python SDK reports rmcp's 202 as a
+/// failed termination); the session is gone afterwards.
+#[tokio::test]
+async fn deleting_a_session_answers_200() {
+    let (_time, gateway) = time_gateway(Duration::from_secs(300)).await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    assert_eq!(session.call(1).await.0, 200);
+    let deleted = session
+        .http
+        .delete(&session.url)
+        .header("mcp-session-id", &session.id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(session.call(2).await.0, 404, "the session is gone");
+}

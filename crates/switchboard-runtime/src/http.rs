@@ -256,6 +256,18 @@ fn clean_list(items: Vec<String>) -> Vec<String> {
         .collect()
 }
 
+/// A session ended by `DELETE /mcp` is answered 200, not rmcp's 202: the specification gives
+/// no status for it, and the official Python SDK reports anything but 200/204 as a failed
+/// termination ("Session termination failed: 202") on every close.
+async fn session_deleted_ok(request: Request, next: Next) -> Response {
+    let delete = request.method() == Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == axum::http::StatusCode::ACCEPTED {
+        *response.status_mut() = axum::http::StatusCode::OK;
+    }
+    response
+}
+
 /// A service's HTTP application under construction.
 pub struct ServiceApp {
     service: &'static str,
@@ -301,7 +313,11 @@ impl ServiceApp {
         S::Response: IntoResponse,
         S::Future: Send + 'static,
     {
-        self.mcp = Some(Router::new().nest_service("/mcp", service));
+        self.mcp = Some(
+            Router::new()
+                .nest_service("/mcp", service)
+                .layer(middleware::from_fn(session_deleted_ok)),
+        );
         self
     }
 
