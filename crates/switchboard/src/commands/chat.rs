@@ -98,61 +98,45 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         outln!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(());
     }
-    let mut stream = response.bytes_stream();
-    let mut buffer = String::new();
+    // sse-stream decodes the event stream (UTF-8 across chunk boundaries, CRLF, multi-line
+    // data), as the services' own clients do.
+    let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
     let mut printed_text = false;
     let mut stdout = std::io::stdout();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.context("the answer stream broke")?;
-        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let Some((event, data)) = sse_block(&block) else {
-                continue;
-            };
-            let data: Value = serde_json::from_str(&data).context("an event is not JSON")?;
-            match event.as_str() {
-                "tool_call_finished" => print_tool_call(&data),
-                "text" => {
-                    if !printed_text {
-                        outln!();
-                        printed_text = true;
-                    }
-                    out!("{}", data["delta"].as_str().unwrap_or_default());
-                    stdout.flush().ok();
-                }
-                "done" => {
+    while let Some(event) = events.next().await {
+        let event = event.context("the answer stream broke")?;
+        let Some(data) = event.data else {
+            continue;
+        };
+        let event = event.event.unwrap_or_else(|| "message".to_owned());
+        let data: Value = serde_json::from_str(&data).context("an event is not JSON")?;
+        match event.as_str() {
+            "tool_call_finished" => print_tool_call(&data),
+            "text" => {
+                if !printed_text {
                     outln!();
-                    if let Some(warnings) = data["warnings"].as_array() {
-                        for warning in warnings {
-                            eprintln!("warning: {}", warning.as_str().unwrap_or_default());
-                        }
-                    }
-                    return Ok(());
+                    printed_text = true;
                 }
-                "error" => {
-                    if printed_text {
-                        outln!();
-                    }
-                    bail!("{}", data["message"].as_str().unwrap_or("the chat failed"));
-                }
-                _ => {}
+                out!("{}", data["delta"].as_str().unwrap_or_default());
+                stdout.flush().ok();
             }
+            "done" => {
+                outln!();
+                if let Some(warnings) = data["warnings"].as_array() {
+                    for warning in warnings {
+                        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+                    }
+                }
+                return Ok(());
+            }
+            "error" => {
+                if printed_text {
+                    outln!();
+                }
+                bail!("{}", data["message"].as_str().unwrap_or("the chat failed"));
+            }
+            _ => {}
         }
     }
     bail!("the answer stream ended without a final event")
-}
-
-/// One SSE block as `(event, data)`; comments and empty blocks are `None`.
-fn sse_block(block: &str) -> Option<(String, String)> {
-    let mut event = "message".to_owned();
-    let mut data = Vec::new();
-    for line in block.lines() {
-        if let Some(e) = line.strip_prefix("event:") {
-            event = e.trim().to_owned();
-        } else if let Some(d) = line.strip_prefix("data:") {
-            data.push(d.strip_prefix(' ').unwrap_or(d));
-        }
-    }
-    (!data.is_empty()).then(|| (event, data.join("\n")))
 }
