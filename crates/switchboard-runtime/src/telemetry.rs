@@ -295,9 +295,19 @@ fn otlp_client(url: &str) -> Result<reqwest::blocking::Client, Error> {
         ..Default::default()
     };
     options.check_proxy_for(url)?;
-    options
-        .blocking_builder()?
-        .build()
+    let timeout = [
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ]
+    .iter()
+    .find_map(|name| std::env::var(name).ok()?.trim().parse::<u64>().ok())
+    .map_or(Duration::from_secs(10), Duration::from_millis);
+    let builder = options.blocking_builder()?.timeout(timeout);
+    // Built (and its own runtime started) on a thread of its own, as opentelemetry-otlp does:
+    // a blocking client must not be made or dropped on an async worker.
+    std::thread::spawn(move || builder.build())
+        .join()
+        .map_err(|_| Error::Telemetry("building the OTLP HTTP client panicked".into()))?
         .map_err(|e| Error::Config(format!("OTLP trace export: {}", crate::client::chain(&e))))
 }
 

@@ -5,7 +5,8 @@
 //! the worker and the service loop to the caller: five tasks and four channels per call, and
 //! a context switch at almost every hop. On the gateway's hot path (tools/call and friends)
 //! that was most of its cost. Here the caller's own task serializes the request, POSTs it on
-//! a pooled keep-alive connection (hyper) with the session's headers, and reads the answer:
+//! a pooled keep-alive connection (the gateway's one reqwest client, HTTPS included) with the
+//! session's headers, and reads the answer:
 //! plain JSON, or an SSE stream whose notifications are routed as they arrive (progress to its
 //! caller, log messages to the sessions with calls in flight: [`Routes::observe`], the same
 //! routing rmcp's path uses), until the response with its id.
@@ -16,7 +17,7 @@
 //! request back to rmcp, which re-initializes and sends it itself.
 //!
 //! Written by hand because no library offers "one MCP request over an existing Streamable
-//! HTTP session"; the pieces (hyper's pooled client, `sse-stream`) are libraries.
+//! HTTP session"; the pieces (reqwest's pooled client, `sse-stream`) are libraries.
 
 use std::{
     collections::HashMap,
@@ -32,15 +33,11 @@ use std::{
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use http::{
-    HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri,
+    HeaderMap, HeaderName, HeaderValue, StatusCode,
     header::{ACCEPT, CONTENT_TYPE},
 };
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Frame, Incoming};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
 use rmcp::model::{
     CallToolResult, ClientJsonRpcMessage, ClientRequest, ClientResult, ErrorData, JsonRpcMessage,
     JsonRpcRequest, RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
@@ -122,24 +119,21 @@ pub enum Exchange {
 
 /// The direct path to one upstream session.
 pub struct Direct {
-    client: Client<HttpConnector, Full<Bytes>>,
-    /// `None` for URLs hyper's plain connector cannot reach (then rmcp's path serves all).
-    uri: Option<Uri>,
+    client: reqwest::Client,
+    /// `None` for a URL that is not http(s) (then rmcp's path serves all).
+    uri: Option<reqwest::Url>,
     link: Arc<arc_swap::ArcSwapOption<Link>>,
     next_id: AtomicI64,
 }
 
 impl Direct {
-    pub fn new(url: &str, connect_timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(connect_timeout));
-        let uri = url
-            .parse::<Uri>()
+    /// The direct path to `url` on `client` (the gateway's shared one: one connection pool).
+    pub fn new(url: &str, client: reqwest::Client) -> Self {
+        let uri = reqwest::Url::parse(url)
             .ok()
-            .filter(|uri| uri.scheme_str() == Some("http") && uri.host().is_some());
+            .filter(|uri| matches!(uri.scheme(), "http" | "https") && uri.host().is_some());
         Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client,
             uri,
             link: Default::default(),
             next_id: AtomicI64::new(FIRST_ID),
@@ -222,18 +216,18 @@ impl Direct {
 
     async fn post(
         &self,
-        uri: &Uri,
+        uri: &reqwest::Url,
         link: &Link,
         body: Vec<u8>,
-    ) -> Result<http::Response<Incoming>, String> {
-        let mut post = http::Request::new(Full::new(Bytes::from(body)));
-        *post.method_mut() = Method::POST;
-        *post.uri_mut() = uri.clone();
-        *post.headers_mut() = link.headers.clone();
+    ) -> Result<http::Response<reqwest::Body>, String> {
         self.client
-            .request(post)
+            .post(uri.clone())
+            .headers(link.headers.clone())
+            .body(body)
+            .send()
             .await
-            .map_err(|error| crate::error::root_cause(&error))
+            .map(http::Response::from)
+            .map_err(|error| switchboard_runtime::client::chain(&error))
     }
 
     /// Read an SSE answer until the response to `id`, routing what comes before it.
@@ -298,13 +292,10 @@ impl Direct {
         };
         let client = self.client.clone();
         tokio::spawn(async move {
-            let mut post = http::Request::new(Full::new(Bytes::from(body)));
-            *post.method_mut() = Method::POST;
-            *post.uri_mut() = uri;
-            *post.headers_mut() = link.headers.clone();
-            match client.request(post).await {
+            let post = client.post(uri).headers(link.headers.clone()).body(body);
+            match post.send().await {
                 Ok(response) => {
-                    let _ = response.into_body().collect().await;
+                    let _ = response.bytes().await;
                 }
                 Err(error) => tracing::debug!(%error, "reply to an upstream request not sent"),
             }
@@ -350,7 +341,7 @@ fn parse(data: &[u8], id: &RequestId, tool_call: bool) -> Result<Parsed, serde_j
     )
 }
 
-/// Read the rest of an answer stream so hyper can reuse the connection: at once if it has
+/// Read the rest of an answer stream so the connection can be reused: at once if it has
 /// ended already (the common case), else in the background for a moment.
 fn drain(mut events: SseStream<Capped>) {
     match events.next().now_or_never() {
@@ -403,13 +394,13 @@ impl Kind {
 
 /// A response body that fails once it has delivered more than `limit` bytes.
 pub struct Capped {
-    inner: Incoming,
+    inner: reqwest::Body,
     read: u64,
     limit: u64,
 }
 
 impl Capped {
-    fn new(inner: Incoming, limit: u64) -> Self {
+    fn new(inner: reqwest::Body, limit: u64) -> Self {
         Self {
             inner,
             read: 0,
@@ -421,7 +412,7 @@ impl Capped {
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     #[error("{0}")]
-    Http(#[from] hyper::Error),
+    Http(#[from] reqwest::Error),
     #[error("the answer is larger than {0} bytes")]
     TooLarge(u64),
 }
@@ -455,7 +446,7 @@ impl Body for Capped {
         self.inner.is_end_stream()
     }
 
-    fn size_hint(&self) -> hyper::body::SizeHint {
+    fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
 }
@@ -534,18 +525,11 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_urls_go_direct() {
-        let timeout = Duration::from_secs(1);
-        assert!(
-            Direct::new("http://127.0.0.1:8003/mcp", timeout)
-                .uri
-                .is_some()
-        );
-        assert!(
-            Direct::new("https://example.com/mcp", timeout)
-                .uri
-                .is_none()
-        );
-        assert!(Direct::new("not a url", timeout).uri.is_none());
+    fn http_and_https_urls_go_direct() {
+        let client = reqwest::Client::new();
+        for url in ["http://127.0.0.1:8003/mcp", "https://example.com/mcp"] {
+            assert!(Direct::new(url, client.clone()).uri.is_some(), "{url}");
+        }
+        assert!(Direct::new("not a url", client).uri.is_none());
     }
 }

@@ -142,7 +142,7 @@ impl Upstream {
             routes: self.routes.clone(),
             info: client_config("switchboard-gateway"),
         };
-        let direct = super::exchange::Direct::new(&self.config.url, timing.connect_timeout);
+        let direct = super::exchange::Direct::new(&self.config.url, timing.http.clone());
         let transport = super::transport::streamable_http(
             &self.config.url,
             timing.http.clone(),
