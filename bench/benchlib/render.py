@@ -86,8 +86,8 @@ def markdown(results: dict) -> str:
         "",
         "**How to read this.** Ratios and differences between two runs of the same table were measured "
         "minutes apart on the same machine and are what to compare (stable). Absolute latencies, "
-        "requests/s and start-up times are noisy: this is a shared 2-core machine, and the load generator "
-        "runs on the same two cores as the services it loads. A service that is not built yet is listed "
+        "requests/s and start-up times are noisy: they depend on the machine listed above and on whatever "
+        "else ran on it, and the load generator runs on the same cores as the services it loads. A service that is not built yet is listed "
         "as *not measured*, never estimated.",
         "",
         "## Headline",
