@@ -5,7 +5,8 @@
 #   upstream; the browser test), tinyproxy and microsocks (real HTTP and SOCKS5 proxies for the
 #   LLM client), Python 3 with pip at /usr/bin/python3 (the sandbox runs it; its package tests
 #   run pip), Chromium (the chat page);
-# - npm packages pinned by lock files: the TypeScript SDK fixture of the gateway's tests, and
+# - pinned packages for the gateway's tests (the official TypeScript SDK, the reference MCP
+#   servers everything and filesystem from npm, mcp-server-time from PyPI in a venv), and
 #   playwright-core for the browser test.
 #
 #   scripts/install-test-deps.sh
@@ -17,8 +18,10 @@ command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
 command -v tinyproxy >/dev/null || need+=(tinyproxy-bin)
 command -v microsocks >/dev/null || need+=(microsocks)
 [ -x /usr/bin/python3 ] || need+=(python3)
-# pip >= 22.2 (--dry-run --report), from the system Python the sandbox runs.
+# pip >= 22.2 (--dry-run --report), from the system Python the sandbox runs; venv for the
+# gateway's Python stdio upstream (mcp-server-time).
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -33,7 +36,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# The gateway's foreign upstream: an MCP server on the official TypeScript SDK.
+# The gateway's foreign upstreams: the TypeScript SDK, the reference servers, mcp-server-time.
 crates/switchboard-gateway/tests/fixtures/install.sh
 
 # The browser test's driver (playwright-core drives the system's Chromium; no browser download).

@@ -2,17 +2,22 @@
 //!
 //! Upstreams come from `--upstream name=url` (repeatable), `MCP_SERVER_UPSTREAMS`
 //! (comma-separated `name=url` pairs) or `upstreams` in `[mcp-server]`, where an entry is either
-//! the same `"name=url"` string or a table that may also override the per-upstream limits:
+//! the same `"name=url"` string or a table that may also override the per-upstream limits. An
+//! upstream is a Streamable HTTP endpoint (`http://`, `https://`) or a program the gateway
+//! starts and speaks MCP with over its stdin/stdout (`NAME=stdio:COMMAND ARG...` on the command
+//! line, arguments split at spaces; or a table with `command`, `args`, `env`, `cwd`):
 //!
 //! ```toml
 //! [mcp-server]
 //! upstreams = [
 //!   "time-client=http://127.0.0.1:8003/mcp",
 //!   { name = "code-executor", url = "http://127.0.0.1:8004/mcp", call_timeout_seconds = 120 },
+//!   { name = "time", command = "/usr/bin/mcp-server-time", args = ["--local-timezone", "UTC"],
+//!     env = { TZ = "UTC" }, cwd = "/tmp" },
 //! ]
 //! ```
 
-use std::{net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use switchboard_runtime::{Error, HttpSettings, config::parse_socket_addr, config::seconds};
@@ -114,12 +119,22 @@ pub enum UpstreamSpec {
     Table(UpstreamTable),
 }
 
-/// The table form of an upstream in the config file.
+/// The table form of an upstream in the config file: `url`, or `command` (with optional
+/// `args`, `env`, `cwd`) for a stdio upstream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTable {
     pub name: String,
-    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
     pub call_timeout_seconds: Option<f64>,
     pub max_concurrent_calls: Option<usize>,
     pub breaker_failures: Option<u32>,
@@ -182,14 +197,61 @@ pub struct BreakerSettings {
     pub cooldown: Duration,
 }
 
+/// A program the gateway runs as an MCP server over stdio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StdioCommand {
+    /// A path, or a name looked up in the gateway's `PATH`.
+    pub command: String,
+    pub args: Vec<String>,
+    /// The program's whole environment besides `PATH`: the gateway's own variables (and so
+    /// its secrets) are never passed on.
+    pub env: BTreeMap<String, String>,
+    /// Its working directory (the gateway's when `None`).
+    pub cwd: Option<PathBuf>,
+}
+
+impl StdioCommand {
+    pub fn new(
+        command: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            command: command.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: BTreeMap::new(),
+            cwd: None,
+        }
+    }
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+    pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(cwd.into());
+        self
+    }
+    /// `stdio:COMMAND ARG...`, how it is shown in logs, `/ready` and `/api/tools`.
+    pub fn display(&self) -> String {
+        let mut text = format!("stdio:{}", self.command);
+        for arg in &self.args {
+            text.push(' ');
+            text.push_str(arg);
+        }
+        text
+    }
+}
+
 /// One validated upstream.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UpstreamConfig {
     /// Unique, `[A-Za-z0-9_-]{1,32}`; the prefix of its tools' names on collisions.
     pub name: String,
-    /// Its Streamable HTTP MCP endpoint, e.g. `http://127.0.0.1:8003/mcp`.
+    /// Its Streamable HTTP MCP endpoint, e.g. `http://127.0.0.1:8003/mcp`; for a stdio
+    /// upstream, `stdio:COMMAND ARG...` (shown, never fetched).
     pub url: String,
+    /// Set for an upstream the gateway runs over stdio.
+    pub stdio: Option<StdioCommand>,
     pub call_timeout: Duration,
     pub max_concurrent_calls: usize,
     pub breaker: BreakerSettings,
@@ -202,6 +264,7 @@ impl UpstreamConfig {
         Self {
             name: name.into(),
             url: url.into(),
+            stdio: None,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             breaker: BreakerSettings {
@@ -209,6 +272,12 @@ impl UpstreamConfig {
                 cooldown: DEFAULT_BREAKER_COOLDOWN,
             },
         }
+    }
+    /// An upstream the gateway runs as `command`, speaking MCP over its stdin and stdout.
+    pub fn stdio(name: impl Into<String>, command: StdioCommand) -> Self {
+        let mut upstream = Self::new(name, command.display());
+        upstream.stdio = Some(command);
+        upstream
     }
     pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
@@ -328,18 +397,30 @@ impl Config {
         });
         let mut upstreams: Vec<UpstreamConfig> = Vec::with_capacity(specs.len());
         for spec in specs {
-            let (name, url, table) = match spec {
-                UpstreamSpec::Short { name, url } => (name, url, None),
-                UpstreamSpec::Table(t) => (t.name.clone(), t.url.clone(), Some(t)),
+            let (name, target, table) = match spec {
+                UpstreamSpec::Short { name, url } => {
+                    let target = short_target(&name, &url)?;
+                    (name, target, None)
+                }
+                UpstreamSpec::Table(t) => (t.name.clone(), table_target(&t)?, Some(t)),
             };
             validate_name(&name)?;
-            validate_url(&name, &url)?;
             if upstreams.iter().any(|u| u.name == name) {
                 return Err(Error::Config(format!(
                     "{UPSTREAMS_SETTING}: upstream '{name}' is listed twice; expected unique names"
                 )));
             }
-            let mut upstream = UpstreamConfig::new(name.clone(), url)
+            let upstream = match target {
+                Target::Http(url) => {
+                    validate_url(&name, &url)?;
+                    UpstreamConfig::new(name.clone(), url)
+                }
+                Target::Stdio(command) => {
+                    validate_command(&name, &command)?;
+                    UpstreamConfig::stdio(name.clone(), command)
+                }
+            };
+            let mut upstream = upstream
                 .with_call_timeout(call_timeout)
                 .with_max_concurrent_calls(max_concurrent_calls)
                 .with_breaker(breaker_failures, breaker_cooldown);
@@ -373,6 +454,82 @@ impl Config {
 }
 
 const UPSTREAMS_SETTING: &str = "upstreams (--upstream / MCP_SERVER_UPSTREAMS)";
+
+/// Where an upstream is reached.
+enum Target {
+    Http(String),
+    Stdio(StdioCommand),
+}
+
+/// `NAME=URL` or `NAME=stdio:COMMAND ARG...` (arguments split at whitespace).
+fn short_target(name: &str, value: &str) -> Result<Target, Error> {
+    let Some(command_line) = value.strip_prefix("stdio:") else {
+        return Ok(Target::Http(value.to_owned()));
+    };
+    let mut words = command_line.split_whitespace();
+    let Some(command) = words.next() else {
+        return Err(Error::Config(format!(
+            "{UPSTREAMS_SETTING}: upstream '{name}': 'stdio:' names no command; expected NAME=stdio:COMMAND ARG..., e.g. time=stdio:mcp-server-time --local-timezone UTC"
+        )));
+    };
+    Ok(Target::Stdio(StdioCommand::new(command, words)))
+}
+
+fn table_target(table: &UpstreamTable) -> Result<Target, Error> {
+    let name = &table.name;
+    match (&table.url, &table.command) {
+        (Some(url), None) => {
+            if table.args.is_some() || table.env.is_some() || table.cwd.is_some() {
+                return Err(Error::Config(format!(
+                    "{UPSTREAMS_SETTING}: upstream '{name}': args, env and cwd belong to a stdio upstream (command = ...), not to one with a url"
+                )));
+            }
+            short_target(name, url)
+        }
+        (None, Some(command)) => Ok(Target::Stdio(StdioCommand {
+            command: command.clone(),
+            args: table.args.clone().unwrap_or_default(),
+            env: table.env.clone().unwrap_or_default(),
+            cwd: table.cwd.clone(),
+        })),
+        (Some(_), Some(_)) => Err(Error::Config(format!(
+            "{UPSTREAMS_SETTING}: upstream '{name}': give either url (Streamable HTTP) or command (stdio), not both"
+        ))),
+        (None, None) => Err(Error::Config(format!(
+            "{UPSTREAMS_SETTING}: upstream '{name}': needs url = \"http(s)://...\" or command = \"...\""
+        ))),
+    }
+}
+
+/// The command must exist now (a path, or a name in `PATH`), and so must the working
+/// directory: a typo stops the start with a message instead of a crash loop.
+fn validate_command(name: &str, command: &StdioCommand) -> Result<(), Error> {
+    let setting = format!("{UPSTREAMS_SETTING}: upstream '{name}'");
+    if crate::upstream::stdio::resolve(&command.command).is_none() {
+        return Err(Error::Config(format!(
+            "{setting}: command '{}' is not an executable file or a program in PATH",
+            command.command
+        )));
+    }
+    if let Some(cwd) = &command.cwd
+        && !cwd.is_dir()
+    {
+        return Err(Error::Config(format!(
+            "{setting}: cwd '{}' is not a directory",
+            cwd.display()
+        )));
+    }
+    if let Some(bad) = command
+        .env
+        .keys()
+        .find(|key| key.is_empty() || key.contains('=') || key.contains('\0'))
+    {
+        return Err(Error::Config(format!(
+            "{setting}: '{bad}' is not an environment variable name"
+        )));
+    }
+    Ok(())
+}
 
 fn positive(value: usize, setting: &str) -> Result<usize, Error> {
     if value == 0 {

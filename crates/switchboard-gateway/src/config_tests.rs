@@ -85,3 +85,75 @@ fn command_line_form_round_trips_through_layering() {
         switchboard_runtime::config::layer(&cli, None, "mcp-server").expect("ok");
     assert_eq!(merged.upstreams, cli.upstreams);
 }
+
+fn from_file(toml: &str) -> Result<Config, Error> {
+    let file = switchboard_runtime::config::ConfigFile::parse(std::path::Path::new("t.toml"), toml)
+        .expect("toml");
+    let raw: RawConfig =
+        switchboard_runtime::config::layer(&RawConfig::default(), Some(&file), "mcp-server")?;
+    Config::from_parts(raw, HttpSettings::default())
+}
+
+#[test]
+fn stdio_upstreams_from_the_command_line_and_the_file() {
+    let config = Config::from_parts(
+        raw(&["time=stdio:sh -c true", "web=http://127.0.0.1:1/mcp"]),
+        HttpSettings::default(),
+    )
+    .expect("valid");
+    let stdio = config.upstreams[0].stdio.as_ref().expect("stdio");
+    assert_eq!(stdio.command, "sh");
+    assert_eq!(stdio.args, ["-c", "true"]);
+    assert_eq!(config.upstreams[0].url, "stdio:sh -c true");
+    assert!(config.upstreams[1].stdio.is_none());
+
+    let config = from_file(
+        "[mcp-server]\nupstreams = [{ name = \"time\", command = \"/bin/sh\", args = [\"-c\", \"exec cat\"], env = { TZ = \"UTC\" }, cwd = \"/\" }]\n",
+    )
+    .expect("valid");
+    let stdio = config.upstreams[0].stdio.as_ref().expect("stdio");
+    assert_eq!(stdio.args, ["-c", "exec cat"], "arguments with spaces");
+    assert_eq!(stdio.env.get("TZ").map(String::as_str), Some("UTC"));
+    assert_eq!(stdio.cwd.as_deref(), Some(std::path::Path::new("/")));
+}
+
+#[test]
+fn bad_stdio_upstreams_are_refused_at_start() {
+    for (input, needle) in [
+        ("t=stdio:", "names no command"),
+        (
+            "t=stdio:no-such-program-anywhere --flag",
+            "not an executable",
+        ),
+        ("t=stdio:/etc", "not an executable"),
+    ] {
+        let err = Config::from_parts(raw(&[input]), HttpSettings::default())
+            .expect_err(input)
+            .to_string();
+        assert!(err.contains(needle), "{input}: {err}");
+    }
+    for (toml, needle) in [
+        ("{ name = \"t\" }", "needs url"),
+        (
+            "{ name = \"t\", url = \"http://x/mcp\", command = \"sh\" }",
+            "not both",
+        ),
+        (
+            "{ name = \"t\", url = \"http://x/mcp\", args = [\"x\"] }",
+            "belong to a stdio upstream",
+        ),
+        (
+            "{ name = \"t\", command = \"sh\", cwd = \"/no/such/dir\" }",
+            "not a directory",
+        ),
+        (
+            "{ name = \"t\", command = \"sh\", env = { \"A=B\" = \"x\" } }",
+            "not an environment variable name",
+        ),
+    ] {
+        let err = from_file(&format!("[mcp-server]\nupstreams = [{toml}]\n"))
+            .expect_err(toml)
+            .to_string();
+        assert!(err.contains(needle), "{toml}: {err}");
+    }
+}

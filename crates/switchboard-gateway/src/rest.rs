@@ -41,6 +41,7 @@ pub fn upstream_states(gateway: &Gateway) -> Vec<Value> {
                 "error": state.error,
                 "server": state.server,
                 "circuit": u.breaker.state().as_str(),
+                "consecutive_failures": state.consecutive_failures,
                 "since": state.since.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
             })
         })

@@ -9,6 +9,7 @@
 
 mod exchange;
 pub mod handler;
+pub mod stdio;
 mod supervisor;
 mod transport;
 
@@ -67,6 +68,9 @@ pub struct UpstreamState {
     /// `name version` from its `initialize` answer.
     pub server: Option<String>,
     pub since: SystemTime,
+    /// Connection attempts (for a stdio upstream: starts of its program) that failed in a row
+    /// since it was last up: a crash loop shows as a growing number.
+    pub consecutive_failures: u32,
 }
 
 struct Session {
@@ -86,6 +90,8 @@ pub struct Upstream {
     pub breaker: Breaker,
     permits: Semaphore,
     routes: Arc<Routes>,
+    /// The last stderr line of a stdio upstream's program (for its error messages).
+    stderr: stdio::StderrTail,
     /// Woken when a call failed in a way that suggests the upstream is gone.
     check_now: Notify,
     pub metrics: UpstreamMetrics,
@@ -108,7 +114,9 @@ impl Upstream {
                 error: None,
                 server: None,
                 since: SystemTime::now(),
+                consecutive_failures: 0,
             }),
+            stderr: stdio::StderrTail::default(),
             check_now: Notify::new(),
             metrics,
         }

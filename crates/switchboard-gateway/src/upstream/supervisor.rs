@@ -37,6 +37,28 @@ const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const MISSED_PINGS: u32 = 2;
 /// Requests beyond the call limit that a session may have in flight: health pings and lists.
 const SPARE_REQUESTS: usize = 4;
+/// Time a stdio upstream's program gets to stop: rmcp waits up to 3 s after closing its stdin
+/// and 3 s after SIGTERM before it kills it.
+const STDIO_STOP: Duration = Duration::from_secs(7);
+
+/// Initialize an MCP session with `handler` over `transport` within `timeout`.
+async fn initialize<T>(
+    handler: UpstreamHandler,
+    transport: T,
+    timeout: Duration,
+) -> Result<rmcp::service::RunningService<RoleClient, UpstreamHandler>, String>
+where
+    T: rmcp::transport::Transport<RoleClient> + Send + 'static,
+    T::Error: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(timeout, handler.serve(transport)).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(format!("MCP initialization failed: {}", root_cause(&e))),
+        Err(_) => Err(format!(
+            "MCP initialization did not finish within {timeout:?}"
+        )),
+    }
+}
 
 /// The supervisor's clock, and the HTTP client every upstream session uses (one connection
 /// pool for the gateway; the workspace's one client stack, HTTPS included).
@@ -92,15 +114,19 @@ impl Upstream {
                             // End the upstream session (DELETE) before the gateway's serve
                             // returns, while the upstream still listens; a session a call
                             // still holds ends when that call lets go of it.
+                            // A program gets its stdin closed, then SIGTERM, then SIGKILL,
+                            // a few seconds apart.
+                            let limit = match self.config.stdio {
+                                Some(_) => timing.connect_timeout.max(STDIO_STOP),
+                                None => timing.connect_timeout,
+                            };
                             if let Ok(mut session) = Arc::try_unwrap(session) {
-                                let _ = session
-                                    .client
-                                    .close_with_timeout(timing.connect_timeout)
-                                    .await;
+                                let _ = session.client.close_with_timeout(limit).await;
                             }
                             return;
                         }
                         Exit::Lost(reason) => {
+                            let reason = self.explain(reason);
                             tracing::warn!(upstream = %self.name, %reason, "upstream down; its tools leave the list until it is back");
                             self.set_state(Status::Down, Some(reason), None);
                             changed.notify_one();
@@ -108,6 +134,10 @@ impl Upstream {
                     }
                 }
                 Err(reason) => {
+                    let reason = self.explain(reason);
+                    self.state.send_modify(|state| {
+                        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                    });
                     let state = self.state();
                     if state.status != Status::Down || state.error.as_deref() != Some(&reason) {
                         tracing::warn!(upstream = %self.name, url = %self.config.url, %reason, "upstream unreachable; retrying");
@@ -125,12 +155,25 @@ impl Upstream {
     }
 
     fn set_state(&self, status: Status, error: Option<String>, server: Option<String>) {
+        let consecutive_failures = match status {
+            Status::Up => 0,
+            _ => self.state.borrow().consecutive_failures,
+        };
         self.state.send_replace(UpstreamState {
             status,
             error,
             server,
             since: std::time::SystemTime::now(),
+            consecutive_failures,
         });
+    }
+
+    /// A stdio upstream's failure with the last line its program wrote to stderr.
+    fn explain(&self, reason: String) -> String {
+        match self.config.stdio {
+            Some(_) => self.stderr.explain(reason),
+            None => reason,
+        }
     }
 
     async fn connect(&self, timing: &Timing) -> Result<(Session, Listing, String), String> {
@@ -142,25 +185,25 @@ impl Upstream {
             routes: self.routes.clone(),
             info: client_config("switchboard-gateway"),
         };
+        // A stdio upstream's URL is not http(s): every request takes rmcp's path.
         let direct = super::exchange::Direct::new(&self.config.url, timing.http.clone());
-        let transport = super::transport::streamable_http(
-            &self.config.url,
-            timing.http.clone(),
-            self.config.max_concurrent_calls + SPARE_REQUESTS,
-            self.routes.clone(),
-            direct.link_cell(),
-        );
-        let client =
-            match tokio::time::timeout(timing.connect_timeout, handler.serve(transport)).await {
-                Ok(Ok(client)) => client,
-                Ok(Err(e)) => return Err(format!("MCP initialization failed: {}", root_cause(&e))),
-                Err(_) => {
-                    return Err(format!(
-                        "MCP initialization did not finish within {:?}",
-                        timing.connect_timeout
-                    ));
-                }
-            };
+        let client = match &self.config.stdio {
+            Some(command) => {
+                let transport =
+                    super::stdio::spawn(&self.name, command, self.routes.clone(), &self.stderr)?;
+                initialize(handler, transport, timing.connect_timeout).await?
+            }
+            None => {
+                let transport = super::transport::streamable_http(
+                    &self.config.url,
+                    timing.http.clone(),
+                    self.config.max_concurrent_calls + SPARE_REQUESTS,
+                    self.routes.clone(),
+                    direct.link_cell(),
+                );
+                initialize(handler, transport, timing.connect_timeout).await?
+            }
+        };
         // The gateway keeps its own catalog; rmcp's response cache would serve stale lists.
         client
             .peer()
@@ -244,6 +287,9 @@ impl Upstream {
 
 impl Upstream {
     async fn reachable(&self, timing: &Timing) -> Result<(), String> {
+        if self.config.stdio.is_some() {
+            return Ok(()); // started, not reached
+        }
         let timeout = timing.connect_timeout;
         let url = reqwest::Url::parse(&self.config.url).map_err(|e| e.to_string())?;
         if url.scheme() == "https" || timing.client.proxy_for(&self.config.url).is_some() {

@@ -40,6 +40,12 @@ pub struct Observed<T> {
     routes: Arc<Routes>,
 }
 
+impl<T> Observed<T> {
+    pub fn new(inner: T, routes: Arc<Routes>) -> Self {
+        Self { inner, routes }
+    }
+}
+
 impl<T: Transport<RoleClient>> Transport<RoleClient> for Observed<T> {
     type Error = T::Error;
 

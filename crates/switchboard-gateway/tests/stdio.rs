@@ -1,0 +1,219 @@
+//! Stdio upstreams: programs the gateway starts and speaks MCP with over stdin/stdout — the
+//! reference servers nobody here wrote: `mcp-server-time` (PyPI), `server-filesystem` and
+//! `server-everything` (npm), installed by `tests/fixtures/install.sh`.
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
+mod common;
+
+use std::{path::PathBuf, time::Duration};
+
+use common::*;
+use serde_json::{Value, json};
+use switchboard_gateway::config::StdioCommand;
+
+fn fixture(path: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let path = target.join("gateway-fixtures").join(path);
+    assert!(
+        path.exists(),
+        "{} is not installed; run `{INSTALL}` (scripts/test runs it)",
+        path.display()
+    );
+    path
+}
+
+fn mcp_server_time() -> StdioCommand {
+    let program = fixture("py-stdio/bin/mcp-server-time");
+    StdioCommand::new(program.to_string_lossy(), ["--local-timezone", "UTC"])
+}
+
+/// `node <reference server> args...`.
+fn node_server(package: &str, args: &[&str]) -> StdioCommand {
+    let script = fixture(&format!(
+        "stdio-servers/node_modules/@modelcontextprotocol/{package}/dist/index.js"
+    ));
+    let mut all = vec![script.to_string_lossy().into_owned()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    StdioCommand::new("node", all)
+}
+
+async fn stdio_gateway(name: &str, command: StdioCommand, tool: &str) -> GatewayUnderTest {
+    let upstream = switchboard_gateway::config::UpstreamConfig::stdio(name, command);
+    let gateway = gateway(config(vec![upstream])).await;
+    gateway
+        .wait_for(&format!("{tool} listed"), |c| {
+            c.tools.iter().any(|t| t.name == tool)
+        })
+        .await;
+    gateway
+}
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(marker)
+                .then_some(pid)
+        })
+        .collect()
+}
+
+/// Poll `done` until it holds (a deadline, not a clock).
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn mcp_server_time_from_pypi_answers_through_the_gateway() {
+    let gateway = stdio_gateway("time", mcp_server_time(), "get_current_time").await;
+    let (client, _events) = client(&gateway.mcp_url()).await;
+    let result = client
+        .call_tool(params(
+            "get_current_time",
+            json!({"timezone": "Asia/Tokyo"}),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let text = text_of(&result);
+    assert!(
+        text.contains("Asia/Tokyo") && text.contains("+09:00"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_filesystem_server_is_restarted_when_it_dies_and_stopped_with_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello from a stdio upstream").unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let marker = root.to_string_lossy().into_owned();
+    let gateway = stdio_gateway(
+        "files",
+        node_server("server-filesystem", &[&marker]),
+        "read_text_file",
+    )
+    .await;
+    let (client, _events) = client(&gateway.mcp_url()).await;
+    let read = || {
+        client.call_tool(params(
+            "read_text_file",
+            json!({"path": root.join("hello.txt").to_string_lossy()}),
+        ))
+    };
+    let result = read().await.unwrap();
+    assert!(
+        text_of(&result).contains("hello from a stdio upstream"),
+        "{result:?}"
+    );
+
+    // The program dies: the gateway starts it again and the same call works.
+    let pids = processes_with(&marker);
+    assert_eq!(pids.len(), 1, "one program runs: {pids:?}");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pids[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    eventually("a new program", || {
+        processes_with(&marker).iter().any(|pid| *pid != pids[0])
+    })
+    .await;
+    gateway
+        .wait_for("read_text_file listed again", |c| {
+            c.tools.iter().any(|t| t.name == "read_text_file")
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let result = read().await.unwrap();
+        if text_of(&result).contains("hello from a stdio upstream") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{result:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Stopping the gateway stops the program (stdin closed, then SIGTERM, then SIGKILL).
+    drop(client);
+    gateway.running.shutdown().await.unwrap();
+    assert!(
+        processes_with(&marker).is_empty(),
+        "the program stopped with the gateway"
+    );
+}
+
+#[tokio::test]
+async fn a_program_gets_only_the_environment_it_is_given() {
+    let command =
+        node_server("server-everything", &["stdio"]).with_env("GIVEN_TO_THE_SERVER", "yes");
+    let gateway = stdio_gateway("everything", command, "get-env").await;
+    let (client, _events) = client(&gateway.mcp_url()).await;
+    let result = client
+        .call_tool(params("get-env", json!({})))
+        .await
+        .unwrap();
+    let env: Value = serde_json::from_str(&text_of(&result)).unwrap();
+    assert_eq!(env["GIVEN_TO_THE_SERVER"], "yes", "{env}");
+    assert!(env["PATH"].is_string(), "PATH is passed on: {env}");
+    // cargo sets CARGO_MANIFEST_DIR for this test process, and so for the gateway in it.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    assert!(
+        env.get("CARGO_MANIFEST_DIR").is_none(),
+        "the gateway's own environment is not passed on: {env}"
+    );
+}
+
+#[tokio::test]
+async fn a_program_that_keeps_failing_shows_as_a_crash_loop_on_ready() {
+    let command = StdioCommand::new(
+        "sh",
+        [
+            "-c",
+            "echo 'cannot start: MISSING_API_KEY is not set' >&2; exit 3",
+        ],
+    );
+    let upstream = switchboard_gateway::config::UpstreamConfig::stdio("broken", command);
+    let gateway = gateway(config(vec![upstream])).await;
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let ready: Value = http
+            .get(format!("{}/ready", gateway.base()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let state = &ready["dependencies"]["broken"]["detail"];
+        let failures = state["consecutive_failures"].as_u64().unwrap_or_default();
+        let error = state["error"].as_str().unwrap_or_default();
+        if failures >= 3 && error.contains("MISSING_API_KEY is not set") {
+            assert_eq!(state["status"], "down");
+            assert_eq!(ready["status"], "not_ready");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no crash loop on /ready: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
