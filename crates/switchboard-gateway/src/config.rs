@@ -24,12 +24,12 @@ use switchboard_runtime::{Error, HttpSettings, config::parse_socket_addr, config
 
 mod upstreams;
 
+pub use self::upstreams::{
+    BreakerSettings, StdioCommand, UpstreamConfig, UpstreamSpec, UpstreamTable,
+};
 use self::upstreams::{
     Target, UPSTREAMS_SETTING, parse_upstream_arg, short_target, table_target, validate_command,
     validate_name, validate_url,
-};
-pub use self::upstreams::{
-    BreakerSettings, StdioCommand, UpstreamConfig, UpstreamSpec, UpstreamTable,
 };
 
 /// Default listen address (docs/design.md: mcp-server on 8000).

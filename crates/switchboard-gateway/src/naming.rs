@@ -3,12 +3,18 @@
 //! The rule is deterministic and depends only on the upstreams' (configured order, name) and
 //! the names they offer, so every gateway replica and every restart agrees:
 //!
-//! - a name that exactly one upstream offers, and that is valid (at most 64 characters of
-//!   `[A-Za-z0-9_-]`), stays as it is;
-//! - a name that several upstreams offer (or that is not valid) becomes `<upstream>_<name>`,
-//!   with other characters replaced by `_`; when that is longer than 64 characters it is cut and
-//!   ends in `_` plus 8 hex digits of a SHA-256 of upstream and original name;
+//! - a valid name (at most 64 characters of `[A-Za-z0-9_-]`) stays as it is for the first
+//!   upstream in configuration order that offers it;
+//! - the same name offered by an upstream later in the configuration (or a name that is not
+//!   valid) becomes `<upstream>_<name>`, with other characters replaced by `_`; when that is
+//!   longer than 64 characters it is cut and ends in `_` plus 8 hex digits of a SHA-256 of
+//!   upstream and original name;
 //! - if a prefixed name then equals another public name, the hashed form is used for it.
+//!
+//! So adding an upstream at the end of the configuration never renames a tool that clients
+//! already call by its bare name: the newcomer's colliding tools get the prefix. (While the
+//! gateway starts, an upstream earlier in the configuration that has not answered yet cannot
+//! claim its names: a later one's tool is published bare until the earlier one is listed.)
 //!
 //! Resources are addressed by URI, and URIs are usually unique. A URI offered by several
 //! upstreams is published as `switchboard://<upstream>/<original uri>`.
@@ -43,20 +49,21 @@ pub struct Renamed {
 /// Assign public names. `offers[i]` is `(upstream name, names it offers)`, in configured
 /// order. Returns the public name of every offered name, in the same shape, and the renames.
 pub fn assign(offers: &[(&str, Vec<&str>)]) -> (Vec<Vec<String>>, Vec<Renamed>) {
-    let mut count: HashMap<&str, usize> = HashMap::new();
-    for (_, names) in offers {
-        let unique: HashSet<&str> = names.iter().copied().collect();
-        for name in unique {
-            *count.entry(name).or_default() += 1;
+    // Each name belongs to the first upstream (in configured order) that offers it.
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    for (i, (_, names)) in offers.iter().enumerate() {
+        for name in names {
+            owner.entry(name).or_insert(i);
         }
     }
     let mut public: Vec<Vec<String>> = offers
         .iter()
-        .map(|(upstream, names)| {
+        .enumerate()
+        .map(|(i, (upstream, names))| {
             names
                 .iter()
                 .map(|name| {
-                    if count.get(name) == Some(&1) && is_valid_name(name) {
+                    if owner.get(name) == Some(&i) && is_valid_name(name) {
                         (*name).to_owned()
                     } else {
                         prefixed(upstream, name)
@@ -177,14 +184,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unique_names_stay_and_collisions_are_prefixed() {
+    fn the_first_configured_upstream_keeps_a_name_and_later_ones_are_prefixed() {
         let (public, renamed) = assign(&[
             ("time-client", vec!["get_current_time", "convert_time"]),
             ("ts", vec!["get_current_time", "echo"]),
         ]);
-        assert_eq!(public[0], ["time-client_get_current_time", "convert_time"]);
+        assert_eq!(public[0], ["get_current_time", "convert_time"]);
         assert_eq!(public[1], ["ts_get_current_time", "echo"]);
-        assert_eq!(renamed.len(), 2);
+        assert_eq!(renamed.len(), 1);
+        // Adding an upstream at the end renames none of the names published before.
+        let (more, _) = assign(&[
+            ("time-client", vec!["get_current_time", "convert_time"]),
+            ("ts", vec!["get_current_time", "echo"]),
+            ("new", vec!["echo", "get_current_time", "fresh"]),
+        ]);
+        assert_eq!(more[..2], public[..]);
+        assert_eq!(more[2], ["new_echo", "new_get_current_time", "fresh"]);
     }
 
     #[test]
@@ -194,7 +209,15 @@ mod tests {
         for name in public.iter().flatten() {
             assert!(is_valid_name(name), "{name}");
         }
-        assert_eq!(public[0][0].len(), MAX_NAME_LEN);
+        assert_eq!(
+            public[0][0], long,
+            "the first upstream keeps its valid name"
+        );
+        assert_eq!(
+            public[1][0].len(),
+            MAX_NAME_LEN,
+            "beta_ + 60 characters is cut"
+        );
         assert_ne!(public[0][0], public[1][0]);
         assert_eq!(public[1][1], "beta_has_space");
         let (again, _) = assign(&[("alpha", vec![&long]), ("beta", vec![&long, "has space"])]);

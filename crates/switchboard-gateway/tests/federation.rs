@@ -32,8 +32,9 @@ async fn federation() -> (Running, TsUpstream, GatewayUnderTest) {
     (time, ts, gateway)
 }
 
-/// One list with the tools of both SDKs; the name both offer is prefixed with each upstream's
-/// name, unique names are unchanged, and calls reach the right upstream under the original name.
+/// One list with the tools of both SDKs; the name both offer stays bare for the upstream
+/// configured first and is prefixed with the later one's name, unique names are unchanged, and
+/// calls reach the right upstream under the original name.
 #[tokio::test]
 async fn lists_and_routes_tools_of_both_sdks_with_prefixes_only_on_collision() {
     let (_time, _ts, gateway) = federation().await;
@@ -49,7 +50,7 @@ async fn lists_and_routes_tools_of_both_sdks_with_prefixes_only_on_collision() {
     for expected in [
         "convert_time",
         "echo",
-        "time-client_get_current_time",
+        "get_current_time",
         "ts_get_current_time",
         "count_with_progress",
     ] {
@@ -58,11 +59,14 @@ async fn lists_and_routes_tools_of_both_sdks_with_prefixes_only_on_collision() {
             "{expected} in {names:?}"
         );
     }
-    assert!(!names.iter().any(|n| n == "get_current_time"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "time-client_get_current_time"),
+        "{names:?}"
+    );
 
     let kolkata = client
         .call_tool(params(
-            "time-client_get_current_time",
+            "get_current_time",
             json!({"timezone": "Asia/Kolkata"}),
         ))
         .await
@@ -434,4 +438,34 @@ async fn modern_clients_get_list_changes_on_their_listen_stream() {
         .map(|t| t.name.to_string())
         .collect();
     assert!(names.iter().any(|n| n == "for_modern_clients"), "{names:?}");
+}
+
+/// A tool name clients already call keeps working when another upstream with the same name
+/// appears: the newcomer (later in the configuration) gets the prefix.
+#[tokio::test]
+async fn an_upstream_that_appears_later_does_not_rename_published_tools() {
+    let time = time_client(any_port()).await;
+    let port = TsUpstream::start(0).await.kill().await;
+    let gateway = gateway(config(vec![
+        upstream("time-client", &time.mcp_url()),
+        upstream("ts", &format!("http://127.0.0.1:{port}/mcp")),
+    ]))
+    .await;
+    gateway
+        .wait_for("the time-client listed", |c| {
+            c.tools.iter().any(|t| t.name == "get_current_time")
+        })
+        .await;
+    let _ts = TsUpstream::start(port).await;
+    gateway
+        .wait_for("the TypeScript upstream listed", |c| {
+            c.tools.iter().any(|t| t.name == "echo")
+        })
+        .await;
+    let names = gateway.tool_names();
+    assert!(
+        names.iter().any(|n| n == "get_current_time")
+            && names.iter().any(|n| n == "ts_get_current_time"),
+        "{names:?}"
+    );
 }

@@ -193,7 +193,6 @@ impl UpstreamConfig {
     }
 }
 
-
 pub(super) const UPSTREAMS_SETTING: &str = "upstreams (--upstream / MCP_SERVER_UPSTREAMS)";
 
 /// Where an upstream is reached.
