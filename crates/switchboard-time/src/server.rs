@@ -28,7 +28,11 @@ use crate::clock::{self, Conversion, ZonedTime};
 pub struct CurrentTimeArgs {
     /// IANA time zone name, e.g. `Europe/Berlin`, `America/New_York`, `Asia/Kolkata` or `UTC`.
     /// Omit it for the server's default zone (UTC unless configured otherwise).
+    ///
+    /// (Schema: a plain optional string. Without `with`, schemars writes
+    /// `"type": ["string", "null"]`, which the MCP Inspector's strict mode flags.)
     #[serde(default)]
+    #[schemars(with = "String")]
     pub timezone: Option<String>,
 }
 

@@ -66,6 +66,12 @@ async fn lists_both_tools_with_schemas() {
         required,
         json!(["time", "source_timezone", "target_timezone"])
     );
+    // An optional argument is a plain string that is not required (no `["string", "null"]`,
+    // which strict validators such as the MCP Inspector's flag).
+    let current = tools.iter().find(|t| t.name == "get_current_time").unwrap();
+    let schema = serde_json::Value::Object((*current.input_schema).clone());
+    assert_eq!(schema["properties"]["timezone"]["type"], "string", "{schema}");
+    assert!(schema.get("required").is_none_or(|r| r == &json!([])), "{schema}");
 }
 
 /// get_current_time returns an ISO 8601 timestamp with offset, as text and structured content.
