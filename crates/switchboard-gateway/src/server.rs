@@ -74,9 +74,10 @@ impl ServerHandler for GatewayServer {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        no_cursor(request.as_ref())?;
         Ok(ListToolsResult::with_all_items(
             self.gateway.catalog().tools.clone(),
         ))
@@ -105,9 +106,10 @@ impl ServerHandler for GatewayServer {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
+        no_cursor(request.as_ref())?;
         Ok(ListResourcesResult::with_all_items(
             self.gateway.catalog().resources.clone(),
         ))
@@ -115,9 +117,10 @@ impl ServerHandler for GatewayServer {
 
     async fn list_resource_templates(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
+        no_cursor(request.as_ref())?;
         Ok(ListResourceTemplatesResult::with_all_items(
             self.gateway.catalog().resource_templates.clone(),
         ))
@@ -137,9 +140,10 @@ impl ServerHandler for GatewayServer {
 
     async fn list_prompts(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
+        no_cursor(request.as_ref())?;
         Ok(ListPromptsResult::with_all_items(
             self.gateway.catalog().prompts.clone(),
         ))
@@ -237,5 +241,17 @@ impl ServerHandler for GatewayServer {
         if let Some(id) = session_id(&context.extensions) {
             self.gateway.sessions().register(id, context.peer.clone());
         }
+    }
+}
+
+/// Lists are answered whole (no `nextCursor`), so no cursor this gateway handed out exists: a
+/// request with one is invalid (-32602), as the specification asks, not answered with page 1.
+fn no_cursor(request: Option<&PaginatedRequestParams>) -> Result<(), McpError> {
+    match request.and_then(|r| r.cursor.as_deref()) {
+        Some(cursor) => Err(McpError::invalid_params(
+            format!("unknown cursor '{cursor}': this server answers every list in one page"),
+            None,
+        )),
+        None => Ok(()),
     }
 }

@@ -166,3 +166,38 @@ async fn deleting_a_session_answers_200() {
     assert_eq!(deleted.status(), 200);
     assert_eq!(session.call(2).await.0, 404, "the session is gone");
 }
+
+/// Lists come in one page; a cursor the gateway never handed out is invalid params (-32602),
+/// not silently answered with the whole list.
+#[tokio::test]
+async fn an_unknown_list_cursor_is_invalid_params() {
+    let (_time, gateway) = time_gateway(Duration::from_secs(300)).await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    for method in [
+        "tools/list",
+        "resources/list",
+        "resources/templates/list",
+        "prompts/list",
+    ] {
+        let answer = session
+            .post(json!({"jsonrpc": "2.0", "id": 7, "method": method,
+                "params": {"cursor": "not-a-cursor"}}))
+            .await;
+        let text = answer.text().await.unwrap();
+        let body: Value = serde_json::from_str(
+            text.lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or(&text),
+        )
+        .unwrap();
+        assert_eq!(body["error"]["code"], -32602, "{method}: {body}");
+    }
+    let whole = session
+        .post(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}))
+        .await;
+    let text = whole.text().await.unwrap();
+    assert!(
+        text.contains("get_current_time") && !text.contains("nextCursor"),
+        "{text}"
+    );
+}

@@ -70,8 +70,14 @@ async fn lists_both_tools_with_schemas() {
     // which strict validators such as the MCP Inspector's flag).
     let current = tools.iter().find(|t| t.name == "get_current_time").unwrap();
     let schema = serde_json::Value::Object((*current.input_schema).clone());
-    assert_eq!(schema["properties"]["timezone"]["type"], "string", "{schema}");
-    assert!(schema.get("required").is_none_or(|r| r == &json!([])), "{schema}");
+    assert_eq!(
+        schema["properties"]["timezone"]["type"], "string",
+        "{schema}"
+    );
+    assert!(
+        schema.get("required").is_none_or(|r| r == &json!([])),
+        "{schema}"
+    );
 }
 
 /// get_current_time returns an ISO 8601 timestamp with offset, as text and structured content.
