@@ -378,9 +378,14 @@ async fn respond(
     sse(answers)
 }
 
+/// The answer to a request of a session. Only sessions of revisions before 2026-07-28 are
+/// answered here, so the `"complete"` result marker comes off, as rmcp does for such peers.
 fn answer_message(id: RequestId, result: Result<ServerResult, ErrorData>) -> ServerJsonRpcMessage {
     match result {
-        Ok(result) => ServerJsonRpcMessage::response(result, id),
+        Ok(mut result) => {
+            result.strip_result_type_for_legacy_peer();
+            ServerJsonRpcMessage::response(result, id)
+        }
         Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
     }
 }

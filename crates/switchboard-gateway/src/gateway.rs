@@ -192,7 +192,10 @@ impl Gateway {
         params.name = route.original.clone();
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let result = match upstream.request(request, caller, ct).await {
-            Ok(ServerResult::CallToolResult(result)) => Ok(CallToolResponse::Complete(result)),
+            Ok(ServerResult::CallToolResult(mut result)) => {
+                complete(&mut result.result_type);
+                Ok(CallToolResponse::Complete(result))
+            }
             Ok(ServerResult::InputRequiredResult(result)) => {
                 Ok(CallToolResponse::InputRequired(result))
             }
@@ -235,6 +238,7 @@ impl Gateway {
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
         match upstream.request(request, caller, ct).await? {
             ServerResult::ReadResourceResult(mut result) => {
+                complete(&mut result.result_type);
                 if original != public {
                     for contents in &mut result.contents {
                         match contents {
@@ -276,11 +280,21 @@ impl Gateway {
         params.name.clone_from(original);
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
         match upstream.request(request, caller, ct).await? {
-            ServerResult::GetPromptResult(result) => Ok(GetPromptResponse::Complete(result)),
+            ServerResult::GetPromptResult(mut result) => {
+                complete(&mut result.result_type);
+                Ok(GetPromptResponse::Complete(result))
+            }
             ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
             _ => Err(CallError::Unexpected {
                 upstream: upstream.config.name.clone(),
             }),
         }
     }
+}
+
+/// Mark an upstream's result as complete when it does not say (a 2025-era upstream never does).
+/// A client on protocol 2026-07-28 requires `resultType` on every result; rmcp removes the
+/// `"complete"` marker again when it answers a client of an older revision.
+fn complete(result_type: &mut Option<rmcp::model::ResultType>) {
+    result_type.get_or_insert(rmcp::model::ResultType::COMPLETE);
 }
