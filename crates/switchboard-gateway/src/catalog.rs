@@ -46,6 +46,9 @@ pub struct Catalog {
     resource_routes: HashMap<String, (usize, String)>,
     /// Literal prefix of each listed URI template (up to its first `{`), and its upstream.
     template_prefixes: Vec<(String, usize)>,
+    /// Public URI template to (upstream, original template): where `completion/complete`
+    /// for a `ref/resource` goes.
+    pub template_routes: HashMap<String, (usize, String)>,
     pub prompts: Vec<Prompt>,
     pub prompt_routes: HashMap<String, (usize, String)>,
 }
@@ -169,6 +172,9 @@ impl Catalog {
         let public = naming::assign_uris(&offers);
         for (k, &i) in known.iter().enumerate() {
             for (template, uri) in snapshot[i].0.resource_templates.iter().zip(&public[k]) {
+                catalog
+                    .template_routes
+                    .insert(uri.clone(), (i, template.uri_template.clone()));
                 if !uri.starts_with(naming::URI_PREFIX) {
                     let prefix = uri.split('{').next().unwrap_or_default().to_owned();
                     catalog.template_prefixes.push((prefix, i));

@@ -7,8 +7,9 @@ use std::{collections::HashSet, sync::Arc, time::Instant};
 use arc_swap::ArcSwap;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
-    GetPromptRequest, GetPromptRequestParams, GetPromptResponse, ReadResourceRequest,
-    ReadResourceRequestParams, ReadResourceResponse, ResourceContents, ServerResult,
+    CompleteRequest, CompleteRequestParams, CompleteResult, GetPromptRequest,
+    GetPromptRequestParams, GetPromptResponse, ReadResourceRequest, ReadResourceRequestParams,
+    ReadResourceResponse, Reference, ResourceContents, ServerResult,
 };
 use switchboard_runtime::Metrics;
 use tokio::sync::{Notify, watch};
@@ -285,6 +286,67 @@ impl Gateway {
                 Ok(GetPromptResponse::Complete(result))
             }
             ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            _ => Err(CallError::Unexpected {
+                upstream: upstream.config.name.clone(),
+            }),
+        }
+    }
+}
+
+impl Gateway {
+    /// Route a `completion/complete` to the upstream of the prompt or resource template it
+    /// names, under that upstream's own name for it.
+    pub async fn complete(
+        &self,
+        mut params: CompleteRequestParams,
+        caller: Option<Caller>,
+        ct: &CancellationToken,
+    ) -> Result<CompleteResult, CallError> {
+        let catalog = self.inner.catalog.load();
+        let index = match &mut params.r#ref {
+            Reference::Prompt(prompt) => {
+                let Some((index, original)) = catalog.prompt_routes.get(&prompt.name) else {
+                    return Err(CallError::Unknown {
+                        kind: "prompt",
+                        name: prompt.name.clone(),
+                        list: "prompts/list",
+                    });
+                };
+                prompt.name.clone_from(original);
+                *index
+            }
+            Reference::Resource(resource) => {
+                let route = catalog
+                    .template_routes
+                    .get(&resource.uri)
+                    .cloned()
+                    .or_else(|| catalog.route_resource(&resource.uri, &self.inner.upstreams));
+                let Some((index, original)) = route else {
+                    return Err(CallError::Unknown {
+                        kind: "resource template",
+                        name: resource.uri.clone(),
+                        list: "resources/templates/list",
+                    });
+                };
+                resource.uri = original;
+                index
+            }
+            // A reference kind of a later revision: nothing to route it by.
+            _ => {
+                return Err(CallError::Unknown {
+                    kind: "completion reference",
+                    name: "(unsupported kind)".to_owned(),
+                    list: "prompts/list or resources/templates/list",
+                });
+            }
+        };
+        let upstream = &self.inner.upstreams[index];
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
+        match upstream.request(request, caller, ct).await? {
+            ServerResult::CompleteResult(mut result) => {
+                complete(&mut result.result_type);
+                Ok(result)
+            }
             _ => Err(CallError::Unexpected {
                 upstream: upstream.config.name.clone(),
             }),

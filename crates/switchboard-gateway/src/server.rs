@@ -10,11 +10,12 @@
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        ServerNotification, SetLevelRequestParams, SubscriptionFilter,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+        CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
+        SubscriptionFilter,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError},
 };
@@ -61,6 +62,7 @@ impl ServerHandler for GatewayServer {
                 .enable_prompts()
                 .enable_prompts_list_changed()
                 .enable_logging()
+                .enable_completions()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -147,6 +149,18 @@ impl ServerHandler for GatewayServer {
         Ok(ListPromptsResult::with_all_items(
             self.gateway.catalog().prompts.clone(),
         ))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let caller = Self::caller(&context);
+        self.gateway
+            .complete(request, Some(caller), &context.ct)
+            .await
+            .map_err(|e| e.to_mcp())
     }
 
     async fn get_prompt(

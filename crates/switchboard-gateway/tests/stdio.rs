@@ -217,3 +217,35 @@ async fn a_program_that_keeps_failing_shows_as_a_crash_loop_on_ready() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `completion/complete` goes to the upstream of the prompt or resource template it names.
+#[tokio::test]
+async fn completions_are_routed_to_the_prompts_and_templates_upstream() {
+    let gateway = stdio_gateway(
+        "everything",
+        node_server("server-everything", &["stdio"]),
+        "echo",
+    )
+    .await;
+    let (client, _events) = client(&gateway.mcp_url()).await;
+    let prompt = client
+        .complete_prompt_argument("completable-prompt", "department", "Eng", None)
+        .await
+        .unwrap();
+    assert_eq!(prompt.values, ["Engineering"]);
+    let template = client
+        .complete_resource_argument(
+            "demo://resource/dynamic/text/{resourceId}",
+            "resourceId",
+            "1",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!template.values.is_empty(), "{template:?}");
+    let unknown = client
+        .complete_prompt_argument("no-such-prompt", "x", "", None)
+        .await
+        .expect_err("an unknown prompt is an error");
+    assert!(unknown.to_string().contains("no-such-prompt"), "{unknown}");
+}
