@@ -22,6 +22,7 @@ use std::{net::SocketAddr, time::Duration};
 use serde::{Deserialize, Serialize};
 use switchboard_runtime::{Error, HttpSettings, config::parse_socket_addr, config::seconds};
 
+pub mod access;
 mod upstreams;
 
 pub use self::upstreams::{
@@ -253,6 +254,13 @@ impl Config {
                 .with_breaker(breaker_failures, breaker_cooldown);
             if let Some(t) = table {
                 let setting = |key: &str| format!("{UPSTREAMS_SETTING}: upstream '{name}': {key}");
+                upstream.access = access::UpstreamAccess::from_settings(
+                    &format!("{UPSTREAMS_SETTING}: upstream '{name}'"),
+                    t.ca_file.clone(),
+                    t.client_cert.clone(),
+                    t.client_key.clone(),
+                    t.headers.as_ref(),
+                )?;
                 if let Some(v) = t.call_timeout_seconds {
                     upstream.call_timeout = seconds(&setting("call_timeout_seconds"), v)?;
                 }

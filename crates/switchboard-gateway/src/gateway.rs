@@ -58,18 +58,27 @@ impl Gateway {
             client.check_proxy_for(&upstream.url)?;
         }
         let http = client.build()?;
+        let mut own_clients = Vec::with_capacity(config.upstreams.len());
+        for upstream in &config.upstreams {
+            let setting = format!("upstream '{}'", upstream.name);
+            own_clients.push(upstream.access.client(&setting, &client)?);
+        }
         let metrics = Metrics::new(crate::SERVICE);
         let gateway_metrics = GatewayMetrics::register(&metrics);
         let sessions = Arc::new(Sessions::default());
         let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .iter()
-            .map(|u| {
-                Arc::new(Upstream::new(
-                    u.clone(),
-                    sessions.clone(),
-                    gateway_metrics.upstream(&u.name),
-                ))
+            .zip(own_clients)
+            .map(|(u, own_client)| {
+                Arc::new(
+                    Upstream::new(
+                        u.clone(),
+                        sessions.clone(),
+                        gateway_metrics.upstream(&u.name),
+                    )
+                    .with_client(own_client),
+                )
             })
             .collect();
         let gateway = Self {

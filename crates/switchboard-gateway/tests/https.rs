@@ -86,3 +86,84 @@ async fn an_https_upstream_of_an_unknown_ca_is_refused_with_the_reason() {
         "the reason names the certificate problem: {body}"
     );
 }
+
+/// An upstream behind mutual TLS with its own CA, reached with a client certificate and a
+/// bearer token read from a file: the token arrives, and appears nowhere the gateway shows.
+#[tokio::test]
+async fn an_upstream_with_its_own_ca_client_certificate_and_token() {
+    let time = time_client(any_port()).await;
+    let ca = TestCa::new();
+    let front = TlsFront::start_with(
+        &ca,
+        switchboard_testkit::tls::FrontOptions { client_auth: true },
+    )
+    .await;
+    front.forward_to(time.addr());
+    let (cert, key) = ca.client_files("gateway");
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "Bearer upstream-secret-0123\n").unwrap();
+
+    let file = switchboard_runtime::config::ConfigFile::parse(
+        std::path::Path::new("gateway.toml"),
+        &format!(
+            "[mcp-server]\nupstreams = [{{ name = \"remote\", url = \"{}\", ca_file = \"{}\", client_cert = \"{}\", client_key = \"{}\", headers = {{ Authorization = \"file:{}\" }} }}]\n",
+            front.url("/mcp"),
+            ca.pem_file().display(),
+            cert.display(),
+            key.display(),
+            token.display()
+        ),
+    )
+    .unwrap();
+    let raw: switchboard_gateway::RawConfig = switchboard_runtime::config::layer(
+        &switchboard_gateway::RawConfig::default(),
+        Some(&file),
+        "mcp-server",
+    )
+    .unwrap();
+    let parsed = switchboard_gateway::Config::from_parts(raw, HttpSettings::default()).unwrap();
+    let gateway = gateway(config(parsed.upstreams)).await;
+    let base = gateway.base();
+    ready_until(&base, |body| body.contains(r#""status":"ready""#)).await;
+    let (client, _events) = client(&gateway.mcp_url()).await;
+    let result = client
+        .call_tool(params("get_current_time", json!({"timezone": "UTC"})))
+        .await
+        .unwrap();
+    assert!(text_of(&result).contains("datetime"), "{result:?}");
+    let received = front.received().to_ascii_lowercase();
+    assert!(
+        received.contains("authorization: bearer upstream-secret-0123"),
+        "the token reached the upstream"
+    );
+    let http = reqwest::Client::new();
+    for path in ["/ready", "/api/tools", "/metrics", "/health"] {
+        let body = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!body.contains("upstream-secret"), "{path} shows the token");
+    }
+}
+
+/// Without the client certificate the same upstream refuses the gateway, and `/ready` says
+/// the TLS handshake failed.
+#[tokio::test]
+async fn an_mtls_upstream_without_a_client_certificate_is_down_with_the_reason() {
+    let time = time_client(any_port()).await;
+    let ca = TestCa::new();
+    let front = TlsFront::start_with(
+        &ca,
+        switchboard_testkit::tls::FrontOptions { client_auth: true },
+    )
+    .await;
+    front.forward_to(time.addr());
+    let gateway = gateway_in_front_of(front.url("/mcp"), Some(ca.pem_file())).await;
+    let body = ready_until(&gateway.url(), |body| body.contains("cannot reach")).await;
+    assert!(body.contains(r#""status":"down""#), "{body}");
+}

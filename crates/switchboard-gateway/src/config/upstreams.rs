@@ -16,7 +16,7 @@ use crate::naming;
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpstreamSpec {
     Short { name: String, url: String },
-    Table(UpstreamTable),
+    Table(Box<UpstreamTable>),
 }
 
 /// The table form of an upstream in the config file: `url`, or `command` (with optional
@@ -35,6 +35,15 @@ pub struct UpstreamTable {
     pub env: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cwd: Option<PathBuf>,
+    /// HTTPS upstreams: a CA to trust, a client certificate, headers (see `access`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
     pub call_timeout_seconds: Option<f64>,
     pub max_concurrent_calls: Option<usize>,
     pub breaker_failures: Option<u32>,
@@ -81,7 +90,7 @@ impl<'de> Deserialize<'de> for UpstreamSpec {
                 map: A,
             ) -> Result<UpstreamSpec, A::Error> {
                 UpstreamTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(UpstreamSpec::Table)
+                    .map(|table| UpstreamSpec::Table(Box::new(table)))
             }
         }
         deserializer.deserialize_any(Visitor)
@@ -152,6 +161,8 @@ pub struct UpstreamConfig {
     pub url: String,
     /// Set for an upstream the gateway runs over stdio.
     pub stdio: Option<StdioCommand>,
+    /// Per-upstream CA, client certificate and headers (HTTP upstreams).
+    pub access: super::access::UpstreamAccess,
     pub call_timeout: Duration,
     pub max_concurrent_calls: usize,
     pub breaker: BreakerSettings,
@@ -165,6 +176,7 @@ impl UpstreamConfig {
             name: name.into(),
             url: url.into(),
             stdio: None,
+            access: Default::default(),
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             breaker: BreakerSettings {
@@ -225,6 +237,16 @@ pub(super) fn table_target(table: &UpstreamTable) -> Result<Target, Error> {
                 )));
             }
             short_target(name, url)
+        }
+        (None, Some(_))
+            if table.ca_file.is_some()
+                || table.client_cert.is_some()
+                || table.client_key.is_some()
+                || table.headers.is_some() =>
+        {
+            Err(Error::Config(format!(
+                "{UPSTREAMS_SETTING}: upstream '{name}': ca_file, client_cert, client_key and headers belong to an upstream with a url, not to a stdio one"
+            )))
         }
         (None, Some(command)) => Ok(Target::Stdio(StdioCommand {
             command: command.clone(),

@@ -92,6 +92,8 @@ pub struct Upstream {
     routes: Arc<Routes>,
     /// The last stderr line of a stdio upstream's program (for its error messages).
     stderr: stdio::StderrTail,
+    /// A client of its own (its CA, client certificate, headers), else the gateway's.
+    own_client: Option<reqwest::Client>,
     /// Woken when a call failed in a way that suggests the upstream is gone.
     check_now: Notify,
     pub metrics: UpstreamMetrics,
@@ -117,9 +119,21 @@ impl Upstream {
                 consecutive_failures: 0,
             }),
             stderr: stdio::StderrTail::default(),
+            own_client: None,
             check_now: Notify::new(),
             metrics,
         }
+    }
+
+    /// Use `client` for this upstream instead of the gateway's shared one.
+    pub fn with_client(mut self, client: Option<reqwest::Client>) -> Self {
+        self.own_client = client;
+        self
+    }
+
+    /// The HTTP client requests to this upstream go through.
+    fn http<'a>(&'a self, shared: &'a reqwest::Client) -> &'a reqwest::Client {
+        self.own_client.as_ref().unwrap_or(shared)
     }
 
     pub fn state(&self) -> UpstreamState {

@@ -186,7 +186,8 @@ impl Upstream {
             info: client_config("switchboard-gateway"),
         };
         // A stdio upstream's URL is not http(s): every request takes rmcp's path.
-        let direct = super::exchange::Direct::new(&self.config.url, timing.http.clone());
+        let http = self.http(&timing.http).clone();
+        let direct = super::exchange::Direct::new(&self.config.url, http.clone());
         let client = match &self.config.stdio {
             Some(command) => {
                 let transport =
@@ -196,7 +197,7 @@ impl Upstream {
             None => {
                 let transport = super::transport::streamable_http(
                     &self.config.url,
-                    timing.http.clone(),
+                    http,
                     self.config.max_concurrent_calls + SPARE_REQUESTS,
                     self.routes.clone(),
                     direct.link_cell(),
@@ -296,7 +297,12 @@ impl Upstream {
             // TLS or a proxy on the way: one HEAD on the shared client, whose error chain
             // says what failed (certificate, proxy, DNS); rmcp's error would cut it short.
             // Any HTTP answer at all means the way is open.
-            let probe = timing.http.head(url).timeout(timeout).send().await;
+            let probe = self
+                .http(&timing.http)
+                .head(url)
+                .timeout(timeout)
+                .send()
+                .await;
             return probe.map(drop).map_err(|e| {
                 format!(
                     "cannot reach {}: {}",
