@@ -131,6 +131,17 @@ impl Sessions {
         }
     }
 
+    /// Every open session that set a logging level at or below `level`: where an upstream's
+    /// log message goes when no call is in flight to say whose it is.
+    pub fn listening(&self, level: LoggingLevel) -> Vec<(Peer<RoleServer>, Arc<str>)> {
+        self.lock()
+            .iter()
+            .filter(|(_, e)| !e.peer.is_transport_closed())
+            .filter(|(_, e)| e.level.is_some_and(|min| rank(level) >= rank(min)))
+            .map(|(id, e)| (e.peer.clone(), id.clone()))
+            .collect()
+    }
+
     /// A receiver of every future change (for a `subscriptions/listen` stream).
     pub fn changes(&self) -> tokio::sync::broadcast::Receiver<ListChanges> {
         self.changes.subscribe()

@@ -249,3 +249,46 @@ async fn completions_are_routed_to_the_prompts_and_templates_upstream() {
         .expect_err("an unknown prompt is an error");
     assert!(unknown.to_string().contains("no-such-prompt"), "{unknown}");
 }
+
+/// An upstream's log messages reach a session that set a logging level while it has no call
+/// in flight (the reference server logs every 5 s once asked to); a session that set a higher
+/// level than a message's gets none of the lower ones.
+#[tokio::test]
+#[allow(deprecated)] // logging/setLevel is deprecated by SEP-2577 but still served.
+async fn log_messages_reach_sessions_that_set_a_level_between_calls() {
+    use rmcp::model::{LoggingLevel, SetLevelRequestParams};
+    let gateway = stdio_gateway(
+        "everything",
+        node_server("server-everything", &["stdio"]),
+        "toggle-simulated-logging",
+    )
+    .await;
+    let (client, mut events) = client(&gateway.mcp_url()).await;
+    client
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
+        .await
+        .unwrap();
+    let (quiet, mut quiet_events) = client_of(&gateway).await;
+    quiet
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Emergency))
+        .await
+        .unwrap();
+    let started = client
+        .call_tool(params("toggle-simulated-logging", json!({})))
+        .await
+        .unwrap();
+    assert!(text_of(&started).contains("Started"), "{started:?}");
+    // The first message may come while the call is in flight; the next two come 5 s apart,
+    // when nothing is.
+    for n in 0..3 {
+        let log = next(&mut events.logs, &format!("log message {n}")).await;
+        assert!(log.data.to_string().contains("message"), "{log:?}");
+    }
+    while let Ok(log) = quiet_events.logs.try_recv() {
+        assert_eq!(log.level, LoggingLevel::Emergency, "{log:?}");
+    }
+}
+
+async fn client_of(gateway: &GatewayUnderTest) -> (Client, Events) {
+    client(&gateway.mcp_url()).await
+}

@@ -139,7 +139,14 @@ impl Routes {
             }
         }
         if targets.is_empty() {
-            tracing::debug!(upstream = %self.upstream, level = ?params.level, data = %params.data, "upstream log message with no call in flight");
+            // No call in flight says whose message this is: every session that asked for
+            // messages of this level (`logging/setLevel`) gets it.
+            targets = self
+                .sessions
+                .listening(params.level)
+                .into_iter()
+                .map(|(peer, session)| (peer, Some(session)))
+                .collect();
         }
         for (peer, session) in targets {
             if !self.sessions.wants_log(session.as_deref(), params.level) {
