@@ -7,13 +7,14 @@ use std::{collections::HashSet, sync::Arc, time::Instant};
 use arc_swap::ArcSwap;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
-    CompleteRequest, CompleteRequestParams, CompleteResult, GetPromptRequest,
-    GetPromptRequestParams, GetPromptResponse, ReadResourceRequest, ReadResourceRequestParams,
-    ReadResourceResponse, Reference, ResourceContents, ServerResult,
+    ServerResult,
 };
 use switchboard_runtime::Metrics;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
+
+mod prompts;
+mod resources;
 
 use crate::{
     catalog::Catalog,
@@ -225,141 +226,6 @@ impl Gateway {
         };
         route.metrics.record(outcome, start.elapsed().as_secs_f64());
         result
-    }
-
-    /// Route a `resources/read` by URI.
-    pub async fn read_resource(
-        &self,
-        mut params: ReadResourceRequestParams,
-        caller: Option<Caller>,
-        ct: &CancellationToken,
-    ) -> Result<ReadResourceResponse, CallError> {
-        let catalog = self.inner.catalog.load();
-        let public = params.uri.clone();
-        let Some((index, original)) = catalog.route_resource(&public, &self.inner.upstreams) else {
-            return Err(CallError::Unknown {
-                kind: "resource",
-                name: public,
-                list: "resources/list and resources/templates/list",
-            });
-        };
-        let upstream = &self.inner.upstreams[index];
-        params.uri = original.clone();
-        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
-        match upstream.request(request, caller, ct).await? {
-            ServerResult::ReadResourceResult(mut result) => {
-                complete(&mut result.result_type);
-                if original != public {
-                    for contents in &mut result.contents {
-                        match contents {
-                            ResourceContents::TextResourceContents { uri, .. }
-                            | ResourceContents::BlobResourceContents { uri, .. }
-                                if *uri == original =>
-                            {
-                                uri.clone_from(&public)
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                Ok(ReadResourceResponse::Complete(result))
-            }
-            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
-            _ => Err(CallError::Unexpected {
-                upstream: upstream.config.name.clone(),
-            }),
-        }
-    }
-
-    /// Route a `prompts/get` by public prompt name.
-    pub async fn get_prompt(
-        &self,
-        mut params: GetPromptRequestParams,
-        caller: Option<Caller>,
-        ct: &CancellationToken,
-    ) -> Result<GetPromptResponse, CallError> {
-        let catalog = self.inner.catalog.load();
-        let Some((index, original)) = catalog.prompt_routes.get(&params.name) else {
-            return Err(CallError::Unknown {
-                kind: "prompt",
-                name: params.name,
-                list: "prompts/list",
-            });
-        };
-        let upstream = &self.inner.upstreams[*index];
-        params.name.clone_from(original);
-        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
-        match upstream.request(request, caller, ct).await? {
-            ServerResult::GetPromptResult(mut result) => {
-                complete(&mut result.result_type);
-                Ok(GetPromptResponse::Complete(result))
-            }
-            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
-            _ => Err(CallError::Unexpected {
-                upstream: upstream.config.name.clone(),
-            }),
-        }
-    }
-}
-
-impl Gateway {
-    /// Route a `completion/complete` to the upstream of the prompt or resource template it
-    /// names, under that upstream's own name for it.
-    pub async fn complete(
-        &self,
-        mut params: CompleteRequestParams,
-        caller: Option<Caller>,
-        ct: &CancellationToken,
-    ) -> Result<CompleteResult, CallError> {
-        let catalog = self.inner.catalog.load();
-        let index = match &mut params.r#ref {
-            Reference::Prompt(prompt) => {
-                let Some((index, original)) = catalog.prompt_routes.get(&prompt.name) else {
-                    return Err(CallError::Unknown {
-                        kind: "prompt",
-                        name: prompt.name.clone(),
-                        list: "prompts/list",
-                    });
-                };
-                prompt.name.clone_from(original);
-                *index
-            }
-            Reference::Resource(resource) => {
-                let route = catalog
-                    .template_routes
-                    .get(&resource.uri)
-                    .cloned()
-                    .or_else(|| catalog.route_resource(&resource.uri, &self.inner.upstreams));
-                let Some((index, original)) = route else {
-                    return Err(CallError::Unknown {
-                        kind: "resource template",
-                        name: resource.uri.clone(),
-                        list: "resources/templates/list",
-                    });
-                };
-                resource.uri = original;
-                index
-            }
-            // A reference kind of a later revision: nothing to route it by.
-            _ => {
-                return Err(CallError::Unknown {
-                    kind: "completion reference",
-                    name: "(unsupported kind)".to_owned(),
-                    list: "prompts/list or resources/templates/list",
-                });
-            }
-        };
-        let upstream = &self.inner.upstreams[index];
-        let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
-        match upstream.request(request, caller, ct).await? {
-            ServerResult::CompleteResult(mut result) => {
-                complete(&mut result.result_type);
-                Ok(result)
-            }
-            _ => Err(CallError::Unexpected {
-                upstream: upstream.config.name.clone(),
-            }),
-        }
     }
 }
 

@@ -15,7 +15,7 @@ use rmcp::{
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
         ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
-        SubscriptionFilter,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError},
 };
@@ -59,6 +59,7 @@ impl ServerHandler for GatewayServer {
                 .enable_tool_list_changed()
                 .enable_resources()
                 .enable_resources_list_changed()
+                .enable_resources_subscribe()
                 .enable_prompts()
                 .enable_prompts_list_changed()
                 .enable_logging()
@@ -149,6 +150,30 @@ impl ServerHandler for GatewayServer {
         Ok(ListPromptsResult::with_all_items(
             self.gateway.catalog().prompts.clone(),
         ))
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = Self::caller(&context);
+        self.gateway
+            .subscribe_resource(request.uri, caller, &context.ct)
+            .await
+            .map_err(|e| e.to_mcp())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let session = session_id(&context.extensions);
+        self.gateway
+            .unsubscribe_resource(request.uri, session, &context.ct)
+            .await
+            .map_err(|e| e.to_mcp())
     }
 
     async fn complete(

@@ -292,3 +292,41 @@ async fn log_messages_reach_sessions_that_set_a_level_between_calls() {
 async fn client_of(gateway: &GatewayUnderTest) -> (Client, Events) {
     client(&gateway.mcp_url()).await
 }
+
+/// `resources/subscribe` through the gateway: the subscribed session hears of updates to the
+/// resource, under the URI it subscribed with; after `resources/unsubscribe`, no more.
+#[tokio::test]
+async fn resource_subscriptions_pass_through() {
+    use rmcp::model::{SubscribeRequestParams, UnsubscribeRequestParams};
+    let gateway = stdio_gateway(
+        "everything",
+        node_server("server-everything", &["stdio"]),
+        "toggle-subscriber-updates",
+    )
+    .await;
+    let (client, mut events) = client(&gateway.mcp_url()).await;
+    let info = client.peer_info().unwrap();
+    let resources = info.capabilities.resources.clone().unwrap();
+    assert_eq!(
+        resources.subscribe,
+        Some(true),
+        "the gateway offers subscriptions"
+    );
+    let uri = client.list_all_resources().await.unwrap()[0].uri.clone();
+    #[allow(deprecated)]
+    client
+        .subscribe(SubscribeRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+    client
+        .call_tool(params("toggle-subscriber-updates", json!({})))
+        .await
+        .unwrap();
+    let update = next(&mut events.updated, "a resource update").await;
+    assert_eq!(update.uri, uri);
+    #[allow(deprecated)]
+    client
+        .unsubscribe(UnsubscribeRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+}

@@ -57,6 +57,8 @@ pub struct Routes {
     /// Woken by `list_changed` notifications.
     pub refresh: Notify,
     sessions: Arc<Sessions>,
+    /// Resource subscriptions of client sessions to this upstream's resources.
+    pub subscriptions: super::subscriptions::Subscriptions,
 }
 
 /// Removes its entry from [`Routes`] when the call ends, however it ends.
@@ -78,6 +80,7 @@ impl Routes {
             calls: Mutex::new(HashMap::new()),
             refresh: Notify::new(),
             sessions,
+            subscriptions: Default::default(),
         }
     }
 
@@ -100,6 +103,9 @@ impl Routes {
         match notification {
             ServerNotification::ProgressNotification(n) => self.forward_progress(&n.params),
             ServerNotification::LoggingMessageNotification(n) => self.forward_log(&n.params),
+            ServerNotification::ResourceUpdatedNotification(n) => {
+                self.subscriptions.forward(&self.upstream, &n.params)
+            }
             _ => {}
         }
     }

@@ -10,6 +10,7 @@
 mod exchange;
 pub mod handler;
 pub mod stdio;
+pub mod subscriptions;
 mod supervisor;
 mod transport;
 

@@ -106,6 +106,7 @@ impl Upstream {
                     tracing::info!(upstream = %self.name, url = %self.config.url, server = %server, tools, "upstream up");
                     self.set_state(Status::Up, None, Some(server));
                     changed.notify_one();
+                    self.resubscribe(&session);
                     let exit = self.watch(&session, &timing, &changed, &shutdown).await;
                     self.session.store(None);
                     self.metrics.up.set(0);

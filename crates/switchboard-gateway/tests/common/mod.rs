@@ -10,7 +10,7 @@ use rmcp::{
     ClientHandler, RoleClient,
     model::{
         CallToolRequestParams, CallToolResult, ClientConfig, LoggingMessageNotificationParam,
-        ProgressNotificationParam,
+        ProgressNotificationParam, ResourceUpdatedNotificationParam,
     },
     service::{NotificationContext, RunningService},
 };
@@ -186,6 +186,7 @@ pub struct Recorder {
     pub progress: mpsc::UnboundedSender<ProgressNotificationParam>,
     #[allow(deprecated)]
     pub logs: mpsc::UnboundedSender<LoggingMessageNotificationParam>,
+    pub updated: mpsc::UnboundedSender<ResourceUpdatedNotificationParam>,
     info: ClientConfig,
 }
 
@@ -194,6 +195,8 @@ pub struct Events {
     pub progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
     #[allow(deprecated)]
     pub logs: mpsc::UnboundedReceiver<LoggingMessageNotificationParam>,
+    /// `notifications/resources/updated`.
+    pub updated: mpsc::UnboundedReceiver<ResourceUpdatedNotificationParam>,
 }
 
 impl ClientHandler for Recorder {
@@ -218,6 +221,13 @@ impl ClientHandler for Recorder {
     ) {
         let _ = self.logs.send(params);
     }
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.updated.send(params);
+    }
 }
 
 pub type Client = RunningService<RoleClient, Recorder>;
@@ -227,10 +237,12 @@ pub async fn client(url: &str) -> (Client, Events) {
     let (tools_changed, tools_rx) = mpsc::unbounded_channel();
     let (progress, progress_rx) = mpsc::unbounded_channel();
     let (logs, logs_rx) = mpsc::unbounded_channel();
+    let (updated, updated_rx) = mpsc::unbounded_channel();
     let recorder = Recorder {
         tools_changed,
         progress,
         logs,
+        updated,
         info: client_config("gateway-test"),
     };
     let client = connect_with(url, &ConnectOptions::default(), recorder)
@@ -246,6 +258,7 @@ pub async fn client(url: &str) -> (Client, Events) {
             tools_changed: tools_rx,
             progress: progress_rx,
             logs: logs_rx,
+            updated: updated_rx,
         },
     )
 }
