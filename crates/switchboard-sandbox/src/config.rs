@@ -78,6 +78,12 @@ pub struct RawConfig {
     /// $HOME/.local/share/switchboard/site-packages].
     #[arg(long, env = "SANDBOX_PACKAGES_DIR", value_name = "DIR")]
     pub packages_dir: Option<PathBuf>,
+    /// The service's own files (requests held for approval): a directory of the service's uid,
+    /// mode 0700, outside the packages directory, no parent writable by other users
+    /// [default: the packages directory's path with `.state` appended, e.g.
+    /// /var/lib/switchboard/site-packages.state].
+    #[arg(long, env = "SANDBOX_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Package index URL given to pip (--index-url) [default: pip's own].
     #[arg(long, env = "SANDBOX_INDEX_URL", value_name = "URL")]
     pub index_url: Option<String>,
@@ -159,6 +165,9 @@ impl Default for Limits {
 #[non_exhaustive]
 pub struct PackageSettings {
     pub dir: PathBuf,
+    /// The service's own state (held requests); `None`: [`PackageSettings::state_dir`]'s
+    /// default, next to `dir`.
+    pub state_dir: Option<PathBuf>,
     pub index_url: Option<String>,
     pub wheel_dir: Option<PathBuf>,
     pub offline: bool,
@@ -174,6 +183,7 @@ impl PackageSettings {
     pub fn new(dir: PathBuf) -> Self {
         Self {
             dir,
+            state_dir: None,
             index_url: None,
             wheel_dir: None,
             offline: false,
@@ -182,6 +192,29 @@ impl PackageSettings {
             admin_token: None,
             allow_source_builds: false,
             install_timeout: Duration::from_secs(300),
+        }
+    }
+    pub fn with_state_dir(mut self, dir: PathBuf) -> Self {
+        self.state_dir = Some(dir);
+        self
+    }
+    /// The state directory: as configured, else the packages directory's path with `.state`
+    /// appended (a sibling, so that it is not inside the directory pip's uid owns).
+    pub fn state_dir(&self) -> Result<PathBuf, Error> {
+        if let Some(dir) = &self.state_dir {
+            return Ok(dir.clone());
+        }
+        match self.dir.file_name() {
+            Some(name) => {
+                let mut name = name.to_owned();
+                name.push(".state");
+                Ok(self.dir.with_file_name(name))
+            }
+            None => Err(Error::Config(format!(
+                "{}: no default for packages_dir '{}'; set a directory",
+                setting("state_dir", "state-dir"),
+                self.dir.display()
+            ))),
         }
     }
     pub fn with_wheel_dir(mut self, dir: PathBuf, offline: bool) -> Self {
@@ -355,6 +388,7 @@ impl Config {
                 Some(dir) => dir,
                 None => default_packages_dir()?,
             },
+            state_dir: raw.state_dir,
             index_url: raw.index_url.filter(|u| !u.trim().is_empty()),
             wheel_dir: raw.wheel_dir,
             offline: raw.offline.unwrap_or(false),
@@ -368,6 +402,13 @@ impl Config {
                 Duration::from_secs(300),
             )?,
         };
+        if let Some(dir) = packages.state_dir.as_ref().filter(|d| !d.is_absolute()) {
+            return Err(Error::Config(format!(
+                "{}: '{}' must be an absolute path",
+                setting("state_dir", "state-dir"),
+                dir.display()
+            )));
+        }
         if packages.offline && packages.wheel_dir.is_none() {
             return Err(Error::Config(format!(
                 "{}: offline installs need wheel_dir (--wheel-dir / SANDBOX_WHEEL_DIR)",
@@ -420,54 +461,5 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(raw: RawConfig) -> Result<Config, Error> {
-        Config::from_parts(
-            RawConfig {
-                packages_dir: raw.packages_dir.clone().or(Some("/tmp/p".into())),
-                ..raw
-            },
-            HttpSettings::default(),
-        )
-    }
-
-    #[test]
-    fn defaults_are_safe() {
-        let c = config(RawConfig::default()).expect("defaults");
-        assert_eq!(c.limits.default_timeout, Duration::from_secs(10));
-        assert_eq!(c.limits.memory_bytes, 256 << 20);
-        assert_eq!(c.pool_size, 6);
-        assert!(!c.packages.allow_source_builds);
-    }
-
-    #[test]
-    fn errors_name_the_setting() {
-        let err = config(RawConfig {
-            memory_mib: Some(0),
-            ..Default::default()
-        })
-        .expect_err("zero memory");
-        assert!(
-            err.to_string()
-                .contains("--memory-mib / SANDBOX_MEMORY_MIB"),
-            "{err}"
-        );
-        let err = config(RawConfig {
-            offline: Some(true),
-            ..Default::default()
-        })
-        .expect_err("offline without wheels");
-        assert!(err.to_string().contains("wheel_dir"), "{err}");
-        let err = config(RawConfig {
-            default_timeout_seconds: Some(100.0),
-            ..Default::default()
-        })
-        .expect_err("default above max");
-        assert!(
-            err.to_string().contains("SANDBOX_DEFAULT_TIMEOUT_SECONDS"),
-            "{err}"
-        );
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@
 //! - `worker` and `pool`: one pre-started interpreter running exactly one program; the pool
 //!   that keeps them ready and replaces each after use.
 //! - [`packages`]: name validation, the block/approve policy, pip, audit events.
+//! - `state`: the service's own files, in a directory no other uid can write.
 //! - `service`: [`Sandbox`], the engine behind both faces.
 //! - [`api`] (REST) and [`server`] (MCP `execute_code`, `install_package`).
 //!
@@ -24,6 +25,7 @@ pub mod server;
 mod metrics;
 mod pool;
 mod service;
+mod state;
 mod worker;
 
 use axum::Router;

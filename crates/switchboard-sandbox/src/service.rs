@@ -19,13 +19,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
-    Config, Error,
+    Config, Error, PackageSettings,
     config::Limits,
     error::ExecuteError,
     isolation::{CgroupLimits, Isolation, IsolationSettings, RlimitSettings},
     metrics::SandboxMetrics,
     packages::{AdminError, Installed, Packages, Pending},
     pool::{Pool, TakeError},
+    state::StateDir,
     worker::{BOOTSTRAP, Job},
 };
 
@@ -62,6 +63,7 @@ impl Sandbox {
         let root = unsafe { libc::geteuid() } == 0;
         let run_as = root.then_some((config.host_uid, config.host_gid));
         prepare_packages_dir(&config.packages.dir, run_as)?;
+        let state = open_state_dir(&config.packages)?;
         let limits = config.limits.clone();
         let settings = IsolationSettings {
             python: config.python.clone(),
@@ -102,6 +104,7 @@ impl Sandbox {
             &config.python,
             &config.packages,
             run_as,
+            state,
             sandbox_metrics.decisions.clone(),
         );
         let sandbox = Sandbox {
@@ -355,4 +358,30 @@ fn prepare_packages_dir(dir: &Path, run_as: Option<(u32, u32)>) -> Result<(), Er
         }
     }
     Ok(())
+}
+
+/// Open the service's state directory (see [`crate::state`]). It must lie outside the packages
+/// directory, which pip's uid owns and programs see; checked before anything is created, and
+/// again on the resolved path.
+fn open_state_dir(packages: &PackageSettings) -> Result<StateDir, Error> {
+    let setting = "state_dir (--state-dir / SANDBOX_STATE_DIR)";
+    let real_packages = std::fs::canonicalize(&packages.dir).unwrap_or(packages.dir.clone());
+    let check = |state: &Path| {
+        let overlaps = [&packages.dir, &real_packages]
+            .iter()
+            .any(|p| state.starts_with(p) || p.starts_with(state));
+        if overlaps {
+            return Err(Error::Config(format!(
+                "{setting}: {} must lie outside the packages directory {}",
+                state.display(),
+                packages.dir.display()
+            )));
+        }
+        Ok(())
+    };
+    let dir = packages.state_dir()?;
+    check(&dir)?;
+    let state = StateDir::open(&dir).map_err(|e| Error::Config(format!("{setting}: {e}")))?;
+    check(state.path())?;
+    Ok(state)
 }

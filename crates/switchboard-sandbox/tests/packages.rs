@@ -271,11 +271,22 @@ async fn held_requests_survive_a_restart() {
             .stdout,
         "42\n"
     );
-    // Decided: gone from the list, and from the file a third start would read.
+    // Decided: gone from the list, and from the file a third start would read (in the
+    // service's state directory, which `/ready` names).
     assert_eq!(pending(&second).await["pending"], json!([]));
-    let saved: Value =
-        serde_json::from_slice(&std::fs::read(site.join(".switchboard-pending.json")).unwrap())
-            .unwrap();
+    let ready: Value = second
+        .http
+        .get(second.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let file = ready["dependencies"]["packages"]["detail"]["pending_file"]
+        .as_str()
+        .unwrap();
+    let saved: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     assert_eq!(saved, json!([]));
 }
 

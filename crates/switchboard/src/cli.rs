@@ -53,6 +53,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing a variant would only complicate clap's derive"
+)]
 pub enum Command {
     /// Start every service in this process on its port and wait until all are ready.
     Up(commands::up::Args),

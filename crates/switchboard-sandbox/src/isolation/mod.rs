@@ -18,6 +18,7 @@ pub(crate) mod landlock_rules;
 pub(crate) mod plan;
 pub(crate) mod seccomp;
 pub(crate) mod spawn;
+pub(crate) mod user_limits;
 
 use std::path::PathBuf;
 
@@ -72,6 +73,7 @@ impl SpawnError {
         const USERNS: &str = "user namespaces are refused. On the host: `sysctl -w user.max_user_namespaces=15000` (and `kernel.unprivileged_userns_clone=1` on Debian/Ubuntu kernels that have it, `kernel.apparmor_restrict_unprivileged_userns=0` on Ubuntu 24.04+). In a container: allow clone/unshare with namespace flags, mount, umount2, pivot_root and sethostname in the seccomp profile (deploy/seccomp/sandbox.json) and run unconfined by AppArmor (docker run --security-opt seccomp=deploy/seccomp/sandbox.json --security-opt apparmor=unconfined; Kubernetes: securityContext.seccompProfile Localhost and appArmorProfile Unconfined).";
         const PROC: &str = "a fresh /proc cannot be mounted, usually because the container runtime masks parts of the host's /proc. Docker: --security-opt systempaths=unconfined; Kubernetes: securityContext.procMount: Unmasked (with hostUsers: false).";
         const MOUNT: &str = "mounting inside the sandbox's own namespaces is refused: allow mount, umount2 and pivot_root in the container's seccomp profile and run unconfined by AppArmor/SELinux.";
+        const USER_LIMITS: &str = "the per-user limits of the sandbox's own user namespace (/proc/sys/user/max_*) cannot be written from inside it; a security module (AppArmor, SELinux) or the container runtime forbids it. The sandbox does not run code that could exhaust the service user's per-user counts on the host.";
         const SECCOMP: &str = "the kernel refuses seccomp filters (CONFIG_SECCOMP_FILTER missing?); the sandbox does not run code without them.";
         match self {
             Self::Clone(_) | Self::IdMap(_) => Some(USERNS),
@@ -89,6 +91,7 @@ impl SpawnError {
                     | Stage::Hostname,
                 ) => Some(MOUNT),
                 Some(Stage::Seccomp | Stage::NoNewPrivs) => Some(SECCOMP),
+                Some(Stage::UserLimits) => Some(USER_LIMITS),
                 Some(Stage::Gid | Stage::Uid | Stage::Groups) => Some(USERNS),
                 _ => None,
             },
@@ -169,10 +172,16 @@ impl Isolation {
             (libc::RLIMIT_NPROC, r.processes, r.processes),
             (libc::RLIMIT_CORE, 0, 0),
             (libc::RLIMIT_MSGQUEUE, 0, 0),
+            (
+                libc::RLIMIT_SIGPENDING,
+                user_limits::PENDING_SIGNALS,
+                user_limits::PENDING_SIGNALS,
+            ),
         ];
         if !cgroups.has_memory() {
             rlimits.push((libc::RLIMIT_AS, r.memory_bytes, r.memory_bytes));
         }
+        let (user_limits, user_limits_described) = user_limits::plan()?;
         let landlock = Availability::detect();
         let seccomp = seccomp::programs()?;
         let plan = Plan::build(RootLayout {
@@ -183,6 +192,7 @@ impl Isolation {
             scratch_bytes: settings.scratch_bytes,
             drop_groups: root,
             rlimits,
+            user_limits,
             landlock: landlock_rules::plan(landlock, &[])?,
             seccomp,
         })?;
@@ -205,8 +215,10 @@ impl Isolation {
                 "file_bytes": r.file_bytes,
                 "processes": r.processes,
                 "open_files": r.open_files,
+                "pending_signals": user_limits::PENDING_SIGNALS,
                 "address_space_bytes": (!cgroups.has_memory()).then_some(r.memory_bytes),
             },
+            "user_namespace_limits": user_limits_described,
             "kill": "SIGKILL to the sandbox's PID 1 ends its whole pid namespace; parent-death signal set",
         });
         Ok(Self {

@@ -12,7 +12,7 @@ use std::{
 
 use seccompiler::BpfProgram;
 
-use super::{IsolationError, SANDBOX_GID, SANDBOX_UID};
+use super::{IsolationError, SANDBOX_GID, SANDBOX_UID, user_limits::UserLimit};
 
 /// Where the new root is assembled in the child's private mount namespace before `pivot_root`.
 /// Mounting over it hides nothing outside that namespace; every bind source is opened before.
@@ -91,6 +91,8 @@ pub(crate) struct Plan {
     /// Root path only: drop the supplementary groups the service runs with.
     pub drop_groups: bool,
     pub rlimits: Vec<(u32, u64, u64)>,
+    /// Written once the new root and its `/proc` are in place (see [`super::user_limits`]).
+    pub user_limits: Vec<UserLimit>,
     pub landlock: Option<LandlockPlan>,
     pub seccomp: Vec<BpfProgram>,
     pub python: CString,
@@ -106,6 +108,7 @@ pub(crate) struct RootLayout<'a> {
     pub scratch_bytes: u64,
     pub drop_groups: bool,
     pub rlimits: Vec<(u32, u64, u64)>,
+    pub user_limits: Vec<UserLimit>,
     pub landlock: Option<LandlockPlan>,
     pub seccomp: Vec<BpfProgram>,
 }
@@ -230,6 +233,7 @@ impl Plan {
             steps: b.steps,
             drop_groups: layout.drop_groups,
             rlimits: layout.rlimits,
+            user_limits: layout.user_limits,
             landlock: layout.landlock,
             seccomp: layout.seccomp,
             python: cstring(layout.python)?,

@@ -7,9 +7,10 @@
 //! `approval_id`, `actor`, `dependencies`), so a log pipeline can index them.
 //!
 //! Held requests wait until approved or rejected through the admin endpoints (bearer token).
-//! They are kept in `.switchboard-pending.json` in the managed directory (mode 0600, replaced
-//! atomically on every change) and read back at start, so a restart loses none; if that file
-//! cannot be written, they are kept in memory and the error is logged.
+//! They are kept in `pending-approvals.json` in the service's state directory
+//! ([`crate::state`]; never in the managed directory, which pip's uid owns), mode 0600,
+//! replaced atomically on every change, and read back at start, so a restart loses none; if
+//! that file cannot be written, they are kept in memory and the error is logged.
 
 mod approval;
 mod installed;
@@ -34,9 +35,9 @@ use prometheus_client::{
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::sandbox::{InstallOutcome, InstallRequest, InstallStatus};
 
-use crate::config::PackageSettings;
+use crate::{config::PackageSettings, state::StateDir};
 use name::Requirement;
-use pending::{PENDING_FILE, load_pending, write_pending};
+use pending::{PENDING_FILE, load_pending, migrate_legacy, write_pending};
 use pip::{Pin, Pip};
 use policy::{Policy, Verdict};
 
@@ -75,7 +76,7 @@ pub(crate) struct Packages {
     admin_token: Option<String>,
     pending: Mutex<PendingMap>,
     /// Where `pending` is kept across restarts.
-    pending_file: PathBuf,
+    state: StateDir,
     /// One pip at a time: installs share the target directory.
     installing: tokio::sync::Mutex<()>,
     decisions: Family<DecisionLabel, Counter>,
@@ -110,19 +111,22 @@ fn audit(
 }
 
 impl Packages {
+    /// `state`: the service's state directory, where held requests are kept.
     pub(crate) fn new(
         python: &Path,
         settings: &PackageSettings,
         run_as: Option<(u32, u32)>,
+        state: StateDir,
         decisions: Family<DecisionLabel, Counter>,
     ) -> Self {
+        migrate_legacy(&settings.dir, &state);
         Self {
             policy: Policy::new(settings.blocked.as_deref(), &settings.suspicious),
             pip: Pip::new(python, settings, run_as),
             dir: settings.dir.clone(),
             admin_token: settings.admin_token.clone(),
-            pending: Mutex::new(load_pending(&settings.dir.join(PENDING_FILE))),
-            pending_file: settings.dir.join(PENDING_FILE),
+            pending: Mutex::new(load_pending(&state)),
+            state,
             installing: tokio::sync::Mutex::new(()),
             decisions,
         }
@@ -135,16 +139,17 @@ impl Packages {
             "suspicious": self.policy.suspicious_count(),
             "approvals": if self.admin_token.is_some() { "enabled" } else { "disabled: no admin token" },
             "pending": self.pending_list().len(),
-            "pending_file": self.pending_file,
+            "state_dir": self.state.path(),
+            "pending_file": self.state.file(PENDING_FILE),
         })
     }
 
     /// Write the held requests to the pending file (called with the lock held, so writes
     /// happen in the order of the changes). A failure is logged; the requests stay in memory.
     fn save_pending(&self, pending: &PendingMap) {
-        if let Err(error) = write_pending(&self.pending_file, pending) {
+        if let Err(error) = write_pending(&self.state, pending) {
             tracing::error!(
-                file = %self.pending_file.display(),
+                file = %self.state.file(PENDING_FILE).display(),
                 %error,
                 "cannot save the requests held for approval; they are kept in memory only and a restart would lose them"
             );

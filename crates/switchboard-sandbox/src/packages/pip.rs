@@ -9,9 +9,9 @@
 //! dependency), then the install of exactly those pins with `--no-deps`.
 
 use std::{
+    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
     process::Stdio,
-    sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -162,13 +162,15 @@ impl Pip {
 
     /// Run `python -I -m pip <args>`; stdout on success, pip's error on failure.
     async fn run(&self, args: &[String]) -> Result<String, String> {
-        static RUN: AtomicU64 = AtomicU64::new(0);
-        let scratch = std::env::temp_dir().join(format!(
-            "switchboard-pip-{}-{}",
-            std::process::id(),
-            RUN.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir(&scratch).map_err(|e| format!("pip scratch directory: {e}"))?;
+        // In the shared temporary directory under a name nobody can guess, so that no other
+        // user can occupy it beforehand; `mkdir` never follows a link planted there, and the
+        // directory is the service's (then pip's) alone.
+        let scratch =
+            std::env::temp_dir().join(format!("switchboard-pip-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&scratch)
+            .map_err(|e| format!("pip scratch directory: {e}"))?;
         let result = self.run_in(&scratch, args).await;
         let _ = std::fs::remove_dir_all(&scratch);
         result

@@ -2,13 +2,16 @@
 
 use super::*;
 
-/// Packages in `dir`, with a python that does not exist: any attempt to run pip fails.
+/// Packages in `dir` (state in `dir.state`), with a python that does not exist: any attempt to
+/// run pip fails.
 fn packages(dir: &Path) -> Packages {
     let settings = PackageSettings::new(dir.to_owned()).with_suspicious(vec!["held-pkg".into()]);
+    let state = settings.state_dir().expect("a default state directory");
     Packages::new(
         Path::new("/nonexistent/python3"),
         &settings,
         None,
+        StateDir::open(&state).expect("a state directory"),
         Family::default(),
     )
 }

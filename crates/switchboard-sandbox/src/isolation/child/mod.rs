@@ -14,7 +14,9 @@ use libc::{c_char, c_int, c_void};
 
 mod raw;
 
-use raw::{errno, fail, fail_on, fd_path, reset_signals, restrict_landlock, write_all};
+use raw::{
+    errno, fail, fail_on, fd_path, reset_signals, restrict_landlock, write_all, write_user_limits,
+};
 
 use super::plan::{MAX_ARGS, MAX_SOURCES, Plan, Step};
 use super::{SANDBOX_GID, SANDBOX_UID};
@@ -58,6 +60,7 @@ stages!(
     DetachOldRoot,
     RemountRoot,
     Chdir,
+    UserLimits,
     Rlimit,
     NoNewPrivs,
     LandlockCreate,
@@ -245,6 +248,8 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
         if libc::chdir(plan.workdir.as_ptr()) != 0 {
             fail(Stage::Chdir, 0);
         }
+        // While the child still holds CAP_SYS_RESOURCE in its namespace.
+        write_user_limits(&plan.user_limits);
 
         for (i, &(resource, soft, hard)) in plan.rlimits.iter().enumerate() {
             let limit = libc::rlimit {
@@ -395,7 +400,7 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for value in 1..=28u8 {
+        for value in 1..=29u8 {
             assert_eq!(Stage::from_u8(value).map(|s| s as u8), Some(value));
         }
         assert_eq!(Stage::from_u8(0), None);

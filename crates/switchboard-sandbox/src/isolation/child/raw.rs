@@ -1,11 +1,12 @@
-//! The child's helpers: Landlock with raw system calls, signal reset, formatting a descriptor
-//! path, writing, and reporting a failure. The contract of [`super`] applies to every line:
-//! raw system calls only, no allocation, nothing that can panic on a path that is taken.
+//! The child's helpers: Landlock with raw system calls, the user namespace's limits, signal
+//! reset, formatting a descriptor path, writing, and reporting a failure. The contract of
+//! [`super`] applies to every line: raw system calls only, no allocation, nothing that can
+//! panic on a path that is taken.
 
 use libc::{c_int, c_void};
 
 use super::{REPORT_FD, Stage, record};
-use crate::isolation::plan::LandlockPlan;
+use crate::isolation::{plan::LandlockPlan, user_limits::UserLimit};
 
 /// `struct landlock_ruleset_attr` (all ABIs; the kernel accepts trailing zeros).
 #[repr(C)]
@@ -67,6 +68,21 @@ pub(super) unsafe fn restrict_landlock(plan: &LandlockPlan) {
             fail(Stage::LandlockRestrict, 0);
         }
         libc::close(ruleset);
+    }
+}
+
+/// Set this user namespace's own per-user limits through the sandbox's fresh `/proc` (see
+/// [`crate::isolation::user_limits`]).
+pub(super) unsafe fn write_user_limits(limits: &[UserLimit]) {
+    for (i, limit) in limits.iter().enumerate() {
+        // SAFETY: a NUL-terminated path prepared by the parent; the descriptor is ours.
+        unsafe {
+            let fd = libc::open(limit.path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || !write_all(fd, &limit.contents) {
+                fail(Stage::UserLimits, i);
+            }
+            libc::close(fd);
+        }
     }
 }
 
