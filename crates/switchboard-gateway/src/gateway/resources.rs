@@ -90,10 +90,17 @@ impl Gateway {
             .await
     }
 
+    /// The upstream a subscription to `uri` belongs to: the one that lists it (or a template
+    /// it matches); a URI no listing names goes to the only upstream, if there is one (a
+    /// server may accept subscriptions to resources it does not list, e.g. ones that do not
+    /// exist yet).
     fn resource_owner(&self, uri: &str) -> Result<(&Arc<Upstream>, String), CallError> {
         let catalog = self.inner.catalog.load();
         match catalog.route_resource(uri, &self.inner.upstreams) {
             Some((index, original)) => Ok((&self.inner.upstreams[index], original)),
+            None if self.inner.upstreams.len() == 1 => {
+                Ok((&self.inner.upstreams[0], uri.to_owned()))
+            }
             None => Err(CallError::Unknown {
                 kind: "resource",
                 name: uri.to_owned(),
