@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use serde_json::json;
 use switchboard_gateway::GatewayService;
@@ -31,30 +29,6 @@ async fn gateway_in_front_of(
         .await
 }
 
-/// Poll `GET /ready` until `done` holds for its body (a deadline, not a clock).
-async fn ready_until(base: &str, done: impl Fn(&str) -> bool) -> String {
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let body = http
-            .get(format!("{base}/ready"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting; /ready says {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_https_upstream_signed_by_the_configured_ca_is_federated() {
     let time = time_client(any_port()).await;
@@ -62,7 +36,7 @@ async fn an_https_upstream_signed_by_the_configured_ca_is_federated() {
     let front = TlsFront::start(&ca, time.addr()).await;
     let gateway = gateway_in_front_of(front.url("/mcp"), Some(ca.pem_file())).await;
     let base = gateway.url();
-    ready_until(&base, |body| body.contains(r#""status":"ready""#)).await;
+    ready_until(&base, |body| body["status"] == "ready").await;
 
     let (client, _events) = client(&format!("{base}/mcp")).await;
     let result = client
@@ -80,9 +54,10 @@ async fn an_https_upstream_of_an_unknown_ca_is_refused_with_the_reason() {
     let front = TlsFront::start(&ca, time.addr()).await;
     let gateway = gateway_in_front_of(front.url("/mcp"), None).await;
     let base = gateway.url();
-    let body = ready_until(&base, |body| body.contains("certificate")).await;
+    let body = ready_until(&base, |body| body.to_string().contains("certificate")).await;
+    let text = body.to_string();
     assert!(
-        body.contains("UnknownIssuer") || body.contains("unknown issuer"),
+        text.contains("UnknownIssuer") || text.contains("unknown issuer"),
         "the reason names the certificate problem: {body}"
     );
 }
@@ -91,14 +66,7 @@ async fn an_https_upstream_of_an_unknown_ca_is_refused_with_the_reason() {
 /// bearer token read from a file: the token arrives, and appears nowhere the gateway shows.
 #[tokio::test]
 async fn an_upstream_with_its_own_ca_client_certificate_and_token() {
-    let time = time_client(any_port()).await;
-    let ca = TestCa::new();
-    let front = TlsFront::start_with(
-        &ca,
-        switchboard_testkit::tls::FrontOptions { client_auth: true },
-    )
-    .await;
-    front.forward_to(time.addr());
+    let (_time, ca, front) = mtls_time_client().await;
     let (cert, key) = ca.client_files("gateway");
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
@@ -125,7 +93,7 @@ async fn an_upstream_with_its_own_ca_client_certificate_and_token() {
     let parsed = switchboard_gateway::Config::from_parts(raw, HttpSettings::default()).unwrap();
     let gateway = gateway(config(parsed.upstreams)).await;
     let base = gateway.base();
-    ready_until(&base, |body| body.contains(r#""status":"ready""#)).await;
+    ready_until(&base, |body| body["status"] == "ready").await;
     let (client, _events) = client(&gateway.mcp_url()).await;
     let result = client
         .call_tool(params("get_current_time", json!({"timezone": "UTC"})))
@@ -155,6 +123,20 @@ async fn an_upstream_with_its_own_ca_client_certificate_and_token() {
 /// the TLS handshake failed.
 #[tokio::test]
 async fn an_mtls_upstream_without_a_client_certificate_is_down_with_the_reason() {
+    let (_time, ca, front) = mtls_time_client().await;
+    let gateway = gateway_in_front_of(front.url("/mcp"), Some(ca.pem_file())).await;
+    let body = ready_until(&gateway.url(), |body| {
+        body.to_string().contains("cannot reach")
+    })
+    .await;
+    assert_eq!(
+        body["dependencies"]["time"]["detail"]["status"], "down",
+        "{body}"
+    );
+}
+
+/// A time-client behind a TLS front that requires a client certificate of its own CA.
+async fn mtls_time_client() -> (switchboard_testkit::Running, TestCa, TlsFront) {
     let time = time_client(any_port()).await;
     let ca = TestCa::new();
     let front = TlsFront::start_with(
@@ -163,7 +145,5 @@ async fn an_mtls_upstream_without_a_client_certificate_is_down_with_the_reason()
     )
     .await;
     front.forward_to(time.addr());
-    let gateway = gateway_in_front_of(front.url("/mcp"), Some(ca.pem_file())).await;
-    let body = ready_until(&gateway.url(), |body| body.contains("cannot reach")).await;
-    assert!(body.contains(r#""status":"down""#), "{body}");
+    (time, ca, front)
 }

@@ -191,31 +191,16 @@ async fn a_program_that_keeps_failing_shows_as_a_crash_loop_on_ready() {
     );
     let upstream = switchboard_gateway::config::UpstreamConfig::stdio("broken", command);
     let gateway = gateway(config(vec![upstream])).await;
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let ready: Value = http
-            .get(format!("{}/ready", gateway.base()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let ready = ready_until(&gateway.base(), |ready| {
         let state = &ready["dependencies"]["broken"]["detail"];
-        let failures = state["consecutive_failures"].as_u64().unwrap_or_default();
-        let error = state["error"].as_str().unwrap_or_default();
-        if failures >= 3 && error.contains("MISSING_API_KEY is not set") {
-            assert_eq!(state["status"], "down");
-            assert_eq!(ready["status"], "not_ready");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no crash loop on /ready: {ready}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        state["consecutive_failures"].as_u64().unwrap_or_default() >= 3
+            && state["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("MISSING_API_KEY is not set"))
+    })
+    .await;
+    assert_eq!(ready["dependencies"]["broken"]["detail"]["status"], "down");
+    assert_eq!(ready["status"], "not_ready");
 }
 
 /// `completion/complete` goes to the upstream of the prompt or resource template it names.

@@ -361,3 +361,28 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             .then(|| value.trim().parse().ok())?
     })
 }
+
+/// Poll the gateway's `GET /ready` at `base` until `done` holds for its JSON body (a
+/// deadline, not a clock); that body.
+pub async fn ready_until(base: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let body: Value = http
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting; /ready says {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
