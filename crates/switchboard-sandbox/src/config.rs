@@ -1,8 +1,10 @@
-//! Settings of the sandbox: limits, the pool, the interpreter, and package installs.
+//! Settings of the sandbox: limits, the pool, the interpreter, isolation, and package installs.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
+
+use crate::isolation::Layer;
 use switchboard_runtime::{
     Error, HttpSettings,
     config::{parse_socket_addr, seconds},
@@ -67,6 +69,27 @@ pub struct RawConfig {
     /// Size of each scratch tmpfs (/work, /tmp, /dev/shm), MiB [default: 64].
     #[arg(long, env = "SANDBOX_SCRATCH_MIB", value_name = "MIB")]
     pub scratch_mib: Option<u64>,
+    /// Let programs execute files they write to /work, /tmp and /dev/shm [default: false:
+    /// mounted noexec].
+    #[arg(
+        long,
+        env = "SANDBOX_ALLOW_EXEC_SCRATCH",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub allow_exec_scratch: Option<bool>,
+    /// Isolation layers the service may run without where the host cannot enforce them,
+    /// comma-separated: memory, swap, pids, cpu (or cgroups for all four), landlock
+    /// [default: none: a missing layer stops the service from starting].
+    #[arg(
+        long,
+        env = "SANDBOX_ALLOW_WEAKER_ISOLATION",
+        value_delimiter = ',',
+        value_name = "LAYERS"
+    )]
+    pub allow_weaker_isolation: Option<Vec<String>>,
     /// Host uid/gid programs run as when the service runs as root [default: 65534].
     #[arg(long, env = "SANDBOX_HOST_UID", value_name = "UID")]
     pub host_uid: Option<u32>,
@@ -160,86 +183,6 @@ impl Default for Limits {
     }
 }
 
-/// Package install settings.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct PackageSettings {
-    pub dir: PathBuf,
-    /// The service's own state (held requests); `None`: [`PackageSettings::state_dir`]'s
-    /// default, next to `dir`.
-    pub state_dir: Option<PathBuf>,
-    pub index_url: Option<String>,
-    pub wheel_dir: Option<PathBuf>,
-    pub offline: bool,
-    /// `None`: the built-in list.
-    pub blocked: Option<Vec<String>>,
-    pub suspicious: Vec<String>,
-    pub admin_token: Option<String>,
-    pub allow_source_builds: bool,
-    pub install_timeout: Duration,
-}
-
-impl PackageSettings {
-    pub fn new(dir: PathBuf) -> Self {
-        Self {
-            dir,
-            state_dir: None,
-            index_url: None,
-            wheel_dir: None,
-            offline: false,
-            blocked: None,
-            suspicious: Vec::new(),
-            admin_token: None,
-            allow_source_builds: false,
-            install_timeout: Duration::from_secs(300),
-        }
-    }
-    pub fn with_state_dir(mut self, dir: PathBuf) -> Self {
-        self.state_dir = Some(dir);
-        self
-    }
-    /// The state directory: as configured, else the packages directory's path with `.state`
-    /// appended (a sibling, so that it is not inside the directory pip's uid owns).
-    pub fn state_dir(&self) -> Result<PathBuf, Error> {
-        if let Some(dir) = &self.state_dir {
-            return Ok(dir.clone());
-        }
-        match self.dir.file_name() {
-            Some(name) => {
-                let mut name = name.to_owned();
-                name.push(".state");
-                Ok(self.dir.with_file_name(name))
-            }
-            None => Err(Error::Config(format!(
-                "{}: no default for packages_dir '{}'; set a directory",
-                setting("state_dir", "state-dir"),
-                self.dir.display()
-            ))),
-        }
-    }
-    pub fn with_wheel_dir(mut self, dir: PathBuf, offline: bool) -> Self {
-        self.wheel_dir = Some(dir);
-        self.offline = offline;
-        self
-    }
-    pub fn with_index_url(mut self, url: impl Into<String>) -> Self {
-        self.index_url = Some(url.into());
-        self
-    }
-    pub fn with_blocked(mut self, entries: Vec<String>) -> Self {
-        self.blocked = Some(entries);
-        self
-    }
-    pub fn with_suspicious(mut self, entries: Vec<String>) -> Self {
-        self.suspicious = entries;
-        self
-    }
-    pub fn with_admin_token(mut self, token: impl Into<String>) -> Self {
-        self.admin_token = Some(token.into());
-        self
-    }
-}
-
 /// Validated settings.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -253,6 +196,11 @@ pub struct Config {
     pub limits: Limits,
     pub host_uid: u32,
     pub host_gid: u32,
+    /// Programs may execute files in the scratch tmpfs.
+    pub allow_exec_scratch: bool,
+    /// Layers the service may run without where the host lacks them (`/ready` then shows
+    /// them degraded).
+    pub allow_weaker_isolation: Vec<Layer>,
     pub packages: PackageSettings,
     pub http: HttpSettings,
 }
@@ -280,23 +228,6 @@ fn duration(name: &str, value: Option<f64>, default: Duration) -> Result<Duratio
     match value {
         Some(v) => seconds(&setting(name, &name.replace('_', "-")), v),
         None => Ok(default),
-    }
-}
-
-/// Where packages go when not configured.
-pub fn default_packages_dir() -> Result<PathBuf, Error> {
-    // SAFETY: plain getter.
-    if unsafe { libc::geteuid() } == 0 {
-        return Ok(PathBuf::from("/var/lib/switchboard/site-packages"));
-    }
-    match std::env::var_os("HOME") {
-        Some(home) if !home.is_empty() => {
-            Ok(PathBuf::from(home).join(".local/share/switchboard/site-packages"))
-        }
-        _ => Err(Error::Config(format!(
-            "{}: no default without $HOME; set a directory",
-            setting("packages_dir", "packages-dir")
-        ))),
     }
 }
 
@@ -423,6 +354,11 @@ impl Config {
                 setting("admin_token", "admin-token")
             )));
         }
+        let allow_weaker_isolation = Layer::parse_all(
+            raw.allow_weaker_isolation.unwrap_or_default(),
+            &setting("allow_weaker_isolation", "allow-weaker-isolation"),
+        )
+        .map_err(Error::Config)?;
         Ok(Self {
             listen,
             python,
@@ -437,6 +373,8 @@ impl Config {
             limits,
             host_uid: raw.host_uid.unwrap_or(65534),
             host_gid: raw.host_gid.unwrap_or(65534),
+            allow_exec_scratch: raw.allow_exec_scratch.unwrap_or(false),
+            allow_weaker_isolation,
             packages,
             http,
         })
@@ -454,11 +392,17 @@ impl Config {
             limits: Limits::default(),
             host_uid: 65534,
             host_gid: 65534,
+            allow_exec_scratch: false,
+            allow_weaker_isolation: Vec::new(),
             packages: PackageSettings::new(packages_dir),
             http: HttpSettings::default(),
         }
     }
 }
+
+#[path = "config_packages.rs"]
+mod packages;
+pub use packages::{PackageSettings, default_packages_dir};
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

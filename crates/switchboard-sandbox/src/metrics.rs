@@ -1,5 +1,5 @@
-//! The sandbox's own metrics: executions by outcome, their duration, the pool, and package
-//! decisions.
+//! The sandbox's own metrics: executions by outcome, their duration, the pool, package
+//! decisions, and isolation layers running degraded.
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -8,11 +8,21 @@ use prometheus_client::{
 use switchboard_protocol::sandbox::ExecutionResult;
 use switchboard_runtime::{Metrics, metrics::latency_histogram};
 
-use crate::{packages::DecisionLabel, pool::PoolMetrics, worker::Kill};
+use crate::{
+    isolation::{Layer, layers::Degraded},
+    packages::DecisionLabel,
+    pool::PoolMetrics,
+    worker::Kill,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LayerLabel {
+    layer: &'static str,
 }
 
 #[derive(Clone)]
@@ -21,6 +31,7 @@ pub(crate) struct SandboxMetrics {
     duration: Histogram,
     pub pool: PoolMetrics,
     pub decisions: Family<DecisionLabel, Counter>,
+    isolation_degraded: Family<LayerLabel, Gauge>,
 }
 
 impl SandboxMetrics {
@@ -30,6 +41,7 @@ impl SandboxMetrics {
             duration: latency_histogram(),
             pool: PoolMetrics::default(),
             decisions: Family::default(),
+            isolation_degraded: Family::default(),
         };
         let size = Gauge::<i64>::default();
         size.set(pool_size as i64);
@@ -73,7 +85,24 @@ impl SandboxMetrics {
             "Package install decisions: installed, rejected, pending_approval, failed, approved, approval_refused",
             this.decisions.clone(),
         );
+        metrics.register(
+            "sandbox_isolation_degraded",
+            "1 for an isolation layer (memory, swap, pids, cpu, landlock) this host cannot enforce and allow_weaker_isolation accepts, 0 for one in force",
+            this.isolation_degraded.clone(),
+        );
         this
+    }
+
+    /// Every layer's gauge: 1 degraded, 0 enforced.
+    pub(crate) fn isolation(&self, degraded: &[Degraded]) {
+        for layer in Layer::ALL {
+            let value = i64::from(degraded.iter().any(|d| d.layer == layer));
+            self.isolation_degraded
+                .get_or_create(&LayerLabel {
+                    layer: layer.name(),
+                })
+                .set(value);
+        }
     }
 
     /// Count a finished execution; returns its outcome label.

@@ -53,7 +53,8 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Prepare isolation, fill the pool and run a self-test program. Fails — and the service
-    /// must not start — when the host refuses the isolation.
+    /// must not start — when the host refuses the isolation, or lacks a layer the
+    /// configuration does not explicitly let it run without.
     pub async fn start(
         config: &Config,
         metrics: &Metrics,
@@ -75,6 +76,8 @@ impl Sandbox {
             host_uid: config.host_uid,
             host_gid: config.host_gid,
             scratch_bytes: limits.scratch_bytes,
+            exec_scratch: config.allow_exec_scratch,
+            allow_weaker: config.allow_weaker_isolation.clone(),
             rlimits: RlimitSettings {
                 cpu_seconds: limits.cpu_seconds,
                 file_bytes: limits.max_file_bytes,
@@ -92,7 +95,9 @@ impl Sandbox {
             .await
             .map_err(|e| Error::Config(format!("preparing isolation: {e}")))??;
         let description = isolation.describe();
+        let degraded = isolation.degraded();
         let sandbox_metrics = SandboxMetrics::register(metrics, config.pool_size);
+        sandbox_metrics.isolation(&degraded);
         let pool = Pool::start(
             isolation,
             config.pool_size,
@@ -121,6 +126,13 @@ impl Sandbox {
         if let Err(error) = sandbox.self_test().await {
             sandbox.shutdown().await;
             return Err(error);
+        }
+        for layer in &degraded {
+            tracing::warn!(
+                layer = %layer.layer,
+                why = %layer.why,
+                "isolation layer not enforced: running without it because allow_weaker_isolation names it"
+            );
         }
         tracing::info!(isolation = %description, "sandbox isolation in force");
         Ok(sandbox)
@@ -308,7 +320,9 @@ impl Sandbox {
     }
 }
 
-/// `/ready`: the pool can start interpreters; details of isolation and packages.
+/// `/ready`: the pool can start interpreters; details of isolation and packages. Isolation
+/// with accepted degraded layers is still ready (the operator chose it); its detail says
+/// "degraded" for each.
 pub(crate) struct SandboxReadiness(Sandbox);
 
 impl Readiness for SandboxReadiness {

@@ -39,8 +39,8 @@ use http::{
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use rmcp::model::{
-    CallToolResult, ClientJsonRpcMessage, ClientRequest, ClientResult, ErrorData, JsonRpcMessage,
-    JsonRpcRequest, RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
+    CallToolResult, ClientJsonRpcMessage, ClientRequest, ErrorData, JsonRpcMessage, JsonRpcRequest,
+    RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
 };
 use sse_stream::SseStream;
 
@@ -119,6 +119,8 @@ pub enum Exchange {
 
 /// The direct path to one upstream session.
 pub struct Direct {
+    /// The upstream's name (for messages).
+    upstream: Arc<str>,
     client: reqwest::Client,
     /// `None` for a URL that is not http(s) (then rmcp's path serves all).
     uri: Option<reqwest::Url>,
@@ -128,11 +130,12 @@ pub struct Direct {
 
 impl Direct {
     /// The direct path to `url` on `client` (the gateway's shared one: one connection pool).
-    pub fn new(url: &str, client: reqwest::Client) -> Self {
+    pub fn new(upstream: Arc<str>, url: &str, client: reqwest::Client) -> Self {
         let uri = reqwest::Url::parse(url)
             .ok()
             .filter(|uri| matches!(uri.scheme(), "http" | "https") && uri.host().is_some());
         Self {
+            upstream,
             client,
             uri,
             link: Default::default(),
@@ -262,36 +265,37 @@ impl Direct {
             };
             match message {
                 JsonRpcMessage::Notification(n) => routes.observe(&n.notification),
-                JsonRpcMessage::Request(request) => self.reply(link.clone(), request),
+                JsonRpcMessage::Request(request) => {
+                    self.reply(link.clone(), request, routes.caller_of(id))
+                }
                 _ => tracing::debug!(%id, "ignored an answer to another request on this stream"),
             }
         }
         Exchange::Failed("the upstream ended the answer stream without answering".to_owned())
     }
 
-    /// Answer a request the upstream sent on an answer stream, as rmcp's client would: `ping`
-    /// with an empty result, anything else (the gateway declares no client capabilities) with
-    /// "method not found".
-    fn reply(&self, link: Arc<Link>, request: JsonRpcRequest<ServerRequest>) {
+    /// Answer a request the upstream sent on the answer stream of a call: `ping` at once,
+    /// sampling, elicitation and roots by asking `caller`'s client
+    /// ([`super::client_requests`]); the answer is POSTed back on the session.
+    fn reply(
+        &self,
+        link: Arc<Link>,
+        request: JsonRpcRequest<ServerRequest>,
+        caller: Option<super::handler::Caller>,
+    ) {
         let Some(uri) = self.uri.clone() else { return };
-        let message: ClientJsonRpcMessage = match request.request {
-            ServerRequest::PingRequest(_) => {
-                JsonRpcMessage::response(ClientResult::empty(()), request.id)
-            }
-            _ => JsonRpcMessage::error(
-                ErrorData::new(
-                    rmcp::model::ErrorCode::METHOD_NOT_FOUND,
-                    "the gateway does not take requests from upstreams",
-                    None,
-                ),
-                Some(request.id),
-            ),
-        };
-        let Ok(body) = serde_json::to_vec(&message) else {
-            return;
-        };
         let client = self.client.clone();
+        let upstream = self.upstream.clone();
         tokio::spawn(async move {
+            let answer =
+                super::client_requests::forward(&upstream, caller.as_ref(), request.request).await;
+            let message: ClientJsonRpcMessage = match answer {
+                Ok(result) => JsonRpcMessage::response(result, request.id),
+                Err(error) => JsonRpcMessage::error(error, Some(request.id)),
+            };
+            let Ok(body) = serde_json::to_vec(&message) else {
+                return;
+            };
             let post = client.post(uri).headers(link.headers.clone()).body(body);
             match post.send().await {
                 Ok(response) => {
@@ -528,8 +532,11 @@ mod tests {
     fn http_and_https_urls_go_direct() {
         let client = reqwest::Client::new();
         for url in ["http://127.0.0.1:8003/mcp", "https://example.com/mcp"] {
-            assert!(Direct::new(url, client.clone()).uri.is_some(), "{url}");
+            assert!(
+                Direct::new("u".into(), url, client.clone()).uri.is_some(),
+                "{url}"
+            );
         }
-        assert!(Direct::new("not a url", client).uri.is_none());
+        assert!(Direct::new("u".into(), "not a url", client).uri.is_none());
     }
 }

@@ -21,12 +21,14 @@ use std::{
 };
 
 use rmcp::{
-    ClientHandler, Peer, RoleServer,
+    ClientHandler, ErrorData, Peer, RoleServer,
     model::{
-        ClientConfig, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
-        ServerNotification,
+        ClientConfig, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
+        CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, ListRootsRequest,
+        ListRootsResult, LoggingMessageNotificationParam, NumberOrString,
+        ProgressNotificationParam, ProgressToken, RequestId, ServerNotification, ServerRequest,
     },
-    service::{NotificationContext, RoleClient},
+    service::{NotificationContext, RequestContext, RoleClient},
 };
 use tokio::sync::Notify;
 
@@ -95,6 +97,26 @@ impl Routes {
             routes: self,
             token,
         }
+    }
+
+    /// The caller of the direct request `id` (registered under its number).
+    pub fn caller_of(&self, id: &RequestId) -> Option<Caller> {
+        let RequestId::Number(n) = id else {
+            return None;
+        };
+        self.lock()
+            .get(&ProgressToken(NumberOrString::Number(*n)))
+            .cloned()
+    }
+
+    /// The caller when exactly one client session has calls in flight to this upstream (for
+    /// a request from the upstream that names no call).
+    pub fn sole_caller(&self) -> Option<Caller> {
+        let calls = self.lock();
+        let mut callers = calls.values();
+        let first = callers.next()?.clone();
+        let same = |c: &Caller| c.session.is_some() && c.session == first.session;
+        callers.all(same).then_some(first)
     }
 
     /// Route a notification that just arrived from the upstream: find its recipients now, and
@@ -193,4 +215,52 @@ impl ClientHandler for UpstreamHandler {
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.routes.refresh.notify_one();
     }
+
+    // Requests from the upstream on rmcp's path (stdio upstreams, requests that did not take
+    // the direct path): forwarded to the one client with calls in flight, if there is one.
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.forward(request).await? {
+            ClientResult::CreateMessageResult(result) => Ok(*result),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self.forward(request).await? {
+            ClientResult::ListRootsResult(result) => Ok(result),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.forward(request).await? {
+            ClientResult::ElicitResult(result) => Ok(result),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+impl UpstreamHandler {
+    async fn forward(&self, request: ServerRequest) -> Result<ClientResult, ErrorData> {
+        let caller = self.routes.sole_caller();
+        super::client_requests::forward(&self.routes.upstream, caller.as_ref(), request).await
+    }
+}
+
+fn unexpected() -> ErrorData {
+    ErrorData::internal_error("the client answered with another kind of result", None)
 }

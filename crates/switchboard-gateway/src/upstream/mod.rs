@@ -7,6 +7,7 @@
 //! for the answer, the call timeout or the caller's cancellation, whichever comes first.
 //! A timeout or cancellation is passed on to the upstream as `notifications/cancelled`.
 
+pub mod client_requests;
 mod exchange;
 pub mod handler;
 pub mod stdio;

@@ -184,11 +184,16 @@ impl Upstream {
         self.reachable(timing).await?;
         let handler = UpstreamHandler {
             routes: self.routes.clone(),
-            info: client_config("switchboard-gateway"),
+            info: {
+                let mut info = client_config("switchboard-gateway");
+                info.capabilities = super::client_requests::capabilities();
+                info
+            },
         };
         // A stdio upstream's URL is not http(s): every request takes rmcp's path.
         let http = self.http(&timing.http).clone();
-        let direct = super::exchange::Direct::new(&self.config.url, http.clone());
+        let direct =
+            super::exchange::Direct::new(self.name.clone(), &self.config.url, http.clone());
         let client = match &self.config.stdio {
             Some(command) => {
                 let transport =

@@ -6,7 +6,8 @@
 //! mounts: everything is readable and executable, only the scratch directories are writable,
 //! and with ABI 4+ no TCP bind or connect, with ABI 6+ no signals or abstract sockets across
 //! the sandbox's boundary. Landlock is defence in depth here — the read-only root already
-//! holds nothing secret — so a kernel without it runs without it and `/ready` says so.
+//! holds nothing secret — but still promised: a kernel without it makes the service refuse to
+//! start unless the operator accepts running without (see [`super::layers`]).
 
 use landlock::{ABI, Access, AccessFs, AccessNet, Scope};
 
@@ -19,8 +20,9 @@ pub(crate) enum Availability {
     Abi(i32),
     /// Built in but switched off (`EOPNOTSUPP`): enable with the `lsm=` boot parameter.
     Disabled,
-    /// Not built into the kernel (`ENOSYS`).
-    Missing,
+    /// Not built into the kernel (`ENOSYS`), or the call refused (e.g. by a container's
+    /// seccomp profile): the errno.
+    Missing(i32),
 }
 
 impl Availability {
@@ -34,22 +36,42 @@ impl Availability {
                 1u32, // LANDLOCK_CREATE_RULESET_VERSION
             )
         };
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         if v > 0 {
             Self::Abi(v as i32)
-        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::EOPNOTSUPP) {
+        } else if errno == libc::EOPNOTSUPP {
             Self::Disabled
         } else {
-            Self::Missing
+            Self::Missing(errno)
         }
     }
 
     pub(crate) fn describe(self) -> String {
+        match self.missing() {
+            None => format!("enforced, ABI {}", self.abi()),
+            Some(why) => format!("not enforced: {why}"),
+        }
+    }
+
+    fn abi(self) -> i32 {
         match self {
-            Self::Abi(abi) => format!("enforced, ABI {abi}"),
-            Self::Disabled => {
-                "not enforced: built into the kernel but disabled (add landlock to the lsm= boot parameter)".into()
-            }
-            Self::Missing => "not enforced: the kernel has no Landlock".into(),
+            Self::Abi(abi) => abi,
+            _ => 0,
+        }
+    }
+
+    /// Why Landlock cannot be used, if it cannot.
+    pub(crate) fn missing(self) -> Option<String> {
+        match self {
+            Self::Abi(_) => None,
+            Self::Disabled => Some(
+                "built into the kernel but disabled (landlock is not in the lsm= boot parameter)"
+                    .into(),
+            ),
+            Self::Missing(errno) => Some(format!(
+                "landlock_create_ruleset: {}",
+                std::io::Error::from_raw_os_error(errno)
+            )),
         }
     }
 }
@@ -99,6 +121,6 @@ mod tests {
         assert_ne!(v6.handled_net, 0, "ABI 4+ handles TCP");
         assert_ne!(v6.scoped, 0, "ABI 6+ scopes signals and abstract sockets");
         assert!(v6.handled_fs & v1.handled_fs == v1.handled_fs);
-        assert!(plan(Availability::Missing, &[]).expect("plan").is_none());
+        assert!(plan(Availability::Missing(libc::ENOSYS), &[]).expect("plan").is_none());
     }
 }

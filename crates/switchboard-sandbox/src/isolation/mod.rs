@@ -11,10 +11,14 @@
 //! - [`child`]: the child between `clone` and `execve` (raw system calls only).
 //! - [`spawn`]: the parent's side of one start.
 //! - [`seccomp`], [`landlock_rules`], [`cgroup`]: the individual layers.
+//! - [`mounts`]: read-only trees all the way down, and the masks over the new `/proc`.
+//! - [`layers`]: which promised layers the host cannot provide, and whether that was accepted.
 
 pub(crate) mod cgroup;
 pub(crate) mod child;
 pub(crate) mod landlock_rules;
+pub mod layers;
+pub(crate) mod mounts;
 pub(crate) mod plan;
 pub(crate) mod seccomp;
 pub(crate) mod spawn;
@@ -27,6 +31,9 @@ use serde_json::json;
 pub(crate) use cgroup::{CgroupLimits, Cgroups, WorkerCgroup};
 use child::Stage;
 use landlock_rules::Availability;
+pub use layers::Layer;
+use layers::{Degraded, Probe};
+use mounts::RecursiveReadOnly;
 use plan::{Plan, RootLayout};
 use spawn::IdMaps;
 pub(crate) use spawn::Spawned;
@@ -83,7 +90,10 @@ impl SpawnError {
                     Stage::PrivateMounts
                     | Stage::Staging
                     | Stage::Bind
+                    | Stage::BindSelf
                     | Stage::Remount
+                    | Stage::ReadOnlyTree
+                    | Stage::ProcMask
                     | Stage::Tmpfs
                     | Stage::PivotRoot
                     | Stage::DetachOldRoot
@@ -135,6 +145,10 @@ pub(crate) struct IsolationSettings {
     pub host_gid: u32,
     /// Size of each scratch tmpfs (`/work`, `/tmp`, `/dev/shm`).
     pub scratch_bytes: u64,
+    /// Files in the scratch tmpfs may be executed (else they are mounted `noexec`).
+    pub exec_scratch: bool,
+    /// Layers the operator accepts running without, where the host lacks them.
+    pub allow_weaker: Vec<Layer>,
     pub rlimits: RlimitSettings,
     pub cgroup: CgroupLimits,
 }
@@ -144,6 +158,7 @@ pub(crate) struct Isolation {
     plan: Plan,
     ids: IdMaps,
     cgroups: Cgroups,
+    degraded: Vec<Degraded>,
     description: serde_json::Value,
 }
 
@@ -164,6 +179,14 @@ impl Isolation {
             deny_setgroups: !root,
         };
         let cgroups = Cgroups::detect(settings.cgroup);
+        let landlock = Availability::detect();
+        let mut probe = Probe::default();
+        cgroups.report_missing(&mut probe);
+        if let Some(why) = landlock.missing() {
+            probe.missing(Layer::Landlock, why);
+        }
+        // Before anything else is prepared: a refusal should be the only message.
+        let degraded = layers::decide(&probe, &settings.allow_weaker)?;
         let r = settings.rlimits;
         let mut rlimits = vec![
             (libc::RLIMIT_CPU, r.cpu_seconds, r.cpu_seconds + 1),
@@ -182,14 +205,16 @@ impl Isolation {
             rlimits.push((libc::RLIMIT_AS, r.memory_bytes, r.memory_bytes));
         }
         let (user_limits, user_limits_described) = user_limits::plan()?;
-        let landlock = Availability::detect();
         let seccomp = seccomp::programs()?;
+        let read_only = RecursiveReadOnly::detect();
         let plan = Plan::build(RootLayout {
             python: &settings.python,
             python_args: &settings.python_args,
             ro_paths: &settings.ro_paths,
             packages_dir: settings.packages_dir.as_deref(),
             scratch_bytes: settings.scratch_bytes,
+            exec_scratch: settings.exec_scratch,
+            read_only: &read_only,
             drop_groups: root,
             rlimits,
             user_limits,
@@ -198,12 +223,20 @@ impl Isolation {
         })?;
         let description = json!({
             "namespaces": ["user", "pid", "mount", "net", "ipc", "uts"],
+            "status": if degraded.is_empty() { "enforced" } else { "degraded" },
+            "layers": layers::describe(&degraded),
             "root": format!(
-                "pivot_root into a read-only tmpfs: /usr{} read-only, {} read-only, tmpfs /work /tmp /dev/shm ({} bytes each), fresh /proc, /dev/{{null,zero,full,random,urandom}}",
+                "pivot_root into a read-only, noexec tmpfs: /usr{} read-only, {} read-only, tmpfs /work /tmp /dev/shm ({} bytes each, {}), fresh /proc, /dev/{{null,zero,full,random,urandom}}",
                 settings.ro_paths.iter().map(|p| format!(", {}", p.display())).collect::<String>(),
                 plan::PACKAGES_MOUNT,
                 settings.scratch_bytes,
+                if settings.exec_scratch { "exec allowed by allow_exec_scratch" } else { "noexec" },
             ),
+            "read_only_binds": read_only.describe(),
+            "proc": {
+                "masked": mounts::MASKED_FILES.iter().chain(mounts::MASKED_DIRS).collect::<Vec<_>>(),
+                "read_only": mounts::READ_ONLY,
+            },
             "user": format!("uid {SANDBOX_UID} gid {SANDBOX_GID} inside, {host_uid}:{host_gid} on the host, no capabilities, no_new_privs"),
             "network": "none (a new network namespace; sockets other than AF_UNIX denied)",
             "environment": "empty",
@@ -225,6 +258,7 @@ impl Isolation {
             plan,
             ids,
             cgroups,
+            degraded,
             description,
         })
     }
@@ -232,6 +266,11 @@ impl Isolation {
     /// What is in force, for `/ready` and the start-up log.
     pub(crate) fn describe(&self) -> serde_json::Value {
         self.description.clone()
+    }
+
+    /// The layers missing on this host that the operator accepted.
+    pub(crate) fn degraded(&self) -> Vec<Degraded> {
+        self.degraded.clone()
     }
 
     /// Start worker `id`: its cgroups, then the sandboxed interpreter.

@@ -12,6 +12,7 @@ use std::{
 
 use seccompiler::BpfProgram;
 
+use super::mounts::{self, RecursiveReadOnly, proc_steps};
 use super::{IsolationError, SANDBOX_GID, SANDBOX_UID, user_limits::UserLimit};
 
 /// Where the new root is assembled in the child's private mount namespace before `pivot_root`.
@@ -35,7 +36,8 @@ pub(crate) struct Source {
     pub directory: bool,
 }
 
-/// One step of assembling the root, in order. Targets are absolute paths under [`STAGING`].
+/// One step of assembling the root, in order. Targets of [`Plan::steps`] are absolute paths
+/// under [`STAGING`]; those of [`Plan::proc_steps`] are paths in the new root.
 pub(crate) enum Step {
     Mkdir {
         path: CString,
@@ -49,17 +51,30 @@ pub(crate) enum Step {
     Touch {
         path: CString,
     },
-    /// Bind `sources[source]`; read-only binds are remounted with `remount_flags`, which keep
-    /// the flags the kernel locks on the source mount (atime, nosuid, nodev, noexec).
+    /// Bind `sources[source]` with the mounts under it (`MS_REC`).
     Bind {
         source: usize,
         target: CString,
-        readonly: bool,
-        remount_flags: u64,
+    },
+    /// Bind a path of the tree being built onto itself (no submounts), to remount it.
+    BindSelf {
+        path: CString,
+    },
+    /// Remount one bind read-only with `flags`, which keep the flags the kernel locks on the
+    /// source mount (atime, nosuid, nodev, noexec).
+    Remount {
+        target: CString,
+        flags: u64,
+    },
+    /// `mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)`: the mount at `target` and every mount
+    /// under it read-only.
+    ReadOnlyTree {
+        target: CString,
     },
     Tmpfs {
         target: CString,
         options: CString,
+        flags: u64,
     },
     WriteFile {
         path: CString,
@@ -68,6 +83,10 @@ pub(crate) enum Step {
     Proc {
         target: CString,
     },
+    /// A step skipped when its path is missing or out of the sandbox user's reach (`ENOENT`,
+    /// `EACCES`): a `/proc` entry this kernel lacks, a host mount gone since start-up or under
+    /// a directory the sandbox's uid cannot search (so no program can reach it either).
+    Optional(Box<Step>),
 }
 
 /// Landlock for the child: masks from the `landlock` crate for the kernel's ABI, and the
@@ -88,6 +107,9 @@ pub(crate) struct Plan {
     pub workdir: CString,
     pub sources: Vec<Source>,
     pub steps: Vec<Step>,
+    /// Hardening of the new `/proc`, once the new root is entered and the namespace's own
+    /// limits are written into `/proc/sys` (which then becomes read-only).
+    pub proc_steps: Vec<Step>,
     /// Root path only: drop the supplementary groups the service runs with.
     pub drop_groups: bool,
     pub rlimits: Vec<(u32, u64, u64)>,
@@ -106,6 +128,9 @@ pub(crate) struct RootLayout<'a> {
     pub ro_paths: &'a [PathBuf],
     pub packages_dir: Option<&'a Path>,
     pub scratch_bytes: u64,
+    /// Programs may execute files in the scratch tmpfs (`/work`, `/tmp`, `/dev/shm`).
+    pub exec_scratch: bool,
+    pub read_only: &'a RecursiveReadOnly,
     pub drop_groups: bool,
     pub rlimits: Vec<(u32, u64, u64)>,
     pub user_limits: Vec<UserLimit>,
@@ -122,7 +147,7 @@ pub(crate) fn cstring(value: impl AsRef<OsStr>) -> Result<CString, IsolationErro
     })
 }
 
-fn staged(path: impl AsRef<Path>) -> Result<CString, IsolationError> {
+pub(crate) fn staged(path: impl AsRef<Path>) -> Result<CString, IsolationError> {
     let path = path.as_ref();
     let relative = path.strip_prefix("/").unwrap_or(path);
     cstring(Path::new(STAGING).join(relative))
@@ -138,8 +163,22 @@ const GROUP: &str = "sandbox:x:1000:\nnogroup:x:65534:\n";
 
 impl Plan {
     pub(crate) fn build(layout: RootLayout<'_>) -> Result<Self, IsolationError> {
-        let mut b = Builder::default();
+        let mut b = Builder {
+            read_only: layout.read_only,
+            sources: Vec::new(),
+            steps: Vec::new(),
+            made: Vec::new(),
+        };
         let scratch = layout.scratch_bytes;
+        // Nothing written there needs executing: the interpreter and extension modules come
+        // from /usr and /packages; a dropped binary or shared object does not run.
+        let scratch_flags = libc::MS_NOSUID
+            | libc::MS_NODEV
+            | if layout.exec_scratch {
+                0
+            } else {
+                libc::MS_NOEXEC
+            };
         // Directories first: the staging root is writable only until the final remount.
         b.bind_ro(Path::new("/usr"), Path::new("/usr"))?;
         for name in TOP_LEVEL {
@@ -164,24 +203,31 @@ impl Plan {
             b.bind_ro(dir, Path::new(PACKAGES_MOUNT))?;
         }
         let uid_gid = format!("uid={SANDBOX_UID},gid={SANDBOX_GID}");
-        b.tmpfs(WORKDIR, &format!("size={scratch},mode=0700,{uid_gid}"))?;
-        b.tmpfs("/tmp", &format!("size={scratch},mode=1777"))?;
+        b.tmpfs(
+            WORKDIR,
+            &format!("size={scratch},mode=0700,{uid_gid}"),
+            scratch_flags,
+        )?;
+        b.tmpfs("/tmp", &format!("size={scratch},mode=1777"), scratch_flags)?;
         b.mkdir("/dev", 0o755)?;
+        let mut null = None;
         for device in DEVICES {
             let host = Path::new("/dev").join(device);
             let source = b.source(&host, false)?;
+            if *device == "null" {
+                null = Some(source);
+            }
             let target = staged(&host)?;
             b.steps.push(Step::Touch {
                 path: target.clone(),
             });
-            b.steps.push(Step::Bind {
-                source,
-                target,
-                readonly: false,
-                remount_flags: 0,
-            });
+            b.steps.push(Step::Bind { source, target });
         }
-        b.tmpfs("/dev/shm", &format!("size={scratch},mode=1777"))?;
+        b.tmpfs(
+            "/dev/shm",
+            &format!("size={scratch},mode=1777"),
+            scratch_flags,
+        )?;
         for (link, target) in [
             ("fd", "/proc/self/fd"),
             ("stdin", "/proc/self/fd/0"),
@@ -204,6 +250,8 @@ impl Plan {
         b.steps.push(Step::Proc {
             target: staged("/proc")?,
         });
+        let null = null.ok_or_else(|| IsolationError::Config("/dev/null is not bound".into()))?;
+        let proc_steps = proc_steps(null)?;
 
         if b.sources.len() > MAX_SOURCES {
             return Err(IsolationError::Config(format!(
@@ -231,6 +279,7 @@ impl Plan {
             workdir: cstring(WORKDIR)?,
             sources: b.sources,
             steps: b.steps,
+            proc_steps,
             drop_groups: layout.drop_groups,
             rlimits: layout.rlimits,
             user_limits: layout.user_limits,
@@ -242,14 +291,14 @@ impl Plan {
     }
 }
 
-#[derive(Default)]
-struct Builder {
+struct Builder<'a> {
+    read_only: &'a RecursiveReadOnly,
     sources: Vec<Source>,
     steps: Vec<Step>,
     made: Vec<PathBuf>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn source(&mut self, path: &Path, directory: bool) -> Result<usize, IsolationError> {
         self.sources.push(Source {
             path: cstring(path)?,
@@ -275,6 +324,7 @@ impl Builder {
         Ok(())
     }
 
+    /// Bind `host` at `inside` with everything mounted under it, all of it read-only.
     fn bind_ro(&mut self, host: &Path, inside: &Path) -> Result<(), IsolationError> {
         let meta = std::fs::metadata(host).map_err(|e| {
             IsolationError::Config(format!("read-only path {}: {e}", host.display()))
@@ -285,52 +335,43 @@ impl Builder {
                 host.display()
             )));
         }
-        let remount_flags = locked_mount_flags(host)?;
+        let flags = mounts::locked_mount_flags(host)?;
         let source = self.source(host, true)?;
         self.mkdir(inside, 0o755)?;
+        let target = staged(inside)?;
         self.steps.push(Step::Bind {
             source,
-            target: staged(inside)?,
-            readonly: true,
-            remount_flags,
+            target: target.clone(),
         });
+        if *self.read_only == RecursiveReadOnly::MountSetattr {
+            self.steps.push(Step::ReadOnlyTree { target });
+            return Ok(());
+        }
+        self.steps.push(Step::Remount { target, flags });
+        let real = std::fs::canonicalize(host).unwrap_or_else(|_| host.to_owned());
+        for point in self.read_only.under(host) {
+            let Ok(relative) = point.strip_prefix(&real) else {
+                continue;
+            };
+            // A mount point the service cannot even stat is out of the sandbox's reach too.
+            let Ok(flags) = mounts::locked_mount_flags(&point) else {
+                continue;
+            };
+            self.steps.push(Step::Optional(Box::new(Step::Remount {
+                target: staged(inside.join(relative))?,
+                flags,
+            })));
+        }
         Ok(())
     }
 
-    fn tmpfs(&mut self, inside: &str, options: &str) -> Result<(), IsolationError> {
+    fn tmpfs(&mut self, inside: &str, options: &str, flags: u64) -> Result<(), IsolationError> {
         self.mkdir(inside, 0o755)?;
         self.steps.push(Step::Tmpfs {
             target: staged(inside)?,
             options: cstring(options)?,
+            flags,
         });
         Ok(())
     }
-}
-
-/// The flags a read-only remount of a bind of `path` must keep: inside a user namespace the
-/// kernel refuses to clear flags that the original mount has (they are "locked").
-fn locked_mount_flags(path: &Path) -> Result<u64, IsolationError> {
-    let c = cstring(path)?;
-    // SAFETY: `c` is a valid NUL-terminated path and `stat` is a plain out-parameter.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
-        return Err(IsolationError::Config(format!(
-            "{}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        )));
-    }
-    let f = stat.f_flag;
-    let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
-    for (st, ms) in [
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-        (libc::ST_NOATIME, libc::MS_NOATIME),
-        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
-    ] {
-        if f & st != 0 {
-            flags |= ms;
-        }
-    }
-    Ok(flags)
 }

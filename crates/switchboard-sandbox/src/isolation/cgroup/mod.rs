@@ -19,6 +19,7 @@ use serde_json::json;
 mod layout;
 mod worker;
 
+use super::layers::{Layer, Probe};
 use layout::{mounts, own_groups};
 pub(crate) use worker::WorkerCgroup;
 
@@ -54,6 +55,8 @@ pub(crate) struct Cgroups {
     cpu: Option<Group>,
     /// A v2 group whose children offer `cgroup.kill`.
     kill: Option<PathBuf>,
+    /// The memory group's limit covers swap too (`memsw` on v1, `memory.swap.max` on v2).
+    swap: bool,
     /// Why each controller is unavailable.
     missing: Vec<(String, String)>,
     /// Our own groups, removed at shutdown.
@@ -77,6 +80,7 @@ impl Cgroups {
             pids: None,
             cpu: None,
             kill: None,
+            swap: false,
             missing: Vec::new(),
             created: Vec::new(),
             limits: Some(limits),
@@ -104,6 +108,9 @@ impl Cgroups {
                         && fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}"))
                             .is_ok();
                     if on {
+                        if controller == "memory" {
+                            found.swap = dir.join("memory.swap.max").exists();
+                        }
                         *found.slot(controller) = Some(Group {
                             version: Version::V2,
                             dir: dir.clone(),
@@ -145,6 +152,9 @@ impl Cgroups {
                 .and_then(|()| fs::remove_dir(&probe));
             match tried {
                 Ok(()) => {
+                    if controller == "memory" {
+                        found.swap = dir.join("memory.memsw.limit_in_bytes").exists();
+                    }
                     found.created.push(dir.clone());
                     *found.slot(controller) = Some(Group {
                         version: Version::V1,
@@ -176,6 +186,25 @@ impl Cgroups {
         self.memory.is_some()
     }
 
+    /// Record in `probe` every limit this host does not let us enforce.
+    pub(crate) fn report_missing(&self, probe: &mut Probe) {
+        for (controller, why) in &self.missing {
+            let layer = match controller.as_str() {
+                "memory" => Layer::Memory,
+                "pids" => Layer::Pids,
+                _ => Layer::Cpu,
+            };
+            probe.missing(layer, format!("{controller} cgroup: {why}"));
+        }
+        // Without a memory group the address-space rlimit stands in, and it counts swap too.
+        if self.memory.is_some() && !self.swap {
+            probe.missing(
+                Layer::Swap,
+                "the memory cgroup does not account swap (no memory.memsw.limit_in_bytes / memory.swap.max)",
+            );
+        }
+    }
+
     /// What is in use, for `/ready`.
     pub(crate) fn describe(&self) -> serde_json::Value {
         let show = |g: &Option<Group>| match g {
@@ -190,6 +219,7 @@ impl Cgroups {
             "memory": show(&self.memory),
             "pids": show(&self.pids),
             "cpu": show(&self.cpu),
+            "swap_accounted": self.memory.is_some().then_some(self.swap),
             "kill": self.kill.as_ref().map(|d| format!("v2 cgroup.kill under {}", d.display())),
             "unavailable": self.missing.iter().map(|(c, why)| json!({"controller": c, "why": why})).collect::<Vec<_>>(),
         })

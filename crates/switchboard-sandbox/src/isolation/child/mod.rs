@@ -13,12 +13,12 @@
 use libc::{c_char, c_int, c_void};
 
 mod raw;
+mod steps;
 
-use raw::{
-    errno, fail, fail_on, fd_path, reset_signals, restrict_landlock, write_all, write_user_limits,
-};
+use raw::{errno, fail, fail_on, reset_signals, restrict_landlock, write_all, write_user_limits};
+use steps::run_step;
 
-use super::plan::{MAX_ARGS, MAX_SOURCES, Plan, Step};
+use super::plan::{MAX_ARGS, MAX_SOURCES, Plan};
 use super::{SANDBOX_GID, SANDBOX_UID};
 
 /// Declares [`Stage`] and the list of its variants (numbered from 1) in one place.
@@ -52,7 +52,9 @@ stages!(
     Symlink,
     Touch,
     Bind,
+    BindSelf,
     Remount,
+    ReadOnlyTree,
     Tmpfs,
     WriteFile,
     Proc,
@@ -61,6 +63,7 @@ stages!(
     RemountRoot,
     Chdir,
     UserLimits,
+    ProcMask,
     Rlimit,
     NoNewPrivs,
     LandlockCreate,
@@ -223,7 +226,9 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
             fail(Stage::Staging, 0);
         }
         for (i, step) in plan.steps.iter().enumerate() {
-            run_step(step, i, &source_fds);
+            if let Err(stage) = run_step(step, &source_fds) {
+                fail(stage, i);
+            }
         }
 
         // Enter the new root and drop the old one entirely.
@@ -239,7 +244,12 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
             std::ptr::null(),
             c"/".as_ptr(),
             std::ptr::null(),
-            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            libc::MS_REMOUNT
+                | libc::MS_BIND
+                | libc::MS_RDONLY
+                | libc::MS_NOSUID
+                | libc::MS_NODEV
+                | libc::MS_NOEXEC,
             std::ptr::null(),
         ) != 0
         {
@@ -248,8 +258,14 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
         if libc::chdir(plan.workdir.as_ptr()) != 0 {
             fail(Stage::Chdir, 0);
         }
-        // While the child still holds CAP_SYS_RESOURCE in its namespace.
+        // While the child still holds CAP_SYS_RESOURCE in its namespace, and before
+        // /proc/sys becomes read-only.
         write_user_limits(&plan.user_limits);
+        for (i, step) in plan.proc_steps.iter().enumerate() {
+            if run_step(step, &source_fds).is_err() {
+                fail(Stage::ProcMask, i);
+            }
+        }
 
         for (i, &(resource, soft, hard)) in plan.rlimits.iter().enumerate() {
             let limit = libc::rlimit {
@@ -297,110 +313,13 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
     }
 }
 
-unsafe fn run_step(step: &Step, i: usize, source_fds: &[c_int; MAX_SOURCES]) {
-    // SAFETY: as in `run`.
-    unsafe {
-        match step {
-            Step::Mkdir { path, mode } => {
-                if libc::mkdir(path.as_ptr(), *mode) != 0 && errno() != libc::EEXIST {
-                    fail(Stage::Mkdir, i);
-                }
-            }
-            Step::Symlink { target, link } => {
-                if libc::symlink(target.as_ptr(), link.as_ptr()) != 0 {
-                    fail(Stage::Symlink, i);
-                }
-            }
-            Step::Touch { path } => {
-                let fd = libc::open(
-                    path.as_ptr(),
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
-                    0o644,
-                );
-                if fd < 0 {
-                    fail(Stage::Touch, i);
-                }
-                libc::close(fd);
-            }
-            Step::Bind {
-                source,
-                target,
-                readonly,
-                remount_flags,
-            } => {
-                let Some(&fd) = source_fds.get(*source) else {
-                    fail(Stage::Bind, i)
-                };
-                let mut path = [0u8; 32];
-                fd_path(fd, &mut path);
-                if libc::mount(
-                    path.as_ptr().cast::<c_char>(),
-                    target.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ) != 0
-                {
-                    fail(Stage::Bind, i);
-                }
-                if *readonly
-                    && libc::mount(
-                        std::ptr::null(),
-                        target.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | *remount_flags,
-                        std::ptr::null(),
-                    ) != 0
-                {
-                    fail(Stage::Remount, i);
-                }
-            }
-            Step::Tmpfs { target, options } => {
-                if libc::mount(
-                    c"tmpfs".as_ptr(),
-                    target.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV,
-                    options.as_ptr().cast::<c_void>(),
-                ) != 0
-                {
-                    fail(Stage::Tmpfs, i);
-                }
-            }
-            Step::WriteFile { path, contents } => {
-                let fd = libc::open(
-                    path.as_ptr(),
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-                    0o644,
-                );
-                if fd < 0 || !write_all(fd, contents) {
-                    fail(Stage::WriteFile, i);
-                }
-                libc::close(fd);
-            }
-            Step::Proc { target } => {
-                if libc::mount(
-                    c"proc".as_ptr(),
-                    target.as_ptr(),
-                    c"proc".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    std::ptr::null(),
-                ) != 0
-                {
-                    fail(Stage::Proc, i);
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn stages_round_trip() {
-        for value in 1..=29u8 {
+        for value in 1..=Stage::ALL.len() as u8 {
             assert_eq!(Stage::from_u8(value).map(|s| s as u8), Some(value));
         }
         assert_eq!(Stage::from_u8(0), None);
