@@ -7,7 +7,12 @@
 //!   the caller chose (or nowhere, if it asked for no progress).
 //! - `message` (logging): the upstream session is shared by all callers, and a log message
 //!   names no request, so it goes to the sessions that have a call in flight to this upstream,
-//!   once each, if it passes the level the session set with `logging/setLevel`.
+//!   once each, if it passes the level the session set with `logging/setLevel`; with no call in
+//!   flight, to every session that set a level at or below the message's.
+//! - `resources/updated`: to the sessions subscribed to that resource
+//!   ([`super::subscriptions`]).
+//! - requests (sampling, elicitation, roots) on rmcp's path: to the one session with calls in
+//!   flight ([`super::client_requests`]).
 //!
 //! Progress and log messages are routed by [`Routes::observe`], which the session's transport
 //! ([`super::transport`]) calls as each message arrives, in order. rmcp hands notifications to
