@@ -1,6 +1,7 @@
 //! Settings validation: safe defaults, errors that name the setting.
 
 use super::*;
+use crate::isolation::Layer;
 
 fn config(raw: RawConfig) -> Result<Config, Error> {
     Config::from_parts(
@@ -59,4 +60,81 @@ fn errors_name_the_setting() {
     })
     .expect_err("a relative state directory");
     assert!(err.to_string().contains("SANDBOX_STATE_DIR"), "{err}");
+}
+
+#[test]
+fn weaker_isolation_is_named_explicitly() {
+    let c = config(RawConfig::default()).expect("defaults");
+    assert!(
+        c.allow_weaker_isolation.is_empty(),
+        "nothing weaker by default"
+    );
+    assert!(!c.allow_exec_scratch, "scratch is noexec by default");
+    let c = config(RawConfig {
+        allow_weaker_isolation: Some(vec!["landlock".into(), "cgroups".into(), "memory".into()]),
+        ..Default::default()
+    })
+    .expect("known layers");
+    assert_eq!(
+        c.allow_weaker_isolation,
+        [
+            Layer::Landlock,
+            Layer::Memory,
+            Layer::Swap,
+            Layer::Pids,
+            Layer::Cpu
+        ]
+    );
+    for bad in ["memroy", "seccomp"] {
+        let err = config(RawConfig {
+            allow_weaker_isolation: Some(vec![bad.into()]),
+            ..Default::default()
+        })
+        .expect_err("not a layer that can be weakened");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("--allow-weaker-isolation / SANDBOX_ALLOW_WEAKER_ISOLATION")
+                && msg.contains(bad),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn flags_and_toml_spell_the_new_settings() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        raw: RawConfig,
+    }
+    let cli = Cli::try_parse_from([
+        "sandbox",
+        "--allow-weaker-isolation",
+        "memory,landlock",
+        "--allow-exec-scratch",
+    ])
+    .expect("parses");
+    assert_eq!(
+        cli.raw.allow_weaker_isolation,
+        Some(vec!["memory".to_owned(), "landlock".to_owned()])
+    );
+    assert_eq!(
+        cli.raw.allow_exec_scratch,
+        Some(true),
+        "the flag alone means true"
+    );
+    let file = switchboard_runtime::config::ConfigFile::parse(
+        std::path::Path::new("switchboard.toml"),
+        "[sandbox]\nallow_weaker_isolation = [\"cgroups\"]\nallow_exec_scratch = false\n",
+    )
+    .expect("TOML");
+    let toml: RawConfig =
+        switchboard_runtime::config::layer(&RawConfig::default(), Some(&file), "sandbox")
+            .expect("known keys");
+    assert_eq!(
+        toml.allow_weaker_isolation,
+        Some(vec!["cgroups".to_owned()])
+    );
+    assert_eq!(toml.allow_exec_scratch, Some(false));
 }

@@ -121,6 +121,10 @@ mod tests {
         assert_ne!(v6.handled_net, 0, "ABI 4+ handles TCP");
         assert_ne!(v6.scoped, 0, "ABI 6+ scopes signals and abstract sockets");
         assert!(v6.handled_fs & v1.handled_fs == v1.handled_fs);
-        assert!(plan(Availability::Missing(libc::ENOSYS), &[]).expect("plan").is_none());
+        assert!(
+            plan(Availability::Missing(libc::ENOSYS), &[])
+                .expect("plan")
+                .is_none()
+        );
     }
 }

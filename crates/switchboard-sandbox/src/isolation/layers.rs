@@ -59,7 +59,10 @@ impl Layer {
         if wanted == "cgroups" {
             return Ok(vec![Self::Memory, Self::Swap, Self::Pids, Self::Cpu]);
         }
-        let names = format!("{} (or cgroups for the first four)", Self::ALL.map(Layer::name).join(", "));
+        let names = format!(
+            "{} (or cgroups for the first four)",
+            Self::ALL.map(Layer::name).join(", ")
+        );
         if ["seccomp", "namespaces", "namespace", "userns"].contains(&wanted.as_str()) {
             return Err(format!(
                 "{setting}: '{name}' cannot be weakened: the sandbox never runs code without seccomp and its namespaces; the layers that can be named are {names}"
@@ -141,10 +144,6 @@ pub(crate) struct Degraded {
     pub why: String,
 }
 
-/// The setting, as the refusal names it.
-pub(crate) const SETTING: &str =
-    "--allow-weaker-isolation / SANDBOX_ALLOW_WEAKER_ISOLATION / allow_weaker_isolation";
-
 /// Refuse when a missing layer was not accepted; else the degraded layers.
 pub(crate) fn decide(probe: &Probe, allowed: &[Layer]) -> Result<Vec<Degraded>, IsolationError> {
     let refused: Vec<&(Layer, String)> = probe
@@ -153,23 +152,48 @@ pub(crate) fn decide(probe: &Probe, allowed: &[Layer]) -> Result<Vec<Degraded>, 
         .filter(|(layer, _)| !allowed.contains(layer))
         .collect();
     if !refused.is_empty() {
-        let each = refused
+        // Layers granted the same way (the three cgroup controllers) share one explanation.
+        let mut groups: Vec<(&str, Vec<&(Layer, String)>)> = Vec::new();
+        for missing in &refused {
+            let grant = missing.0.grant();
+            match groups.iter_mut().find(|(g, _)| *g == grant) {
+                Some((_, members)) => members.push(missing),
+                None => groups.push((grant, vec![missing])),
+            }
+        }
+        let each = groups
             .iter()
-            .map(|(layer, why)| {
+            .map(|(grant, members)| {
+                let names = members
+                    .iter()
+                    .map(|(l, _)| format!("'{l}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let whys = members
+                    .iter()
+                    .map(|(_, why)| why.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let (noun, verb, pronoun) = if members.len() == 1 {
+                    ("layer", "is", "it")
+                } else {
+                    ("layers", "are", "them")
+                };
                 format!(
-                    "isolation layer '{layer}' cannot be enforced on this host ({why}). To grant it: {}",
-                    layer.grant()
+                    "isolation {noun} {names} {verb} not enforceable on this host ({whys}). To grant {pronoun}: {grant}"
                 )
             })
             .collect::<Vec<_>>()
             .join(". ");
-        let names = refused
+        let names: Vec<&str> = refused.iter().map(|(l, _)| l.name()).collect();
+        let toml = names
             .iter()
-            .map(|(l, _)| l.name())
+            .map(|n| format!("\"{n}\""))
             .collect::<Vec<_>>()
-            .join(",");
+            .join(", ");
+        let names = names.join(",");
         return Err(IsolationError::Unsupported(format!(
-            "{each}. To run with weaker isolation instead, name the layer explicitly: {SETTING} {names}"
+            "{each}. To run with weaker isolation instead, name what to run without explicitly: --allow-weaker-isolation {names} (SANDBOX_ALLOW_WEAKER_ISOLATION={names}; allow_weaker_isolation = [{toml}] in [sandbox])"
         )));
     }
     Ok(probe
@@ -220,12 +244,11 @@ mod tests {
         let err = decide(&without_memory_cgroup(), &[]).expect_err("refused");
         let msg = err.to_string();
         for needle in [
-            "'memory'",
+            "isolation layer 'memory' is not enforceable",
             "Read-only file system",
             "Delegate=yes",
             "run it as root",
-            "SANDBOX_ALLOW_WEAKER_ISOLATION",
-            "--allow-weaker-isolation",
+            "--allow-weaker-isolation memory (SANDBOX_ALLOW_WEAKER_ISOLATION=memory; allow_weaker_isolation = [\"memory\"] in [sandbox])",
         ] {
             assert!(msg.contains(needle), "{needle:?} missing in: {msg}");
         }
@@ -252,7 +275,11 @@ mod tests {
 
     #[test]
     fn nothing_missing_nothing_degraded_whatever_is_allowed() {
-        assert!(decide(&Probe::default(), &Layer::ALL).expect("ok").is_empty());
+        assert!(
+            decide(&Probe::default(), &Layer::ALL)
+                .expect("ok")
+                .is_empty()
+        );
     }
 
     #[test]
@@ -261,7 +288,10 @@ mod tests {
         assert_eq!(Layer::parse("landlock", "s"), Ok(vec![Layer::Landlock]));
         assert_eq!(Layer::parse("cgroups", "s").map(|l| l.len()), Ok(4));
         let unknown = Layer::parse("cgroup", "s").expect_err("unknown");
-        assert!(unknown.contains("memory, swap, pids, cpu, landlock"), "{unknown}");
+        assert!(
+            unknown.contains("memory, swap, pids, cpu, landlock"),
+            "{unknown}"
+        );
         let never = Layer::parse("seccomp", "s").expect_err("never");
         assert!(never.contains("cannot be weakened"), "{never}");
     }

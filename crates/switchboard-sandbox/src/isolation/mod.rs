@@ -3,9 +3,10 @@
 //!
 //! Every sandboxed interpreter is PID 1 of its own user, pid, mount, net, ipc and uts
 //! namespaces, runs as uid/gid 1000 inside (an unprivileged host uid outside), in a minimal
-//! read-only root (`/usr`, the managed packages, tmpfs `/work` and `/tmp`, a fresh `/proc`, five
-//! device nodes), with rlimits, per-worker cgroups where the host offers them, Landlock where
-//! the kernel has it, and stacked seccomp filters, with an empty environment.
+//! read-only root (`/usr`, the managed packages, noexec tmpfs `/work` and `/tmp`, a fresh,
+//! masked `/proc`, five device nodes), with rlimits, per-worker cgroups, Landlock and stacked
+//! seccomp filters, with an empty environment. A cgroup controller or Landlock the host lacks
+//! stops the service from starting unless the operator named it as acceptable ([`layers`]).
 //!
 //! - [`plan`]: the child's instructions, prepared once.
 //! - [`child`]: the child between `clone` and `execve` (raw system calls only).
@@ -90,7 +91,7 @@ impl SpawnError {
                     Stage::PrivateMounts
                     | Stage::Staging
                     | Stage::Bind
-                    | Stage::BindSelf
+                    | Stage::BindPath
                     | Stage::Remount
                     | Stage::ReadOnlyTree
                     | Stage::ProcMask

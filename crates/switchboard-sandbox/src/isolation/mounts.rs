@@ -197,19 +197,22 @@ fn proc_paths(paths: &[&str]) -> Result<Vec<CString>, IsolationError> {
 
 /// Hide what the fresh `/proc` tells about the host (see [`super::mounts`]): read-only binds
 /// first, then the masks, some of which lie under them. Entries this kernel lacks are skipped.
-pub(crate) fn proc_steps(null: usize) -> Result<Vec<Step>, IsolationError> {
+pub(crate) fn proc_steps() -> Result<Vec<Step>, IsolationError> {
     let mut steps = Vec::new();
     let optional = |step| Step::Optional(Box::new(step));
     for path in proc_paths(READ_ONLY)? {
-        steps.push(optional(Step::BindSelf { path: path.clone() }));
+        steps.push(optional(Step::BindPath {
+            source: path.clone(),
+            target: path.clone(),
+        }));
         steps.push(optional(Step::Remount {
             target: path,
             flags: PROC_FLAGS,
         }));
     }
     for target in proc_paths(MASKED_FILES)? {
-        steps.push(optional(Step::Bind {
-            source: null,
+        steps.push(optional(Step::BindPath {
+            source: cstring("/dev/null")?,
             target,
         }));
     }
@@ -249,7 +252,11 @@ mod tests {
             vec![PathBuf::from("/usr/a"), PathBuf::from("/usr/a/b")],
             "strictly under, parents first, not a sibling sharing the prefix"
         );
-        assert!(RecursiveReadOnly::MountSetattr.under(Path::new("/usr")).is_empty());
+        assert!(
+            RecursiveReadOnly::MountSetattr
+                .under(Path::new("/usr"))
+                .is_empty()
+        );
     }
 
     #[test]

@@ -56,9 +56,12 @@ pub(crate) enum Step {
         source: usize,
         target: CString,
     },
-    /// Bind a path of the tree being built onto itself (no submounts), to remount it.
-    BindSelf {
-        path: CString,
+    /// Bind a path of the tree being built (no submounts): onto itself to remount it, or
+    /// `/dev/null` over a file to mask it. (The sources opened before `pivot_root` lie in the
+    /// detached old root by then, which the kernel refuses as a bind source.)
+    BindPath {
+        source: CString,
+        target: CString,
     },
     /// Remount one bind read-only with `flags`, which keep the flags the kernel locks on the
     /// source mount (atime, nosuid, nodev, noexec).
@@ -147,7 +150,7 @@ pub(crate) fn cstring(value: impl AsRef<OsStr>) -> Result<CString, IsolationErro
     })
 }
 
-pub(crate) fn staged(path: impl AsRef<Path>) -> Result<CString, IsolationError> {
+fn staged(path: impl AsRef<Path>) -> Result<CString, IsolationError> {
     let path = path.as_ref();
     let relative = path.strip_prefix("/").unwrap_or(path);
     cstring(Path::new(STAGING).join(relative))
@@ -210,13 +213,9 @@ impl Plan {
         )?;
         b.tmpfs("/tmp", &format!("size={scratch},mode=1777"), scratch_flags)?;
         b.mkdir("/dev", 0o755)?;
-        let mut null = None;
         for device in DEVICES {
             let host = Path::new("/dev").join(device);
             let source = b.source(&host, false)?;
-            if *device == "null" {
-                null = Some(source);
-            }
             let target = staged(&host)?;
             b.steps.push(Step::Touch {
                 path: target.clone(),
@@ -250,8 +249,7 @@ impl Plan {
         b.steps.push(Step::Proc {
             target: staged("/proc")?,
         });
-        let null = null.ok_or_else(|| IsolationError::Config("/dev/null is not bound".into()))?;
-        let proc_steps = proc_steps(null)?;
+        let proc_steps = proc_steps()?;
 
         if b.sources.len() > MAX_SOURCES {
             return Err(IsolationError::Config(format!(
@@ -375,3 +373,7 @@ impl Builder<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

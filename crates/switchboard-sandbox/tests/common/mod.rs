@@ -1,6 +1,7 @@
 //! Shared set-up: a real sandbox on an ephemeral port, and helpers to call it.
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod host;
 pub mod procs;
 pub mod wheels;
 

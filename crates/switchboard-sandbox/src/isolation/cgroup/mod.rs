@@ -4,7 +4,8 @@
 //! Layouts differ (pure v2; hybrid v1 + v2 as on the machine this was written on; v1 only;
 //! none inside some containers), so nothing is assumed: at start-up each controller is tried
 //! in a group of our own under the service's own cgroup (`/proc/self/cgroup`), v2 first, then
-//! v1, and what works is used and reported on `/ready`. Each worker gets its own child group,
+//! v1, and what works is used and reported on `/ready`; what does not is a missing layer
+//! (see [`super::layers`]), which stops the service unless accepted. Each worker gets its own child group,
 //! joined by the parent before the sandboxed process runs anything, and removed after it is
 //! reaped. A worker whose groups cannot be created is not started.
 

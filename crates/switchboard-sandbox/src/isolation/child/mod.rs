@@ -52,7 +52,7 @@ stages!(
     Symlink,
     Touch,
     Bind,
-    BindSelf,
+    BindPath,
     Remount,
     ReadOnlyTree,
     Tmpfs,

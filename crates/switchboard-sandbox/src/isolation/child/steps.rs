@@ -19,10 +19,7 @@ struct MountAttr {
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 /// Run `step`; on failure the stage to report (errno is left as the failing call set it).
-pub(super) unsafe fn run_step(
-    step: &Step,
-    source_fds: &[c_int; MAX_SOURCES],
-) -> Result<(), Stage> {
+pub(super) unsafe fn run_step(step: &Step, source_fds: &[c_int; MAX_SOURCES]) -> Result<(), Stage> {
     // SAFETY: raw system calls on NUL-terminated paths the parent prepared and keeps alive,
     // and on stack values.
     unsafe {
@@ -67,15 +64,15 @@ pub(super) unsafe fn run_step(
                     Stage::Bind,
                 )
             }
-            Step::BindSelf { path } => ok(
+            Step::BindPath { source, target } => ok(
                 libc::mount(
-                    path.as_ptr(),
-                    path.as_ptr(),
+                    source.as_ptr(),
+                    target.as_ptr(),
                     std::ptr::null(),
                     libc::MS_BIND,
                     std::ptr::null(),
                 ),
-                Stage::BindSelf,
+                Stage::BindPath,
             ),
             Step::Remount { target, flags } => ok(
                 libc::mount(
