@@ -60,6 +60,17 @@ impl Sandbox {
         metrics: &Metrics,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
+        // Not dumpable: no other process of our uid (pip, a build; only CAP_SYS_PTRACE) may
+        // open our descriptors through /proc/<pid>/fd or trace us, and with them every idle
+        // worker's stdin, stdout and stderr. Workers undo the inheritance at once and redo it
+        // after execve (`bootstrap.py`).
+        // SAFETY: a plain prctl on this process.
+        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+            return Err(Error::Isolation(format!(
+                "prctl(PR_SET_DUMPABLE, 0): {}",
+                std::io::Error::last_os_error()
+            )));
+        }
         // SAFETY: plain getter.
         let root = unsafe { libc::geteuid() } == 0;
         let run_as = root.then_some((config.host_uid, config.host_gid));

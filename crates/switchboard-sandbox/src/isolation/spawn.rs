@@ -6,8 +6,9 @@
 //! 1. parent: pipes for stdin/stdout/stderr, a report pipe and a sync pipe; `clone` with new
 //!    user, pid, mount, net, ipc and uts namespaces and `CLONE_PIDFD`. The child is PID 1 of
 //!    its pid namespace, so killing it takes every process it ever starts with it.
-//! 2. child: fds in place, everything else closed, parent-death signal; waits on the sync pipe.
-//! 3. parent: moves the child into its cgroups, writes its uid/gid maps, releases it.
+//! 2. child: fds in place, dumpable again (reports STARTED: see [`record::STARTED`]),
+//!    everything else closed, parent-death signal; waits on the sync pipe.
+//! 3. parent: waits for STARTED, moves the child into its cgroups, writes its uid/gid maps, releases it.
 //! 4. child: drops to the sandbox uid, builds and enters the minimal root, limits, Landlock,
 //!    seccomp, reports READY, `execve`s the interpreter (closing the report pipe).
 //! 5. parent: reads the report to EOF: READY then EOF is success; an ERROR record names the
@@ -158,6 +159,7 @@ pub(crate) fn spawn(
     // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop((stdin_r, stdout_w, stderr_w, report_w, sync_r));
+    wait_started(&report_r)?;
     let mount_ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
         .map(OwnedFd::from)
         .map_err(|e| SpawnError::Host(format!("opening the sandbox's mount namespace: {e}")))?;
@@ -196,12 +198,41 @@ pub(crate) fn spawn(
     })
 }
 
+/// Wait for the child's first record, which says it is dumpable (see [`record::STARTED`]).
+fn wait_started(report: &OwnedFd) -> Result<(), SpawnError> {
+    let mut buf = [0u8; record::LEN];
+    let len = read_records(report, &mut buf)?;
+    match buf.get(..len) {
+        Some(first) if len == record::LEN && first[0] == record::STARTED => Ok(()),
+        Some(records) => {
+            check_errors(records)?;
+            Err(SpawnError::Vanished)
+        }
+        None => Err(SpawnError::Vanished),
+    }
+}
+
 /// Read the child's records until the pipe closes (at `execve`); READY then EOF is success.
 fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
-    let deadline = std::time::Instant::now() + SETUP_TIMEOUT;
     let mut buf = [0u8; 64];
+    let len = read_records(report, &mut buf)?;
+    let records = buf.get(..len).unwrap_or_default();
+    check_errors(records)?;
+    if records
+        .chunks_exact(record::LEN)
+        .any(|chunk| chunk[0] == record::READY)
+    {
+        Ok(())
+    } else {
+        Err(SpawnError::Vanished)
+    }
+}
+
+/// Fill `buf` with records until it is full or the pipe closes; returns the length read.
+fn read_records(report: &OwnedFd, buf: &mut [u8]) -> Result<usize, SpawnError> {
+    let deadline = std::time::Instant::now() + SETUP_TIMEOUT;
     let mut len = 0usize;
-    loop {
+    while len < buf.len() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let mut poll = libc::pollfd {
             fd: report.as_raw_fd(),
@@ -217,9 +248,7 @@ fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
         if ready == 0 {
             return Err(SpawnError::Timeout);
         }
-        let Some(space) = buf.get_mut(len..) else {
-            break;
-        };
+        let space = buf.get_mut(len..).unwrap_or_default();
         // SAFETY: reading into the unused tail of `buf`.
         let n = unsafe { libc::read(report.as_raw_fd(), space.as_mut_ptr().cast(), space.len()) };
         if n < 0 && errno() == libc::EINTR {
@@ -230,25 +259,21 @@ fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
         }
         len += n as usize;
     }
-    let mut ready = false;
-    for chunk in buf.get(..len).unwrap_or_default().chunks_exact(record::LEN) {
-        let index = u16::from_le_bytes([chunk[2], chunk[3]]);
-        match chunk[0] {
-            record::READY => ready = true,
-            record::ERROR => {
-                let errno = i32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
-                return Err(SpawnError::Child {
-                    stage: Stage::from_u8(chunk[1]),
-                    index: index as usize,
-                    errno,
-                });
-            }
-            _ => {}
+    Ok(len)
+}
+
+/// The first ERROR record among `records`, as an error.
+fn check_errors(records: &[u8]) -> Result<(), SpawnError> {
+    for chunk in records.chunks_exact(record::LEN) {
+        if chunk[0] == record::ERROR {
+            let index = u16::from_le_bytes([chunk[2], chunk[3]]);
+            let errno = i32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+            return Err(SpawnError::Child {
+                stage: Stage::from_u8(chunk[1]),
+                index: index as usize,
+                errno,
+            });
         }
     }
-    if ready {
-        Ok(())
-    } else {
-        Err(SpawnError::Vanished)
-    }
+    Ok(())
 }

@@ -40,6 +40,7 @@ macro_rules! stages {
 
 stages!(
     Fds,
+    Dumpable,
     ParentDeath,
     OpenSource,
     Groups,
@@ -84,6 +85,9 @@ pub(crate) mod record {
     pub const LEN: usize = 8;
     /// A step failed; the process exits.
     pub const ERROR: u8 = b'E';
+    /// The child is dumpable again (the service is not, and a clone inherits that), so the
+    /// service, even unprivileged, may open its `/proc` files (id maps, mount namespace).
+    pub const STARTED: u8 = b'S';
     /// Isolation is complete and `execve` comes next; `index` is the Landlock ABI enforced
     /// (0 for none).
     pub const READY: u8 = b'O';
@@ -117,6 +121,13 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
         if libc::dup3(fds.report, REPORT_FD, libc::O_CLOEXEC) < 0 {
             fail_on(fds.report, Stage::Fds, 0);
         }
+        // The clone inherited the service's "not dumpable", which would keep an unprivileged
+        // service out of our /proc files. Until `execve` we hold only our own pipe ends; the
+        // interpreter makes itself undumpable again before it waits for a program.
+        if libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) != 0 {
+            fail(Stage::Dumpable, 0);
+        }
+        write_all(REPORT_FD, &[record::STARTED, 0, 0, 0, 0, 0, 0, 0]);
         if libc::dup3(fds.sync, SYNC_FD, libc::O_CLOEXEC) < 0
             || libc::dup2(fds.stdin, 0) < 0
             || libc::dup2(fds.stdout, 1) < 0
