@@ -87,6 +87,11 @@ pub fn spawn(
     if let Some(cwd) = &command.cwd {
         process.current_dir(cwd);
     }
+    // rmcp kills the program from a task spawned when its transport is dropped; when the
+    // runtime itself is going away that task never runs (seen: programs left behind by tests
+    // that ended without a graceful stop). Killing it on drop of the child does not depend on
+    // the runtime.
+    process.kill_on_drop(true);
     let (child, stderr) = TokioChildProcess::builder(process)
         .stderr(Stdio::piped())
         .spawn()
