@@ -95,29 +95,41 @@ async fn special(state: &State, reply: &Reply, ollama: bool) -> Option<Response>
     }
 }
 
+/// What both chat endpoints do first: the request (a body that is not JSON is answered 400
+/// in the API's own error shape, as a real API does) and the script's next reply; a reply
+/// answered without a chat turn (an error status, a hang) is the response itself.
+async fn take_turn(
+    state: &State,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+    ollama: bool,
+) -> Result<(Value, Reply), Response> {
+    let Json(request) = body.map_err(|rejection| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &rejection.body_text(),
+            "invalid_request_error",
+            ollama,
+        )
+    })?;
+    let reply = state.next(uri.path(), headers, &request);
+    match special(state, &reply, ollama).await {
+        Some(response) => Err(response),
+        None => Ok((request, reply)),
+    }
+}
+
 pub(super) async fn openai_chat(
     Extract(state): Extract<Arc<State>>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        // A real API answers 400 to a body that is not JSON, in its own error shape.
-        Err(rejection) => {
-            let message = rejection.body_text();
-            return error(
-                StatusCode::BAD_REQUEST,
-                &message,
-                "invalid_request_error",
-                false,
-            );
-        }
+    let (request, reply) = match take_turn(&state, &uri, &headers, body, false).await {
+        Ok(turn) => turn,
+        Err(response) => return response,
     };
-    let reply = state.next(uri.path(), &headers, &request);
-    if let Some(response) = special(&state, &reply, false).await {
-        return response;
-    }
     let text = reply_text(&reply, &request);
     let calls = match &reply {
         Reply::ToolCalls { calls, .. } => calls.clone(),
@@ -198,23 +210,10 @@ pub(super) async fn ollama_chat(
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        // A real API answers 400 to a body that is not JSON, in its own error shape.
-        Err(rejection) => {
-            let message = rejection.body_text();
-            return error(
-                StatusCode::BAD_REQUEST,
-                &message,
-                "invalid_request_error",
-                true,
-            );
-        }
+    let (request, reply) = match take_turn(&state, &uri, &headers, body, true).await {
+        Ok(turn) => turn,
+        Err(response) => return response,
     };
-    let reply = state.next(uri.path(), &headers, &request);
-    if let Some(response) = special(&state, &reply, true).await {
-        return response;
-    }
     let text = reply_text(&reply, &request);
     let calls: Vec<Value> = match &reply {
         Reply::ToolCalls { calls, .. } => calls
