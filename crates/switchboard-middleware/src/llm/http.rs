@@ -35,7 +35,9 @@ pub struct ViaProxy(pub String);
 #[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
-    options: ClientOptions,
+    /// The proxy every request to the LLM goes through, without credentials: all its URLs
+    /// share the base URL's scheme and host, so it is looked up once, not per request.
+    via: Option<String>,
 }
 
 impl HttpClient {
@@ -58,11 +60,12 @@ impl HttpClient {
         options
             .check_proxy_for(base_url)
             .map_err(|e| e.to_string())?;
-        if let Some(via) = options.proxy_for(base_url) {
+        let via = options.proxy_for(base_url);
+        if let Some(via) = &via {
             tracing::info!(url = base_url, proxy = %via, "LLM requests go through a proxy");
         }
         let inner = options.build().map_err(|e| e.to_string())?;
-        Ok(Self { inner, options })
+        Ok(Self { inner, via })
     }
 
     /// POST `body` (JSON) to `url` and wait at most `timeout` for the response head.
@@ -111,7 +114,7 @@ impl HttpClient {
         let mut trace = http::HeaderMap::new();
         propagation::inject(&mut trace);
         let request = request.headers(trace);
-        let via = self.options.proxy_for(url);
+        let via = self.via.clone();
         match tokio::time::timeout(timeout, request.send()).await {
             Ok(Ok(response)) => {
                 let mut response = http::Response::from(response);
