@@ -90,11 +90,18 @@ pub struct RawConfig {
         value_name = "LAYERS"
     )]
     pub allow_weaker_isolation: Option<Vec<String>>,
-    /// Host uid/gid programs run as when the service runs as root [default: 65534].
+    /// Host uid/gid programs run as when the service runs as root: a uid no other process
+    /// uses, and not pip's [default: 65533].
     #[arg(long, env = "SANDBOX_HOST_UID", value_name = "UID")]
     pub host_uid: Option<u32>,
     #[arg(long, env = "SANDBOX_HOST_GID", value_name = "GID")]
     pub host_gid: Option<u32>,
+    /// Host uid/gid pip runs as when the service runs as root (it owns the packages
+    /// directory); must differ from the programs' [default: 65534].
+    #[arg(long, env = "SANDBOX_INSTALLER_UID", value_name = "UID")]
+    pub installer_uid: Option<u32>,
+    #[arg(long, env = "SANDBOX_INSTALLER_GID", value_name = "GID")]
+    pub installer_gid: Option<u32>,
 
     /// Managed site-packages directory: pip installs here, programs see it read-only at
     /// /packages [default: /var/lib/switchboard/site-packages as root, else
@@ -194,8 +201,14 @@ pub struct Config {
     pub max_concurrent: usize,
     pub queue_timeout: Duration,
     pub limits: Limits,
+    /// Host uid/gid of the programs (when the service runs as root).
     pub host_uid: u32,
     pub host_gid: u32,
+    /// Host uid/gid of pip (when the service runs as root): never the programs', so that a
+    /// process pip or a package's build starts cannot reach a worker while it starts (between
+    /// `execve` and the interpreter making itself undumpable).
+    pub installer_uid: u32,
+    pub installer_gid: u32,
     /// Programs may execute files in the scratch tmpfs.
     pub allow_exec_scratch: bool,
     /// Layers the service may run without where the host lacks them (`/ready` then shows
@@ -359,6 +372,14 @@ impl Config {
             &setting("allow_weaker_isolation", "allow-weaker-isolation"),
         )
         .map_err(Error::Config)?;
+        let (host_uid, host_gid) = (raw.host_uid.unwrap_or(65533), raw.host_gid.unwrap_or(65533));
+        let installer_uid = raw.installer_uid.unwrap_or(65534);
+        let installer_gid = raw.installer_gid.unwrap_or(65534);
+        if host_uid == installer_uid || host_uid == 0 || installer_uid == 0 {
+            return Err(Error::Config(format!(
+                "host_uid ({host_uid}) and installer_uid ({installer_uid}) must be two different non-root uids: a process pip starts must not share the programs' uid"
+            )));
+        }
         Ok(Self {
             listen,
             python,
@@ -371,8 +392,10 @@ impl Config {
                 Duration::from_secs(30),
             )?,
             limits,
-            host_uid: raw.host_uid.unwrap_or(65534),
-            host_gid: raw.host_gid.unwrap_or(65534),
+            host_uid,
+            host_gid,
+            installer_uid,
+            installer_gid,
             allow_exec_scratch: raw.allow_exec_scratch.unwrap_or(false),
             allow_weaker_isolation,
             packages,
@@ -390,8 +413,10 @@ impl Config {
             max_concurrent: 16,
             queue_timeout: Duration::from_secs(30),
             limits: Limits::default(),
-            host_uid: 65534,
-            host_gid: 65534,
+            host_uid: 65533,
+            host_gid: 65533,
+            installer_uid: 65534,
+            installer_gid: 65534,
             allow_exec_scratch: false,
             allow_weaker_isolation: Vec::new(),
             packages: PackageSettings::new(packages_dir),

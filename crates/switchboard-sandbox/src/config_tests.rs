@@ -25,6 +25,31 @@ fn defaults_are_safe() {
         PathBuf::from("/tmp/p.state"),
         "a sibling of the packages directory"
     );
+    assert_ne!(
+        c.host_uid, c.installer_uid,
+        "programs and pip never share a uid"
+    );
+}
+
+#[test]
+fn programs_and_pip_never_share_a_uid() {
+    for (host, installer) in [
+        (Some(65534), None),
+        (Some(70000), Some(70000)),
+        (Some(0), None),
+    ] {
+        let err = config(RawConfig {
+            host_uid: host,
+            installer_uid: installer,
+            ..RawConfig::default()
+        })
+        .expect_err("refused")
+        .to_string();
+        assert!(
+            err.contains("host_uid") && err.contains("installer_uid"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

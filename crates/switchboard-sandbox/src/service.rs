@@ -73,7 +73,7 @@ impl Sandbox {
         }
         // SAFETY: plain getter.
         let root = unsafe { libc::geteuid() } == 0;
-        let run_as = root.then_some((config.host_uid, config.host_gid));
+        let run_as = root.then_some((config.installer_uid, config.installer_gid));
         prepare_packages_dir(&config.packages.dir, run_as)?;
         let state = open_state_dir(&config.packages)?;
         let limits = config.limits.clone();

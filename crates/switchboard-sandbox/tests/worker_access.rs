@@ -1,7 +1,9 @@
-//! Nobody else can touch a worker: another process of the workers' host uid (pip runs as
-//! 65534 when the service is root, like the workers) can neither open an idle worker's pipes
+//! Nobody else can touch a worker: a process of pip's uid (65534 when the service is root;
+//! whatever a package's build starts runs as it) can neither open an idle worker's pipes
 //! through `/proc/<pid>/fd`, nor take them with `pidfd_getfd`, nor trace the worker, nor open
-//! the service's own descriptors (which include every idle worker's stdin). Runs as root.
+//! the service's own descriptors (which include every idle worker's stdin). Workers run as a
+//! uid of their own (65533), so this holds from the worker's `execve` on, before the
+//! interpreter makes itself undumpable. Runs as root.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 mod common;
@@ -50,7 +52,7 @@ for pid in workers:
 async fn idle_workers_and_the_service_are_out_of_reach_of_other_processes() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root (to probe as uid 65534)");
+        eprintln!("skipped: needs root (to probe as pip's uid 65534)");
         return;
     }
     let sandbox = common::start().await;
@@ -62,7 +64,7 @@ async fn idle_workers_and_the_service_are_out_of_reach_of_other_processes() {
             .into_iter()
             .filter(|(p, depth)| *depth == 1 && p.ns_pids.last() == Some(&1))
             .map(|(p, _)| p.pid)
-            .filter(|pid| runs_as_nobody(*pid))
+            .filter(|pid| runs_as(*pid, 65533))
             .collect();
         if workers.len() >= 2 {
             break workers;
@@ -96,8 +98,8 @@ async fn idle_workers_and_the_service_are_out_of_reach_of_other_processes() {
     }
 }
 
-/// Whether `pid` has dropped to host uid 65534 (a worker past its set-up).
-fn runs_as_nobody(pid: i32) -> bool {
+/// Whether `pid` has dropped to host `uid` (a worker past its set-up).
+fn runs_as(pid: i32, uid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t65534\t")))
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with(&format!("Uid:\t{uid}\t"))))
 }
