@@ -112,10 +112,13 @@ on() {
 
 # serve HOST SUBCOMMAND PORT [ARGS...]: run a switchboard service on HOST at its address,
 # accepting its address as Host header. `ip netns exec` execs the binary: $! is its pid.
+# Unauthenticated, said explicitly (a non-loopback address is refused otherwise): this test is
+# about the network; crates/switchboard/tests/auth.rs covers authentication.
 serve() {
   local host=$1 subcommand=$2 port=$3
   shift 3
   ip netns exec "$RUN-$host" env SWITCHBOARD_ALLOWED_HOSTS="${ADDR[$host]}" \
+    SWITCHBOARD_ALLOW_UNAUTHENTICATED=true \
     "$BIN" "$subcommand" --listen "${ADDR[$host]}:$port" "$@" >"$OUT/$host.log" 2>&1 &
   PID[$host]=$!
   PIDS+=("$!")

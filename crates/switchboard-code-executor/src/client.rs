@@ -58,7 +58,8 @@ impl SandboxClient {
     /// the environment); fails when that cannot be set up.
     pub fn new(config: &Config) -> Result<Self, switchboard_runtime::Error> {
         let options = switchboard_runtime::client::ClientOptions::from_http(&config.http)
-            .with_connect_timeout(config.connect_timeout);
+            .with_connect_timeout(config.connect_timeout)
+            .with_bearer(config.sandbox_token.clone());
         options.check_proxy_for(&config.sandbox_url)?;
         Ok(Self {
             http: options.build()?,

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use serde::{Deserialize, Serialize};
 use switchboard_runtime::{
     Error, HttpSettings,
+    auth::Secret,
     config::{parse_socket_addr, seconds},
 };
 
@@ -14,7 +15,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8004";
 pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:8001";
 
 /// Settings as given on the command line, in the environment or in `[code-executor]`.
-#[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
+#[derive(Clone, Default, clap::Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Address to listen on [default: 127.0.0.1:8004].
@@ -46,6 +47,24 @@ pub struct RawConfig {
         value_name = "SECONDS"
     )]
     pub connect_timeout_seconds: Option<f64>,
+    /// The credential sent to the sandbox (`Authorization: Bearer`), when the sandbox
+    /// authenticates its callers: `env:NAME`, `file:PATH` or the token itself.
+    #[arg(long, env = "CODE_EXECUTOR_SANDBOX_TOKEN", value_name = "SECRET")]
+    pub sandbox_token: Option<String>,
+}
+
+/// The token never appears in logs or debug output.
+impl std::fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawConfig")
+            .field("listen", &self.listen)
+            .field("sandbox_url", &self.sandbox_url)
+            .field(
+                "sandbox_token",
+                &self.sandbox_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Validated settings.
@@ -58,6 +77,8 @@ pub struct Config {
     pub execute_timeout: Duration,
     pub install_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Sent to the sandbox as a bearer credential.
+    pub sandbox_token: Option<Secret>,
     pub http: HttpSettings,
 }
 
@@ -98,6 +119,16 @@ impl Config {
                 raw.connect_timeout_seconds,
                 2,
             )?,
+            sandbox_token: raw
+                .sandbox_token
+                .as_deref()
+                .map(|source| {
+                    Secret::resolve(
+                        "sandbox_token (--sandbox-token / CODE_EXECUTOR_SANDBOX_TOKEN)",
+                        source,
+                    )
+                })
+                .transpose()?,
             http,
         })
     }

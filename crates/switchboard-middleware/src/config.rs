@@ -9,6 +9,7 @@ use std::{fmt, net::SocketAddr, time::Duration};
 use serde::{Deserialize, Serialize};
 use switchboard_runtime::{
     Error, HttpSettings,
+    auth::Secret,
     config::{parse_socket_addr, seconds},
     http::default_allowed_origins,
 };
@@ -67,6 +68,10 @@ pub struct RawConfig {
     /// MCP endpoint of the gateway [default: http://127.0.0.1:8000/mcp].
     #[arg(long, env = "MIDDLEWARE_GATEWAY_URL", value_name = "URL")]
     pub gateway_url: Option<String>,
+    /// The credential sent to the gateway (`Authorization: Bearer`), when it authenticates
+    /// its callers: `env:NAME`, `file:PATH` or the token itself.
+    #[arg(long, env = "MIDDLEWARE_GATEWAY_TOKEN", value_name = "SECRET")]
+    pub gateway_token: Option<String>,
     /// Base URL of the LLM API, e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`
     /// (Ollama, OpenAI-compatible) or `http://localhost:11434` (with --llm-provider ollama).
     /// Unset: the offline planner answers.
@@ -118,6 +123,10 @@ impl fmt::Debug for RawConfig {
         f.debug_struct("RawConfig")
             .field("listen", &self.listen)
             .field("gateway_url", &self.gateway_url)
+            .field(
+                "gateway_token",
+                &self.gateway_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("llm_base_url", &self.llm_base_url)
             .field(
                 "llm_api_key",
@@ -170,6 +179,8 @@ impl fmt::Debug for LlmSettings {
 pub struct Config {
     pub listen: SocketAddr,
     pub gateway_url: String,
+    /// Sent to the gateway as a bearer credential.
+    pub gateway_token: Option<Secret>,
     /// `None`: no LLM configured, the offline planner answers.
     pub llm: Option<LlmSettings>,
     pub tool_timeout: Duration,
@@ -186,6 +197,7 @@ impl Default for Config {
         Self {
             listen: DEFAULT_LISTEN,
             gateway_url: DEFAULT_GATEWAY_URL.to_owned(),
+            gateway_token: None,
             llm: None,
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
             max_tool_rounds: DEFAULT_MAX_TOOL_ROUNDS,
@@ -300,6 +312,14 @@ impl Config {
         Ok(Self {
             listen: raw.listen.unwrap_or(DEFAULT_LISTEN),
             gateway_url,
+            gateway_token: given(raw.gateway_token)
+                .map(|source| {
+                    Secret::resolve(
+                        "gateway_token (--gateway-token / MIDDLEWARE_GATEWAY_TOKEN)",
+                        &source,
+                    )
+                })
+                .transpose()?,
             llm,
             tool_timeout,
             max_tool_rounds: positive(

@@ -30,7 +30,8 @@ impl Shared {
         Ok(Self {
             gateway: Gateway::new(
                 config.gateway_url.clone(),
-                switchboard_runtime::client::ClientOptions::from_http(&config.http),
+                switchboard_runtime::client::ClientOptions::from_http(&config.http)
+                    .with_bearer(config.gateway_token.clone()),
             )?,
             llm,
             metrics: ChatMetrics::register(metrics),

@@ -43,6 +43,9 @@ pub struct ClientOptions {
     pub ca_file: Option<std::path::PathBuf>,
     pub proxy: ProxySource,
     pub connect_timeout: Duration,
+    /// Sent as `Authorization: Bearer` on every request (a service's credential towards
+    /// another: code-executor → sandbox, middleware → gateway).
+    pub bearer: Option<crate::auth::Secret>,
 }
 
 impl Default for ClientOptions {
@@ -51,6 +54,7 @@ impl Default for ClientOptions {
             ca_file: None,
             proxy: ProxySource::Environment,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            bearer: None,
         }
     }
 }
@@ -69,6 +73,12 @@ impl ClientOptions {
         self
     }
 
+    /// Authenticate every request with this bearer credential.
+    pub fn with_bearer(mut self, bearer: Option<crate::auth::Secret>) -> Self {
+        self.bearer = bearer;
+        self
+    }
+
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -81,6 +91,11 @@ impl ClientOptions {
             .tcp_nodelay(true);
         if let Some(path) = &self.ca_file {
             builder = builder.tls_certs_merge(load_ca_file(path)?);
+        }
+        if let Some(bearer) = &self.bearer {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::AUTHORIZATION, bearer.bearer_header()?);
+            builder = builder.default_headers(headers);
         }
         Ok(match self.proxy()? {
             Proxy::Environment => builder,

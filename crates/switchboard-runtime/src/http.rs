@@ -28,6 +28,7 @@ use tower_http::{
 
 use crate::{
     ApiError, Error,
+    auth::{self, AuthSettings, Authenticator},
     error::{json_errors, remember_path},
     health::{self, AlwaysReady, HealthState, Readiness},
     metrics::{self, Metrics},
@@ -72,6 +73,8 @@ pub struct HttpSettings {
     /// Extra CA certificates (PEM) that outgoing HTTPS requests trust besides the platform's
     /// roots: see [`crate::client`].
     pub ca_file: Option<std::path::PathBuf>,
+    /// Who may call: see [`crate::auth`]. Off by default.
+    pub auth: AuthSettings,
 }
 
 impl Default for HttpSettings {
@@ -82,6 +85,7 @@ impl Default for HttpSettings {
             allowed_hosts: default_allowed_hosts(),
             allowed_origins: default_allowed_origins(),
             ca_file: None,
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -93,6 +97,11 @@ impl HttpSettings {
     }
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+    /// Authenticate callers as `auth` says.
+    pub fn with_auth(mut self, auth: AuthSettings) -> Self {
+        self.auth = auth;
         self
     }
     /// Trust the CA certificates of this PEM file in outgoing HTTPS requests too.
@@ -350,10 +359,24 @@ impl ServiceApp {
                     .route("/metrics", get(metrics::metrics_handler))
                     .with_state(self.metrics.clone()),
             );
+        let authenticator = Authenticator::from_http(&self.settings);
+        let guard = || middleware::from_fn_with_state(authenticator.clone(), auth::authenticate);
+        let metadata = Router::new()
+            .route(
+                auth::layer::METADATA_PATH,
+                get(auth::protected_resource_metadata),
+            )
+            .route(
+                &format!("{}/mcp", auth::layer::METADATA_PATH),
+                get(auth::protected_resource_metadata),
+            )
+            .with_state(authenticator.clone());
         let settings = Arc::new(self.settings);
         let mut app = self
             .rest
+            .layer(guard())
             .merge(common)
+            .merge(metadata)
             .fallback(|| async { ApiError::not_found("no such endpoint") })
             .layer(middleware::from_fn_with_state(
                 settings.clone(),
@@ -363,7 +386,7 @@ impl ServiceApp {
             .layer(middleware::from_fn(json_errors))
             .layer(middleware::from_fn(remember_path));
         if let Some(mcp) = self.mcp {
-            app = app.merge(mcp);
+            app = app.merge(mcp.layer(guard()));
         }
         let service = self.service;
         app.layer(middleware::from_fn_with_state(self.metrics, metrics::track))

@@ -5,6 +5,9 @@
 //! - [`config`]: layered configuration — command-line flag, then environment variable (both
 //!   through clap), then a section of an optional TOML file, then the default. Errors name the
 //!   setting and the accepted form in one line.
+//! - [`auth`]: who is calling — bearer JWTs against a JWKS, named API keys — on every
+//!   service's API, the Protected Resource Metadata, and the refusal to serve unauthenticated
+//!   beyond loopback.
 //! - [`client`]: the one outgoing HTTP client stack (reqwest on rustls): extra CA file,
 //!   proxies from the environment, URL checks at start.
 //! - [`telemetry`]: `tracing` subscriber set-up, human-readable or JSON logs; every span also
@@ -26,6 +29,7 @@
 //! A service crate builds its REST routes and MCP service, hands them to [`http::ServiceApp`],
 //! and calls [`http::serve`] on a listener its caller bound. Tests bind `127.0.0.1:0`.
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;

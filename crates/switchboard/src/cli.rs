@@ -17,6 +17,7 @@ use crate::commands::{
 /// Sections a configuration file may have; anything else is a typo.
 pub const CONFIG_SECTIONS: &[&str] = &[
     "http",
+    "auth",
     "time-client",
     "mcp-server",
     "sandbox",
@@ -78,6 +79,8 @@ pub enum Command {
     Tools(commands::tools::Args),
     /// Call one of the gateway's tools: `switchboard call NAME '{"arg": ...}'`.
     Call(commands::call::Args),
+    /// Make API keys: `switchboard auth new-key NAME`.
+    Auth(commands::auth::Args),
 }
 
 /// What a subcommand gets besides its own arguments.
@@ -141,7 +144,7 @@ pub const DEFAULT_LOG_FILTER: &str = "warn,switchboard=info";
 /// drown them.
 fn log_level(cli: &Cli) -> &str {
     match &cli.command {
-        Command::Chat(_) | Command::Tools(_) | Command::Call(_)
+        Command::Chat(_) | Command::Tools(_) | Command::Call(_) | Command::Auth(_)
             if cli.log_level == DEFAULT_LOG_FILTER =>
         {
             "warn"
@@ -176,6 +179,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(args) => commands::chat::run(args).await,
         Command::Tools(args) => commands::tools::run(args).await,
         Command::Call(args) => commands::call::run(args).await,
+        Command::Auth(args) => commands::auth::run(args),
     }
 }
 

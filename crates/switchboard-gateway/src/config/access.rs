@@ -17,7 +17,7 @@
 use std::{fmt, path::PathBuf};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use switchboard_runtime::{Error, client::ClientOptions};
+use switchboard_runtime::{Error, auth::Secret, client::ClientOptions};
 
 /// Headers the MCP transport sets itself: not configurable.
 const RESERVED: [&str; 6] = [
@@ -82,9 +82,8 @@ impl UpstreamAccess {
                     "{setting}: header '{name}' is set by the MCP transport itself"
                 )));
             }
-            let value = resolve(source)
-                .map_err(|why| Error::Config(format!("{setting}: header '{name}': {why}")))?;
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            let value = Secret::resolve(&format!("{setting}: header '{name}'"), source)?;
+            let mut value = HeaderValue::from_str(value.expose()).map_err(|_| {
                 Error::Config(format!(
                     "{setting}: header '{name}': the value has characters not allowed in a header"
                 ))
@@ -167,21 +166,6 @@ fn read(setting: &str, path: &PathBuf) -> Result<Vec<u8>, Error> {
 }
 
 /// `env:NAME`, `file:PATH` or the value itself.
-fn resolve(source: &str) -> Result<String, String> {
-    if let Some(name) = source.strip_prefix("env:") {
-        return std::env::var(name).map_err(|_| format!("environment variable {name} is not set"));
-    }
-    if let Some(path) = source.strip_prefix("file:") {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        return Ok(text
-            .strip_suffix('\n')
-            .unwrap_or(&text)
-            .trim_end_matches('\r')
-            .to_owned());
-    }
-    Ok(source.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,10 +84,12 @@ impl GatewayUnderTest {
 /// A gateway, serving (not necessarily ready: tests start it with upstreams down and watch
 /// it discover them).
 pub async fn gateway(config: Config) -> GatewayUnderTest {
-    let config = config.with_http(
-        switchboard_runtime::HttpSettings::default()
-            .with_shutdown_grace(Duration::from_millis(200)),
-    );
+    // The test's own HTTP settings (authentication, say), with a short drain.
+    let http = config
+        .http
+        .clone()
+        .with_shutdown_grace(Duration::from_millis(200));
+    let config = config.with_http(http);
     // Started here rather than by `serve`, to keep a handle for the tests to watch.
     let shutdown = CancellationToken::new();
     let gateway = Gateway::start(&config, shutdown.child_token()).expect("gateway HTTP client");

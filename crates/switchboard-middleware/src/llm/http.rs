@@ -54,6 +54,8 @@ impl HttpClient {
             ca_file: ca_file.map(ToOwned::to_owned),
             proxy: proxy.clone(),
             connect_timeout: CONNECT_TIMEOUT.min(timeout),
+            // The LLM's key goes per request (the OpenAI and Ollama clients set it).
+            bearer: None,
         };
         switchboard_runtime::client::check_url("LLM_BASE_URL", base_url)
             .map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 //! The answer streams (`POST /chat` with `stream: true`): each tool call is printed when it
 //! finishes, with its arguments and result, and the answer text as it arrives.
 
-use std::{io::Write as _, time::Duration};
+use std::io::Write as _;
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
@@ -25,6 +25,8 @@ pub struct Args {
         value_name = "URL"
     )]
     pub url: String,
+    #[command(flatten)]
+    pub token: super::tools::TokenArgs,
     /// Model to ask instead of the middleware's configured one.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
@@ -67,10 +69,7 @@ fn print_tool_call(record: &Value) {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let timeout = switchboard_runtime::config::seconds("--timeout", args.timeout)?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(timeout)
-        .build()?;
+    let client = args.token.client(Some(timeout))?;
     let url = format!("{}/chat", args.url.trim_end_matches('/'));
     let body = json!({
         "message": args.message.join(" "),

@@ -1,11 +1,12 @@
 //! The five service subcommands (`time-client`, `sandbox`, `code-executor`, `mcp-server`,
 //! `middleware`) and `up` read a service's settings the same way: its own flags or
-//! environment, then its section of the config file, then the shared `[http]` settings. Each
+//! environment, then its section of the config file, then the shared `[http]` and `[auth]` settings. Each
 //! service crate describes itself once with a [`Service`] impl; [`run`] serves one alone and
 //! `up` starts all of them with [`config`].
 
 use switchboard_runtime::{
     HttpSettings,
+    auth::AuthArgs,
     config::{ConfigFile, layer},
     http::HttpArgs,
 };
@@ -21,13 +22,15 @@ pub use switchboard_middleware::MiddlewareService as Middleware;
 pub use switchboard_sandbox::SandboxService as Sandbox;
 pub use switchboard_time::TimeService as TimeClient;
 
-/// A service subcommand's arguments: its own settings and the shared `[http]` ones.
+/// A service subcommand's arguments: its own settings and the shared `[http]` and `[auth]` ones.
 #[derive(Debug, clap::Args)]
 pub struct ServiceArgs<R: clap::Args> {
     #[command(flatten)]
     pub service: R,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 /// `raw` (flags or environment) over the `[S::NAME]` section of `file`, validated with `http`.
@@ -43,8 +46,10 @@ pub fn config<S: Service>(
 /// Serve `S` alone until `context.shutdown`.
 pub async fn run<S: Service>(args: ServiceArgs<S::Raw>, context: Context) -> anyhow::Result<()> {
     let file = context.config_file.as_ref();
-    let config = config::<S>(&args.service, file, super::http_settings(&args.http, file)?)?;
-    let listener = super::bind(S::NAME, S::listen(&config)).await?;
+    let http = super::http_settings(&args.http, &args.auth, file)?;
+    let auth = http.auth.clone();
+    let config = config::<S>(&args.service, file, http)?;
+    let listener = super::bind(S::NAME, S::listen(&config), &auth).await?;
     S::serve(listener, config, context.shutdown).await?;
     Ok(())
 }

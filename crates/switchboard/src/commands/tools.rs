@@ -1,8 +1,11 @@
 //! `switchboard tools`: list the gateway's tools over MCP.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use serde_json::Value;
 use switchboard_protocol::mcp_client::{ConnectOptions, McpClient, connect};
+use switchboard_runtime::{auth::Secret, client::ClientOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,13 +27,44 @@ pub struct GatewayArgs {
         value_name = "URL"
     )]
     pub url: String,
+    #[command(flatten)]
+    pub token: TokenArgs,
+}
+
+/// The caller's credential, for services that authenticate.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// Bearer credential (an API key or a JWT): `env:NAME`, `file:PATH` or the value itself.
+    #[arg(long = "token", env = "SWITCHBOARD_TOKEN", value_name = "SECRET")]
+    pub source: Option<String>,
+}
+
+impl TokenArgs {
+    /// A client on the workspace's stack that sends the credential, if one was given.
+    pub fn client(&self, timeout: Option<Duration>) -> anyhow::Result<reqwest::Client> {
+        let bearer = self
+            .source
+            .as_deref()
+            .map(|source| Secret::resolve("--token / SWITCHBOARD_TOKEN", source))
+            .transpose()?;
+        let mut builder = ClientOptions::default()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_bearer(bearer)
+            .builder()?;
+        if let Some(timeout) = timeout {
+            builder = builder.timeout(timeout);
+        }
+        Ok(builder.build()?)
+    }
 }
 
 /// An MCP session with the gateway, with an error that says what to check.
 pub async fn session(gateway: &GatewayArgs) -> anyhow::Result<McpClient> {
     connect(
         &gateway.url,
-        &ConnectOptions::default().with_client_name("switchboard-cli"),
+        &ConnectOptions::default()
+            .with_client_name("switchboard-cli")
+            .with_http_client(gateway.token.client(None)?),
     )
     .await
     .with_context(|| {

@@ -11,7 +11,13 @@ use std::{net::IpAddr, time::Duration};
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
-use switchboard_runtime::http::HttpArgs;
+use switchboard_runtime::{
+    auth::{
+        AuthArgs, AuthSettings, Secret,
+        api_keys::{self, ApiKeys},
+    },
+    http::HttpArgs,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::service::{self, CodeExecutor, McpServer, Middleware, Sandbox, Service, TimeClient};
@@ -31,7 +37,12 @@ pub struct Args {
     pub ready_timeout: f64,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
+
+/// The name the services of one `up` know each other by, in logs and audit lines.
+const INTERNAL_CALLER: &str = "switchboard-up";
 
 /// Port offsets from the base port, in the order of docs/design.md's table.
 const TIME_CLIENT_OFFSET: u16 = 3;
@@ -52,8 +63,12 @@ struct Started {
 
 impl Started {
     /// Bind `S`'s listener and prepare its serve future (run later, with the others).
-    async fn bind<S: Service>(config: S::Config, endpoint: &'static str) -> anyhow::Result<Self> {
-        let listener = super::bind(S::NAME, S::listen(&config)).await?;
+    async fn bind<S: Service>(
+        config: S::Config,
+        endpoint: &'static str,
+        auth: &AuthSettings,
+    ) -> anyhow::Result<Self> {
+        let listener = super::bind(S::NAME, S::listen(&config), auth).await?;
         // Not a child of the process's token: `run` stops the services one by one.
         let stop = CancellationToken::new();
         Ok(Self {
@@ -81,7 +96,19 @@ fn reachable(base_url: &str) -> String {
 
 pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     let file = context.config_file.as_ref();
-    let http = super::http_settings(&args.http, file)?;
+    let mut http = super::http_settings(&args.http, &args.auth, file)?;
+    // With authentication on, the services here call each other with a key made for this run
+    // (held in memory, admitted by all of them besides the configured keys and tokens).
+    let internal = http.auth.enabled().then(|| {
+        let (key, _) = api_keys::new_key(INTERNAL_CALLER);
+        http.auth.api_keys = Some(ApiKeys::admitting(
+            http.auth.api_keys.take(),
+            INTERNAL_CALLER,
+            &key,
+        ));
+        Secret::new(key)
+    });
+    let auth = &http.auth.clone();
     let moved = args.host.is_some() || args.base_port.is_some();
     let host = args.host.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let base = args.base_port.unwrap_or(8000);
@@ -96,7 +123,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if moved {
         config.listen = (host, port(TIME_CLIENT_OFFSET)?).into();
     }
-    started.push(Started::bind::<TimeClient>(config, "/mcp").await?);
+    started.push(Started::bind::<TimeClient>(config, "/mcp", auth).await?);
 
     // sandbox, then the code-executor pointed at the address the sandbox is bound to (both
     // before the gateway, which picks up the code-executor's address from `started`).
@@ -104,7 +131,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if moved {
         config.listen = (host, port(SANDBOX_OFFSET)?).into();
     }
-    let sandbox = Started::bind::<Sandbox>(config, "/mcp").await?;
+    let sandbox = Started::bind::<Sandbox>(config, "/mcp", auth).await?;
     let sandbox_url = reachable(&sandbox.base_url);
     started.push(sandbox);
 
@@ -113,7 +140,10 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
         config.listen = (host, port(CODE_EXECUTOR_OFFSET)?).into();
     }
     config.sandbox_url = sandbox_url;
-    started.push(Started::bind::<CodeExecutor>(config, "/mcp").await?);
+    if let Some(key) = &internal {
+        config.sandbox_token = Some(key.clone());
+    }
+    started.push(Started::bind::<CodeExecutor>(config, "/mcp", auth).await?);
 
     // mcp-server: upstreams named like a service started above point at the address that
     // service is bound to; any other upstream (an external MCP server from the config) keeps
@@ -125,9 +155,15 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     for upstream in &mut config.upstreams {
         if let Some(service) = started.iter().find(|s| s.name == upstream.name) {
             upstream.url = service.url();
+            if let Some(key) = &internal {
+                upstream
+                    .access
+                    .headers
+                    .insert(reqwest::header::AUTHORIZATION, key.bearer_header()?);
+            }
         }
     }
-    started.push(Started::bind::<McpServer>(config, "/mcp").await?);
+    started.push(Started::bind::<McpServer>(config, "/mcp", auth).await?);
 
     // middleware: talks to the gateway started above, at the address it is bound to.
     let mut config = service::config::<Middleware>(&from_env()?, file, http.clone())?;
@@ -136,8 +172,9 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     }
     if let Some(gateway) = started.iter().find(|s| s.name == McpServer::NAME) {
         config.gateway_url = gateway.url();
+        config.gateway_token.clone_from(&internal);
     }
-    started.push(Started::bind::<Middleware>(config, "/").await?);
+    started.push(Started::bind::<Middleware>(config, "/", auth).await?);
 
     let names: Vec<(&'static str, String, &'static str)> = started
         .iter()

@@ -1,0 +1,116 @@
+//! The authentication middleware and the Protected Resource Metadata document (RFC 9728)
+//! that tells an MCP client where to get a token.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Json,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::{Authenticator, Rejection};
+use crate::ApiError;
+
+/// Where the metadata lives (RFC 9728 §3); also under `/mcp` appended, the path-specific form
+/// MCP clients try first.
+pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// Middleware: put the caller's [`super::Identity`] in the request's extensions, or answer 401
+/// (no or a bad credential, with `WWW-Authenticate` pointing at the metadata) or 503 (the
+/// JWKS cannot be reached and nothing is cached).
+pub async fn authenticate(
+    State(auth): State<Authenticator>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match auth.authenticate(request.headers()).await {
+        Ok(identity) => {
+            request.extensions_mut().insert(identity);
+            next.run(request).await
+        }
+        Err(rejection) => {
+            let source = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.to_string())
+                .unwrap_or_default();
+            tracing::warn!(
+                target: "audit",
+                action = "authenticate",
+                outcome = "denied",
+                source,
+                path = request.uri().path(),
+                reason = %rejection,
+                "request refused"
+            );
+            rejected(&request, &rejection)
+        }
+    }
+}
+
+fn rejected(request: &Request, rejection: &Rejection) -> Response {
+    if let Rejection::Unavailable(_) = rejection {
+        return ApiError::unavailable(rejection.to_string()).into_response();
+    }
+    let mut response = ApiError::unauthorized(rejection.to_string()).into_response();
+    let mut challenge = format!(
+        "Bearer resource_metadata=\"{}{METADATA_PATH}\"",
+        base_url(request)
+    );
+    if let Rejection::Invalid(_) = rejection {
+        challenge.push_str(", error=\"invalid_token\"");
+    }
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// `scheme://host` the client used, from `X-Forwarded-Proto` (a TLS-terminating proxy) and
+/// `Host`.
+fn base_url(request: &Request) -> String {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && !h.contains(['"', '/', ' ']))
+        .unwrap_or("localhost");
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}
+
+/// `GET /.well-known/oauth-protected-resource[/mcp]`: this resource and who issues tokens
+/// for it.
+pub async fn protected_resource_metadata(
+    State(auth): State<Authenticator>,
+    request: Request,
+) -> Response {
+    if !auth.enabled() {
+        return ApiError::not_found("authentication is off on this service").into_response();
+    }
+    let resource = auth
+        .audience()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{}/mcp", base_url(&request)));
+    let servers: Vec<&str> = auth.issuer().into_iter().collect();
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({
+            "resource": resource,
+            "authorization_servers": servers,
+            "bearer_methods_supported": ["header"],
+        })),
+    )
+        .into_response()
+}

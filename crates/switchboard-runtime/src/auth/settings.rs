@@ -1,0 +1,138 @@
+//! The `[auth]` settings every service shares.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use super::api_keys::ApiKeys;
+
+use serde::{Deserialize, Serialize};
+
+use super::jwt::JwtSettings;
+use crate::Error;
+
+/// Command-line/env/TOML form of [`AuthSettings`]; TOML section `[auth]`. The environment
+/// variables are process-wide, so under `switchboard up` they apply to every service.
+#[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthArgs {
+    /// URL of the JSON Web Key Set that signs accepted bearer JWTs (turns JWT authentication
+    /// on; needs --jwt-issuer and --jwt-audience).
+    #[arg(long, env = "SWITCHBOARD_JWKS_URL", value_name = "URL")]
+    pub jwks_url: Option<String>,
+    /// The `iss` accepted JWTs must carry.
+    #[arg(long, env = "SWITCHBOARD_JWT_ISSUER", value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` accepted JWTs must carry: this resource's identifier, e.g. its public URL.
+    #[arg(long, env = "SWITCHBOARD_JWT_AUDIENCE", value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Signature algorithms accepted, comma-separated [default: RS256,ES256]. HS* and `none`
+    /// are refused.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_JWT_ALGORITHMS",
+        value_delimiter = ',',
+        value_name = "ALGS"
+    )]
+    pub jwt_algorithms: Option<Vec<String>>,
+    /// Seconds of clock skew allowed on `exp` and `nbf` [default: 30].
+    #[arg(long, env = "SWITCHBOARD_JWT_LEEWAY_SECONDS", value_name = "SECONDS")]
+    pub jwt_leeway_seconds: Option<u64>,
+    /// A TOML file of named, hashed API keys (turns API-key authentication on); reread when
+    /// it changes. `switchboard auth new-key NAME` makes an entry.
+    #[arg(long, env = "SWITCHBOARD_API_KEYS", value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// Serve without authentication on an address other than loopback (otherwise refused).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ALLOW_UNAUTHENTICATED",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub allow_unauthenticated: Option<bool>,
+}
+
+/// Validated authentication settings.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    pub jwt: Option<JwtSettings>,
+    /// Loaded at validation, so a missing or malformed file stops the start.
+    pub api_keys: Option<ApiKeys>,
+    pub allow_unauthenticated: bool,
+}
+
+impl AuthSettings {
+    /// Whether any method is configured (otherwise every caller is anonymous).
+    pub fn enabled(&self) -> bool {
+        self.jwt.is_some() || self.api_keys.is_some()
+    }
+
+    /// API keys from `path` only.
+    pub fn with_api_keys(path: &std::path::Path) -> Result<Self, Error> {
+        Ok(Self {
+            api_keys: Some(ApiKeys::load(path)?),
+            ..Self::default()
+        })
+    }
+
+    /// JWTs only.
+    pub fn with_jwt(jwt: JwtSettings) -> Self {
+        Self {
+            jwt: Some(jwt),
+            ..Self::default()
+        }
+    }
+
+    /// Refuse to serve on `listen` when that exposes an unauthenticated API beyond this host.
+    pub fn check_exposure(&self, service: &str, listen: SocketAddr) -> Result<(), Error> {
+        if self.enabled() || self.allow_unauthenticated || listen.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "{service}: refusing to listen on {listen} without authentication: anyone who reaches that address could call its API. Configure --jwks-url (with --jwt-issuer, --jwt-audience) or --api-keys, or say --allow-unauthenticated / SWITCHBOARD_ALLOW_UNAUTHENTICATED=true if a network policy or proxy in front does it"
+        )))
+    }
+}
+
+impl TryFrom<AuthArgs> for AuthSettings {
+    type Error = Error;
+
+    fn try_from(args: AuthArgs) -> Result<Self, Error> {
+        let jwt = match (args.jwks_url, args.jwt_issuer, args.jwt_audience) {
+            (None, None, None) => None,
+            (Some(url), Some(issuer), Some(audience)) => {
+                let jwks_url = url::Url::parse(&url).map_err(|e| {
+                    Error::Config(format!(
+                        "jwks_url (--jwks-url / SWITCHBOARD_JWKS_URL): '{url}' is not a URL: {e}"
+                    ))
+                })?;
+                crate::client::check_url("jwks_url (--jwks-url / SWITCHBOARD_JWKS_URL)", &url)?;
+                let names = args
+                    .jwt_algorithms
+                    .unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]);
+                let algorithms = JwtSettings::parse_algorithms(&names).map_err(|e| {
+                    Error::Config(format!(
+                        "jwt_algorithms (--jwt-algorithms / SWITCHBOARD_JWT_ALGORITHMS): {e}"
+                    ))
+                })?;
+                Some(JwtSettings {
+                    jwks_url,
+                    issuer,
+                    audience,
+                    algorithms,
+                    leeway: Duration::from_secs(args.jwt_leeway_seconds.unwrap_or(30)),
+                })
+            }
+            _ => {
+                return Err(Error::Config(
+                    "jwks_url, jwt_issuer and jwt_audience (--jwks-url, --jwt-issuer, --jwt-audience) go together: set all three or none".into(),
+                ));
+            }
+        };
+        Ok(Self {
+            jwt,
+            api_keys: args.api_keys.as_deref().map(ApiKeys::load).transpose()?,
+            allow_unauthenticated: args.allow_unauthenticated.unwrap_or(false),
+        })
+    }
+}

@@ -1,0 +1,205 @@
+//! Who is calling, on the real binary: `switchboard up` with an API keys file serves every API
+//! only to holders of a key, while its own services call each other with the key made for the
+//! run (the chat still runs code in the sandbox and reads the time); probes stay open; the
+//! 401 points at the Protected Resource Metadata; a service on a non-loopback address without
+//! authentication refuses to start and says how to fix it.
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    process::{Command, Stdio},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+fn free_base_port() -> u16 {
+    for _ in 0..50 {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = probe.local_addr().unwrap().port();
+        drop(probe);
+        if base > 65530 {
+            continue;
+        }
+        let held: Vec<_> = (0..5)
+            .filter_map(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == 5 {
+            return base;
+        }
+    }
+    panic!("no five consecutive free ports");
+}
+
+fn run(args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("LLM_BASE_URL")
+        .env_remove("SWITCHBOARD_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A status line and the headers and body of one plain HTTP/1.1 exchange.
+fn http(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(&["auth", "new-key", "alice", "--groups", "dev"], &[]);
+    assert!(ok, "{err}");
+    let key = out.lines().next().unwrap().to_owned();
+    assert!(key.starts_with("sbk_"), "{out}");
+    let keys = dir.path().join("keys.toml");
+    std::fs::write(&keys, &out[key.len()..]).unwrap();
+    let text = std::fs::read_to_string(&keys).unwrap();
+    assert!(
+        !text.contains(&key),
+        "the file holds the digest only: {text}"
+    );
+
+    let base = free_base_port();
+    let mut up = Command::new(BIN)
+        .args(["up", "--base-port", &base.to_string()])
+        .env("SWITCHBOARD_API_KEYS", &keys)
+        .env_remove("LLM_BASE_URL")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = up.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
+    let mut printed = Vec::new();
+    for line in BufReader::new(up.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("switchboard is up");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        printed
+            .last()
+            .is_some_and(|l| l.starts_with("switchboard is up")),
+        "up came up with authentication on (its services reach each other): {printed:?}"
+    );
+    let middleware = (
+        "SWITCHBOARD_MIDDLEWARE_URL",
+        format!("http://127.0.0.1:{}", base + 2),
+    );
+    let gateway = (
+        "SWITCHBOARD_GATEWAY_URL",
+        format!("http://127.0.0.1:{base}/mcp"),
+    );
+    let with_key = |mut env: Vec<(&'static str, String)>| {
+        env.push(("SWITCHBOARD_TOKEN", key.clone()));
+        env
+    };
+
+    // No key: the chat, the gateway and the sandbox refuse.
+    let (ok, _, err) = run(
+        &["chat", "Execute: print('Hello')"],
+        std::slice::from_ref(&middleware),
+    );
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, _, err) = run(&["tools"], std::slice::from_ref(&gateway));
+    assert!(!ok, "tools without a key: {err}");
+    let (ok, _, _) = run(
+        &["tools"],
+        &[
+            gateway.clone(),
+            ("SWITCHBOARD_TOKEN", "sbk_not-a-key".into()),
+        ],
+    );
+    assert!(!ok, "a wrong key is refused");
+    let answer = http(
+        base + 1,
+        "POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 21\r\nConnection: close\r\n\r\n{\"code\":\"print(1)\"}\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer resource_metadata=\"http://127.0.0.1/.well-known/oauth-protected-resource\""),
+        "{answer}"
+    );
+    // Probes stay open.
+    let answer = http(
+        base + 1,
+        "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // With the key: the whole chain works, each hop authenticated with the run's own key.
+    let (ok, out, err) = run(
+        &["chat", "Execute: print('Hello') and tell me the time"],
+        &with_key(vec![middleware]),
+    );
+    assert!(ok, "chat with a key: {err}");
+    assert!(out.lines().any(|l| l == "Hello"), "the code ran: {out}");
+    assert!(out.contains("The current time in UTC is 20"), "{out}");
+    let (ok, out, err) = run(&["tools"], &with_key(vec![gateway]));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("execute_code(") && out.contains("get_current_time("),
+        "{out}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-INT", &up.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(up.wait().unwrap().success(), "up exits cleanly on SIGINT");
+    let log = log.join().unwrap();
+    assert!(
+        log.contains("request refused") && log.contains("unknown API key"),
+        "refusals are logged with their reason: {log}"
+    );
+    assert!(!log.contains(&key), "the key never reaches the log");
+}
+
+#[test]
+fn a_service_beyond_loopback_without_authentication_refuses_to_start() {
+    let (ok, _, err) = run(&["time-client", "--listen", "0.0.0.0:0"], &[]);
+    assert!(!ok, "refused");
+    let line = err.lines().find(|l| l.starts_with("error")).unwrap_or("");
+    assert!(
+        line.contains("without authentication")
+            && line.contains("--api-keys")
+            && line.contains("--allow-unauthenticated"),
+        "{err}"
+    );
+    let (ok, _, err) = run(
+        &[
+            "time-client",
+            "--listen",
+            "0.0.0.0:0",
+            "--jwks-url",
+            "http://127.0.0.1:9/jwks",
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("go together"), "{err}");
+}
