@@ -5,48 +5,14 @@
 //! authentication refuses to start and says how to fix it.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
-    net::TcpListener,
     process::{Command, Stdio},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
-
-fn free_base_port() -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base > 65530 {
-            continue;
-        }
-        let held: Vec<_> = (0..5)
-            .filter_map(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if held.len() == 5 {
-            return base;
-        }
-    }
-    panic!("no five consecutive free ports");
-}
-
-fn run(args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("LLM_BASE_URL")
-        .env_remove("SWITCHBOARD_TOKEN");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{BIN, client, free_base_port};
 
 /// A status line and the headers and body of one plain HTTP/1.1 exchange.
 fn http(port: u16, request: &str) -> String {
@@ -61,7 +27,7 @@ fn http(port: u16, request: &str) -> String {
 #[test]
 fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_other() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, out, err) = run(&["auth", "new-key", "alice", "--groups", "dev"], &[]);
+    let (ok, out, err) = client(&["auth", "new-key", "alice", "--groups", "dev"], &[]);
     assert!(ok, "{err}");
     let key = out.lines().next().unwrap().to_owned();
     assert!(key.starts_with("sbk_"), "{out}");
@@ -118,14 +84,14 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
     };
 
     // No key: the chat, the gateway and the sandbox refuse.
-    let (ok, _, err) = run(
+    let (ok, _, err) = client(
         &["chat", "Execute: print('Hello')"],
         std::slice::from_ref(&middleware),
     );
     assert!(!ok && err.contains("401"), "{err}");
-    let (ok, _, err) = run(&["tools"], std::slice::from_ref(&gateway));
+    let (ok, _, err) = client(&["tools"], std::slice::from_ref(&gateway));
     assert!(!ok, "tools without a key: {err}");
-    let (ok, _, _) = run(
+    let (ok, _, _) = client(
         &["tools"],
         &[
             gateway.clone(),
@@ -152,14 +118,14 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     // With the key: the whole chain works, each hop authenticated with the run's own key.
-    let (ok, out, err) = run(
+    let (ok, out, err) = client(
         &["chat", "Execute: print('Hello') and tell me the time"],
         &with_key(vec![middleware]),
     );
     assert!(ok, "chat with a key: {err}");
     assert!(out.lines().any(|l| l == "Hello"), "the code ran: {out}");
     assert!(out.contains("The current time in UTC is 20"), "{out}");
-    let (ok, out, err) = run(&["tools"], &with_key(vec![gateway]));
+    let (ok, out, err) = client(&["tools"], &with_key(vec![gateway]));
     assert!(ok, "{err}");
     assert!(
         out.contains("execute_code(") && out.contains("get_current_time("),
@@ -182,7 +148,7 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
 
 #[test]
 fn a_service_beyond_loopback_without_authentication_refuses_to_start() {
-    let (ok, _, err) = run(&["time-client", "--listen", "0.0.0.0:0"], &[]);
+    let (ok, _, err) = client(&["time-client", "--listen", "0.0.0.0:0"], &[]);
     assert!(!ok, "refused");
     let line = err.lines().find(|l| l.starts_with("error")).unwrap_or("");
     assert!(
@@ -191,7 +157,7 @@ fn a_service_beyond_loopback_without_authentication_refuses_to_start() {
             && line.contains("--allow-unauthenticated"),
         "{err}"
     );
-    let (ok, _, err) = run(
+    let (ok, _, err) = client(
         &[
             "time-client",
             "--listen",

@@ -4,48 +4,14 @@
 //! `call` talk to the gateway; Ctrl-C stops everything cleanly.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
-    net::TcpListener,
     process::{Command, Stdio},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
-
-/// A base port with the four ports after it free too (checked by binding them).
-fn free_base_port() -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base > 65530 {
-            continue;
-        }
-        let held: Vec<_> = (0..5)
-            .filter_map(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if held.len() == 5 {
-            return base;
-        }
-    }
-    panic!("no five consecutive free ports");
-}
-
-fn client(args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("LLM_BASE_URL");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{BIN, client, free_base_port};
 
 #[test]
 fn up_then_chat_tools_and_call() {
