@@ -13,6 +13,9 @@ use super::*;
 #[path = "jwt_tests_support.rs"]
 mod support;
 
+#[path = "layer_tests.rs"]
+mod service;
+
 use support::*;
 
 #[test]
