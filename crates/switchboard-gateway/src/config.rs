@@ -119,6 +119,10 @@ pub struct RawConfig {
         value_name = "SECONDS"
     )]
     pub session_idle_timeout_seconds: Option<f64>,
+    /// A TOML policy of roles and grants: who may call which tools (see `policy`); reread
+    /// when it changes. Unset: every caller authentication lets in may call every tool.
+    #[arg(long, env = "MCP_SERVER_POLICY", value_name = "FILE")]
+    pub policy: Option<std::path::PathBuf>,
 }
 
 /// Validated settings.
@@ -131,6 +135,8 @@ pub struct Config {
     pub health_interval: Duration,
     /// Client sessions without a request for this long are closed.
     pub session_idle_timeout: Duration,
+    /// Who may call which tools; `None`: everyone let in may call everything.
+    pub policy: Option<crate::policy::Policy>,
     pub http: HttpSettings,
 }
 
@@ -154,8 +160,13 @@ impl Config {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_interval: DEFAULT_HEALTH_INTERVAL,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            policy: None,
             http: HttpSettings::default(),
         }
+    }
+    pub fn with_policy(mut self, policy: crate::policy::Policy) -> Self {
+        self.policy = Some(policy);
+        self
     }
     pub fn with_session_idle_timeout(mut self, timeout: Duration) -> Self {
         self.session_idle_timeout = timeout;
@@ -283,6 +294,11 @@ impl Config {
             connect_timeout,
             health_interval,
             session_idle_timeout,
+            policy: raw
+                .policy
+                .as_deref()
+                .map(crate::policy::Policy::load)
+                .transpose()?,
             http,
         })
     }

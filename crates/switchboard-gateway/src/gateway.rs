@@ -16,12 +16,15 @@ use tokio_util::sync::CancellationToken;
 mod prompts;
 mod resources;
 
+use switchboard_runtime::auth::Identity;
+
 use crate::{
     catalog::Catalog,
     config::Config,
     error::CallError,
     metrics::GatewayMetrics,
     naming::Renamed,
+    policy::{Permissions, Policy},
     sessions::{ListChanges, Sessions},
     upstream::{Timing, Upstream, handler::Caller},
 };
@@ -42,6 +45,7 @@ struct Inner {
     gateway_metrics: GatewayMetrics,
     /// The upstream supervisors, waited for at shutdown (they close their sessions).
     supervisors: tokio_util::task::TaskTracker,
+    policy: Option<Policy>,
 }
 
 impl Gateway {
@@ -91,6 +95,7 @@ impl Gateway {
                 metrics,
                 gateway_metrics,
                 supervisors: tokio_util::task::TaskTracker::new(),
+                policy: config.policy.clone(),
             }),
         };
         let changed = Arc::new(Notify::new());
@@ -133,6 +138,58 @@ impl Gateway {
     /// A receiver that changes whenever a new catalog is in place.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.generation.subscribe()
+    }
+
+    /// What the caller may call: `None` when no policy is configured (everything). A caller
+    /// the authentication layer did not record gets nothing (fail closed).
+    pub fn permissions(&self, identity: Option<&Identity>) -> Option<Permissions> {
+        let policy = self.inner.policy.as_ref()?;
+        Some(match identity {
+            Some(identity) => policy.for_caller(identity),
+            None => policy.for_nobody(),
+        })
+    }
+
+    /// Refuse a call of `name` that `permissions` do not allow (an unknown tool is left to
+    /// the call itself, which says so).
+    pub fn authorize(&self, permissions: Option<&Permissions>, name: &str) -> Result<(), String> {
+        let Some(permissions) = permissions else {
+            return Ok(());
+        };
+        let catalog = self.catalog();
+        let Some(route) = catalog.tool_routes.get(name) else {
+            return Ok(());
+        };
+        let upstream = &self.inner.upstreams[route.upstream].config.name;
+        if permissions.allows(name, upstream) {
+            Ok(())
+        } else {
+            Err(permissions.denial(name))
+        }
+    }
+
+    /// The `tools/list` a caller with `permissions` sees.
+    pub fn visible_tools(&self, permissions: Option<&Permissions>) -> Vec<rmcp::model::Tool> {
+        let catalog = self.catalog();
+        match permissions {
+            None => catalog.tools.clone(),
+            Some(permissions) => catalog
+                .tools
+                .iter()
+                .filter(|tool| {
+                    catalog
+                        .tool_routes
+                        .get(tool.name.as_ref())
+                        .is_some_and(|route| {
+                            permissions.allows(
+                                &tool.name,
+                                &self.inner.upstreams[route.upstream].config.name,
+                            )
+                        })
+                })
+                .cloned()
+                .collect(),
+        }
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -35,6 +35,7 @@ pub mod error;
 pub mod gateway;
 pub mod metrics;
 pub mod naming;
+pub mod policy;
 pub mod rest;
 pub mod server;
 pub mod sessions;

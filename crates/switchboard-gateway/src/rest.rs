@@ -6,16 +6,19 @@
 //!   the `CallToolResult` as JSON (`content`, `structuredContent`, `isError`). A tool that
 //!   fails is still 200 with `isError: true`; the gateway's own failures are errors: unknown
 //!   tool 404, upstream down or circuit open 503, upstream unreachable 502, timeout 504.
+//!
+//! With a policy (`--policy`), both show and call only what the caller may call (403 with
+//! the reason otherwise).
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     body::Bytes,
     extract::{Path, State},
     routing::{get, post},
 };
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
 use serde_json::{Value, json};
-use switchboard_runtime::ApiError;
+use switchboard_runtime::{ApiError, auth::Identity};
 use tokio_util::sync::CancellationToken;
 
 use crate::{gateway::Gateway, upstream::Status};
@@ -48,12 +51,21 @@ pub fn upstream_states(gateway: &Gateway) -> Vec<Value> {
         .collect()
 }
 
-async fn list_tools(State(gateway): State<Gateway>) -> Json<Value> {
+async fn list_tools(
+    State(gateway): State<Gateway>,
+    identity: Option<Extension<Identity>>,
+) -> Json<Value> {
     let catalog = gateway.catalog();
     let upstreams = gateway.upstreams();
+    let permissions = gateway.permissions(identity.as_ref().map(|i| &i.0));
     let tools: Vec<Value> = catalog
         .entries
         .iter()
+        .filter(|entry| {
+            permissions
+                .as_ref()
+                .is_none_or(|p| p.allows(&entry.tool.name, &upstreams[entry.upstream].config.name))
+        })
         .map(|entry| {
             let upstream = &upstreams[entry.upstream];
             let tool = &entry.tool;
@@ -76,8 +88,14 @@ async fn list_tools(State(gateway): State<Gateway>) -> Json<Value> {
 async fn call_tool(
     State(gateway): State<Gateway>,
     Path(name): Path<String>,
+    identity: Option<Extension<Identity>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let permissions = gateway.permissions(identity.as_ref().map(|i| &i.0));
+    if let Err(denied) = gateway.authorize(permissions.as_ref(), &name) {
+        tracing::warn!(target: "audit", action = "tools/call", outcome = "denied", tool = %name, reason = %denied, "call refused by the policy");
+        return Err(ApiError::forbidden(denied));
+    }
     let arguments = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {

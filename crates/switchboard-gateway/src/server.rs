@@ -23,9 +23,12 @@ use switchboard_protocol::mcp_trace;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
+use switchboard_runtime::auth::Identity;
+
 use crate::{
     error::CallError,
     gateway::Gateway,
+    policy::Permissions,
     sessions::{ListChanges, session_id},
     upstream::handler::{Caller, ProgressSink},
 };
@@ -39,6 +42,12 @@ pub struct GatewayServer {
 impl GatewayServer {
     pub fn new(gateway: Gateway) -> Self {
         Self { gateway }
+    }
+
+    /// What this request's caller may call (see [`Gateway::permissions`]).
+    fn permissions(&self, context: &RequestContext<RoleServer>) -> Option<Permissions> {
+        self.gateway
+            .permissions(identity(&context.extensions).as_ref())
     }
 
     fn caller(context: &RequestContext<RoleServer>) -> Caller {
@@ -78,11 +87,12 @@ impl ServerHandler for GatewayServer {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         no_cursor(request.as_ref())?;
+        let permissions = self.permissions(&context);
         Ok(ListToolsResult::with_all_items(
-            self.gateway.catalog().tools.clone(),
+            self.gateway.visible_tools(permissions.as_ref()),
         ))
     }
 
@@ -94,6 +104,11 @@ impl ServerHandler for GatewayServer {
         // The caller's trace context (`_meta.traceparent`) is this span's parent; the upstream
         // request carries this span as its own parent (see `Upstream::send`).
         let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
+        let permissions = self.permissions(&context);
+        if let Err(denied) = self.gateway.authorize(permissions.as_ref(), &request.name) {
+            tracing::warn!(target: "audit", action = "tools/call", outcome = "denied", tool = %request.name, reason = %denied, "call refused by the policy");
+            return Err(McpError::invalid_params(denied, None));
+        }
         let caller = Self::caller(&context);
         let call = self.gateway.call_tool(request, Some(caller), &context.ct);
         match call.instrument(span).await {
@@ -293,4 +308,15 @@ fn no_cursor(request: Option<&PaginatedRequestParams>) -> Result<(), McpError> {
         )),
         None => Ok(()),
     }
+}
+
+/// The caller the authentication layer recorded: in the request's own extensions (the
+/// endpoint's direct path moves them into the context) or in the HTTP request parts rmcp adds
+/// to each message it serves.
+fn identity(extensions: &rmcp::model::Extensions) -> Option<Identity> {
+    extensions.get::<Identity>().cloned().or_else(|| {
+        extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Identity>().cloned())
+    })
 }

@@ -9,25 +9,18 @@
 //! expires = "2027-06-01T00:00:00Z"     # optional, RFC 3339
 //! ```
 //!
-//! The file is reread when it changes (checked at most once a second, on a request); a version
-//! that does not parse keeps the previous keys and is logged. A key is looked up by its digest,
+//! The file is reread when it changes ([`Watched`]); a version that does not parse keeps the
+//! previous keys and is logged. A key is looked up by its digest,
 //! so comparing never touches the key material, and the file is no secret worth stealing.
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
-};
+use std::{collections::HashMap, path::Path, sync::Arc};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::identity::{Identity, Method, Rejection};
-use crate::Error;
+use crate::{Error, watched::Watched};
 
-/// How often the file is looked at for changes, at most.
-const RECHECK: Duration = Duration::from_secs(1);
 /// Keys this service makes start with it, so that a leaked one is easy to search for.
 pub const PREFIX: &str = "sbk_";
 
@@ -55,39 +48,30 @@ struct Key {
     expires: Option<jiff::Timestamp>,
 }
 
-/// What the file said when last read, and how to tell it changed.
-struct Loaded {
-    keys: Arc<HashMap<[u8; 32], Key>>,
-    stamp: Option<(SystemTime, u64)>,
-    checked: Instant,
-}
+type KeyMap = HashMap<[u8; 32], Key>;
 
 /// The keys of one file, reread when it changes, and keys added in memory (the one
 /// `switchboard up` gives its own services). Cheap to clone.
 #[derive(Clone)]
 pub struct ApiKeys {
-    path: Option<Arc<PathBuf>>,
-    loaded: Arc<Mutex<Loaded>>,
-    extra: Arc<HashMap<[u8; 32], Key>>,
+    file: Option<Arc<Watched<KeyMap>>>,
+    extra: Arc<KeyMap>,
 }
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeys").field("path", &self.path).finish()
+        f.debug_struct("ApiKeys")
+            .field("file", &self.file.as_ref().map(|f| f.path().to_owned()))
+            .finish()
     }
 }
 
 impl ApiKeys {
     /// Read `path`; a missing or malformed file is an error that names it.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let keys = read(path).map_err(Error::Config)?;
+        let file = Watched::load(path, "API keys", read).map_err(Error::Config)?;
         Ok(Self {
-            path: Some(Arc::new(path.to_owned())),
-            loaded: Arc::new(Mutex::new(Loaded {
-                keys: Arc::new(keys),
-                stamp: stamp(path),
-                checked: Instant::now(),
-            })),
+            file: Some(Arc::new(file)),
             extra: Arc::default(),
         })
     }
@@ -95,12 +79,7 @@ impl ApiKeys {
     /// `keys` (or none) plus `key` under `name`, held in memory only.
     pub fn admitting(keys: Option<Self>, name: &str, key: &str) -> Self {
         let mut this = keys.unwrap_or_else(|| Self {
-            path: None,
-            loaded: Arc::new(Mutex::new(Loaded {
-                keys: Arc::default(),
-                stamp: None,
-                checked: Instant::now(),
-            })),
+            file: None,
             extra: Arc::default(),
         });
         let mut extra = (*this.extra).clone();
@@ -119,8 +98,12 @@ impl ApiKeys {
     /// The identity of the caller presenting `key`.
     pub fn check(&self, key: &str) -> Result<Identity, Rejection> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let keys = self.current();
-        let Some(found) = keys.get(&digest).or_else(|| self.extra.get(&digest)) else {
+        let from_file = self.file.as_ref().map(|f| f.current());
+        let found = from_file
+            .as_ref()
+            .and_then(|keys| keys.get(&digest))
+            .or_else(|| self.extra.get(&digest));
+        let Some(found) = found else {
             return Err(Rejection::Invalid("unknown API key".into()));
         };
         if found.expires.is_some_and(|at| at <= jiff::Timestamp::now()) {
@@ -136,40 +119,6 @@ impl ApiKeys {
             scopes: Vec::new(),
         })
     }
-
-    /// The keys now, after rereading the file if it changed since the last look.
-    fn current(&self) -> Arc<HashMap<[u8; 32], Key>> {
-        let mut loaded = self
-            .loaded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(path) = &self.path else {
-            return loaded.keys.clone();
-        };
-        if loaded.checked.elapsed() >= RECHECK {
-            loaded.checked = Instant::now();
-            let now = stamp(path);
-            if now != loaded.stamp {
-                loaded.stamp = now;
-                match read(path) {
-                    Ok(keys) => {
-                        tracing::info!(file = %path.display(), keys = keys.len(), "API keys reloaded");
-                        loaded.keys = Arc::new(keys);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "API keys file changed but cannot be used; keeping the previous keys");
-                    }
-                }
-            }
-        }
-        loaded.keys.clone()
-    }
-}
-
-/// Modification time and length: what changes when the file is edited or replaced.
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
 }
 
 fn read(path: &Path) -> Result<HashMap<[u8; 32], Key>, String> {
