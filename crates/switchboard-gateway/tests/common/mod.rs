@@ -119,15 +119,33 @@ pub struct TsUpstream {
 /// The command that installs the TypeScript SDK for these tests.
 pub const INSTALL: &str = "crates/switchboard-gateway/tests/fixtures/install.sh";
 
-fn fixtures() -> PathBuf {
+/// The fixtures' sources (scripts, package lists).
+pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn node_modules() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// Where `INSTALL` put the SDKs and reference servers.
+pub fn installed() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("gateway-fixtures/ts-upstream/node_modules")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("gateway-fixtures")
+}
+
+/// The TypeScript SDK's `node_modules`.
+pub fn node_modules() -> PathBuf {
+    installed().join("ts-upstream/node_modules")
+}
+
+/// The reference "everything" server as a stdio upstream.
+pub fn everything_stdio() -> UpstreamConfig {
+    let everything = installed()
+        .join("stdio-servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let command = switchboard_gateway::config::StdioCommand::new(
+        "node",
+        [everything.to_string_lossy().into_owned(), "stdio".into()],
+    );
+    UpstreamConfig::stdio("everything", command)
 }
 
 impl TsUpstream {
