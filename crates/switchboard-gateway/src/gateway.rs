@@ -46,6 +46,7 @@ struct Inner {
     /// The upstream supervisors, waited for at shutdown (they close their sessions).
     supervisors: tokio_util::task::TaskTracker,
     policy: Option<Policy>,
+    audit: switchboard_runtime::audit::Audit,
 }
 
 impl Gateway {
@@ -96,6 +97,7 @@ impl Gateway {
                 gateway_metrics,
                 supervisors: tokio_util::task::TaskTracker::new(),
                 policy: config.policy.clone(),
+                audit: config.http.audit.clone(),
             }),
         };
         let changed = Arc::new(Notify::new());
@@ -190,6 +192,11 @@ impl Gateway {
                 .cloned()
                 .collect(),
         }
+    }
+
+    /// Where tool calls are recorded.
+    pub fn audit(&self) -> &switchboard_runtime::audit::Audit {
+        &self.inner.audit
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use switchboard_runtime::{ApiError, auth::Identity};
 use tokio_util::sync::CancellationToken;
 
-use crate::{gateway::Gateway, upstream::Status};
+use crate::{gateway::Gateway, server::CallAudit, upstream::Status};
 
 pub fn routes(gateway: Gateway) -> Router {
     Router::new()
@@ -91,36 +91,59 @@ async fn call_tool(
     identity: Option<Extension<Identity>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let permissions = gateway.permissions(identity.as_ref().map(|i| &i.0));
+    let identity = identity.map(|i| i.0);
+    let permissions = gateway.permissions(identity.as_ref());
+    let arguments = parse_arguments(&body)?;
+    let params = CallToolRequestParams::new(name.clone()).with_arguments(arguments);
+    let audit = CallAudit::start(
+        &gateway,
+        identity.as_ref(),
+        &params,
+        &tracing::Span::current(),
+    );
     if let Err(denied) = gateway.authorize(permissions.as_ref(), &name) {
-        tracing::warn!(target: "audit", action = "tools/call", outcome = "denied", tool = %name, reason = %denied, "call refused by the policy");
+        audit.finish("denied", Some(&denied));
         return Err(ApiError::forbidden(denied));
     }
-    let arguments = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Map::new()
-    } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(map)) => map,
-            Ok(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "the body must be a JSON object of tool arguments, e.g. {{\"timezone\": \"UTC\"}}; got {}",
-                    kind(&other)
-                )));
-            }
-            Err(e) => return Err(ApiError::bad_request(format!("the body is not JSON: {e}"))),
-        }
-    };
-    let params = CallToolRequestParams::new(name).with_arguments(arguments);
+    if let Err(unavailable) = gateway.audit().available() {
+        audit.finish("refused", Some(&unavailable.to_string()));
+        return Err(ApiError::unavailable(unavailable.to_string()));
+    }
     // Dropping this future (the HTTP client went away) cancels the upstream request.
     let never = CancellationToken::new();
-    match gateway.call_tool(params, None, &never).await {
-        Ok(CallToolResponse::Complete(result)) => Ok(Json(
-            serde_json::to_value(result).map_err(ApiError::internal)?,
-        )),
-        Ok(_) => Err(ApiError::bad_gateway(
+    let answer = match gateway.call_tool(params, None, &never).await {
+        Ok(CallToolResponse::Complete(result)) => {
+            let outcome = if result.is_error == Some(true) {
+                "error"
+            } else {
+                "ok"
+            };
+            audit.finish(outcome, None);
+            return Ok(Json(
+                serde_json::to_value(result).map_err(ApiError::internal)?,
+            ));
+        }
+        Ok(_) => ApiError::bad_gateway(
             "the upstream asked for more input (input_required or task), which REST cannot provide; call this tool over MCP",
-        )),
-        Err(error) => Err(error.to_api()),
+        ),
+        Err(error) => error.to_api(),
+    };
+    audit.finish("error", Some(&answer.message));
+    Err(answer)
+}
+
+/// The body as a tool's arguments: a JSON object, or nothing (`{}`).
+fn parse_arguments(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(ApiError::bad_request(format!(
+            "the body must be a JSON object of tool arguments, e.g. {{\"timezone\": \"UTC\"}}; got {}",
+            kind(&other)
+        ))),
+        Err(e) => Err(ApiError::bad_request(format!("the body is not JSON: {e}"))),
     }
 }
 

@@ -75,6 +75,9 @@ pub struct HttpSettings {
     pub ca_file: Option<std::path::PathBuf>,
     /// Who may call: see [`crate::auth`]. Off by default.
     pub auth: AuthSettings,
+    /// Where security-relevant events are recorded: see [`crate::audit`]. One writer per
+    /// process, shared by the services `switchboard up` runs. Off by default.
+    pub audit: crate::audit::Audit,
 }
 
 impl Default for HttpSettings {
@@ -86,6 +89,7 @@ impl Default for HttpSettings {
             allowed_origins: default_allowed_origins(),
             ca_file: None,
             auth: AuthSettings::default(),
+            audit: crate::audit::Audit::off(),
         }
     }
 }
@@ -97,6 +101,11 @@ impl HttpSettings {
     }
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+    /// Record security-relevant events with `audit`.
+    pub fn with_audit(mut self, audit: crate::audit::Audit) -> Self {
+        self.audit = audit;
         self
     }
     /// Authenticate callers as `auth` says.
@@ -360,7 +369,12 @@ impl ServiceApp {
                     .with_state(self.metrics.clone()),
             );
         let authenticator = Authenticator::from_http(&self.settings);
-        let guard = || middleware::from_fn_with_state(authenticator.clone(), auth::authenticate);
+        let gate = auth::layer::Gate {
+            auth: authenticator.clone(),
+            audit: self.settings.audit.clone(),
+            service: self.service,
+        };
+        let guard = || middleware::from_fn_with_state(gate.clone(), auth::authenticate);
         let metadata = Router::new()
             .route(
                 auth::layer::METADATA_PATH,

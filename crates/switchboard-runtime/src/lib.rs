@@ -8,6 +8,9 @@
 //! - [`auth`]: who is calling — bearer JWTs against a JWKS, named API keys — on every
 //!   service's API, the Protected Resource Metadata, and the refusal to serve unauthenticated
 //!   beyond loopback.
+//! - [`audit`]: the audit log — one JSON line per tool call, execution, package request,
+//!   approval, failed authentication or denial, to a rotated file or stdout, written off the
+//!   request path; optionally fail-closed.
 //! - [`client`]: the one outgoing HTTP client stack (reqwest on rustls): extra CA file,
 //!   proxies from the environment, URL checks at start.
 //! - [`telemetry`]: `tracing` subscriber set-up, human-readable or JSON logs; every span also
@@ -30,6 +33,7 @@
 //! A service crate builds its REST routes and MCP service, hands them to [`http::ServiceApp`],
 //! and calls [`http::serve`] on a listener its caller bound. Tests bind `127.0.0.1:0`.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

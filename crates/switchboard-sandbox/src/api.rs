@@ -1,8 +1,9 @@
 //! The REST API: `POST /execute`, `POST /packages`, `GET /packages`, `GET /packages/pending`,
-//! `POST /packages/pending/{id}/approve` and `/reject` (admin token).
+//! `POST /packages/pending/{id}/approve` and `/reject` (admin token). Executions, package
+//! requests and decisions are audit records (`[audit]`), with the caller's identity.
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::IntoResponse,
@@ -12,7 +13,7 @@ use serde_json::json;
 use switchboard_protocol::sandbox::{
     ExecuteRequest, ExecutionResult, InstallRequest, InstallStatus,
 };
-use switchboard_runtime::ApiError;
+use switchboard_runtime::{ApiError, audit::Record, auth::Identity};
 
 use crate::{Sandbox, error::ExecuteError, packages::AdminError};
 
@@ -47,20 +48,84 @@ impl From<AdminError> for ApiError {
     }
 }
 
+type Caller = Option<Extension<Identity>>;
+
+/// The audit record of `action` by `caller` on `target` (the program's digest, a package).
+fn record(caller: &Caller, action: &'static str, outcome: &'static str) -> Record {
+    let nobody = Identity::anonymous();
+    Record::new(
+        crate::SERVICE,
+        action,
+        caller.as_ref().map_or(&nobody, |c| &c.0),
+        outcome,
+    )
+    .with_trace_id_of_current_span()
+}
+
 /// Run a program. 200 with the result whether or not the program succeeded.
 async fn execute(
     State(sandbox): State<Sandbox>,
+    caller: Caller,
     Json(request): Json<ExecuteRequest>,
 ) -> Result<Json<ExecutionResult>, ApiError> {
-    Ok(Json(sandbox.execute(request).await?))
+    let started = std::time::Instant::now();
+    let code = serde_json::Value::String(request.code.clone());
+    if let Err(unavailable) = sandbox.audit().available() {
+        let _ = sandbox.audit().record(
+            record(&caller, "execute", "refused")
+                .with_arguments(&code)
+                .with_detail(unavailable.to_string()),
+        );
+        return Err(ApiError::unavailable(unavailable.to_string()));
+    }
+    let result = sandbox.execute(request).await;
+    let entry = record(&caller, "execute", "ok")
+        .with_arguments(&code)
+        .with_duration(started.elapsed());
+    let entry = match &result {
+        Ok(done) if done.success => entry,
+        Ok(done) => {
+            let mut entry = entry.with_detail(match (done.exit_code, &done.signal) {
+                _ if done.timed_out => "timed out".to_owned(),
+                _ if done.memory_exceeded => "memory limit".to_owned(),
+                (Some(code), _) => format!("exit {code}"),
+                (None, Some(signal)) => format!("killed by {signal}"),
+                (None, None) => "failed".to_owned(),
+            });
+            entry.outcome = "error";
+            entry
+        }
+        Err(error) => {
+            let mut entry = entry.with_detail(error.to_string());
+            entry.outcome = "error";
+            entry
+        }
+    };
+    let _ = sandbox.audit().record(entry);
+    Ok(Json(result?))
 }
 
 /// Ask for a package. 200 with the decision; 202 when it is held for approval.
 async fn install(
     State(sandbox): State<Sandbox>,
+    caller: Caller,
     Json(request): Json<InstallRequest>,
 ) -> impl IntoResponse {
     let outcome = sandbox.install(&request).await;
+    let mut entry = record(&caller, "package_request", "ok").with_target(match &request.version {
+        Some(version) => format!("{}=={version}", request.package),
+        None => request.package.clone(),
+    });
+    entry.outcome = match outcome.status {
+        InstallStatus::Installed => "ok",
+        InstallStatus::PendingApproval => "pending",
+        InstallStatus::Rejected => "denied",
+        InstallStatus::Failed => "error",
+    };
+    if let Some(reason) = &outcome.reason {
+        entry = entry.with_detail(reason.clone());
+    }
+    let _ = sandbox.audit().record(entry);
     let status = if outcome.status == InstallStatus::PendingApproval {
         StatusCode::ACCEPTED
     } else {
@@ -77,6 +142,15 @@ async fn pending(State(sandbox): State<Sandbox>) -> impl IntoResponse {
     Json(json!({ "pending": sandbox.pending() }))
 }
 
+/// The admin token: `X-Admin-Token`, or the bearer token of `Authorization` (which, with
+/// authentication on, carries the caller's own credential instead).
+fn admin_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(token) = headers.get(ADMIN_TOKEN).and_then(|v| v.to_str().ok()) {
+        return Some(token.trim());
+    }
+    bearer(headers)
+}
+
 /// The bearer token of an `Authorization` header.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
@@ -84,20 +158,46 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+const ADMIN_TOKEN: &str = "x-admin-token";
+
+/// An approval or a rejection, and its audit record.
+fn decided<T>(
+    sandbox: &Sandbox,
+    caller: &Caller,
+    action: &'static str,
+    id: &str,
+    result: Result<T, AdminError>,
+) -> Result<Json<T>, ApiError>
+where
+    T: serde::Serialize,
+{
+    let mut entry = record(caller, action, "ok").with_target(id.to_owned());
+    if let Err(error) = &result {
+        entry.outcome = "denied";
+        entry = entry.with_detail(error.to_string());
+    }
+    let _ = sandbox.audit().record(entry);
+    Ok(Json(result?))
+}
+
 async fn approve(
     State(sandbox): State<Sandbox>,
     Path(id): Path<String>,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(sandbox.approve(&id, bearer(&headers)).await?))
+    let result = sandbox.approve(&id, admin_token(&headers)).await;
+    decided(&sandbox, &caller, "approval", &id, result)
 }
 
 async fn reject(
     State(sandbox): State<Sandbox>,
     Path(id): Path<String>,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(sandbox.reject(&id, bearer(&headers))?))
+    let result = sandbox.reject(&id, admin_token(&headers));
+    decided(&sandbox, &caller, "rejection", &id, result)
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ struct Inner {
     metrics: SandboxMetrics,
     packages: Packages,
     isolation: serde_json::Value,
+    audit: switchboard_runtime::audit::Audit,
 }
 
 /// The sandbox: a pool of isolated interpreters and the package manager. Cheap to clone.
@@ -132,6 +133,7 @@ impl Sandbox {
                 metrics: sandbox_metrics,
                 packages,
                 isolation: description.clone(),
+                audit: config.http.audit.clone(),
             }),
         };
         if let Err(error) = sandbox.self_test().await {
@@ -190,6 +192,11 @@ impl Sandbox {
     }
 
     /// Run one program in a fresh isolated interpreter.
+    /// Where executions, package requests and approvals are recorded.
+    pub fn audit(&self) -> &switchboard_runtime::audit::Audit {
+        &self.inner.audit
+    }
+
     pub async fn execute(&self, request: ExecuteRequest) -> Result<ExecutionResult, ExecuteError> {
         let result = self.execute_inner(request).await;
         if let Err(error) = &result {

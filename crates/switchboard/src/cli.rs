@@ -18,6 +18,7 @@ use crate::commands::{
 pub const CONFIG_SECTIONS: &[&str] = &[
     "http",
     "auth",
+    "audit",
     "time-client",
     "mcp-server",
     "sandbox",

@@ -43,6 +43,7 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
     let mut up = Command::new(BIN)
         .args(["up", "--base-port", &base.to_string()])
         .env("SWITCHBOARD_API_KEYS", &keys)
+        .env("SWITCHBOARD_AUDIT_LOG", dir.path().join("audit.jsonl"))
         .env_remove("LLM_BASE_URL")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
@@ -125,8 +126,13 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
     assert!(ok, "chat with a key: {err}");
     assert!(out.lines().any(|l| l == "Hello"), "the code ran: {out}");
     assert!(out.contains("The current time in UTC is 20"), "{out}");
-    let (ok, out, err) = client(&["tools"], &with_key(vec![gateway]));
+    let (ok, out, err) = client(&["tools"], &with_key(vec![gateway.clone()]));
     assert!(ok, "{err}");
+    let (ok, out_call, err) = client(
+        &["call", "get_current_time", r#"{"timezone": "Asia/Tokyo"}"#],
+        &with_key(vec![gateway]),
+    );
+    assert!(ok && out_call.contains("+09:00"), "{err}");
     assert!(
         out.contains("execute_code(") && out.contains("get_current_time("),
         "{out}"
@@ -139,6 +145,75 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
     assert!(status.success());
     assert!(up.wait().unwrap().success(), "up exits cleanly on SIGINT");
     let log = log.join().unwrap();
+
+    // The audit log: who did what, with arguments only as digests and no credential.
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |service: &str, action: &str, identity: &str, outcome: &str, target: Option<&str>| {
+        records.iter().any(|r| {
+            r["service"] == service
+                && r["action"] == action
+                && r["identity"] == identity
+                && r["outcome"] == outcome
+                && target.is_none_or(|t| r["target"] == t)
+        })
+    };
+    assert!(
+        has(
+            "sandbox",
+            "authenticate",
+            "anonymous",
+            "refused",
+            Some("/execute")
+        ),
+        "{audit}"
+    );
+    assert!(
+        has("middleware", "authenticate", "anonymous", "refused", None),
+        "{audit}"
+    );
+    assert!(
+        has(
+            "mcp-server",
+            "tools/call",
+            "alice",
+            "ok",
+            Some("get_current_time")
+        ),
+        "{audit}"
+    );
+    assert!(
+        has(
+            "mcp-server",
+            "tools/call",
+            "switchboard-up",
+            "ok",
+            Some("execute_code")
+        ),
+        "the chat's call, made with the run's own key: {audit}"
+    );
+    assert!(
+        has("sandbox", "execute", "switchboard-up", "ok", None),
+        "{audit}"
+    );
+    let call = records
+        .iter()
+        .find(|r| r["identity"] == "alice" && r["action"] == "tools/call")
+        .unwrap();
+    assert_eq!(
+        call["arguments_sha256"].as_str().unwrap().len(),
+        64,
+        "{call}"
+    );
+    assert!(call["duration_ms"].as_f64().is_some(), "{call}");
+    assert!(
+        !audit.contains("Asia/Tokyo") && !audit.contains("print("),
+        "digests only: {audit}"
+    );
+    assert!(!audit.contains(&key), "no credential in the audit log");
     assert!(
         log.contains("request refused") && log.contains("unknown API key"),
         "refusals are logged with their reason: {log}"

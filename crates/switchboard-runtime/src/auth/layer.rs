@@ -11,22 +11,29 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{Authenticator, Rejection};
-use crate::ApiError;
+use super::{Authenticator, Identity, Rejection};
+use crate::{
+    ApiError,
+    audit::{Audit, Record},
+};
 
 /// Where the metadata lives (RFC 9728 §3); also under `/mcp` appended, the path-specific form
 /// MCP clients try first.
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
+/// What the middleware needs: how to check, where to record refusals, and whose.
+#[derive(Clone)]
+pub struct Gate {
+    pub auth: Authenticator,
+    pub audit: Audit,
+    pub service: &'static str,
+}
+
 /// Middleware: put the caller's [`super::Identity`] in the request's extensions, or answer 401
 /// (no or a bad credential, with `WWW-Authenticate` pointing at the metadata) or 503 (the
-/// JWKS cannot be reached and nothing is cached).
-pub async fn authenticate(
-    State(auth): State<Authenticator>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    match auth.authenticate(request.headers()).await {
+/// JWKS cannot be reached and nothing is cached). Each refusal is an audit record.
+pub async fn authenticate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    match gate.auth.authenticate(request.headers()).await {
         Ok(identity) => {
             request.extensions_mut().insert(identity);
             next.run(request).await
@@ -45,6 +52,18 @@ pub async fn authenticate(
                 path = request.uri().path(),
                 reason = %rejection,
                 "request refused"
+            );
+            // Best effort: a refusal is refused whatever the log says.
+            let _ = gate.audit.record(
+                Record::new(
+                    gate.service,
+                    "authenticate",
+                    &Identity::anonymous(),
+                    "refused",
+                )
+                .with_source(source)
+                .with_target(request.uri().path())
+                .with_detail(rejection.to_string()),
             );
             rejected(&request, &rejection)
         }

@@ -15,20 +15,35 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use switchboard_runtime::{
     HttpSettings,
+    audit::{Audit, AuditArgs, AuditSettings},
     auth::{AuthArgs, AuthSettings},
     config::{ConfigFile, layer},
     http::HttpArgs,
 };
 use tokio::net::TcpListener;
 
-/// The shared `[http]` and `[auth]` settings: flags/env over the file.
+/// The settings every service shares, each from its own section: `[http]`, `[auth]`,
+/// `[audit]` (flags/env over the file). Starts the audit log's writer: one per process.
 pub fn http_settings(
-    args: &HttpArgs,
-    auth: &AuthArgs,
+    shared: &SharedArgs,
     file: Option<&ConfigFile>,
 ) -> anyhow::Result<HttpSettings> {
-    let auth = AuthSettings::try_from(layer(auth, file, "auth")?)?;
-    Ok(HttpSettings::try_from(layer(args, file, "http")?)?.with_auth(auth))
+    let auth = AuthSettings::try_from(layer(&shared.auth, file, "auth")?)?;
+    let audit = AuditSettings::try_from(layer(&shared.audit, file, "audit")?)?;
+    Ok(HttpSettings::try_from(layer(&shared.http, file, "http")?)?
+        .with_auth(auth)
+        .with_audit(Audit::start(&audit)?))
+}
+
+/// The flags of the settings every service shares.
+#[derive(Debug, clap::Args)]
+pub struct SharedArgs {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 
 /// Bind a listener, with an error that says which service and address; refused beyond

@@ -1,14 +1,12 @@
 //! The five service subcommands (`time-client`, `sandbox`, `code-executor`, `mcp-server`,
 //! `middleware`) and `up` read a service's settings the same way: its own flags or
-//! environment, then its section of the config file, then the shared `[http]` and `[auth]` settings. Each
+//! environment, then its section of the config file, then the shared `[http]`, `[auth]` and `[audit]` settings. Each
 //! service crate describes itself once with a [`Service`] impl; [`run`] serves one alone and
 //! `up` starts all of them with [`config`].
 
 use switchboard_runtime::{
     HttpSettings,
-    auth::AuthArgs,
     config::{ConfigFile, layer},
-    http::HttpArgs,
 };
 
 pub use switchboard_runtime::Service;
@@ -22,15 +20,13 @@ pub use switchboard_middleware::MiddlewareService as Middleware;
 pub use switchboard_sandbox::SandboxService as Sandbox;
 pub use switchboard_time::TimeService as TimeClient;
 
-/// A service subcommand's arguments: its own settings and the shared `[http]` and `[auth]` ones.
+/// A service subcommand's arguments: its own settings and the shared ones.
 #[derive(Debug, clap::Args)]
 pub struct ServiceArgs<R: clap::Args> {
     #[command(flatten)]
     pub service: R,
     #[command(flatten)]
-    pub http: HttpArgs,
-    #[command(flatten)]
-    pub auth: AuthArgs,
+    pub shared: super::SharedArgs,
 }
 
 /// `raw` (flags or environment) over the `[S::NAME]` section of `file`, validated with `http`.
@@ -46,10 +42,12 @@ pub fn config<S: Service>(
 /// Serve `S` alone until `context.shutdown`.
 pub async fn run<S: Service>(args: ServiceArgs<S::Raw>, context: Context) -> anyhow::Result<()> {
     let file = context.config_file.as_ref();
-    let http = super::http_settings(&args.http, &args.auth, file)?;
-    let auth = http.auth.clone();
+    let http = super::http_settings(&args.shared, file)?;
+    let (auth, audit) = (http.auth.clone(), http.audit.clone());
     let config = config::<S>(&args.service, file, http)?;
     let listener = super::bind(S::NAME, S::listen(&config), &auth).await?;
     S::serve(listener, config, context.shutdown).await?;
+    // What the last calls recorded reaches the log before the process ends.
+    audit.flush(std::time::Duration::from_secs(5));
     Ok(())
 }

@@ -11,12 +11,9 @@ use std::{net::IpAddr, time::Duration};
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
-use switchboard_runtime::{
-    auth::{
-        AuthArgs, AuthSettings, Secret,
-        api_keys::{self, ApiKeys},
-    },
-    http::HttpArgs,
+use switchboard_runtime::auth::{
+    AuthSettings, Secret,
+    api_keys::{self, ApiKeys},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -36,9 +33,7 @@ pub struct Args {
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub ready_timeout: f64,
     #[command(flatten)]
-    pub http: HttpArgs,
-    #[command(flatten)]
-    pub auth: AuthArgs,
+    pub shared: super::SharedArgs,
 }
 
 /// The name the services of one `up` know each other by, in logs and audit lines.
@@ -96,7 +91,7 @@ fn reachable(base_url: &str) -> String {
 
 pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     let file = context.config_file.as_ref();
-    let mut http = super::http_settings(&args.http, &args.auth, file)?;
+    let mut http = super::http_settings(&args.shared, file)?;
     // With authentication on, the services here call each other with a key made for this run
     // (held in memory, admitted by all of them besides the configured keys and tokens).
     let internal = http.auth.enabled().then(|| {
@@ -213,7 +208,10 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
 
     // Run until a signal, or until one service fails (which stops the rest).
     context.shutdown.cancelled().await;
-    stop_in_order(running).await
+    let stopped = stop_in_order(running).await;
+    // What the last calls recorded reaches the log before the process ends.
+    http.audit.flush(Duration::from_secs(5));
+    stopped
 }
 
 type RunningService = (
