@@ -123,6 +123,16 @@ pub struct RawConfig {
     /// when it changes. Unset: every caller authentication lets in may call every tool.
     #[arg(long, env = "MCP_SERVER_POLICY", value_name = "FILE")]
     pub policy: Option<std::path::PathBuf>,
+    /// Callers (subject patterns, `*` wildcards; comma-separated) that may act for their own
+    /// users by naming them in a request's `_meta["io.switchboard/on-behalf-of"]`: the
+    /// middleware's credential. Anyone else naming a user is refused [default: none].
+    #[arg(
+        long = "delegate",
+        env = "MCP_SERVER_DELEGATES",
+        value_delimiter = ',',
+        value_name = "SUBJECTS"
+    )]
+    pub delegates: Option<Vec<String>>,
 }
 
 /// Validated settings.
@@ -137,6 +147,8 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     /// Who may call which tools; `None`: everyone let in may call everything.
     pub policy: Option<crate::policy::Policy>,
+    /// Subject patterns of the callers that may act for their users.
+    pub delegates: Vec<String>,
     pub http: HttpSettings,
 }
 
@@ -161,8 +173,13 @@ impl Config {
             health_interval: DEFAULT_HEALTH_INTERVAL,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             policy: None,
+            delegates: Vec::new(),
             http: HttpSettings::default(),
         }
+    }
+    pub fn with_delegates(mut self, delegates: Vec<String>) -> Self {
+        self.delegates = delegates;
+        self
     }
     pub fn with_policy(mut self, policy: crate::policy::Policy) -> Self {
         self.policy = Some(policy);
@@ -299,6 +316,13 @@ impl Config {
                 .as_deref()
                 .map(crate::policy::Policy::load)
                 .transpose()?,
+            delegates: raw
+                .delegates
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| d.trim().to_owned())
+                .filter(|d| !d.is_empty())
+                .collect(),
             http,
         })
     }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 mod prompts;
 mod resources;
 
-use switchboard_runtime::auth::Identity;
+use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
 
 use crate::{
     catalog::Catalog,
@@ -47,6 +47,7 @@ struct Inner {
     supervisors: tokio_util::task::TaskTracker,
     policy: Option<Policy>,
     audit: switchboard_runtime::audit::Audit,
+    delegates: Vec<String>,
 }
 
 impl Gateway {
@@ -98,6 +99,7 @@ impl Gateway {
                 supervisors: tokio_util::task::TaskTracker::new(),
                 policy: config.policy.clone(),
                 audit: config.http.audit.clone(),
+                delegates: config.delegates.clone(),
             }),
         };
         let changed = Arc::new(Notify::new());
@@ -192,6 +194,36 @@ impl Gateway {
                 .cloned()
                 .collect(),
         }
+    }
+
+    /// The identity a request is judged as: the authenticated caller's, or, when it names a
+    /// user in `_meta` ([`ON_BEHALF_OF`]), that user's — only if the caller is a configured
+    /// delegate; anyone else naming a user is refused.
+    pub fn effective_identity(
+        &self,
+        authenticated: Option<Identity>,
+        meta: Option<&serde_json::Value>,
+    ) -> Result<Option<Identity>, String> {
+        let Some(user) = meta else {
+            return Ok(authenticated);
+        };
+        let Some(caller) = authenticated else {
+            return Err(format!(
+                "an unidentified caller may not act for another ({ON_BEHALF_OF})"
+            ));
+        };
+        if !self
+            .inner
+            .delegates
+            .iter()
+            .any(|pattern| crate::policy::matches(pattern, &caller.subject))
+        {
+            return Err(format!(
+                "'{}' may not act for another caller ({ON_BEHALF_OF}); list it in --delegate / MCP_SERVER_DELEGATES",
+                caller.subject
+            ));
+        }
+        Identity::delegated(user, &caller).map(Some)
     }
 
     /// Where tool calls are recorded.

@@ -189,7 +189,7 @@ fn read(path: &Path) -> Result<Rules, String> {
 /// Whether `name` matches `pattern`, where `*` stands for any run of characters (the only
 /// wildcard: tool, upstream and group names have no other use for one). Greedy with
 /// backtracking to the last star: linear for the patterns a policy holds.
-fn matches(pattern: &str, name: &str) -> bool {
+pub fn matches(pattern: &str, name: &str) -> bool {
     let (p, n) = (pattern.as_bytes(), name.as_bytes());
     let (mut i, mut j) = (0, 0);
     let mut star: Option<(usize, usize)> = None;

@@ -8,6 +8,7 @@ fn who(subject: &str, groups: &[&str], scopes: &[&str]) -> Identity {
         method: Method::Jwt,
         groups: groups.iter().map(|g| g.to_string()).collect(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        via: None,
     }
 }
 

@@ -23,12 +23,14 @@ use switchboard_protocol::mcp_trace;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
-use switchboard_runtime::{audit::Record, auth::Identity};
+use switchboard_runtime::{
+    audit::Record,
+    auth::{Identity, ON_BEHALF_OF},
+};
 
 use crate::{
     error::CallError,
     gateway::Gateway,
-    policy::Permissions,
     sessions::{ListChanges, session_id},
     upstream::handler::{Caller, ProgressSink},
 };
@@ -44,10 +46,14 @@ impl GatewayServer {
         Self { gateway }
     }
 
-    /// What this request's caller may call (see [`Gateway::permissions`]).
-    fn permissions(&self, context: &RequestContext<RoleServer>) -> Option<Permissions> {
+    /// Who this request is judged as (see [`Gateway::effective_identity`]).
+    fn identity(&self, context: &RequestContext<RoleServer>) -> Result<Option<Identity>, McpError> {
         self.gateway
-            .permissions(identity(&context.extensions).as_ref())
+            .effective_identity(
+                identity(&context.extensions),
+                context.meta.get(ON_BEHALF_OF),
+            )
+            .map_err(|why| McpError::invalid_request(why, None))
     }
 
     fn caller(context: &RequestContext<RoleServer>) -> Caller {
@@ -90,7 +96,8 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         no_cursor(request.as_ref())?;
-        let permissions = self.permissions(&context);
+        let identity = self.identity(&context)?;
+        let permissions = self.gateway.permissions(identity.as_ref());
         Ok(ListToolsResult::with_all_items(
             self.gateway.visible_tools(permissions.as_ref()),
         ))
@@ -104,7 +111,7 @@ impl ServerHandler for GatewayServer {
         // The caller's trace context (`_meta.traceparent`) is this span's parent; the upstream
         // request carries this span as its own parent (see `Upstream::send`).
         let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
-        let identity = identity(&context.extensions);
+        let identity = self.identity(&context)?;
         let audit = CallAudit::start(&self.gateway, identity.as_ref(), &request, &span);
         let permissions = self.gateway.permissions(identity.as_ref());
         if let Err(denied) = self.gateway.authorize(permissions.as_ref(), &request.name) {

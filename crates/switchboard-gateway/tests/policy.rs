@@ -1,7 +1,8 @@
 //! The access policy through the official SDK clients, Python (2.x, both protocol revisions)
 //! and TypeScript, each sending its caller's API key as a bearer header the way its
 //! documentation says: a role matrix of (caller × tool) → listed and callable, or hidden and
-//! refused with the reason. REST answers the same.
+//! refused with the reason. REST answers the same. A delegate (the middleware's credential)
+//! may name the user it acts for, and the policy then judges that user; nobody else may.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 mod common;
@@ -160,4 +161,67 @@ async fn the_policy_decides_what_each_sdk_caller_sees_and_may_call() {
             .unwrap();
         assert_eq!(answer.status(), status, "{caller}");
     }
+}
+
+#[tokio::test]
+async fn a_delegate_acts_for_its_users_and_nobody_else_may() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut entries = String::new();
+    let mut keys = HashMap::new();
+    for name in ["middleware", "bob"] {
+        let (key, entry) = api_keys::new_key(name);
+        entries.push_str(&entry);
+        keys.insert(name, key);
+    }
+    let keys_file = dir.path().join("keys.toml");
+    std::fs::write(&keys_file, entries).unwrap();
+    let policy_file = dir.path().join("policy.toml");
+    std::fs::write(&policy_file, POLICY).unwrap();
+    let gateway = gateway(
+        config(vec![everything_stdio()])
+            .with_http(
+                HttpSettings::default().with_auth(AuthSettings::with_api_keys(&keys_file).unwrap()),
+            )
+            .with_policy(Policy::load(&policy_file).unwrap())
+            .with_delegates(vec!["middle*".into()]),
+    )
+    .await;
+    gateway
+        .wait_for("the everything server listed", |c| {
+            c.tools.iter().any(|t| t.name == "get-sum")
+        })
+        .await;
+    let url = gateway.mcp_url();
+    let calls = r#"{"get-sum": {"a": 1, "b": 2}}"#;
+    let run = |token: &str, user: &str| {
+        let mut command = tokio::process::Command::new(installed().join("py-stdio/bin/python"));
+        command.arg(fixtures().join("py-client/rbac.py")).args([
+            url.as_str(),
+            "legacy",
+            token,
+            calls,
+            user,
+        ]);
+        command
+    };
+    // The middleware names alice (group dev): her role lets her.
+    let alice = r#"{"subject": "alice", "groups": ["dev"]}"#;
+    let report = sdk(&mut run(&keys["middleware"], alice), "for alice").await;
+    assert_eq!(report["calls"]["get-sum"]["ok"], true, "{report}");
+    // The middleware names bob: his role does not.
+    let report = sdk(
+        &mut run(&keys["middleware"], r#"{"subject": "bob"}"#),
+        "for bob",
+    )
+    .await;
+    let error = report["calls"]["get-sum"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("permission denied: 'bob'"), "{report}");
+    // bob names alice to get her rights: refused.
+    let report = sdk(&mut run(&keys["bob"], alice), "bob as alice").await;
+    let error = report["calls"]["get-sum"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("'bob' may not act for another"), "{report}");
 }

@@ -10,6 +10,9 @@
 //! and the answer carries a warning. The LLM failing does fail it, with an error that says
 //! what to check.
 
+use switchboard_runtime::auth::{Identity, Method};
+
+use crate::gateway::User;
 use std::time::Instant;
 
 use crate::{
@@ -27,11 +30,20 @@ pub struct ChatRequest {
     pub messages: Vec<Message>,
     pub model: Option<String>,
     pub sampling: Sampling,
+    /// The person asking, when the middleware authenticates its callers: the gateway is told
+    /// whom the tool calls are for (see [`crate::gateway::User`]).
+    pub user: Option<Identity>,
+}
+
+/// The user to name to the gateway for a request by `caller`: nobody when the caller is
+/// anonymous (authentication off).
+pub fn user_of(caller: Option<Identity>) -> Option<Identity> {
+    caller.filter(|c| c.method != Method::Anonymous)
 }
 
 /// The gateway's tools now, or none and a warning that says why.
-pub async fn current_catalog(state: &Shared) -> (Catalog, Vec<String>) {
-    match state.gateway.tools().await {
+pub async fn current_catalog(state: &Shared, user: User<'_>) -> (Catalog, Vec<String>) {
+    match state.gateway.tools(user).await {
         Ok(tools) => (Catalog::new(&tools), Vec::new()),
         Err(error) => {
             tracing::warn!(%error, "cannot list the gateway's tools");
@@ -78,7 +90,8 @@ pub async fn run(
     events: &EventSink,
 ) -> Result<ChatAnswer, ChatError> {
     let clock = Instant::now();
-    let (catalog, mut warnings) = current_catalog(state).await;
+    let user = request.user.clone();
+    let (catalog, mut warnings) = current_catalog(state, user.as_ref()).await;
     let specs = catalog.specs();
     let model = request
         .model
@@ -146,7 +159,15 @@ pub async fn run(
             ));
             break;
         }
-        let records = dispatch::run_calls(state, &catalog, &turn.tool_calls, clock, events).await;
+        let records = dispatch::run_calls(
+            state,
+            &catalog,
+            &turn.tool_calls,
+            clock,
+            events,
+            user.as_ref(),
+        )
+        .await;
         messages.push(Message::assistant(turn.text, turn.tool_calls.clone()));
         for (call, record) in turn.tool_calls.iter().zip(&records) {
             messages.push(Message::tool_result(call, dispatch::llm_content(record)));

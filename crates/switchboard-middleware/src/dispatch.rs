@@ -11,6 +11,7 @@ use std::time::Instant;
 use futures::{FutureExt, StreamExt, future::BoxFuture};
 use serde_json::Value;
 
+use crate::gateway::User;
 use crate::{
     catalog::{self, Catalog},
     events::{ChatEvent, EventSink, ToolCallRecord},
@@ -25,12 +26,13 @@ pub async fn run_calls(
     calls: &[ToolCall],
     clock: Instant,
     events: &EventSink,
+    user: User<'_>,
 ) -> Vec<ToolCallRecord> {
     // Boxed into a Vec first: a `map` closure in the stream's type trips the compiler's
     // higher-ranked lifetime check when the future must be `Send`.
     let pending: Vec<BoxFuture<'_, ToolCallRecord>> = calls
         .iter()
-        .map(|call| run_call(state, catalog, call, clock, events).boxed())
+        .map(|call| run_call(state, catalog, call, clock, events, user).boxed())
         .collect();
     futures::stream::iter(pending)
         .buffered(state.config.max_concurrent_tools)
@@ -61,6 +63,7 @@ async fn run_call(
     call: &ToolCall,
     clock: Instant,
     events: &EventSink,
+    user: User<'_>,
 ) -> ToolCallRecord {
     let started_ms = clock.elapsed().as_secs_f64() * 1000.0;
     let entry = catalog.resolve(&call.name);
@@ -102,7 +105,7 @@ async fn run_call(
         (Some(entry), Ok(arguments)) => {
             match state
                 .gateway
-                .call_tool(&entry.tool.name, arguments, state.config.tool_timeout)
+                .call_tool(&entry.tool.name, arguments, state.config.tool_timeout, user)
                 .await
             {
                 Ok(result) => {

@@ -17,6 +17,7 @@
 //! of its own (see [`Gateway::session`]).
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -28,7 +29,7 @@ use rmcp::{
     ClientHandler, RoleClient,
     model::{
         CallToolRequestParams, CallToolResult, ClientConfig, JsonObject, PaginatedRequestParams,
-        Tool,
+        RequestParamsMeta, Tool,
     },
     service::{NotificationContext, Peer, RunningService, ServiceError},
 };
@@ -36,6 +37,7 @@ use switchboard_protocol::{
     mcp_client::{ConnectOptions, client_config, connect_with},
     mcp_trace,
 };
+use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
 use tokio::sync::Mutex;
 
 /// Longest a cached tool list is used without a word from the gateway.
@@ -93,7 +95,31 @@ pub struct Gateway {
     /// Tool-list changes seen (notifications, new sessions); a cache from an older count is
     /// stale.
     changes: Arc<AtomicU64>,
-    tools: std::sync::Mutex<Option<CachedTools>>,
+    /// One list per user the middleware acts for (the gateway's policy may show each a
+    /// different one); `""` is the middleware's own.
+    tools: std::sync::Mutex<HashMap<String, CachedTools>>,
+}
+
+/// Most users whose tool lists are kept; past it the cache starts over.
+const MAX_CACHED_USERS: usize = 1024;
+
+/// The user a request is made for: the middleware's own caller, named to the gateway in
+/// `_meta` ([`ON_BEHALF_OF`]) so that the gateway's policy judges that person, not the
+/// middleware. `None` when the middleware's callers are anonymous (authentication off).
+pub type User<'a> = Option<&'a Identity>;
+
+fn user_key(user: User<'_>) -> String {
+    user.map(|u| u.on_behalf_of().to_string())
+        .unwrap_or_default()
+}
+
+/// Name the user in `params`' `_meta`, when there is one.
+fn name_user<P: RequestParamsMeta>(params: &mut P, user: User<'_>) {
+    if let Some(user) = user {
+        params
+            .meta_or_default()
+            .insert(ON_BEHALF_OF.to_owned(), user.on_behalf_of());
+    }
 }
 
 impl Gateway {
@@ -113,7 +139,7 @@ impl Gateway {
             url,
             session: Mutex::new(None),
             changes: Arc::new(AtomicU64::new(0)),
-            tools: std::sync::Mutex::new(None),
+            tools: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -202,17 +228,17 @@ impl Gateway {
 
     /// The gateway's tools: the cached list while it is current (see the module's notes),
     /// else [`Gateway::list_tools`].
-    pub async fn tools(&self) -> Result<Arc<Vec<Tool>>, GatewayError> {
-        if let Some(tools) = self.cached_tools() {
+    pub async fn tools(&self, user: User<'_>) -> Result<Arc<Vec<Tool>>, GatewayError> {
+        if let Some(tools) = self.cached_tools(user) {
             return Ok(tools);
         }
-        self.list_tools().await
+        self.list_tools(user).await
     }
 
-    fn cached_tools(&self) -> Option<Arc<Vec<Tool>>> {
+    fn cached_tools(&self, user: User<'_>) -> Option<Arc<Vec<Tool>>> {
         let cache = self.tools.lock().unwrap_or_else(|p| p.into_inner());
         cache
-            .as_ref()
+            .get(&user_key(user))
             .filter(|c| {
                 c.changes == self.changes.load(Ordering::Acquire) && c.fetched.elapsed() < TOOLS_TTL
             })
@@ -222,7 +248,7 @@ impl Gateway {
     /// Every tool the gateway offers now, asked of the gateway (the answer is cached for
     /// [`Gateway::tools`]). Retried once on a fresh session when the old one broke (listing
     /// has no side effects).
-    pub async fn list_tools(&self) -> Result<Arc<Vec<Tool>>, GatewayError> {
+    pub async fn list_tools(&self, user: User<'_>) -> Result<Arc<Vec<Tool>>, GatewayError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -230,14 +256,21 @@ impl Gateway {
             // Read before asking: a change announced while the answer is on its way makes
             // this answer stale.
             let changes = self.changes.load(Ordering::Acquire);
-            match tokio::time::timeout(LIST_TIMEOUT, list_all_tools(client.peer())).await {
+            match tokio::time::timeout(LIST_TIMEOUT, list_all_tools(client.peer(), user)).await {
                 Ok(Ok(tools)) => {
                     let tools = Arc::new(tools);
-                    *self.tools.lock().unwrap_or_else(|p| p.into_inner()) = Some(CachedTools {
-                        changes,
-                        fetched: Instant::now(),
-                        tools: tools.clone(),
-                    });
+                    let mut cache = self.tools.lock().unwrap_or_else(|p| p.into_inner());
+                    if cache.len() >= MAX_CACHED_USERS {
+                        cache.clear();
+                    }
+                    cache.insert(
+                        user_key(user),
+                        CachedTools {
+                            changes,
+                            fetched: Instant::now(),
+                            tools: tools.clone(),
+                        },
+                    );
                     return Ok(tools);
                 }
                 Ok(Err(error)) => {
@@ -268,11 +301,13 @@ impl Gateway {
         name: &str,
         arguments: JsonObject,
         timeout: Duration,
+        user: User<'_>,
     ) -> Result<CallToolResult, GatewayError> {
         let client = self.session().await?;
-        let params = mcp_trace::with_trace_context(
+        let mut params = mcp_trace::with_trace_context(
             CallToolRequestParams::new(name.to_owned()).with_arguments(arguments),
         );
+        name_user(&mut params, user);
         match tokio::time::timeout(timeout, client.call_tool(params)).await {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => {
@@ -292,12 +327,16 @@ impl Gateway {
 
 /// Every page of the gateway's tool list, each request carrying the current trace context
 /// (rmcp's `list_all_tools` sends no `_meta`).
-async fn list_all_tools(client: &Peer<RoleClient>) -> Result<Vec<Tool>, ServiceError> {
+async fn list_all_tools(
+    client: &Peer<RoleClient>,
+    user: User<'_>,
+) -> Result<Vec<Tool>, ServiceError> {
     let mut tools = Vec::new();
     let mut cursor = None;
     loop {
-        let params =
+        let mut params =
             mcp_trace::with_trace_context(PaginatedRequestParams::default().with_cursor(cursor));
+        name_user(&mut params, user);
         let page = client.list_tools(Some(params)).await?;
         tools.extend(page.tools);
         match page.next_cursor {

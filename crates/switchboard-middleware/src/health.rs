@@ -45,7 +45,7 @@ impl Readiness for MiddlewareReadiness {
 
 async fn gateway_status(state: &Shared) -> DependencyStatus {
     let url = state.gateway.url();
-    match state.gateway.list_tools().await {
+    match state.gateway.list_tools(None).await {
         Ok(tools) => DependencyStatus::new(
             "gateway",
             true,

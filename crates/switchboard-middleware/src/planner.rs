@@ -18,6 +18,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use switchboard_protocol::sandbox::ExecutionResult;
 
+use crate::gateway::User;
 use crate::{
     conversation::current_catalog,
     dispatch,
@@ -260,7 +261,12 @@ fn request_start(line: &str) -> Option<usize> {
 }
 
 /// Answer the conversation's last user message with the planner.
-pub async fn run(state: &Shared, messages: &[Message], events: &EventSink) -> ChatAnswer {
+pub async fn run(
+    state: &Shared,
+    messages: &[Message],
+    events: &EventSink,
+    user: User<'_>,
+) -> ChatAnswer {
     let clock = Instant::now();
     let last = messages
         .iter()
@@ -281,7 +287,7 @@ pub async fn run(state: &Shared, messages: &[Message], events: &EventSink) -> Ch
     if plan.code.is_empty() && plan.time_zones.is_none() {
         lines.push("I can run Python code — put it in a ```python fenced block or after \"Execute:\" or \"Run:\" — and tell the time (ask \"what time is it?\", optionally naming a zone such as Europe/Berlin). I found neither in your message.".to_owned());
     } else {
-        let (catalog, warnings) = current_catalog(state).await;
+        let (catalog, warnings) = current_catalog(state, user).await;
         answer.warnings = warnings;
         let mut calls = Vec::new();
         let mut missing = Vec::new();
@@ -303,7 +309,7 @@ pub async fn run(state: &Shared, messages: &[Message], events: &EventSink) -> Ch
                 .for_each(|z| add("get_current_time", json!({ "timezone": z }))),
             None => {}
         }
-        let records = dispatch::run_calls(state, &catalog, &calls, clock, events).await;
+        let records = dispatch::run_calls(state, &catalog, &calls, clock, events, user).await;
         lines.extend(records.iter().map(describe));
         missing.dedup();
         for base in missing {

@@ -32,7 +32,21 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
     let key = out.lines().next().unwrap().to_owned();
     assert!(key.starts_with("sbk_"), "{out}");
     let keys = dir.path().join("keys.toml");
-    std::fs::write(&keys, &out[key.len()..]).unwrap();
+    let (ok, bob_out, err) = client(&["auth", "new-key", "bob"], &[]);
+    assert!(ok, "{err}");
+    let bob = bob_out.lines().next().unwrap().to_owned();
+    std::fs::write(
+        &keys,
+        format!("{}{}", &out[key.len()..], &bob_out[bob.len()..]),
+    )
+    .unwrap();
+    // alice (group dev) may call everything, bob only read the time.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[roles.all]\ntools = [\"*\"]\n[roles.time]\ntools = [\"get_current_time\"]\n\n[[grants]]\nroles = [\"all\"]\ngroups = [\"dev\"]\n[[grants]]\nroles = [\"time\"]\nsubjects = [\"bob\"]\n",
+    )
+    .unwrap();
     let text = std::fs::read_to_string(&keys).unwrap();
     assert!(
         !text.contains(&key),
@@ -44,6 +58,7 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
         .args(["up", "--base-port", &base.to_string()])
         .env("SWITCHBOARD_API_KEYS", &keys)
         .env("SWITCHBOARD_AUDIT_LOG", dir.path().join("audit.jsonl"))
+        .env("MCP_SERVER_POLICY", &policy)
         .env_remove("LLM_BASE_URL")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
@@ -138,6 +153,40 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
         "{out}"
     );
 
+    // The middleware acts for each user: the gateway's policy applies to the person.
+    let tools_of = |key: &str| {
+        http(
+            base + 2,
+            &format!(
+                "GET /tools HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    };
+    let alice_tools = tools_of(&key);
+    assert!(
+        alice_tools.contains("\"execute_code\"") && alice_tools.contains("\"get_current_time\""),
+        "{alice_tools}"
+    );
+    let bob_tools = tools_of(&bob);
+    assert!(
+        bob_tools.starts_with("HTTP/1.1 200")
+            && bob_tools.contains("\"count\":1")
+            && bob_tools.contains("\"get_current_time\""),
+        "bob sees the time tool only: {bob_tools}"
+    );
+    let body = r#"{"name":"execute_code","parameters":{"code":"print(1)"}}"#;
+    let bob_runs = http(
+        base + 2,
+        &format!(
+            "POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {bob}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(
+        bob_runs.starts_with("HTTP/1.1 404") && bob_runs.contains("no tool named 'execute_code'"),
+        "bob cannot run code through the middleware: {bob_runs}"
+    );
+
     let status = Command::new("kill")
         .args(["-INT", &up.id().to_string()])
         .status()
@@ -185,15 +234,22 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
         ),
         "{audit}"
     );
-    assert!(
-        has(
-            "mcp-server",
-            "tools/call",
-            "switchboard-up",
-            "ok",
-            Some("execute_code")
+    let chat_call = records
+        .iter()
+        .find(|r| r["action"] == "tools/call" && r["target"] == "execute_code")
+        .unwrap();
+    assert_eq!(
+        (
+            &chat_call["identity"],
+            &chat_call["method"],
+            &chat_call["via"]
         ),
-        "the chat's call, made with the run's own key: {audit}"
+        (
+            &serde_json::json!("alice"),
+            &serde_json::json!("delegated"),
+            &serde_json::json!("switchboard-up")
+        ),
+        "the chat's call is alice's, made by the middleware for her: {chat_call}"
     );
     assert!(
         has("sandbox", "execute", "switchboard-up", "ok", None),

@@ -5,7 +5,7 @@
 use std::{convert::Infallible, sync::Arc};
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::State,
     http::{HeaderValue, header},
     response::{
@@ -18,6 +18,10 @@ use serde::Deserialize;
 use switchboard_runtime::ApiError;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
+
+use switchboard_runtime::auth::Identity;
+
+use crate::conversation::user_of;
 
 use crate::{
     conversation::ChatRequest,
@@ -93,16 +97,22 @@ impl ChatBody {
                 top_p: self.top_p,
                 max_tokens: self.max_tokens,
             },
+            user: None,
         })
     }
 }
 
-pub async fn chat(State(state): State<AppState>, Json(body): Json<ChatBody>) -> Response {
+pub async fn chat(
+    State(state): State<AppState>,
+    caller: Option<Extension<Identity>>,
+    Json(body): Json<ChatBody>,
+) -> Response {
     let stream = body.stream;
-    let request = match body.into_request() {
+    let mut request = match body.into_request() {
         Ok(request) => request,
         Err(error) => return ApiError::from(error).into_response(),
     };
+    request.user = user_of(caller.map(|c| c.0));
     if !stream {
         return match super::answer(&state, request, &EventSink::none(), "chat").await {
             Ok(answer) => Json(answer).into_response(),

@@ -50,7 +50,7 @@ pub async fn answer(
 ) -> Result<ChatAnswer, ChatError> {
     let result = match &state.llm {
         Some(llm) => conversation::run(state, llm, request, events).await,
-        None => Ok(planner::run(state, &request.messages, events).await),
+        None => Ok(planner::run(state, &request.messages, events, request.user.as_ref()).await),
     };
     let source = if state.llm.is_some() {
         "llm"

@@ -15,7 +15,7 @@ use std::{
 };
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::State,
     response::{IntoResponse, Response, sse::Event},
 };
@@ -25,6 +25,10 @@ use serde_json::{Value, json};
 use switchboard_runtime::ApiError;
 
 use super::chat::{run_streaming, sse_response};
+use switchboard_runtime::auth::Identity;
+
+use crate::conversation::user_of;
+
 use crate::{
     conversation::ChatRequest,
     events::{ChatEvent, EventSink},
@@ -168,6 +172,7 @@ impl CompletionBody {
                 top_p: self.top_p,
                 max_tokens: self.max_completion_tokens.or(self.max_tokens),
             },
+            user: None,
         })
     }
 }
@@ -191,6 +196,7 @@ fn model_name(state: &AppState, asked: Option<&str>) -> String {
 
 pub async fn completions(
     State(state): State<AppState>,
+    caller: Option<Extension<Identity>>,
     Json(body): Json<CompletionBody>,
 ) -> Response {
     let stream = body.stream;
@@ -198,10 +204,11 @@ pub async fn completions(
         .stream_options
         .as_ref()
         .is_some_and(|o| o.include_usage);
-    let request = match body.into_request() {
+    let mut request = match body.into_request() {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
+    request.user = user_of(caller.map(|c| c.0));
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = now_seconds();
     let model = model_name(&state, request.model.as_deref());

@@ -2,10 +2,13 @@
 
 use std::time::Instant;
 
-use axum::{Json, extract::State};
+use axum::{Extension, Json, extract::State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard_runtime::ApiError;
+use switchboard_runtime::auth::Identity;
+
+use crate::conversation::user_of;
 
 use crate::{
     catalog::{self, Catalog},
@@ -23,8 +26,16 @@ fn gateway_error(error: GatewayError) -> ApiError {
 
 /// `GET /tools`: `{tools: [{name, llm_name, description, input_schema, output_schema}],
 /// openai_tools: [{type: "function", function: {name, description, parameters}}]}`.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let tools = state.gateway.tools().await.map_err(gateway_error)?;
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Option<Extension<Identity>>,
+) -> Result<Json<Value>, ApiError> {
+    let user = user_of(caller.map(|c| c.0));
+    let tools = state
+        .gateway
+        .tools(user.as_ref())
+        .await
+        .map_err(gateway_error)?;
     let catalog = Catalog::new(&tools);
     let described: Vec<Value> = catalog
         .entries()
@@ -74,8 +85,10 @@ pub struct ExecuteAnswer {
 /// gateway that cannot be reached 502.
 pub async fn execute(
     State(state): State<AppState>,
+    caller: Option<Extension<Identity>>,
     Json(body): Json<ExecuteBody>,
 ) -> Result<Json<ExecuteAnswer>, ApiError> {
+    let user = user_of(caller.map(|c| c.0));
     let arguments: Map<String, Value> = match body.parameters {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map,
@@ -85,11 +98,19 @@ pub async fn execute(
             )));
         }
     };
-    let tools = state.gateway.tools().await.map_err(gateway_error)?;
+    let tools = state
+        .gateway
+        .tools(user.as_ref())
+        .await
+        .map_err(gateway_error)?;
     let mut catalog = Catalog::new(&tools);
     if catalog.resolve(&body.name).is_none() {
         // Not in the cached list: ask the gateway, whose list may have just changed.
-        let tools = state.gateway.list_tools().await.map_err(gateway_error)?;
+        let tools = state
+            .gateway
+            .list_tools(user.as_ref())
+            .await
+            .map_err(gateway_error)?;
         catalog = Catalog::new(&tools);
     }
     let Some(entry) = catalog.resolve(&body.name) else {
@@ -111,7 +132,12 @@ pub async fn execute(
     let start = Instant::now();
     let result = state
         .gateway
-        .call_tool(&entry.tool.name, arguments, state.config.tool_timeout)
+        .call_tool(
+            &entry.tool.name,
+            arguments,
+            state.config.tool_timeout,
+            user.as_ref(),
+        )
         .await;
     let took = start.elapsed();
     let result = match result {

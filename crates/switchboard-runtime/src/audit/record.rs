@@ -25,8 +25,11 @@ pub struct Record {
     pub action: &'static str,
     /// The caller's subject (`anonymous` when authentication is off).
     pub identity: String,
-    /// `jwt`, `api_key` or `anonymous`.
+    /// `jwt`, `api_key`, `anonymous` or `delegated`.
     pub method: &'static str,
+    /// For a delegated identity, the caller that acted for it (the middleware).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// The remote address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -60,6 +63,7 @@ impl Record {
             action,
             identity: identity.subject.clone(),
             method: identity.method.as_str(),
+            via: identity.via.clone(),
             source: None,
             target: None,
             arguments_sha256: None,

@@ -54,6 +54,7 @@ fn lines_are_json_with_fields_in_order_and_arguments_only_as_a_digest() {
         method: crate::auth::Method::Jwt,
         groups: vec![],
         scopes: vec![],
+        via: None,
     };
     let arguments = json!({"query": "select 1", "password": "hunter2-very-secret"});
     let full = Record::new("gateway", "tools/call", &who, "denied")

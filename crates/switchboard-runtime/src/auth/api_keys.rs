@@ -117,6 +117,7 @@ impl ApiKeys {
             method: Method::ApiKey,
             groups: found.groups.clone(),
             scopes: Vec::new(),
+            via: None,
         })
     }
 }

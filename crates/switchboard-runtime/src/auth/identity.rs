@@ -9,6 +9,9 @@ pub enum Method {
     ApiKey,
     /// Nobody: authentication is off (loopback, or `--allow-unauthenticated`).
     Anonymous,
+    /// Named by a caller allowed to act for its own users (the middleware for the person
+    /// behind a chat); [`Identity::via`] says which.
+    Delegated,
 }
 
 impl Method {
@@ -17,6 +20,7 @@ impl Method {
             Self::Jwt => "jwt",
             Self::ApiKey => "api_key",
             Self::Anonymous => "anonymous",
+            Self::Delegated => "delegated",
         }
     }
 }
@@ -32,7 +36,13 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// OAuth scopes: the JWT's `scope` (space-separated) or `scp` (list) claim.
     pub scopes: Vec<String>,
+    /// For a delegated identity, the subject of the caller that vouched for it.
+    pub via: Option<String>,
 }
+
+/// `_meta` key under which a delegate names the user it acts for:
+/// `{"subject": "...", "groups": [...], "scopes": [...]}`.
+pub const ON_BEHALF_OF: &str = "io.switchboard/on-behalf-of";
 
 impl Identity {
     pub fn anonymous() -> Self {
@@ -41,7 +51,44 @@ impl Identity {
             method: Method::Anonymous,
             groups: Vec::new(),
             scopes: Vec::new(),
+            via: None,
         }
+    }
+
+    /// What a delegate sends as [`ON_BEHALF_OF`] for this identity.
+    pub fn on_behalf_of(&self) -> serde_json::Value {
+        serde_json::json!({
+            "subject": self.subject,
+            "groups": self.groups,
+            "scopes": self.scopes,
+        })
+    }
+
+    /// The user `value` (an [`ON_BEHALF_OF`] entry) names, vouched for by `delegate`.
+    pub fn delegated(value: &serde_json::Value, delegate: &Identity) -> Result<Self, String> {
+        let strings = |key: &str| -> Result<Vec<String>, String> {
+            match value.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| format!("{ON_BEHALF_OF}.{key} must be a list of strings")),
+                Some(_) => Err(format!("{ON_BEHALF_OF}.{key} must be a list of strings")),
+            }
+        };
+        let subject = value
+            .get("subject")
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("{ON_BEHALF_OF}.subject must be a non-empty string"))?;
+        Ok(Self {
+            subject: subject.to_owned(),
+            method: Method::Delegated,
+            groups: strings("groups")?,
+            scopes: strings("scopes")?,
+            via: Some(delegate.subject.clone()),
+        })
     }
 }
 

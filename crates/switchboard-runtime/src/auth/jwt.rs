@@ -276,6 +276,7 @@ fn identity(claims: &Map<String, Value>, issuer: &str) -> Result<Identity, Rejec
         method: Method::Jwt,
         groups,
         scopes,
+        via: None,
     })
 }
 

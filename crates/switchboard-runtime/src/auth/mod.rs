@@ -14,7 +14,7 @@ pub mod layer;
 mod secret;
 mod settings;
 
-pub use identity::{Identity, Method, Rejection};
+pub use identity::{Identity, Method, ON_BEHALF_OF, Rejection};
 pub use layer::{authenticate, protected_resource_metadata};
 pub use secret::Secret;
 pub use settings::{AuthArgs, AuthSettings};

@@ -147,6 +147,10 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if moved {
         config.listen = (host, port(MCP_SERVER_OFFSET)?).into();
     }
+    if internal.is_some() {
+        // The middleware calls with the run's key on behalf of whoever asked it.
+        config.delegates.push(INTERNAL_CALLER.to_owned());
+    }
     for upstream in &mut config.upstreams {
         if let Some(service) = started.iter().find(|s| s.name == upstream.name) {
             upstream.url = service.url();
