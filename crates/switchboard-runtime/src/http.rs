@@ -372,6 +372,7 @@ impl ServiceApp {
         let gate = auth::layer::Gate {
             auth: authenticator.clone(),
             audit: self.settings.audit.clone(),
+            limiter: auth::limits::Limiter::new(self.settings.auth.limits),
             service: self.service,
         };
         let guard = || middleware::from_fn_with_state(gate.clone(), auth::authenticate);

@@ -11,7 +11,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{Authenticator, Identity, Rejection};
+use super::{
+    Authenticator, Identity, Method, Rejection,
+    limits::{Limiter, Overloaded},
+};
 use crate::{
     ApiError,
     audit::{Audit, Record},
@@ -26,6 +29,7 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 pub struct Gate {
     pub auth: Authenticator,
     pub audit: Audit,
+    pub limiter: Limiter,
     pub service: &'static str,
 }
 
@@ -35,15 +39,21 @@ pub struct Gate {
 pub async fn authenticate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     match gate.auth.authenticate(request.headers()).await {
         Ok(identity) => {
+            let key = match identity.method {
+                Method::Anonymous => source(&request),
+                _ => identity.subject.clone(),
+            };
+            let admitted = match gate.limiter.admit(&key) {
+                Ok(admitted) => admitted,
+                Err(over) => return overloaded(&gate, &request, &identity, &over),
+            };
             request.extensions_mut().insert(identity);
-            next.run(request).await
+            let response = next.run(request).await;
+            drop(admitted);
+            response
         }
         Err(rejection) => {
-            let source = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.to_string())
-                .unwrap_or_default();
+            let source = source(&request);
             tracing::warn!(
                 target: "audit",
                 action = "authenticate",
@@ -68,6 +78,36 @@ pub async fn authenticate(State(gate): State<Gate>, mut request: Request, next: 
             rejected(&request, &rejection)
         }
     }
+}
+
+/// The caller's address, as the listener saw it.
+fn source(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default()
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up), and its audit record.
+fn overloaded(gate: &Gate, request: &Request, identity: &Identity, over: &Overloaded) -> Response {
+    let _ = gate.audit.record(
+        Record::new(gate.service, "overload", identity, "refused")
+            .with_source(source(request))
+            .with_target(request.uri().path())
+            .with_detail(over.why.clone()),
+    );
+    let seconds = over.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        format!("{}; retry after {seconds} s", over.why),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 fn rejected(request: &Request, rejection: &Rejection) -> Response {

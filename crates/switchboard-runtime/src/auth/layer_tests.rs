@@ -149,3 +149,67 @@ async fn without_settings_everyone_is_anonymous_and_there_is_no_metadata() {
     assert_eq!(metadata.status(), 404);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_caller_over_its_rate_gets_429_with_retry_after_and_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hasty, hasty_entry) = api_keys::new_key("hasty");
+    let (calm, calm_entry) = api_keys::new_key("calm");
+    let keys = dir.path().join("keys.toml");
+    std::fs::write(&keys, format!("{hasty_entry}{calm_entry}")).unwrap();
+    let auth = AuthSettings {
+        limits: crate::auth::limits::LimitSettings {
+            rate: Some((0.5, 2)),
+            concurrent: None,
+        },
+        ..AuthSettings::with_api_keys(&keys).unwrap()
+    };
+    let (addr, stop) = serve(HttpSettings::default().with_auth(auth)).await;
+    let client = reqwest::Client::new();
+    let whoami = |key: &str| {
+        client
+            .get(format!("http://{addr}/whoami"))
+            .bearer_auth(key)
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            whoami(&hasty).await.unwrap().status(),
+            200,
+            "within the burst"
+        );
+    }
+    let over = whoami(&hasty).await.unwrap();
+    assert_eq!(over.status(), 429);
+    let retry: u64 = over.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'hasty'"),
+        "{body}"
+    );
+    assert_eq!(
+        whoami(&calm).await.unwrap().status(),
+        200,
+        "another caller goes on"
+    );
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "probes are not limited"
+    );
+    stop.cancel();
+}

@@ -11,6 +11,7 @@ pub mod api_keys;
 mod identity;
 pub mod jwt;
 pub mod layer;
+pub mod limits;
 mod secret;
 mod settings;
 

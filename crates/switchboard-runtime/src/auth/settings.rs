@@ -40,6 +40,16 @@ pub struct AuthArgs {
     /// it changes. `switchboard auth new-key NAME` makes an entry.
     #[arg(long, env = "SWITCHBOARD_API_KEYS", value_name = "FILE")]
     pub api_keys: Option<PathBuf>,
+    /// Requests per second each caller may make, sustained (token bucket; 429 with
+    /// Retry-After above it) [default: unlimited].
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PER_SECOND", value_name = "N")]
+    pub rate_limit_per_second: Option<f64>,
+    /// Requests a caller may make at once above its rate [default: 2 × the rate, at least 1].
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_BURST", value_name = "N")]
+    pub rate_limit_burst: Option<u32>,
+    /// Requests each caller may have in flight at once (429 above it) [default: unlimited].
+    #[arg(long, env = "SWITCHBOARD_MAX_CONCURRENT_PER_CALLER", value_name = "N")]
+    pub max_concurrent_per_caller: Option<usize>,
     /// Serve without authentication on an address other than loopback (otherwise refused).
     #[arg(
         long,
@@ -59,6 +69,8 @@ pub struct AuthSettings {
     /// Loaded at validation, so a missing or malformed file stops the start.
     pub api_keys: Option<ApiKeys>,
     pub allow_unauthenticated: bool,
+    /// Overload limits per caller.
+    pub limits: super::limits::LimitSettings,
 }
 
 impl AuthSettings {
@@ -129,7 +141,38 @@ impl TryFrom<AuthArgs> for AuthSettings {
                 ));
             }
         };
+        let rate = match (args.rate_limit_per_second, args.rate_limit_burst) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "rate_limit_burst (--rate-limit-burst / SWITCHBOARD_RATE_LIMIT_BURST) needs rate_limit_per_second".into(),
+                ));
+            }
+            (Some(rate), burst) => {
+                if !(rate.is_finite() && rate > 0.0) {
+                    return Err(Error::Config(format!(
+                        "rate_limit_per_second (--rate-limit-per-second / SWITCHBOARD_RATE_LIMIT_PER_SECOND): {rate} is not a positive number"
+                    )));
+                }
+                let burst = burst.unwrap_or_else(|| ((rate * 2.0).ceil() as u32).max(1));
+                if burst == 0 {
+                    return Err(Error::Config(
+                        "rate_limit_burst (--rate-limit-burst / SWITCHBOARD_RATE_LIMIT_BURST): must be at least 1".into(),
+                    ));
+                }
+                Some((rate, burst))
+            }
+        };
+        if args.max_concurrent_per_caller == Some(0) {
+            return Err(Error::Config(
+                "max_concurrent_per_caller (--max-concurrent-per-caller / SWITCHBOARD_MAX_CONCURRENT_PER_CALLER): must be at least 1".into(),
+            ));
+        }
         Ok(Self {
+            limits: super::limits::LimitSettings {
+                rate,
+                concurrent: args.max_concurrent_per_caller,
+            },
             jwt,
             api_keys: args.api_keys.as_deref().map(ApiKeys::load).transpose()?,
             allow_unauthenticated: args.allow_unauthenticated.unwrap_or(false),
