@@ -6,7 +6,7 @@ failed makes its rows "not measured" with the reason.
 
 import json
 
-from . import load, startup
+from . import load, services, startup
 from .services import HOST, PORTS, Services, mcp_url, url
 
 TIME_ARGS = json.dumps({"timezone": "UTC"})
@@ -22,7 +22,7 @@ class Context:
         self.headline = headline
         self.shared: dict = {}
 
-    def mcp(self, label, service, tool, arguments, concurrency, sample, expect=None, rate=None):
+    def mcp(self, label, service, tool, arguments, concurrency, sample, expect=None, rate=None, bearer=None):
         """A tools/call run against `service`'s /mcp, or a not-measured row."""
         if self.services.get(service) is None:
             return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(service)}
@@ -30,6 +30,8 @@ class Context:
             if self.services.get(name) is None:
                 return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(name)}
         target = ["--url", mcp_url(service), "--tool", tool, "--arguments", arguments]
+        if bearer:
+            target += ["--bearer", bearer]
         return load.run(self.settings, label, "mcp", target, concurrency, self.services.pids(*sample),
                         self.memory, expect, rate)
 
@@ -72,7 +74,10 @@ def gateway_overhead(ctx: Context) -> dict:
     section = {"id": 1, "title": "tools/call get_current_time: direct to the time-client vs through the gateway",
                "runs": [], "notes": [
                    "Gateway added p50 = p50(through gateway) − p50(direct), from adjacent runs; the "
-                   "throughput ratio is gateway ÷ direct."]}
+                   "throughput ratio is gateway ÷ direct.",
+                   "API key + policy: a second gateway, identical but for --api-keys and --policy, "
+                   "called with the key; its added p50 and gateway CPU per call are differences from "
+                   "the plain gateway's run just before it."]}
     for concurrency in (1, 32):
         direct = ctx.mcp("time-client direct", "time-client", "get_current_time", TIME_ARGS, concurrency,
                          ["time-client"], expect="datetime")
@@ -81,6 +86,19 @@ def gateway_overhead(ctx: Context) -> dict:
         section["runs"] += [direct, via]
         ctx.shared[f"time-direct-c{concurrency}"] = direct
         ctx.shared[f"time-gateway-c{concurrency}"] = via
+        # The same gateway with an API key checked per request and a policy per call.
+        ctx.services.get("gateway-auth")
+        authed = ctx.mcp("time-client through gateway, API key + policy", "gateway-auth", "get_current_time",
+                         TIME_ARGS, concurrency, ["gateway-auth", "time-client"], expect="datetime",
+                         bearer=services.AUTH["key"])
+        section["runs"].append(authed)
+        ctx.add(1, f"API key + policy added p50, c={concurrency}", _diff(load.p50(authed), load.p50(via)), "µs",
+                "difference (same run)", not_measured=_why(via, authed))
+        if concurrency == 1:
+            added_cpu = _diff(load.cpu(authed, "gateway-auth"), load.cpu(via, "mcp-server"))
+            ctx.add(1, "API key + policy added gateway CPU per call, c=1", added_cpu, "µs",
+                    "difference (same run)", "< 20 µs", None if added_cpu is None else added_cpu < 20,
+                    _why(via, authed), digits=0)
         added = _diff(load.p50(via), load.p50(direct))
         ctx.add(1, f"gateway added p50, c={concurrency}", added, "µs", "difference (same run)",
                 "< 100 µs" if concurrency == 1 else "", None if added is None else

@@ -25,6 +25,7 @@ PORTS = {
     "middleware": 18602,
     "time-client": 18603,
     "code-executor": 18604,
+    "gateway-auth": 18605,
     "gateway-fastmcp": 18610,
     "fastmcp": 18613,
     "scripted-llm": 18620,
@@ -36,6 +37,7 @@ SUBCOMMAND = {
     "time-client": "time-client",
     "mcp-server": "mcp-server",
     "gateway-fastmcp": "mcp-server",
+    "gateway-auth": "mcp-server",
     "sandbox": "sandbox",
     "code-executor": "code-executor",
     "middleware": "middleware",
@@ -166,6 +168,29 @@ def _gateway(services: "Services"):
     return [str(SWITCHBOARD), "mcp-server", *listen("mcp-server"), *upstreams], "/ready", None
 
 
+# The API key the harness made for the gateway with authentication on (`_gateway_auth`).
+AUTH = {"key": None}
+
+
+def _gateway_auth(_services: "Services"):
+    """The gateway of scenario 1 with authentication (an API key, checked per request) and a
+    policy (checked per call and per list) on: what identity and access cost per call."""
+    made = subprocess.run([str(SWITCHBOARD), "auth", "new-key", "bench"], capture_output=True, text=True,
+                          check=False)
+    if made.returncode != 0:
+        raise StartError(f"switchboard auth new-key failed: {made.stderr.strip()}")
+    key, _, entry = made.stdout.partition("\n")
+    directory = TARGET / "bench-auth"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "keys.toml").write_text(entry)
+    (directory / "policy.toml").write_text(
+        '[roles.time]\ntools = ["get_current_time"]\n\n[[grants]]\nroles = ["time"]\nsubjects = ["bench"]\n')
+    AUTH["key"] = key.strip()
+    argv = [str(SWITCHBOARD), "mcp-server", *listen("gateway-auth"), f"--upstream=time-client={mcp_url('time-client')}",
+            "--api-keys", str(directory / "keys.toml"), "--policy", str(directory / "policy.toml")]
+    return argv, "/ready", None
+
+
 def _gateway_fastmcp(_services: "Services"):
     argv = [str(SWITCHBOARD), "mcp-server", "--listen", f"{HOST}:{PORTS['gateway-fastmcp']}",
             f"--upstream=fastmcp={mcp_url('fastmcp')}"]
@@ -184,6 +209,7 @@ SPECS = {
     "scripted-llm": lambda _: ([str(LOADGEN), "scripted-llm", *listen("scripted-llm")], "/v1/models", None),
     "mcp-server": _gateway,
     "gateway-fastmcp": _gateway_fastmcp,
+    "gateway-auth": _gateway_auth,
     "sandbox": lambda _: ([str(SWITCHBOARD), "sandbox", *listen("sandbox")], "/ready", None),
     "code-executor": lambda _: (
         [str(SWITCHBOARD), "code-executor", *listen("code-executor"), "--sandbox-url", url("sandbox")],
@@ -203,6 +229,7 @@ DEPENDS = {
     "middleware": lambda _: ["scripted-llm", "mcp-server"],
     "code-executor": lambda _: ["sandbox"],
     "gateway-fastmcp": lambda _: ["fastmcp"],
+    "gateway-auth": lambda _: ["time-client"],
 }
 
 # Tools a gateway must list as available before it is used.

@@ -116,6 +116,10 @@ pub struct McpArgs {
     /// The tool's arguments as a JSON object.
     #[arg(long, default_value = "{}", value_name = "JSON")]
     pub arguments: String,
+    /// A credential sent as `Authorization: Bearer` on every request (an API key or a JWT),
+    /// for a service with authentication on.
+    #[arg(long, value_name = "TOKEN")]
+    pub bearer: Option<String>,
     #[command(flatten)]
     pub load: LoadArgs,
 }

@@ -27,7 +27,13 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCa
     let sessions = (0..concurrency).map(|worker| {
         let options = &options;
         async move {
-            connect(&args.url, options)
+            // A client of its own per session, as `connect` builds without one, so that a run
+            // with a credential differs from one without by the header only.
+            let options = match &args.bearer {
+                None => options.clone(),
+                Some(token) => options.clone().with_http_client(bearer_client(token, options)?),
+            };
+            connect(&args.url, &options)
                 .await
                 .map_err(|source| Error::Connect { worker, source })
         }
@@ -41,6 +47,20 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCa
             expect: args.load.expect.clone(),
         })
         .collect())
+}
+
+fn bearer_client(token: &str, options: &ConnectOptions) -> Result<reqwest::Client, Error> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| Error::usage("--bearer: not a valid header value".to_owned()))?;
+    value.set_sensitive(true);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .tcp_nodelay(true)
+        .default_headers(headers)
+        .build()
+        .map_err(|e| Error::usage(format!("cannot build the HTTP client: {e}")))
 }
 
 impl Operation for McpCall {
