@@ -88,7 +88,7 @@ pub async fn serve(
         sandbox = %config.sandbox_url,
         "code-executor serving MCP at /mcp"
     );
-    switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await
+    switchboard_runtime::serve(listener, app, shutdown, &config.http).await
 }
 
 /// The code-executor as a [`Service`]: how the CLI and the test harness configure and

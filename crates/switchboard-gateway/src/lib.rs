@@ -119,8 +119,7 @@ pub async fn serve_gateway(
         upstreams = ?config.upstreams.iter().map(|u| format!("{}={}", u.name, u.url)).collect::<Vec<_>>(),
         "mcp-server serving MCP at /mcp and REST at /api/tools"
     );
-    let served =
-        switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await;
+    let served = switchboard_runtime::serve(listener, app, shutdown, &config.http).await;
     gateway.stopped(config.http.shutdown_grace).await;
     served
 }

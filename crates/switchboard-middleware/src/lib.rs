@@ -97,7 +97,7 @@ pub async fn serve(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), switchboard_runtime::Error> {
-    let grace = config.http.shutdown_grace;
+    let http = config.http.clone();
     let mode = match &config.llm {
         Some(llm) => format!(
             "{} LLM at {} ({})",
@@ -115,7 +115,7 @@ pub async fn serve(
         %mode,
         "middleware serving /chat, /v1/chat/completions and the chat page at /"
     );
-    let served = switchboard_runtime::serve(listener, app, shutdown, grace).await;
+    let served = switchboard_runtime::serve(listener, app, shutdown, &http).await;
     // Requests are done: end the gateway session now (DELETE), while the gateway still
     // listens, rather than from a task left behind when the process winds down.
     state.gateway.close().await;

@@ -75,6 +75,8 @@ pub struct HttpSettings {
     pub ca_file: Option<std::path::PathBuf>,
     /// Who may call: see [`crate::auth`]. Off by default.
     pub auth: AuthSettings,
+    /// Serve HTTPS (and take client certificates as identities): see [`crate::tls`].
+    pub tls: Option<crate::tls::TlsSettings>,
     /// Where security-relevant events are recorded: see [`crate::audit`]. One writer per
     /// process, shared by the services `switchboard up` runs. Off by default.
     pub audit: crate::audit::Audit,
@@ -89,6 +91,7 @@ impl Default for HttpSettings {
             allowed_origins: default_allowed_origins(),
             ca_file: None,
             auth: AuthSettings::default(),
+            tls: None,
             audit: crate::audit::Audit::off(),
         }
     }
@@ -101,6 +104,11 @@ impl HttpSettings {
     }
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+    /// Serve HTTPS as `tls` says.
+    pub fn with_tls(mut self, tls: crate::tls::TlsSettings) -> Self {
+        self.tls = Some(tls);
         self
     }
     /// Record security-relevant events with `audit`.
@@ -221,6 +229,16 @@ pub struct HttpArgs {
     /// OTLP) trust in addition to the platform's roots, e.g. a private CA.
     #[arg(long, env = "SWITCHBOARD_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// CA certificates (PEM) whose client certificates identify callers (mutual TLS; needs
+    /// --tls-cert): the subject's CN (else its first SAN) is the identity, OUs its groups.
+    #[arg(long, env = "SWITCHBOARD_CLIENT_CA", value_name = "FILE")]
+    pub client_ca: Option<std::path::PathBuf>,
 }
 
 impl TryFrom<HttpArgs> for HttpSettings {
@@ -262,6 +280,29 @@ impl TryFrom<HttpArgs> for HttpSettings {
             crate::client::load_ca_file(&path)?;
             settings.ca_file = Some(path);
         }
+        settings.tls = match (args.tls_cert, args.tls_key, args.client_ca) {
+            (None, None, None) => None,
+            (Some(cert), Some(key), client_ca) => {
+                let tls = crate::tls::TlsSettings {
+                    cert,
+                    key,
+                    client_ca,
+                };
+                // Read now, so wrong files stop the start.
+                tls.server_config()?;
+                Some(tls)
+            }
+            (None, None, Some(_)) => {
+                return Err(Error::Config(
+                    "client_ca (--client-ca / SWITCHBOARD_CLIENT_CA): client certificates need HTTPS; set --tls-cert and --tls-key too".into(),
+                ));
+            }
+            _ => {
+                return Err(Error::Config(
+                    "tls_cert and tls_key (--tls-cert, --tls-key / SWITCHBOARD_TLS_CERT, SWITCHBOARD_TLS_KEY) go together".into(),
+                ));
+            }
+        };
         Ok(settings)
     }
 }
@@ -493,13 +534,25 @@ async fn guard_host_origin(
 }
 
 /// Serve `app` on `listener` until `shutdown` is cancelled, then give in-flight requests
-/// `grace` to finish. Open connections still busy after the deadline are dropped.
+/// `http.shutdown_grace` to finish; HTTPS when `http.tls` says so. Open connections still busy
+/// after the deadline are dropped.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
-    grace: Duration,
+    http: &HttpSettings,
 ) -> Result<(), Error> {
+    let grace = http.shutdown_grace;
+    if let Some(tls) = &http.tls {
+        let listener =
+            crate::tls::TlsListener::new(listener, tls.server_config()?).map_err(Error::Serve)?;
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<crate::tls::Peer>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        return drain(server.into_future(), shutdown, grace).await;
+    }
     // TCP_NODELAY on every accepted connection: an answer is often written in more than one
     // segment (headers, SSE event, end of stream), and with Nagle on, the second waits for the
     // client's delayed ACK — ~40 ms per request on a reused keep-alive connection (measured by
@@ -514,6 +567,15 @@ pub async fn serve(
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    drain(server.into_future(), shutdown, grace).await
+}
+
+/// Run `server` until it ends, or until `grace` after `shutdown`.
+async fn drain(
+    server: impl Future<Output = std::io::Result<()>>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> Result<(), Error> {
     let deadline = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;

@@ -26,6 +26,7 @@
 //!   gives axum's own rejections (404, 405, 413, bad JSON) that same shape.
 //! - [`service`]: [`Service`], what each service crate implements so that the CLI and the
 //!   test harness can configure and serve any of them the same way.
+//! - [`tls`]: serving HTTPS, and client certificates (mutual TLS) as identities.
 //! - [`watched`]: a settings file reread when it changes (API keys, the access policy).
 //! - [`testing`]: test support for every crate's tests: an OTLP/HTTP receiver that collects
 //!   exported spans.
@@ -46,6 +47,7 @@ pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
+pub mod tls;
 pub mod watched;
 
 pub use error::{ApiError, Error};

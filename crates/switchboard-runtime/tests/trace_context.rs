@@ -63,12 +63,10 @@ async fn requests_join_the_callers_trace_and_log_its_id() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     let _guard = shutdown.clone().drop_guard();
-    tokio::spawn(switchboard_runtime::serve(
-        listener,
-        app,
-        shutdown,
-        Duration::from_secs(1),
-    ));
+    let settings = HttpSettings::default().with_shutdown_grace(Duration::from_secs(1));
+    tokio::spawn(
+        async move { switchboard_runtime::serve(listener, app, shutdown, &settings).await },
+    );
     let http = reqwest::Client::new();
 
     // With a caller's context: same trace, this hop's span as the downstream parent.

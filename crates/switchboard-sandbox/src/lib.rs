@@ -79,8 +79,7 @@ pub async fn serve(
         address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
         "sandbox serving REST and MCP at /mcp"
     );
-    let served =
-        switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await;
+    let served = switchboard_runtime::serve(listener, app, shutdown, &config.http).await;
     sandbox.shutdown().await;
     served?;
     Ok(())

@@ -253,7 +253,11 @@ mod tests {
                 CancellationToken::new(),
                 move |listener, shutdown| {
                     let app = app(not_ready, asked);
-                    switchboard_runtime::serve(listener, app, shutdown, Duration::ZERO)
+                    async move {
+                        let http = switchboard_runtime::HttpSettings::default()
+                            .with_shutdown_grace(Duration::ZERO);
+                        switchboard_runtime::serve(listener, app, shutdown, &http).await
+                    }
                 },
             )
             .await

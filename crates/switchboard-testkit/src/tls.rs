@@ -58,6 +58,54 @@ impl TestCa {
         (cert_file, key_file)
     }
 
+    /// A client certificate for `name` in organizational unit `unit` (a group), valid or
+    /// already expired: the PEM files of the certificate and of its private key.
+    pub fn client_files_with(
+        &self,
+        name: &str,
+        unit: Option<&str>,
+        expired: bool,
+    ) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        if let Some(unit) = unit {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, unit);
+        }
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
+        let stem = format!("{name}-{}", if expired { "expired" } else { "valid" });
+        let cert_file = self.dir.path().join(format!("{stem}.crt.pem"));
+        let key_file = self.dir.path().join(format!("{stem}.key.pem"));
+        std::fs::write(&cert_file, cert.pem()).expect("write client cert");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write client key");
+        (cert_file, key_file)
+    }
+
+    /// A server certificate for `127.0.0.1`, `::1` and `localhost` signed by this CA: the PEM
+    /// files of the chain and of its private key (for a service serving HTTPS).
+    pub fn server_files(&self) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ])
+        .expect("server params");
+        let cert = params.signed_by(&key, &self.issuer).expect("server cert");
+        let cert_file = self.dir.path().join("server.crt.pem");
+        let key_file = self.dir.path().join("server.key.pem");
+        std::fs::write(&cert_file, cert.pem()).expect("write server cert");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write server key");
+        (cert_file, key_file)
+    }
+
     /// A server configuration with a certificate for `127.0.0.1`, `::1` and `localhost`,
     /// offering HTTP/1.1 by ALPN; requiring a client certificate of this CA when
     /// `client_auth`.

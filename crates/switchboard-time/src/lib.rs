@@ -55,7 +55,7 @@ pub async fn serve(
         address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
         "time-client serving MCP at /mcp"
     );
-    switchboard_runtime::serve(listener, app, shutdown, config.http.shutdown_grace).await
+    switchboard_runtime::serve(listener, app, shutdown, &config.http).await
 }
 
 /// The time-client as a [`Service`]: how the CLI and the test harness configure and

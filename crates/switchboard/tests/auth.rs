@@ -187,6 +187,29 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
         "bob cannot run code through the middleware: {bob_runs}"
     );
 
+    // No key anywhere a person or a scraper can read: probes, metrics, error bodies.
+    for port in base..base + 5 {
+        for path in [
+            "/health",
+            "/ready",
+            "/metrics",
+            "/.well-known/oauth-protected-resource",
+        ] {
+            let answer = http(
+                port,
+                &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+            );
+            assert!(
+                !answer.contains(&key) && !answer.contains(&bob) && !answer.contains("sbk_"),
+                "{port}{path} shows a key: {answer}"
+            );
+        }
+    }
+    assert!(
+        !bob_runs.contains(&bob),
+        "error bodies do not echo the credential"
+    );
+
     let status = Command::new("kill")
         .args(["-INT", &up.id().to_string()])
         .status()
@@ -274,7 +297,10 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
         log.contains("request refused") && log.contains("unknown API key"),
         "refusals are logged with their reason: {log}"
     );
-    assert!(!log.contains(&key), "the key never reaches the log");
+    assert!(
+        !log.contains(&key) && !log.contains(&bob) && !log.contains("sbk_"),
+        "no key ever reaches the log"
+    );
 }
 
 #[test]

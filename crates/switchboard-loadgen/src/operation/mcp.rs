@@ -31,7 +31,9 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCa
             // with a credential differs from one without by the header only.
             let options = match &args.bearer {
                 None => options.clone(),
-                Some(token) => options.clone().with_http_client(bearer_client(token, options)?),
+                Some(token) => options
+                    .clone()
+                    .with_http_client(bearer_client(token, options)?),
             };
             connect(&args.url, &options)
                 .await

@@ -9,6 +9,8 @@ pub enum Method {
     ApiKey,
     /// Nobody: authentication is off (loopback, or `--allow-unauthenticated`).
     Anonymous,
+    /// A client certificate signed by the configured CA (mutual TLS).
+    Certificate,
     /// Named by a caller allowed to act for its own users (the middleware for the person
     /// behind a chat); [`Identity::via`] says which.
     Delegated,
@@ -21,6 +23,7 @@ impl Method {
             Self::ApiKey => "api_key",
             Self::Anonymous => "anonymous",
             Self::Delegated => "delegated",
+            Self::Certificate => "certificate",
         }
     }
 }

@@ -18,6 +18,7 @@ use super::{
 use crate::{
     ApiError,
     audit::{Audit, Record},
+    tls::Peer,
 };
 
 /// Where the metadata lives (RFC 9728 §3); also under `/mcp` appended, the path-specific form
@@ -37,7 +38,18 @@ pub struct Gate {
 /// (no or a bad credential, with `WWW-Authenticate` pointing at the metadata) or 503 (the
 /// JWKS cannot be reached and nothing is cached). Each refusal is an audit record.
 pub async fn authenticate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
-    match gate.auth.authenticate(request.headers()).await {
+    // A verified client certificate identifies the caller unless it also sends a bearer
+    // credential (which then decides).
+    let certificate = request
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .and_then(|peer| peer.0.certificate.clone())
+        .filter(|_| gate.auth.enabled() && !request.headers().contains_key(header::AUTHORIZATION));
+    let checked = match certificate {
+        Some(identity) => Ok(identity),
+        None => gate.auth.authenticate(request.headers()).await,
+    };
+    match checked {
         Ok(identity) => {
             let key = match identity.method {
                 Method::Anonymous => source(&request),
@@ -82,10 +94,12 @@ pub async fn authenticate(State(gate): State<Gate>, mut request: Request, next: 
 
 /// The caller's address, as the listener saw it.
 fn source(request: &Request) -> String {
-    request
-        .extensions()
+    let extensions = request.extensions();
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string())
+        .map(|c| c.0)
+        .or_else(|| extensions.get::<ConnectInfo<Peer>>().map(|c| c.0.addr))
+        .map(|addr| addr.to_string())
         .unwrap_or_default()
 }
 

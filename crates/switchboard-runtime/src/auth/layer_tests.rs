@@ -20,18 +20,15 @@ async fn whoami(Extension(who): Extension<Identity>) -> axum::Json<Value> {
 }
 
 async fn serve(http: HttpSettings) -> (SocketAddr, CancellationToken) {
-    let app = ServiceApp::new("auth-test", Metrics::new("auth-test"), http)
+    let app = ServiceApp::new("auth-test", Metrics::new("auth-test"), http.clone())
         .rest(Router::new().route("/whoami", get(whoami)))
         .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    tokio::spawn(crate::serve(
-        listener,
-        app,
-        stop.clone(),
-        std::time::Duration::from_millis(100),
-    ));
+    let http = http.with_shutdown_grace(std::time::Duration::from_millis(100));
+    let serving = stop.clone();
+    tokio::spawn(async move { crate::serve(listener, app, serving, &http).await });
     (addr, stop)
 }
 

@@ -74,8 +74,10 @@ impl Authenticator {
     /// The authenticator of a service whose shared settings are `http`: JWKS fetched with the
     /// service's client stack (its CA file, proxies).
     pub fn from_http(http: &crate::HttpSettings) -> Self {
-        if http.auth.jwt.is_none() {
-            return Self::new(&http.auth, reqwest::Client::new());
+        let mut settings = http.auth.clone();
+        settings.client_certificates |= http.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if settings.jwt.is_none() {
+            return Self::new(&settings, reqwest::Client::new());
         }
         let client = crate::client::ClientOptions::from_http(http)
             .build()
@@ -85,7 +87,7 @@ impl Authenticator {
                 tracing::error!(%error, "cannot set up the client that fetches the JWKS");
                 reqwest::Client::new()
             });
-        Self::new(&http.auth, client)
+        Self::new(&settings, client)
     }
 
     pub fn enabled(&self) -> bool {

@@ -69,6 +69,8 @@ pub struct AuthSettings {
     /// Loaded at validation, so a missing or malformed file stops the start.
     pub api_keys: Option<ApiKeys>,
     pub allow_unauthenticated: bool,
+    /// Client certificates signed by `[http] client_ca` identify callers (mutual TLS).
+    pub client_certificates: bool,
     /// Overload limits per caller.
     pub limits: super::limits::LimitSettings,
 }
@@ -76,7 +78,7 @@ pub struct AuthSettings {
 impl AuthSettings {
     /// Whether any method is configured (otherwise every caller is anonymous).
     pub fn enabled(&self) -> bool {
-        self.jwt.is_some() || self.api_keys.is_some()
+        self.jwt.is_some() || self.api_keys.is_some() || self.client_certificates
     }
 
     /// API keys from `path` only.
@@ -101,7 +103,7 @@ impl AuthSettings {
             return Ok(());
         }
         Err(Error::Config(format!(
-            "{service}: refusing to listen on {listen} without authentication: anyone who reaches that address could call its API. Configure --jwks-url (with --jwt-issuer, --jwt-audience) or --api-keys, or say --allow-unauthenticated / SWITCHBOARD_ALLOW_UNAUTHENTICATED=true if a network policy or proxy in front does it"
+            "{service}: refusing to listen on {listen} without authentication: anyone who reaches that address could call its API. Configure --jwks-url (with --jwt-issuer, --jwt-audience), --api-keys or --client-ca, or say --allow-unauthenticated / SWITCHBOARD_ALLOW_UNAUTHENTICATED=true if a network policy or proxy in front does it"
         )))
     }
 }
@@ -169,6 +171,7 @@ impl TryFrom<AuthArgs> for AuthSettings {
             ));
         }
         Ok(Self {
+            client_certificates: false,
             limits: super::limits::LimitSettings {
                 rate,
                 concurrent: args.max_concurrent_per_caller,
