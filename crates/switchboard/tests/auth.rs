@@ -7,12 +7,7 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-};
-
-use common::{BIN, client, free_base_port};
+use common::{Up, client};
 
 /// A status line and the headers and body of one plain HTTP/1.1 exchange.
 fn http(port: u16, request: &str) -> String {
@@ -53,39 +48,13 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
         "the file holds the digest only: {text}"
     );
 
-    let base = free_base_port();
-    let mut up = Command::new(BIN)
-        .args(["up", "--base-port", &base.to_string()])
-        .env("SWITCHBOARD_API_KEYS", &keys)
-        .env("SWITCHBOARD_AUDIT_LOG", dir.path().join("audit.jsonl"))
-        .env("MCP_SERVER_POLICY", &policy)
-        .env_remove("LLM_BASE_URL")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = up.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
-        text
-    });
-    let mut printed = Vec::new();
-    for line in BufReader::new(up.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let done = line.starts_with("switchboard is up");
-        printed.push(line);
-        if done {
-            break;
-        }
-    }
-    assert!(
-        printed
-            .last()
-            .is_some_and(|l| l.starts_with("switchboard is up")),
-        "up came up with authentication on (its services reach each other): {printed:?}"
-    );
+    let audit_log = dir.path().join("audit.jsonl");
+    let up = Up::start(&[
+        ("SWITCHBOARD_API_KEYS", keys.as_os_str()),
+        ("SWITCHBOARD_AUDIT_LOG", audit_log.as_os_str()),
+        ("MCP_SERVER_POLICY", policy.as_os_str()),
+    ]);
+    let base = up.base;
     let middleware = (
         "SWITCHBOARD_MIDDLEWARE_URL",
         format!("http://127.0.0.1:{}", base + 2),
@@ -210,13 +179,7 @@ fn up_with_api_keys_admits_key_holders_only_and_its_services_still_reach_each_ot
         "error bodies do not echo the credential"
     );
 
-    let status = Command::new("kill")
-        .args(["-INT", &up.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(up.wait().unwrap().success(), "up exits cleanly on SIGINT");
-    let log = log.join().unwrap();
+    let log = up.stop();
 
     // The audit log: who did what, with arguments only as digests and no credential.
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();

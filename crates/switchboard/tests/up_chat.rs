@@ -6,50 +6,12 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-};
-
-use common::{BIN, client, free_base_port};
+use common::{Up, client};
 
 #[test]
 fn up_then_chat_tools_and_call() {
-    let base = free_base_port();
-    let mut up = Command::new(BIN)
-        .args(["up", "--base-port", &base.to_string()])
-        .env_remove("LLM_BASE_URL")
-        .env_remove("LLM_API_KEY")
-        .env_remove("LLM_MODEL_NAME")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Its log, read to the end on a thread of its own (so the pipe never fills).
-    let stderr = up.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
-        text
-    });
-    // Read `up`'s lines until it says it is up: the ready signal.
-    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let done = line.starts_with("switchboard is up");
-        printed.push(line);
-        if done {
-            break;
-        }
-    }
-    assert!(
-        printed
-            .last()
-            .is_some_and(|l| l.starts_with("switchboard is up")),
-        "up did not come up: {printed:?}"
-    );
+    let up = Up::start(&[]);
+    let (base, printed) = (up.base, &up.printed);
     for service in [
         "mcp-server",
         "sandbox",
@@ -116,16 +78,7 @@ fn up_then_chat_tools_and_call() {
     assert!(!ok && err.contains("must be a JSON object"), "{err}");
 
     // Ctrl-C: every service stops and `up` exits successfully.
-    let status = Command::new("kill")
-        .args(["-INT", &up.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(up.wait().unwrap().success(), "up exits cleanly on SIGINT");
-    // A log a person can read: our own records, no library chatter at INFO (rmcp logged every
-    // session's peer info), and a clean stop says nothing alarming (the services stop in an
-    // order that lets each close its sessions with the next one).
-    let log = log.join().unwrap();
+    let log = up.stop();
     for line in log.lines() {
         assert!(
             line.contains(" switchboard"),

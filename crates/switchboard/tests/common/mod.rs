@@ -43,3 +43,77 @@ pub fn client(args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `switchboard up` running on five free ports, its log read on a thread of its own (so the
+/// pipe never fills).
+pub struct Up {
+    pub base: u16,
+    /// What it printed on stdout until it said it is up.
+    pub printed: Vec<String>,
+    child: std::process::Child,
+    log: std::thread::JoinHandle<String>,
+}
+
+impl Up {
+    /// Start it with `env` (and no LLM or log filter from the test's environment) and wait
+    /// until it says it is up.
+    pub fn start(env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let base = free_base_port();
+        let mut command = Command::new(BIN);
+        command
+            .args(["up", "--base-port", &base.to_string()])
+            .env_remove("LLM_BASE_URL")
+            .env_remove("LLM_API_KEY")
+            .env_remove("LLM_MODEL_NAME")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+            text
+        });
+        // Read `up`'s lines until it says it is up: the ready signal.
+        let mut printed = Vec::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            let done = line.starts_with("switchboard is up");
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+        assert!(
+            printed
+                .last()
+                .is_some_and(|l| l.starts_with("switchboard is up")),
+            "up did not come up: {printed:?}"
+        );
+        Self {
+            base,
+            printed,
+            child,
+            log,
+        }
+    }
+
+    /// Ctrl-C: it must exit successfully. Its whole log.
+    pub fn stop(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(
+            self.child.wait().unwrap().success(),
+            "up exits cleanly on SIGINT"
+        );
+        self.log.join().unwrap()
+    }
+}
