@@ -76,8 +76,9 @@ def gateway_overhead(ctx: Context) -> dict:
                    "Gateway added p50 = p50(through gateway) − p50(direct), from adjacent runs; the "
                    "throughput ratio is gateway ÷ direct.",
                    "API key + policy: a second gateway, identical but for --api-keys and --policy, "
-                   "called with the key; its added p50 and gateway CPU per call are differences from "
-                   "the plain gateway's run just before it."]}
+                   "called with the key; JWT + policy: a third, with --jwks-url (ES256, the key set "
+                   "fetched once and cached) instead of keys, called with a JWT. Their added p50 and "
+                   "gateway CPU per call are differences from the plain gateway's run just before."]}
     for concurrency in (1, 32):
         direct = ctx.mcp("time-client direct", "time-client", "get_current_time", TIME_ARGS, concurrency,
                          ["time-client"], expect="datetime")
@@ -94,11 +95,20 @@ def gateway_overhead(ctx: Context) -> dict:
         section["runs"].append(authed)
         ctx.add(1, f"API key + policy added p50, c={concurrency}", _diff(load.p50(authed), load.p50(via)), "µs",
                 "difference (same run)", not_measured=_why(via, authed))
+        # And with a bearer JWT (ES256) checked against a cached JWKS.
+        ctx.services.get("gateway-jwt")
+        jwt_run = ctx.mcp("time-client through gateway, JWT + policy", "gateway-jwt", "get_current_time",
+                          TIME_ARGS, concurrency, ["gateway-jwt", "time-client"], expect="datetime",
+                          bearer=services.AUTH["jwt"])
+        section["runs"].append(jwt_run)
+        ctx.add(1, f"JWT + policy added p50, c={concurrency}", _diff(load.p50(jwt_run), load.p50(via)), "µs",
+                "difference (same run)", not_measured=_why(via, jwt_run))
         if concurrency == 1:
-            added_cpu = _diff(load.cpu(authed, "gateway-auth"), load.cpu(via, "mcp-server"))
-            ctx.add(1, "API key + policy added gateway CPU per call, c=1", added_cpu, "µs",
-                    "difference (same run)", "< 20 µs", None if added_cpu is None else added_cpu < 20,
-                    _why(via, authed), digits=0)
+            for label, run, name in (("API key", authed, "gateway-auth"), ("JWT", jwt_run, "gateway-jwt")):
+                added_cpu = _diff(load.cpu(run, name), load.cpu(via, "mcp-server"))
+                ctx.add(1, f"{label} + policy added gateway CPU per call, c=1", added_cpu, "µs",
+                        "difference (same run)", "< 20 µs", None if added_cpu is None else added_cpu < 20,
+                        _why(via, run), digits=0)
         added = _diff(load.p50(via), load.p50(direct))
         ctx.add(1, f"gateway added p50, c={concurrency}", added, "µs", "difference (same run)",
                 "< 100 µs" if concurrency == 1 else "", None if added is None else

@@ -26,9 +26,11 @@ PORTS = {
     "time-client": 18603,
     "code-executor": 18604,
     "gateway-auth": 18605,
+    "gateway-jwt": 18606,
     "gateway-fastmcp": 18610,
     "fastmcp": 18613,
     "scripted-llm": 18620,
+    "jwt-issuer": 18621,
 }
 UP_BASE_PORT = 18700
 
@@ -38,6 +40,7 @@ SUBCOMMAND = {
     "mcp-server": "mcp-server",
     "gateway-fastmcp": "mcp-server",
     "gateway-auth": "mcp-server",
+    "gateway-jwt": "mcp-server",
     "sandbox": "sandbox",
     "code-executor": "code-executor",
     "middleware": "middleware",
@@ -105,7 +108,7 @@ class Services:
             return None
         entry = self.memory.setdefault(name, {})
         entry["idle_kib"] = service.memory().get("VmRSS")
-        entry["ours"] = name not in ("fastmcp", "scripted-llm")
+        entry["ours"] = name not in ("fastmcp", "scripted-llm", "jwt-issuer")
         if name == "sandbox":
             total, count = tree_rss_kib(service.pid)
             self.memory["sandbox with its pre-started interpreters"] = {
@@ -168,8 +171,30 @@ def _gateway(services: "Services"):
     return [str(SWITCHBOARD), "mcp-server", *listen("mcp-server"), *upstreams], "/ready", None
 
 
-# The API key the harness made for the gateway with authentication on (`_gateway_auth`).
-AUTH = {"key": None}
+# The API key and the JWT the harness made for the gateways with authentication on.
+AUTH = {"key": None, "jwt": None}
+AUTH_DIR = TARGET / "bench-auth"
+POLICY = '[roles.time]\ntools = ["get_current_time"]\n\n[[grants]]\nroles = ["time"]\nsubjects = ["bench"]\n'
+
+
+def _jwt_issuer(_services: "Services"):
+    AUTH_DIR.mkdir(parents=True, exist_ok=True)
+    argv = [str(VENV_PYTHON), str(ROOT / "bench" / "python" / "jwt_issuer.py"), "--host", HOST,
+            "--port", str(PORTS["jwt-issuer"]), "--token-file", str(AUTH_DIR / "token"),
+            "--audience", mcp_url("gateway-jwt")]
+    return argv, "/jwks.json", None
+
+
+def _gateway_jwt(_services: "Services"):
+    """The gateway of scenario 1 with bearer JWTs (ES256, JWKS fetched once and cached) and the
+    same policy as `_gateway_auth`."""
+    AUTH["jwt"] = (AUTH_DIR / "token").read_text().strip()
+    (AUTH_DIR / "policy.toml").write_text(POLICY)
+    argv = [str(SWITCHBOARD), "mcp-server", *listen("gateway-jwt"), f"--upstream=time-client={mcp_url('time-client')}",
+            "--jwks-url", url("jwt-issuer", "/jwks.json"), "--jwt-issuer", "bench-issuer",
+            "--jwt-audience", mcp_url("gateway-jwt"), "--jwt-algorithms", "ES256",
+            "--policy", str(AUTH_DIR / "policy.toml")]
+    return argv, "/ready", None
 
 
 def _gateway_auth(_services: "Services"):
@@ -180,11 +205,10 @@ def _gateway_auth(_services: "Services"):
     if made.returncode != 0:
         raise StartError(f"switchboard auth new-key failed: {made.stderr.strip()}")
     key, _, entry = made.stdout.partition("\n")
-    directory = TARGET / "bench-auth"
+    directory = AUTH_DIR
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "keys.toml").write_text(entry)
-    (directory / "policy.toml").write_text(
-        '[roles.time]\ntools = ["get_current_time"]\n\n[[grants]]\nroles = ["time"]\nsubjects = ["bench"]\n')
+    (directory / "policy.toml").write_text(POLICY)
     AUTH["key"] = key.strip()
     argv = [str(SWITCHBOARD), "mcp-server", *listen("gateway-auth"), f"--upstream=time-client={mcp_url('time-client')}",
             "--api-keys", str(directory / "keys.toml"), "--policy", str(directory / "policy.toml")]
@@ -210,6 +234,8 @@ SPECS = {
     "mcp-server": _gateway,
     "gateway-fastmcp": _gateway_fastmcp,
     "gateway-auth": _gateway_auth,
+    "gateway-jwt": _gateway_jwt,
+    "jwt-issuer": _jwt_issuer,
     "sandbox": lambda _: ([str(SWITCHBOARD), "sandbox", *listen("sandbox")], "/ready", None),
     "code-executor": lambda _: (
         [str(SWITCHBOARD), "code-executor", *listen("code-executor"), "--sandbox-url", url("sandbox")],
@@ -230,6 +256,7 @@ DEPENDS = {
     "code-executor": lambda _: ["sandbox"],
     "gateway-fastmcp": lambda _: ["fastmcp"],
     "gateway-auth": lambda _: ["time-client"],
+    "gateway-jwt": lambda _: ["time-client", "jwt-issuer"],
 }
 
 # Tools a gateway must list as available before it is used.
