@@ -121,6 +121,26 @@ impl HttpSettings {
         self.auth = auth;
         self
     }
+
+    /// Whether client certificates of a CA identify callers (mutual TLS).
+    pub fn client_certificates(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
+    }
+
+    /// Whether callers are identified at all: a bearer method or client certificates.
+    pub fn authenticates(&self) -> bool {
+        self.auth.enabled() || self.client_certificates()
+    }
+
+    /// Refuse to serve on `listen` when that exposes an unauthenticated API beyond this host.
+    pub fn check_exposure(&self, service: &str, listen: SocketAddr) -> Result<(), Error> {
+        if self.authenticates() || self.auth.allow_unauthenticated || listen.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "{service}: refusing to listen on {listen} without authentication: anyone who reaches that address could call its API. Configure --jwks-url (with --jwt-issuer, --jwt-audience), --api-keys or --client-ca, or say --allow-unauthenticated / SWITCHBOARD_ALLOW_UNAUTHENTICATED=true if a network policy or proxy in front does it"
+        )))
+    }
     /// Trust the CA certificates of this PEM file in outgoing HTTPS requests too.
     pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.ca_file = Some(path.into());

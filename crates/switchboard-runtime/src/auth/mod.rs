@@ -52,15 +52,20 @@ impl Authenticator {
         Self::default()
     }
 
-    /// The authenticator `settings` describe; `client` fetches the JWKS.
-    pub fn new(settings: &AuthSettings, client: reqwest::Client) -> Self {
-        if !settings.enabled() {
+    /// The authenticator `settings` describe, plus client certificates when `certificates`;
+    /// `client` fetches the JWKS (needed only with one configured).
+    pub fn new(
+        settings: &AuthSettings,
+        certificates: bool,
+        client: Option<reqwest::Client>,
+    ) -> Self {
+        if !(settings.enabled() || certificates) {
             return Self::off();
         }
         let jwt = settings
             .jwt
             .clone()
-            .map(|jwt| jwt::JwtVerifier::new(jwt, client));
+            .map(|jwt| jwt::JwtVerifier::new(jwt, client.unwrap_or_default()));
         Self {
             inner: Some(Arc::new(Inner {
                 jwt,
@@ -73,21 +78,19 @@ impl Authenticator {
 
     /// The authenticator of a service whose shared settings are `http`: JWKS fetched with the
     /// service's client stack (its CA file, proxies).
+    /// No client is built without a JWKS to fetch: building one loads the platform's roots.
     pub fn from_http(http: &crate::HttpSettings) -> Self {
-        let mut settings = http.auth.clone();
-        settings.client_certificates |= http.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
-        if settings.jwt.is_none() {
-            return Self::new(&settings, reqwest::Client::new());
-        }
-        let client = crate::client::ClientOptions::from_http(http)
-            .build()
-            .unwrap_or_else(|error| {
-                // Validated at start; if the CA file went away since, JWKS fetches fail and
-                // every JWT is refused (503): closed, not open.
-                tracing::error!(%error, "cannot set up the client that fetches the JWKS");
-                reqwest::Client::new()
-            });
-        Self::new(&settings, client)
+        let client = http.auth.jwt.is_some().then(|| {
+            crate::client::ClientOptions::from_http(http)
+                .build()
+                .unwrap_or_else(|error| {
+                    // Validated at start; if the CA file went away since, JWKS fetches fail
+                    // and every JWT is refused (503): closed, not open.
+                    tracing::error!(%error, "cannot set up the client that fetches the JWKS");
+                    reqwest::Client::new()
+                })
+        });
+        Self::new(&http.auth, http.client_certificates(), client)
     }
 
     pub fn enabled(&self) -> bool {

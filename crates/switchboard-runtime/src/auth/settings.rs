@@ -1,6 +1,6 @@
 //! The `[auth]` settings every service shares.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use super::api_keys::ApiKeys;
 
@@ -69,16 +69,15 @@ pub struct AuthSettings {
     /// Loaded at validation, so a missing or malformed file stops the start.
     pub api_keys: Option<ApiKeys>,
     pub allow_unauthenticated: bool,
-    /// Client certificates signed by `[http] client_ca` identify callers (mutual TLS).
-    pub client_certificates: bool,
     /// Overload limits per caller.
     pub limits: super::limits::LimitSettings,
 }
 
 impl AuthSettings {
-    /// Whether any method is configured (otherwise every caller is anonymous).
+    /// Whether a bearer method is configured. Client certificates (`[http] client_ca`) are
+    /// the other way in: see [`crate::HttpSettings::authenticates`].
     pub fn enabled(&self) -> bool {
-        self.jwt.is_some() || self.api_keys.is_some() || self.client_certificates
+        self.jwt.is_some() || self.api_keys.is_some()
     }
 
     /// API keys from `path` only.
@@ -95,16 +94,6 @@ impl AuthSettings {
             jwt: Some(jwt),
             ..Self::default()
         }
-    }
-
-    /// Refuse to serve on `listen` when that exposes an unauthenticated API beyond this host.
-    pub fn check_exposure(&self, service: &str, listen: SocketAddr) -> Result<(), Error> {
-        if self.enabled() || self.allow_unauthenticated || listen.ip().is_loopback() {
-            return Ok(());
-        }
-        Err(Error::Config(format!(
-            "{service}: refusing to listen on {listen} without authentication: anyone who reaches that address could call its API. Configure --jwks-url (with --jwt-issuer, --jwt-audience), --api-keys or --client-ca, or say --allow-unauthenticated / SWITCHBOARD_ALLOW_UNAUTHENTICATED=true if a network policy or proxy in front does it"
-        )))
     }
 }
 
@@ -171,7 +160,6 @@ impl TryFrom<AuthArgs> for AuthSettings {
             ));
         }
         Ok(Self {
-            client_certificates: false,
             limits: super::limits::LimitSettings {
                 rate,
                 concurrent: args.max_concurrent_per_caller,

@@ -29,12 +29,10 @@ pub fn http_settings(
     file: Option<&ConfigFile>,
 ) -> anyhow::Result<HttpSettings> {
     let auth = AuthSettings::try_from(layer(&shared.auth, file, "auth")?)?;
-    let mut auth = auth;
     let audit = AuditSettings::try_from(layer(&shared.audit, file, "audit")?)?;
-    let http = HttpSettings::try_from(layer(&shared.http, file, "http")?)?;
-    // Client certificates are a way in too (for the refusal to serve unauthenticated).
-    auth.client_certificates = http.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
-    Ok(http.with_auth(auth).with_audit(Audit::start(&audit)?))
+    Ok(HttpSettings::try_from(layer(&shared.http, file, "http")?)?
+        .with_auth(auth)
+        .with_audit(Audit::start(&audit)?))
 }
 
 /// The flags of the settings every service shares.
@@ -53,9 +51,9 @@ pub struct SharedArgs {
 pub async fn bind(
     service: &str,
     addr: SocketAddr,
-    auth: &AuthSettings,
+    http: &HttpSettings,
 ) -> anyhow::Result<TcpListener> {
-    auth.check_exposure(service, addr)?;
+    http.check_exposure(service, addr)?;
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("{service}: cannot listen on {addr}"))

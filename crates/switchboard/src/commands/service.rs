@@ -43,11 +43,10 @@ pub fn config<S: Service>(
 pub async fn run<S: Service>(args: ServiceArgs<S::Raw>, context: Context) -> anyhow::Result<()> {
     let file = context.config_file.as_ref();
     let http = super::http_settings(&args.shared, file)?;
-    let (auth, audit) = (http.auth.clone(), http.audit.clone());
-    let config = config::<S>(&args.service, file, http)?;
-    let listener = super::bind(S::NAME, S::listen(&config), &auth).await?;
+    let config = config::<S>(&args.service, file, http.clone())?;
+    let listener = super::bind(S::NAME, S::listen(&config), &http).await?;
     S::serve(listener, config, context.shutdown).await?;
     // What the last calls recorded reaches the log before the process ends.
-    audit.flush(std::time::Duration::from_secs(5));
+    http.audit.flush(std::time::Duration::from_secs(5));
     Ok(())
 }

@@ -11,9 +11,12 @@ use std::{net::IpAddr, time::Duration};
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
-use switchboard_runtime::auth::{
-    AuthSettings, Secret,
-    api_keys::{self, ApiKeys},
+use switchboard_runtime::{
+    HttpSettings,
+    auth::{
+        Secret,
+        api_keys::{self, ApiKeys},
+    },
 };
 use tokio_util::sync::CancellationToken;
 
@@ -61,9 +64,9 @@ impl Started {
     async fn bind<S: Service>(
         config: S::Config,
         endpoint: &'static str,
-        auth: &AuthSettings,
+        http: &HttpSettings,
     ) -> anyhow::Result<Self> {
-        let listener = super::bind(S::NAME, S::listen(&config), auth).await?;
+        let listener = super::bind(S::NAME, S::listen(&config), http).await?;
         // Not a child of the process's token: `run` stops the services one by one.
         let stop = CancellationToken::new();
         Ok(Self {
@@ -94,7 +97,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     let mut http = super::http_settings(&args.shared, file)?;
     // With authentication on, the services here call each other with a key made for this run
     // (held in memory, admitted by all of them besides the configured keys and tokens).
-    let internal = http.auth.enabled().then(|| {
+    let internal = http.authenticates().then(|| {
         let (key, _) = api_keys::new_key(INTERNAL_CALLER);
         http.auth.api_keys = Some(ApiKeys::admitting(
             http.auth.api_keys.take(),
@@ -103,7 +106,6 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
         ));
         Secret::new(key)
     });
-    let auth = &http.auth.clone();
     let moved = args.host.is_some() || args.base_port.is_some();
     let host = args.host.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let base = args.base_port.unwrap_or(8000);
@@ -118,7 +120,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if moved {
         config.listen = (host, port(TIME_CLIENT_OFFSET)?).into();
     }
-    started.push(Started::bind::<TimeClient>(config, "/mcp", auth).await?);
+    started.push(Started::bind::<TimeClient>(config, "/mcp", &http).await?);
 
     // sandbox, then the code-executor pointed at the address the sandbox is bound to (both
     // before the gateway, which picks up the code-executor's address from `started`).
@@ -126,7 +128,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if moved {
         config.listen = (host, port(SANDBOX_OFFSET)?).into();
     }
-    let sandbox = Started::bind::<Sandbox>(config, "/mcp", auth).await?;
+    let sandbox = Started::bind::<Sandbox>(config, "/mcp", &http).await?;
     let sandbox_url = reachable(&sandbox.base_url);
     started.push(sandbox);
 
@@ -138,7 +140,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if let Some(key) = &internal {
         config.sandbox_token = Some(key.clone());
     }
-    started.push(Started::bind::<CodeExecutor>(config, "/mcp", auth).await?);
+    started.push(Started::bind::<CodeExecutor>(config, "/mcp", &http).await?);
 
     // mcp-server: upstreams named like a service started above point at the address that
     // service is bound to; any other upstream (an external MCP server from the config) keeps
@@ -162,7 +164,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
             }
         }
     }
-    started.push(Started::bind::<McpServer>(config, "/mcp", auth).await?);
+    started.push(Started::bind::<McpServer>(config, "/mcp", &http).await?);
 
     // middleware: talks to the gateway started above, at the address it is bound to.
     let mut config = service::config::<Middleware>(&from_env()?, file, http.clone())?;
@@ -173,7 +175,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
         config.gateway_url = gateway.url();
         config.gateway_token.clone_from(&internal);
     }
-    started.push(Started::bind::<Middleware>(config, "/", auth).await?);
+    started.push(Started::bind::<Middleware>(config, "/", &http).await?);
 
     let names: Vec<(&'static str, String, &'static str)> = started
         .iter()
