@@ -69,39 +69,43 @@ async fn execute(
     Json(request): Json<ExecuteRequest>,
 ) -> Result<Json<ExecutionResult>, ApiError> {
     let started = std::time::Instant::now();
-    let code = serde_json::Value::String(request.code.clone());
-    if let Err(unavailable) = sandbox.audit().available() {
-        let _ = sandbox.audit().record(
+    let audit = sandbox.audit();
+    if let Err(unavailable) = audit.available() {
+        let _ = audit.record(
             record(&caller, "execute", "refused")
-                .with_arguments(&code)
+                .with_arguments(&request.code)
                 .with_detail(unavailable.to_string()),
         );
         return Err(ApiError::unavailable(unavailable.to_string()));
     }
+    // Hashed before the program moves into the run, and only when there is a log: this is
+    // every execution's path.
+    let code_digest = audit
+        .enabled()
+        .then(|| switchboard_runtime::audit::digest(&request.code));
     let result = sandbox.execute(request).await;
-    let entry = record(&caller, "execute", "ok")
-        .with_arguments(&code)
-        .with_duration(started.elapsed());
-    let entry = match &result {
-        Ok(done) if done.success => entry,
-        Ok(done) => {
-            let mut entry = entry.with_detail(match (done.exit_code, &done.signal) {
-                _ if done.timed_out => "timed out".to_owned(),
-                _ if done.memory_exceeded => "memory limit".to_owned(),
-                (Some(code), _) => format!("exit {code}"),
-                (None, Some(signal)) => format!("killed by {signal}"),
-                (None, None) => "failed".to_owned(),
-            });
-            entry.outcome = "error";
-            entry
+    if let Some(code_digest) = code_digest {
+        let mut entry = record(&caller, "execute", "ok").with_duration(started.elapsed());
+        entry.arguments_sha256 = Some(code_digest);
+        match &result {
+            Ok(done) if done.success => {}
+            Ok(done) => {
+                entry = entry.with_detail(match (done.exit_code, &done.signal) {
+                    _ if done.timed_out => "timed out".to_owned(),
+                    _ if done.memory_exceeded => "memory limit".to_owned(),
+                    (Some(code), _) => format!("exit {code}"),
+                    (None, Some(signal)) => format!("killed by {signal}"),
+                    (None, None) => "failed".to_owned(),
+                });
+                entry.outcome = "error";
+            }
+            Err(error) => {
+                entry = entry.with_detail(error.to_string());
+                entry.outcome = "error";
+            }
         }
-        Err(error) => {
-            let mut entry = entry.with_detail(error.to_string());
-            entry.outcome = "error";
-            entry
-        }
-    };
-    let _ = sandbox.audit().record(entry);
+        let _ = audit.record(entry);
+    }
     Ok(Json(result?))
 }
 

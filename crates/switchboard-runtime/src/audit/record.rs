@@ -85,7 +85,7 @@ impl Record {
     }
 
     /// Records the [`digest`] of `arguments`, never the arguments.
-    pub fn with_arguments(mut self, arguments: &serde_json::Value) -> Self {
+    pub fn with_arguments<T: Serialize + ?Sized>(mut self, arguments: &T) -> Self {
         self.arguments_sha256 = Some(digest(arguments));
         self
     }
@@ -123,9 +123,11 @@ impl Record {
 
 /// Hex SHA-256 of `serde_json::to_vec(value)`. Canonical because serde_json's maps are sorted
 /// by key (its `preserve_order` feature is not in the tree; a test guards that), so the same
-/// arguments always give the same digest whatever order the caller sent them in.
-pub fn digest(value: &serde_json::Value) -> String {
-    // Serializing a `Value` cannot fail (its keys are strings).
+/// arguments always give the same digest whatever order the caller sent them in. Generic so
+/// that a caller need not copy what it hashes into a `Value` first: a `String` or a
+/// `Map<String, Value>` serializes exactly as the `Value` holding it.
+pub fn digest<T: Serialize + ?Sized>(value: &T) -> String {
+    // Serializing JSON values, maps with string keys and strings cannot fail.
     let json = serde_json::to_vec(value).unwrap_or_default();
     Sha256::digest(json)
         .iter()

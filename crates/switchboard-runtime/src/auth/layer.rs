@@ -51,13 +51,19 @@ pub async fn authenticate(State(gate): State<Gate>, mut request: Request, next: 
     };
     match checked {
         Ok(identity) => {
-            let key = match identity.method {
-                Method::Anonymous => source(&request),
-                _ => identity.subject.clone(),
-            };
-            let admitted = match gate.limiter.admit(&key) {
-                Ok(admitted) => admitted,
-                Err(over) => return overloaded(&gate, &request, &identity, &over),
+            // The caller's key is only worth building when a limit is set: this runs on
+            // every request.
+            let admitted = if gate.limiter.enabled() {
+                let key = match identity.method {
+                    Method::Anonymous => source(&request),
+                    _ => identity.subject.clone(),
+                };
+                match gate.limiter.admit(&key) {
+                    Ok(admitted) => Some(admitted),
+                    Err(over) => return overloaded(&gate, &request, &identity, &over),
+                }
+            } else {
+                None
             };
             request.extensions_mut().insert(identity);
             let response = next.run(request).await;

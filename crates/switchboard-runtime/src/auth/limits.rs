@@ -72,6 +72,11 @@ impl Limiter {
         }
     }
 
+    /// Whether any limit is set (otherwise [`Limiter::admit`] lets everything in).
+    pub fn enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Let one request of `caller` in, or say when to retry.
     pub fn admit(&self, caller: &str) -> Result<Admitted, Overloaded> {
         let Some(inner) = &self.inner else {
