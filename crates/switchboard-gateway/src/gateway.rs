@@ -13,8 +13,11 @@ use switchboard_runtime::Metrics;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+mod calls;
 mod prompts;
 mod resources;
+
+pub use calls::{CallAudit, Refused};
 
 use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
 
@@ -154,46 +157,43 @@ impl Gateway {
         })
     }
 
+    /// Whether a caller with `permissions` may call tool `name` of upstream number
+    /// `upstream` (everything when there is no policy).
+    pub fn may_call(&self, permissions: Option<&Permissions>, name: &str, upstream: usize) -> bool {
+        permissions.is_none_or(|p| p.allows(name, &self.inner.upstreams[upstream].config.name))
+    }
+
     /// Refuse a call of `name` that `permissions` do not allow (an unknown tool is left to
     /// the call itself, which says so).
     pub fn authorize(&self, permissions: Option<&Permissions>, name: &str) -> Result<(), String> {
         let Some(permissions) = permissions else {
             return Ok(());
         };
-        let catalog = self.catalog();
-        let Some(route) = catalog.tool_routes.get(name) else {
-            return Ok(());
-        };
-        let upstream = &self.inner.upstreams[route.upstream].config.name;
-        if permissions.allows(name, upstream) {
-            Ok(())
-        } else {
-            Err(permissions.denial(name))
+        match self.catalog().tool_routes.get(name) {
+            Some(route) if !self.may_call(Some(permissions), name, route.upstream) => {
+                Err(permissions.denial(name))
+            }
+            _ => Ok(()),
         }
     }
 
     /// The `tools/list` a caller with `permissions` sees.
     pub fn visible_tools(&self, permissions: Option<&Permissions>) -> Vec<rmcp::model::Tool> {
         let catalog = self.catalog();
-        match permissions {
-            None => catalog.tools.clone(),
-            Some(permissions) => catalog
-                .tools
-                .iter()
-                .filter(|tool| {
-                    catalog
-                        .tool_routes
-                        .get(tool.name.as_ref())
-                        .is_some_and(|route| {
-                            permissions.allows(
-                                &tool.name,
-                                &self.inner.upstreams[route.upstream].config.name,
-                            )
-                        })
-                })
-                .cloned()
-                .collect(),
+        if permissions.is_none() {
+            return catalog.tools.clone();
         }
+        catalog
+            .tools
+            .iter()
+            .filter(|tool| {
+                catalog
+                    .tool_routes
+                    .get(tool.name.as_ref())
+                    .is_some_and(|route| self.may_call(permissions, &tool.name, route.upstream))
+            })
+            .cloned()
+            .collect()
     }
 
     /// The identity a request is judged as: the authenticated caller's, or, when it names a

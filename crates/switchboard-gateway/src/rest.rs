@@ -21,7 +21,10 @@ use serde_json::{Value, json};
 use switchboard_runtime::{ApiError, auth::Identity};
 use tokio_util::sync::CancellationToken;
 
-use crate::{gateway::Gateway, server::CallAudit, upstream::Status};
+use crate::{
+    gateway::{Gateway, Refused},
+    upstream::Status,
+};
 
 pub fn routes(gateway: Gateway) -> Router {
     Router::new()
@@ -61,11 +64,7 @@ async fn list_tools(
     let tools: Vec<Value> = catalog
         .entries
         .iter()
-        .filter(|entry| {
-            permissions
-                .as_ref()
-                .is_none_or(|p| p.allows(&entry.tool.name, &upstreams[entry.upstream].config.name))
-        })
+        .filter(|entry| gateway.may_call(permissions.as_ref(), &entry.tool.name, entry.upstream))
         .map(|entry| {
             let upstream = &upstreams[entry.upstream];
             let tool = &entry.tool;
@@ -92,23 +91,13 @@ async fn call_tool(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let identity = identity.map(|i| i.0);
-    let permissions = gateway.permissions(identity.as_ref());
     let arguments = parse_arguments(&body)?;
-    let params = CallToolRequestParams::new(name.clone()).with_arguments(arguments);
-    let audit = CallAudit::start(
-        &gateway,
-        identity.as_ref(),
-        &params,
-        &tracing::Span::current(),
-    );
-    if let Err(denied) = gateway.authorize(permissions.as_ref(), &name) {
-        audit.finish("denied", Some(&denied));
-        return Err(ApiError::forbidden(denied));
-    }
-    if let Err(unavailable) = gateway.audit().available() {
-        audit.finish("refused", Some(&unavailable.to_string()));
-        return Err(ApiError::unavailable(unavailable.to_string()));
-    }
+    let params = CallToolRequestParams::new(name).with_arguments(arguments);
+    let audit = match gateway.admit_call(identity.as_ref(), &params, &tracing::Span::current()) {
+        Ok(audit) => audit,
+        Err(Refused::Denied(why)) => return Err(ApiError::forbidden(why)),
+        Err(Refused::AuditUnavailable(why)) => return Err(ApiError::unavailable(why)),
+    };
     // Dropping this future (the HTTP client went away) cancels the upstream request.
     let never = CancellationToken::new();
     let answer = match gateway.call_tool(params, None, &never).await {

@@ -23,14 +23,12 @@ use switchboard_protocol::mcp_trace;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
-use switchboard_runtime::{
-    audit::Record,
-    auth::{Identity, ON_BEHALF_OF},
-};
+use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
 
 use crate::{
     error::CallError,
     gateway::Gateway,
+    gateway::Refused,
     sessions::{ListChanges, session_id},
     upstream::handler::{Caller, ProgressSink},
 };
@@ -112,17 +110,13 @@ impl ServerHandler for GatewayServer {
         // request carries this span as its own parent (see `Upstream::send`).
         let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
         let identity = self.identity(&context)?;
-        let audit = CallAudit::start(&self.gateway, identity.as_ref(), &request, &span);
-        let permissions = self.gateway.permissions(identity.as_ref());
-        if let Err(denied) = self.gateway.authorize(permissions.as_ref(), &request.name) {
-            audit.finish("denied", Some(&denied));
-            return Err(McpError::invalid_params(denied, None));
-        }
-        // With --audit-fail-closed, a call the log could not record does not run.
-        if let Err(unavailable) = self.gateway.audit().available() {
-            audit.finish("refused", Some(&unavailable.to_string()));
-            return Err(McpError::internal_error(unavailable.to_string(), None));
-        }
+        let audit = match self.gateway.admit_call(identity.as_ref(), &request, &span) {
+            Ok(audit) => audit,
+            Err(Refused::Denied(why)) => return Err(McpError::invalid_params(why, None)),
+            Err(Refused::AuditUnavailable(why)) => {
+                return Err(McpError::internal_error(why, None));
+            }
+        };
         let caller = Self::caller(&context);
         let call = self.gateway.call_tool(request, Some(caller), &context.ct);
         let answer = match call.instrument(span).await {
@@ -341,58 +335,4 @@ fn identity(extensions: &rmcp::model::Extensions) -> Option<Identity> {
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<Identity>().cloned())
     })
-}
-
-/// The audit record of one tool call, begun before it runs and written when it ends.
-pub(crate) struct CallAudit<'a> {
-    gateway: &'a Gateway,
-    record: Option<Record>,
-    started: std::time::Instant,
-}
-
-impl<'a> CallAudit<'a> {
-    pub(crate) fn start(
-        gateway: &'a Gateway,
-        identity: Option<&Identity>,
-        request: &CallToolRequestParams,
-        span: &tracing::Span,
-    ) -> Self {
-        let record = gateway.audit().enabled().then(|| {
-            let nobody = Identity::anonymous();
-            let mut record = Record::new(
-                crate::SERVICE,
-                "tools/call",
-                identity.unwrap_or(&nobody),
-                "ok",
-            )
-            .with_target(request.name.to_string())
-            .with_arguments(&serde_json::Value::Object(
-                request.arguments.clone().unwrap_or_default(),
-            ));
-            if let Some(trace) = switchboard_runtime::propagation::trace_id(span) {
-                record = record.with_trace_id(trace.to_string());
-            }
-            record
-        });
-        Self {
-            gateway,
-            record,
-            started: std::time::Instant::now(),
-        }
-    }
-
-    pub(crate) fn finish(self, outcome: &'static str, detail: Option<&str>) {
-        let Some(mut record) = self.record else {
-            return;
-        };
-        record.outcome = outcome;
-        if let Some(detail) = detail {
-            record = record.with_detail(detail);
-        }
-        // A failing log is reported by `available` before the next call; this one has run.
-        let _ = self
-            .gateway
-            .audit()
-            .record(record.with_duration(self.started.elapsed()));
-    }
 }
