@@ -5,7 +5,7 @@
 //! Settings are shared by every service (TOML section `[auth]`, flags and `SWITCHBOARD_*`
 //! variables), like `[http]`. With neither a JWKS nor a keys file, authentication is off and
 //! every caller is [`Identity::anonymous`]: fine on loopback (`switchboard up`), refused on any
-//! other address unless `--allow-unauthenticated` says so ([`AuthSettings::check_exposure`]).
+//! other address unless `--allow-unauthenticated` says so ([`crate::HttpSettings::check_exposure`]).
 
 pub mod api_keys;
 mod identity;
