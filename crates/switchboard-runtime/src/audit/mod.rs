@@ -12,7 +12,7 @@
 //! full) so that the caller can refuse the call rather than act without a trace.
 
 //!
-//! Layout: [`record`] (what a line holds), [`settings`] (where lines go), `writer` (the
+//! Layout: `record` (what a line holds), `settings` (where lines go), `writer` (the
 //! thread that writes them, with rotation).
 
 mod record;
