@@ -55,3 +55,14 @@ pub use health::{DependencyStatus, Readiness};
 pub use http::{HttpSettings, ServiceApp, serve};
 pub use metrics::Metrics;
 pub use service::Service;
+
+/// Lower-case hexadecimal of `bytes` (digests in key files, audit records, manifests).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}

@@ -16,6 +16,7 @@ use std::{
     time::Duration,
 };
 
+use crate::hex;
 use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest,
@@ -173,10 +174,6 @@ fn text(value: Option<&AnyValue>) -> String {
         Some(other) => format!("{other:?}"),
         None => String::new(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A log writer for `TelemetryOptions::with_writer` that keeps every byte written, so a test

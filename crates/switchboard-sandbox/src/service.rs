@@ -1,7 +1,7 @@
 //! [`Sandbox`]: the engine behind the REST API and the MCP tools.
 
 use std::{
-    os::unix::fs::PermissionsExt,
+    os::unix::fs::{MetadataExt, PermissionsExt},
     path::Path,
     sync::Arc,
     time::{Duration, Instant},
@@ -75,7 +75,7 @@ impl Sandbox {
         // SAFETY: plain getter.
         let root = unsafe { libc::geteuid() } == 0;
         let run_as = root.then_some((config.installer_uid, config.installer_gid));
-        prepare_packages_dir(&config.packages.dir, run_as)?;
+        prepare_packages_dir(&config.packages.dir)?;
         let state = open_state_dir(&config.packages)?;
         let limits = config.limits.clone();
         let settings = IsolationSettings {
@@ -357,9 +357,8 @@ impl Readiness for SandboxReadiness {
     }
 }
 
-/// Create the managed site-packages directory; when the service is root, hand it to the
-/// unprivileged user pip runs as, and check that user can reach it.
-fn prepare_packages_dir(dir: &Path, run_as: Option<(u32, u32)>) -> Result<(), Error> {
+/// Create the managed site-packages directory, the service's own (mode 0755).
+fn prepare_packages_dir(dir: &Path) -> Result<(), Error> {
     let setting = "packages_dir (--packages-dir / SANDBOX_PACKAGES_DIR)";
     if !dir.is_absolute() {
         return Err(Error::Config(format!(
@@ -369,26 +368,30 @@ fn prepare_packages_dir(dir: &Path, run_as: Option<(u32, u32)>) -> Result<(), Er
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Config(format!("{setting}: cannot create {}: {e}", dir.display())))?;
-    if let Some((uid, gid)) = run_as {
+    // The store is the service's alone (see packages::store): pip installs elsewhere and the
+    // service copies verified files in. A directory handed to pip's uid by an older version
+    // is taken back; its contents are checked against the manifest at start.
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| Error::Config(format!("{setting}: {}: {e}", dir.display())))?;
+    if !meta.is_dir() {
+        return Err(Error::Config(format!(
+            "{setting}: {} is not a directory",
+            dir.display()
+        )));
+    }
+    // SAFETY: plain getters.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if meta.uid() != uid {
         std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| {
             Error::Config(format!(
-                "{setting}: cannot hand {} to uid {uid}: {e}",
-                dir.display()
+                "{setting}: {} belongs to uid {}, and the service (uid {uid}) cannot take it: {e}",
+                dir.display(),
+                meta.uid()
             ))
         })?;
-        for ancestor in dir.ancestors().skip(1) {
-            let mode = std::fs::metadata(ancestor)
-                .map(|m| m.permissions().mode())
-                .unwrap_or(0);
-            if mode & 0o001 == 0 {
-                return Err(Error::Config(format!(
-                    "{setting}: {} is not searchable by others (mode {mode:o}), so pip, which runs as uid {uid}, cannot reach {}; choose a directory such as /var/lib/switchboard/site-packages or `chmod o+x` it",
-                    ancestor.display(),
-                    dir.display()
-                )));
-            }
-        }
     }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::Config(format!("{setting}: {}: {e}", dir.display())))?;
     Ok(())
 }
 

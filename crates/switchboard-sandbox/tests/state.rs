@@ -1,7 +1,8 @@
 //! The service's own files live where no other uid can write. The managed packages directory
-//! belongs to pip's uid (65534) when the service runs as root, so anything the service wrote
-//! there by name could be redirected by a symlink that any process of that uid plants: root
-//! would then overwrite a file of the attacker's choosing.
+//! used to belong to pip's uid (65534) when the service ran as root, so anything the service
+//! wrote there by name could be redirected by a symlink that any process of that uid planted:
+//! root would then overwrite a file of the attacker's choosing. Now that directory is the
+//! service's too (pip installs elsewhere), and links found in it are neither followed nor kept.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 mod common;
@@ -47,21 +48,19 @@ async fn pending_file(sandbox: &Running) -> PathBuf {
     PathBuf::from(file.as_str().unwrap())
 }
 
-/// Plant a symbolic link at `link` pointing to `target`, as uid 65534 (pip's).
-fn plant_symlink_as_pip_user(target: &Path, link: &Path) {
-    let status = std::process::Command::new("/bin/ln")
+/// Try to plant a symbolic link at `link` pointing to `target` as uid 65534 (pip's); whether
+/// it worked.
+fn plant_symlink_as_pip_user(target: &Path, link: &Path) -> bool {
+    std::process::Command::new("/bin/ln")
         .arg("-s")
         .arg(target)
         .arg(link)
         .uid(65534)
         .gid(65534)
+        .stderr(std::process::Stdio::null())
         .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "uid 65534 can write in {}",
-        link.display()
-    );
+        .unwrap()
+        .success()
 }
 
 /// Symlinks planted by pip's uid at the old predictable names do not make root overwrite
@@ -76,15 +75,23 @@ async fn pending_approvals_are_never_written_through_the_packages_dir() {
     }
     let first = sandbox(None).await;
     let site = common::site(&first);
+    let meta = std::fs::metadata(&site).unwrap();
     assert_eq!(
-        std::fs::metadata(&site).unwrap().uid(),
-        65534,
-        "the service hands the packages directory to pip's uid"
+        (meta.uid(), meta.permissions().mode() & 0o777),
+        (0, 0o755),
+        "the packages directory is the service's"
     );
     let canary = first.dir.path().join("canary");
     std::fs::write(&canary, "canary\n").unwrap();
     for name in OLD_NAMES {
-        plant_symlink_as_pip_user(&canary, &site.join(name));
+        let link = site.join(name);
+        assert!(
+            !plant_symlink_as_pip_user(&canary, &link),
+            "uid 65534 can write in {}",
+            site.display()
+        );
+        // As if an older version had left the directory to pip's uid, which planted them.
+        std::os::unix::fs::symlink(&canary, &link).unwrap();
     }
 
     let response = first
@@ -137,4 +144,11 @@ async fn pending_approvals_are_never_written_through_the_packages_dir() {
     assert_eq!(std::fs::read_to_string(&canary).unwrap(), "canary\n");
     let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(saved, json!([]));
+    // The check at start removed the links: no installed package listed them.
+    for name in OLD_NAMES {
+        assert!(
+            std::fs::symlink_metadata(site.join(name)).is_err(),
+            "{name} is still there"
+        );
+    }
 }

@@ -129,8 +129,5 @@ impl Record {
 pub fn digest<T: Serialize + ?Sized>(value: &T) -> String {
     // Serializing JSON values, maps with string keys and strings cannot fail.
     let json = serde_json::to_vec(value).unwrap_or_default();
-    Sha256::digest(json)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex(&Sha256::digest(json))
 }

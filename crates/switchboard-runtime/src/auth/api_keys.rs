@@ -185,7 +185,7 @@ pub fn new_key(name: &str) -> (String, String) {
         uuid::Uuid::new_v4().simple()
     );
     let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::hex(&digest);
     let entry = format!("[[key]]\nname = {name:?}\nsha256 = \"{hex}\"\n");
     (key, entry)
 }

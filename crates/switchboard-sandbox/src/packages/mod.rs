@@ -13,11 +13,12 @@
 //! that file cannot be written, they are kept in memory and the error is logged.
 
 mod approval;
-mod installed;
+mod confine;
 pub(crate) mod name;
 mod pending;
 pub(crate) mod pip;
 pub(crate) mod policy;
+mod store;
 
 pub use approval::AdminError;
 
@@ -40,6 +41,7 @@ use name::Requirement;
 use pending::{PENDING_FILE, load_pending, migrate_legacy, write_pending};
 use pip::{Pin, Pip};
 use policy::{Policy, Verdict};
+use store::Store;
 
 /// Most requests held for approval at once; more are refused until some are decided.
 const MAX_PENDING: usize = 100;
@@ -73,6 +75,8 @@ pub(crate) struct Packages {
     policy: Policy,
     pip: Pip,
     dir: PathBuf,
+    /// What is installed: the service's own manifest, checked at start.
+    store: Store,
     admin_token: Option<String>,
     pending: Mutex<PendingMap>,
     /// Where `pending` is kept across restarts.
@@ -124,6 +128,7 @@ impl Packages {
             policy: Policy::new(settings.blocked.as_deref(), &settings.suspicious),
             pip: Pip::new(python, settings, run_as),
             dir: settings.dir.clone(),
+            store: Store::open(settings.dir.clone(), &state),
             admin_token: settings.admin_token.clone(),
             pending: Mutex::new(load_pending(&state)),
             state,
@@ -141,7 +146,14 @@ impl Packages {
             "pending": self.pending_list().len(),
             "state_dir": self.state.path(),
             "pending_file": self.state.file(PENDING_FILE),
+            "store": self.store.describe(),
+            "installer": self.pip.describe(),
         })
+    }
+
+    /// What is installed, from the service's manifest (never from what is found on disk).
+    pub(crate) fn installed(&self) -> Vec<Installed> {
+        self.store.installed()
     }
 
     /// Write the held requests to the pending file (called with the lock held, so writes
@@ -347,7 +359,8 @@ impl Packages {
                 _ => {}
             }
         }
-        if let Err(reason) = self.pip.install(&pins).await {
+        let add = |target: &Path| self.store.add(&self.state, target, &pins);
+        if let Err(reason) = self.pip.install(&pins, add).await {
             return self.failed(action, key, reason, approval_id, actor);
         }
         let version = pins

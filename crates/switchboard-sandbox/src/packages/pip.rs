@@ -1,12 +1,15 @@
-//! Running pip, in its own restricted process.
+//! Running pip, in a sandbox of its own.
 //!
 //! pip needs the package index, so it cannot run inside an execution sandbox; instead it runs
-//! with an empty environment (only `PATH`, a private `HOME`/`TMPDIR`, and proxy variables if
-//! the service has them — never anything else of the service's), as the unprivileged sandbox
-//! host user when the service is root, with rlimits, a time limit, and wheels only unless
-//! source builds are allowed (building a source distribution runs its code). Two runs per
-//! request: a dry run that resolves the full set of packages (so the policy sees every
-//! dependency), then the install of exactly those pins with `--no-deps`.
+//! under [`super::confine`] (its own uid or user namespace, pid namespace, Landlock, no network
+//! when offline, rlimits, a time limit that kills everything it started), with an empty
+//! environment (only `PATH`, a private `HOME`/`TMPDIR`, and proxy variables if the service has
+//! them — never anything else of the service's), and wheels only unless source builds are
+//! allowed (building a source distribution runs its code). Two runs per request: a dry run
+//! that resolves the full set of packages (so the policy sees every dependency) and names each
+//! wheel's sha256, then the install of exactly those wheels (`--no-deps --require-hashes`) into
+//! pip's scratch directory, from which the service copies them into the store
+//! ([`super::store`]).
 
 use std::{
     os::unix::fs::DirBuilderExt,
@@ -17,6 +20,7 @@ use std::{
 
 use serde::Deserialize;
 
+use super::confine::{Confinement, url_port};
 use super::name::{Requirement, normalize};
 use crate::config::PackageSettings;
 
@@ -24,7 +28,6 @@ use crate::config::PackageSettings;
 #[derive(Debug, Clone)]
 pub(crate) struct Pip {
     python: PathBuf,
-    target: PathBuf,
     index_url: Option<String>,
     wheel_dir: Option<PathBuf>,
     offline: bool,
@@ -32,6 +35,8 @@ pub(crate) struct Pip {
     timeout: Duration,
     /// Host ids pip runs as when the service is root.
     run_as: Option<(u32, u32)>,
+    /// TCP ports pip may connect to: the index's and the proxies'.
+    ports: Vec<u16>,
 }
 
 /// One package of a resolution.
@@ -39,6 +44,8 @@ pub(crate) struct Pip {
 pub(crate) struct Pin {
     pub name: String,
     pub version: String,
+    /// sha256 (hex) of the wheel the resolution chose, when pip named it.
+    pub sha256: Option<String>,
 }
 
 impl Pin {
@@ -56,6 +63,36 @@ struct Report {
 #[derive(Deserialize)]
 struct ReportItem {
     metadata: ReportMetadata,
+    #[serde(default)]
+    download_info: Option<DownloadInfo>,
+}
+
+#[derive(Deserialize)]
+struct DownloadInfo {
+    #[serde(default)]
+    archive_info: Option<ArchiveInfo>,
+}
+
+#[derive(Deserialize)]
+struct ArchiveInfo {
+    /// `sha256=<hex>`.
+    #[serde(default)]
+    hash: Option<String>,
+}
+
+impl ReportItem {
+    fn sha256(&self) -> Option<String> {
+        let hash = self
+            .download_info
+            .as_ref()?
+            .archive_info
+            .as_ref()?
+            .hash
+            .as_deref()?;
+        let hex = hash.strip_prefix("sha256=")?;
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| hex.to_ascii_lowercase())
+    }
 }
 
 #[derive(Deserialize)]
@@ -80,16 +117,46 @@ impl Pip {
         settings: &PackageSettings,
         run_as: Option<(u32, u32)>,
     ) -> Self {
+        let mut ports: Vec<u16> = PASSED_THROUGH
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .filter_map(|url| url_port(&url))
+            .collect();
+        ports.push(
+            settings
+                .index_url
+                .as_deref()
+                .and_then(url_port)
+                .unwrap_or(443),
+        );
+        ports.sort_unstable();
+        ports.dedup();
         Self {
             python: python.to_owned(),
-            target: settings.dir.clone(),
             index_url: settings.index_url.clone(),
             wheel_dir: settings.wheel_dir.clone(),
             offline: settings.offline,
             allow_source_builds: settings.allow_source_builds,
             timeout: settings.install_timeout,
             run_as,
+            ports,
         }
+    }
+
+    /// How pip is confined, for `/ready`.
+    pub(crate) fn describe(&self) -> serde_json::Value {
+        let landlock = crate::isolation::landlock_rules::Availability::detect();
+        serde_json::json!({
+            "runs_as": match self.run_as {
+                Some((uid, _)) => format!("uid {uid}"),
+                None => "the service's uid, in a user namespace of its own".into(),
+            },
+            "namespaces": if self.offline { "pid, ipc, net (no network)" } else { "pid, ipc" },
+            "landlock": landlock.describe(),
+            "tcp_connect_ports": if self.offline { Vec::new() } else { self.ports.clone() },
+            "timeout_seconds": self.timeout.as_secs(),
+            "source_builds": self.allow_source_builds,
+        })
     }
 
     fn source_args(&self) -> Vec<String> {
@@ -143,37 +210,81 @@ impl Pip {
                 })?;
                 Ok(Pin {
                     name,
+                    sha256: i.sha256(),
                     version: i.metadata.version,
                 })
             })
             .collect()
     }
 
-    /// Install exactly `pins` into the managed directory.
-    pub(crate) async fn install(&self, pins: &[Pin]) -> Result<(), String> {
-        let mut args: Vec<String> = ["install", "--no-deps", "--upgrade", "--quiet", "--target"]
+    /// Install exactly `pins` (by wheel hash, when every pin has one) into pip's scratch
+    /// directory, then hand that directory (`target`) to `add` before it is removed.
+    pub(crate) async fn install(
+        &self,
+        pins: &[Pin],
+        add: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let scratch = self.scratch()?;
+        let target = scratch.join("target");
+        let mut args: Vec<String> = ["install", "--no-deps", "--quiet", "--target"]
             .map(String::from)
             .to_vec();
-        args.push(self.target.display().to_string());
+        args.push(target.display().to_string());
         args.extend(self.source_args());
-        args.extend(pins.iter().map(Pin::spec));
-        self.run(&args).await.map(drop)
+        if pins.iter().all(|p| p.sha256.is_some()) {
+            let requirements: String = pins
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} --hash=sha256:{}\n",
+                        p.spec(),
+                        p.sha256.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect();
+            let file = scratch.join("requirements.txt");
+            std::fs::write(&file, requirements)
+                .map_err(|e| format!("pip requirements file: {e}"))?;
+            args.extend([
+                "--require-hashes".into(),
+                "-r".into(),
+                file.display().to_string(),
+            ]);
+        } else {
+            args.extend(pins.iter().map(Pin::spec));
+        }
+        let result = match self.run_in(&scratch, &args).await {
+            Ok(_) => add(&target),
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
     }
 
     /// Run `python -I -m pip <args>`; stdout on success, pip's error on failure.
     async fn run(&self, args: &[String]) -> Result<String, String> {
-        // In the shared temporary directory under a name nobody can guess, so that no other
-        // user can occupy it beforehand; `mkdir` never follows a link planted there, and the
-        // directory is the service's (then pip's) alone.
+        let scratch = self.scratch()?;
+        let result = self.run_in(&scratch, args).await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    }
+
+    /// pip's scratch directory (its `HOME`, `TMPDIR` and install target): in the shared
+    /// temporary directory under a name nobody can guess, so that no other user can occupy it
+    /// beforehand; `mkdir` never follows a link planted there, and the directory is the
+    /// service's (then pip's) alone.
+    fn scratch(&self) -> Result<PathBuf, String> {
         let scratch =
             std::env::temp_dir().join(format!("switchboard-pip-{}", uuid::Uuid::new_v4().simple()));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&scratch)
             .map_err(|e| format!("pip scratch directory: {e}"))?;
-        let result = self.run_in(&scratch, args).await;
-        let _ = std::fs::remove_dir_all(&scratch);
-        result
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(&scratch, Some(uid), Some(gid))
+                .map_err(|e| format!("pip scratch directory: {e}"))?;
+        }
+        Ok(scratch)
     }
 
     async fn run_in(&self, scratch: &Path, args: &[String]) -> Result<String, String> {
@@ -203,29 +314,16 @@ impl Pip {
                 command.env(name, value);
             }
         }
-        if let Some((uid, gid)) = self.run_as {
-            std::os::unix::fs::chown(scratch, Some(uid), Some(gid))
-                .map_err(|e| format!("pip scratch directory: {e}"))?;
-            command.uid(uid).gid(gid);
-        }
-        // SAFETY: only setrlimit, which is async-signal-safe, between fork and exec.
+        let mut confinement = Confinement::new(
+            self.run_as,
+            scratch,
+            self.offline,
+            &self.ports,
+            self.timeout.as_secs().saturating_mul(2),
+        );
+        // SAFETY: `apply` makes raw system calls only, on values prepared here.
         unsafe {
-            command.pre_exec(|| {
-                for (resource, limit) in [
-                    (libc::RLIMIT_CORE, 0),
-                    (libc::RLIMIT_FSIZE, 1 << 30),
-                    (libc::RLIMIT_AS, 4 << 30),
-                ] {
-                    let limit = libc::rlimit {
-                        rlim_cur: limit,
-                        rlim_max: limit,
-                    };
-                    if libc::setrlimit(resource, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
+            command.pre_exec(move || confinement.apply());
         }
         let child = command
             .spawn()
