@@ -141,8 +141,8 @@ pub struct RawConfig {
         value_name = "LIST"
     )]
     pub suspicious_packages: Option<Vec<String>>,
-    /// Bearer token for POST /packages/pending/{id}/approve; without one, nothing can be
-    /// approved.
+    /// Token for POST /packages/pending/{id}/approve (`X-Admin-Token`): `env:NAME`,
+    /// `file:PATH` or the token itself; without one, nothing can be approved.
     #[arg(
         long,
         env = "SANDBOX_ADMIN_TOKEN",
@@ -338,7 +338,18 @@ impl Config {
             offline: raw.offline.unwrap_or(false),
             blocked: raw.blocked_packages,
             suspicious: raw.suspicious_packages.unwrap_or_default(),
-            admin_token: raw.admin_token.filter(|t| !t.is_empty()),
+            // `env:NAME`, `file:PATH` (a Kubernetes Secret mount) or the token itself.
+            admin_token: raw
+                .admin_token
+                .filter(|t| !t.is_empty())
+                .map(|source| {
+                    switchboard_runtime::auth::Secret::resolve(
+                        &setting("admin_token", "admin-token"),
+                        &source,
+                    )
+                    .map(|secret| secret.expose().to_owned())
+                })
+                .transpose()?,
             allow_source_builds: raw.allow_source_builds.unwrap_or(false),
             install_timeout: duration(
                 "install_timeout_seconds",

@@ -163,3 +163,25 @@ fn flags_and_toml_spell_the_new_settings() {
     );
     assert_eq!(toml.allow_exec_scratch, Some(false));
 }
+
+#[test]
+fn the_admin_token_can_come_from_a_file() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("token");
+    std::fs::write(&file, "from-a-secret-mount-0123\n").expect("token file");
+    let c = config(RawConfig {
+        admin_token: Some(format!("file:{}", file.display())),
+        ..RawConfig::default()
+    })
+    .expect("a token from a file");
+    assert_eq!(
+        c.packages.admin_token.as_deref(),
+        Some("from-a-secret-mount-0123")
+    );
+    let missing = config(RawConfig {
+        admin_token: Some("file:/nonexistent/token".into()),
+        ..RawConfig::default()
+    })
+    .expect_err("an unreadable file is an error");
+    assert!(missing.to_string().contains("admin_token"), "{missing}");
+}

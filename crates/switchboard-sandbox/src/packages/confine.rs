@@ -4,9 +4,10 @@
 //! writable store); but it handles untrusted archives, and a source build runs the
 //! archive's code. So, between `fork` and `execve`:
 //!
-//! - **its own process group and pid namespace**, pip as pid 1: when pip exits or is killed
-//!   (timeout), the kernel kills everything it left behind, daemons included. An intermediate
-//!   process waits for it and passes its exit status on; pip dies with it (`PDEATHSIG`).
+//! - **its own process group, pid and mount namespaces**, pip as pid 1 with a `/proc` of its
+//!   own: it sees no other process, and when pip exits or is killed (timeout), the kernel kills
+//!   everything it left behind, daemons included. An intermediate process waits for it and
+//!   passes its exit status on; pip dies with it (`PDEATHSIG`).
 //! - **its own uid**: as root, the installer uid (`installer_uid`), never the workers' or the
 //!   service's; unprivileged, a user namespace of its own (same host uid), so it has no
 //!   capability over the workers' namespaces and cannot open their descriptors.
@@ -127,7 +128,7 @@ impl Confinement {
         // SAFETY: raw system calls on values prepared by the parent; no allocation.
         unsafe {
             check(libc::setsid())?;
-            let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
+            let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWNS;
             if self.no_network {
                 flags |= libc::CLONE_NEWNET;
             }
@@ -146,6 +147,23 @@ impl Confinement {
             if pid > 0 {
                 wait_and_exit(pid);
             }
+            // A /proc of its own pid namespace: pip sees no other process, so it cannot reach
+            // a worker through /proc/<pid>/fd even in the moment a starting worker is still
+            // dumpable (unprivileged, both run under the service's host uid).
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c"proc".as_ptr(),
+                c"/proc".as_ptr(),
+                c"proc".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ))?;
             if let Some((uid, gid)) = self.run_as {
                 check(libc::setgroups(0, std::ptr::null()))?;
                 check(libc::setgid(gid))?;

@@ -55,6 +55,7 @@ try:
     socket.create_connection(("1.1.1.1", 443), timeout=2); print("connected")
 except OSError as e: print("network refused")
 print("pid", os.getpid())
+print("processes", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
 "#,
         outside = outside.path().display().to_string()
     );
@@ -72,6 +73,10 @@ print("pid", os.getpid())
     assert!(
         stdout.contains("pid 1\n"),
         "pip is pid 1 of its own namespace: {stdout}"
+    );
+    assert!(
+        stdout.contains("processes [1]\n"),
+        "it sees no other process: {stdout}"
     );
     assert!(scratch.path().join("inside").exists());
     assert!(!outside.path().join("planted").exists());

@@ -151,7 +151,7 @@ impl Pip {
                 Some((uid, _)) => format!("uid {uid}"),
                 None => "the service's uid, in a user namespace of its own".into(),
             },
-            "namespaces": if self.offline { "pid, ipc, net (no network)" } else { "pid, ipc" },
+            "namespaces": if self.offline { "pid (own /proc), mount, ipc, net (no network)" } else { "pid (own /proc), mount, ipc" },
             "landlock": landlock.describe(),
             "tcp_connect_ports": if self.offline { Vec::new() } else { self.ports.clone() },
             "timeout_seconds": self.timeout.as_secs(),

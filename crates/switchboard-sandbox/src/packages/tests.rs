@@ -48,14 +48,28 @@ async fn a_held_pin_matches_an_equal_pin_spelled_differently() {
 
 #[tokio::test]
 async fn an_installed_version_satisfies_an_equal_pin() {
+    // Installed, as the service's manifest says (a dist-info on disk alone means nothing).
     let dir = tempfile::tempdir().expect("temporary directory");
     let info = dir.path().join("demo_pkg-1.0.dist-info");
     std::fs::create_dir(&info).expect("dist-info directory");
-    std::fs::write(
-        info.join("METADATA"),
-        "Metadata-Version: 2.1\nName: Demo_Pkg\nVersion: 1.0\n",
-    )
-    .expect("METADATA");
+    let metadata = "Metadata-Version: 2.1\nName: Demo_Pkg\nVersion: 1.0\n";
+    std::fs::write(info.join("METADATA"), metadata).expect("METADATA");
+    let state = PackageSettings::new(dir.path().to_owned())
+        .state_dir()
+        .expect("a default state directory");
+    let manifest = serde_json::json!({"distributions": {"demo-pkg": {
+        "version": "1.0",
+        "wheel_sha256": null,
+        "files": {"demo_pkg-1.0.dist-info/METADATA": {
+            "sha256": switchboard_runtime::hex(&<sha2::Sha256 as sha2::Digest>::digest(metadata)),
+            "size": metadata.len(),
+            "executable": false,
+        }},
+    }}});
+    StateDir::open(&state)
+        .expect("a state directory")
+        .write(store::MANIFEST_FILE, manifest.to_string().as_bytes())
+        .expect("manifest written");
     let packages = packages(dir.path());
 
     let outcome = packages.request(&request("demo-pkg==1.0.0", None)).await;
