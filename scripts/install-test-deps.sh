@@ -39,6 +39,9 @@ fi
 # The gateway's foreign upstreams: the TypeScript SDK, the reference servers, mcp-server-time.
 crates/switchboard-gateway/tests/fixtures/install.sh
 
+# The sandbox's seccomp allow-list test runs numpy, pandas and matplotlib from pinned wheels.
+crates/switchboard-sandbox/tests/fixtures/scientific-wheels.sh
+
 # The browser test's driver (playwright-core drives the system's Chromium; no browser download).
 browser=crates/switchboard-e2e/browser
 if [ -f "$browser/node_modules/.installed" ] && cmp -s "$browser/package-lock.json" "$browser/node_modules/.installed"; then

@@ -220,9 +220,15 @@ pub(crate) fn describe(degraded: &[Degraded]) -> serde_json::Value {
         };
         layers.insert(layer.name().into(), state);
     }
-    for always in ["seccomp", "namespaces"] {
-        layers.insert(always.into(), json!({ "state": "enforced" }));
-    }
+    layers.insert(
+        "seccomp".into(),
+        json!({
+            "state": "enforced",
+            "mode": "allow-list",
+            "allowed_system_calls": super::seccomp::allowed_count(),
+        }),
+    );
+    layers.insert("namespaces".into(), json!({ "state": "enforced" }));
     serde_json::Value::Object(layers)
 }
 
@@ -266,6 +272,8 @@ mod tests {
         assert_eq!(shown["memory"]["state"], "degraded");
         assert_eq!(shown["pids"]["state"], "enforced");
         assert_eq!(shown["seccomp"]["state"], "enforced");
+        assert_eq!(shown["seccomp"]["mode"], "allow-list");
+        assert!(shown["seccomp"]["allowed_system_calls"].as_u64() > Some(50));
         assert!(
             shown["memory"]["instead"]
                 .as_str()

@@ -241,7 +241,7 @@ impl Isolation {
             "user": format!("uid {SANDBOX_UID} gid {SANDBOX_GID} inside, {host_uid}:{host_gid} on the host, no capabilities, no_new_privs"),
             "network": "none (a new network namespace; sockets other than AF_UNIX denied)",
             "environment": "empty",
-            "seccomp": format!("{} system calls denied or argument-checked, clone3 -> ENOSYS, x32 calls kill", seccomp::denied_count()),
+            "seccomp": seccomp::describe(),
             "landlock": landlock.describe(),
             "cgroups": cgroups.describe(),
             "rlimits": {
