@@ -300,9 +300,19 @@ upstreams = ["time-client"]
 
 [roles.code]
 tools = ["execute_code"]
+# Longest run a user may ask for (the sandbox's own maximum still applies).
+execute_code = { max_timeout_seconds = 60 }
 
 [roles.packages]
 tools = ["install_package"]
+# Which packages (PEP 503 names, globs) may be requested; held and blocked lists still apply.
+install_package = ["*"]
+
+# At most 2 executions a second per caller (bursts of 5), 2 at once.
+[limits."execute_code"]
+rate_per_second = 2
+burst = 5
+max_in_flight = 2
 
 [[grants]]
 roles = ["time", "code"]

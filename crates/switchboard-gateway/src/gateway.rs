@@ -13,6 +13,8 @@ use switchboard_runtime::Metrics;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+mod access;
+mod admission;
 mod calls;
 mod prompts;
 mod resources;
@@ -161,20 +163,6 @@ impl Gateway {
     /// `upstream` (everything when there is no policy).
     pub fn may_call(&self, permissions: Option<&Permissions>, name: &str, upstream: usize) -> bool {
         permissions.is_none_or(|p| p.allows(name, &self.inner.upstreams[upstream].config.name))
-    }
-
-    /// Refuse a call of `name` that `permissions` do not allow (an unknown tool is left to
-    /// the call itself, which says so).
-    pub fn authorize(&self, permissions: Option<&Permissions>, name: &str) -> Result<(), String> {
-        let Some(permissions) = permissions else {
-            return Ok(());
-        };
-        match self.catalog().tool_routes.get(name) {
-            Some(route) if !self.may_call(Some(permissions), name, route.upstream) => {
-                Err(permissions.denial(name))
-            }
-            _ => Ok(()),
-        }
     }
 
     /// The `tools/list` a caller with `permissions` sees.

@@ -2,7 +2,7 @@ use switchboard_runtime::auth::Method;
 
 use super::*;
 
-fn who(subject: &str, groups: &[&str], scopes: &[&str]) -> Identity {
+pub(super) fn who(subject: &str, groups: &[&str], scopes: &[&str]) -> Identity {
     Identity {
         subject: subject.into(),
         method: Method::Jwt,
@@ -12,7 +12,7 @@ fn who(subject: &str, groups: &[&str], scopes: &[&str]) -> Identity {
     }
 }
 
-fn policy(text: &str) -> (tempfile::TempDir, Result<Policy, Error>) {
+pub(super) fn policy(text: &str) -> (tempfile::TempDir, Result<Policy, Error>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("policy.toml");
     std::fs::write(&path, text).expect("write");

@@ -8,12 +8,15 @@
 //!   tool 404, upstream down or circuit open 503, upstream unreachable 502, timeout 504.
 //!
 //! With a policy (`--policy`), both show and call only what the caller may call (403 with
-//! the reason otherwise).
+//! the reason otherwise, also for arguments over a limit of the caller's roles), and a call
+//! over one of the policy's per-tool rate limits is 429 with `Retry-After`.
 
 use axum::{
     Extension, Json, Router,
     body::Bytes,
     extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
@@ -89,14 +92,32 @@ async fn call_tool(
     Path(name): Path<String>,
     identity: Option<Extension<Identity>>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Response> {
     let identity = identity.map(|i| i.0);
-    let arguments = parse_arguments(&body)?;
-    let params = CallToolRequestParams::new(name).with_arguments(arguments);
-    let audit = match gateway.admit_call(identity.as_ref(), &params, &tracing::Span::current()) {
+    let arguments = parse_arguments(&body).map_err(IntoResponse::into_response)?;
+    let mut params = CallToolRequestParams::new(name).with_arguments(arguments);
+    let span = tracing::Span::current();
+    let audit = match gateway.admit_call(identity.as_ref(), &mut params, &span) {
         Ok(audit) => audit,
-        Err(Refused::Denied(why)) => return Err(ApiError::forbidden(why)),
-        Err(Refused::AuditUnavailable(why)) => return Err(ApiError::unavailable(why)),
+        Err(Refused::Denied(why) | Refused::Limited(why)) => {
+            return Err(ApiError::forbidden(why).into_response());
+        }
+        Err(Refused::Overloaded(over)) => {
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                &over.why,
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(over.retry_after_seconds()),
+            );
+            return Err(response);
+        }
+        Err(Refused::AuditUnavailable(why)) => {
+            return Err(ApiError::unavailable(why).into_response());
+        }
     };
     // Dropping this future (the HTTP client went away) cancels the upstream request.
     let never = CancellationToken::new();
@@ -108,9 +129,9 @@ async fn call_tool(
                 "ok"
             };
             audit.finish(outcome, None);
-            return Ok(Json(
-                serde_json::to_value(result).map_err(ApiError::internal)?,
-            ));
+            return serde_json::to_value(result)
+                .map(Json)
+                .map_err(|e| ApiError::internal(e).into_response());
         }
         Ok(_) => ApiError::bad_gateway(
             "the upstream asked for more input (input_required or task), which REST cannot provide; call this tool over MCP",
@@ -118,7 +139,7 @@ async fn call_tool(
         Err(error) => error.to_api(),
     };
     audit.finish("error", Some(&answer.message));
-    Err(answer)
+    Err(answer.into_response())
 }
 
 /// The body as a tool's arguments: a JSON object, or nothing (`{}`).

@@ -13,7 +13,7 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
         CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
         ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
         SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
@@ -29,6 +29,7 @@ use crate::{
     error::CallError,
     gateway::Gateway,
     gateway::Refused,
+    policy::{Item, Permissions},
     sessions::{ListChanges, session_id},
     upstream::handler::{Caller, ProgressSink},
 };
@@ -52,6 +53,27 @@ impl GatewayServer {
                 context.meta.get(ON_BEHALF_OF),
             )
             .map_err(|why| McpError::invalid_request(why, None))
+    }
+
+    /// What the caller may use (`None`: no policy, everything).
+    fn permissions(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<Permissions>, McpError> {
+        Ok(self.gateway.permissions(self.identity(context)?.as_ref()))
+    }
+
+    /// Refuse `action` on `item` unless the policy allows it (see [`Gateway::admit_use`]).
+    fn admit(
+        &self,
+        context: &RequestContext<RoleServer>,
+        action: &'static str,
+        item: Item<'_>,
+    ) -> Result<(), McpError> {
+        let identity = self.identity(context)?;
+        self.gateway
+            .admit_use(identity.as_ref(), action, item)
+            .map_err(|why| McpError::invalid_params(why, None))
     }
 
     fn caller(context: &RequestContext<RoleServer>) -> Caller {
@@ -94,8 +116,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         no_cursor(request.as_ref())?;
-        let identity = self.identity(&context)?;
-        let permissions = self.gateway.permissions(identity.as_ref());
+        let permissions = self.permissions(&context)?;
         Ok(ListToolsResult::with_all_items(
             self.gateway.visible_tools(permissions.as_ref()),
         ))
@@ -103,18 +124,27 @@ impl ServerHandler for GatewayServer {
 
     async fn call_tool(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         // The caller's trace context (`_meta.traceparent`) is this span's parent; the upstream
         // request carries this span as its own parent (see `Upstream::send`).
         let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
         let identity = self.identity(&context)?;
-        let audit = match self.gateway.admit_call(identity.as_ref(), &request, &span) {
+        let audit = match self
+            .gateway
+            .admit_call(identity.as_ref(), &mut request, &span)
+        {
             Ok(audit) => audit,
             Err(Refused::Denied(why)) => return Err(McpError::invalid_params(why, None)),
             Err(Refused::AuditUnavailable(why)) => {
                 return Err(McpError::internal_error(why, None));
+            }
+            // Over a limit: a tool error the model can act on (ask for less, retry later).
+            Err(refused @ (Refused::Limited(_) | Refused::Overloaded(_))) => {
+                return Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                    ContentBlock::text(refused.reason()),
+                ])));
             }
         };
         let caller = Self::caller(&context);
@@ -141,22 +171,25 @@ impl ServerHandler for GatewayServer {
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         no_cursor(request.as_ref())?;
+        let permissions = self.permissions(&context)?;
         Ok(ListResourcesResult::with_all_items(
-            self.gateway.catalog().resources.clone(),
+            self.gateway.visible_resources(permissions.as_ref()),
         ))
     }
 
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
         no_cursor(request.as_ref())?;
+        let permissions = self.permissions(&context)?;
         Ok(ListResourceTemplatesResult::with_all_items(
-            self.gateway.catalog().resource_templates.clone(),
+            self.gateway
+                .visible_resource_templates(permissions.as_ref()),
         ))
     }
 
@@ -165,6 +198,7 @@ impl ServerHandler for GatewayServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        self.admit(&context, "resources/read", Item::Resource(&request.uri))?;
         let caller = Self::caller(&context);
         self.gateway
             .read_resource(request, Some(caller), &context.ct)
@@ -175,11 +209,12 @@ impl ServerHandler for GatewayServer {
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         no_cursor(request.as_ref())?;
+        let permissions = self.permissions(&context)?;
         Ok(ListPromptsResult::with_all_items(
-            self.gateway.catalog().prompts.clone(),
+            self.gateway.visible_prompts(permissions.as_ref()),
         ))
     }
 
@@ -188,6 +223,11 @@ impl ServerHandler for GatewayServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        self.admit(
+            &context,
+            "resources/subscribe",
+            Item::Resource(&request.uri),
+        )?;
         let caller = Self::caller(&context);
         self.gateway
             .subscribe_resource(request.uri, caller, &context.ct)
@@ -212,6 +252,15 @@ impl ServerHandler for GatewayServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
+        // A reference of another kind is refused by the routing, which cannot place it.
+        let item = match &request.r#ref {
+            Reference::Prompt(prompt) => Some(Item::Prompt(&prompt.name)),
+            Reference::Resource(resource) => Some(Item::Resource(&resource.uri)),
+            _ => None,
+        };
+        if let Some(item) = item {
+            self.admit(&context, "completion/complete", item)?;
+        }
         let caller = Self::caller(&context);
         self.gateway
             .complete(request, Some(caller), &context.ct)
@@ -224,6 +273,7 @@ impl ServerHandler for GatewayServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        self.admit(&context, "prompts/get", Item::Prompt(&request.name))?;
         let caller = Self::caller(&context);
         self.gateway
             .get_prompt(request, Some(caller), &context.ct)
