@@ -17,7 +17,13 @@ use crate::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("the sandbox at {url} is not reachable ({detail}); nothing was run")]
+    /// No connection was made: the request provably never reached the sandbox (and may go to
+    /// another).
     Unreachable { url: String, detail: String },
+    #[error(
+        "the connection to the sandbox at {url} broke ({detail}); the program may have started, and its result is lost"
+    )]
+    Broken { url: String, detail: String },
     #[error("the sandbox at {url} did not answer within {} s; the request was abandoned", .after.as_secs_f64())]
     Timeout { url: String, after: Duration },
     #[error("the sandbox refused the request: {message}")]
@@ -29,10 +35,21 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether the sandbox provably did not run the program: it could not be reached, or it
+    /// answered 503, which the sandbox gives only before a program is handed over (busy,
+    /// no interpreter, stopping).
+    pub fn not_run(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::Failed { status: 503, .. }
+        )
+    }
+
     /// A short stable word for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Unreachable { .. } => "unreachable",
+            Self::Broken { .. } => "broken",
             Self::Timeout { .. } => "timeout",
             Self::Refused { .. } => "refused",
             Self::Failed { .. } => "failed",
@@ -60,10 +77,16 @@ impl SandboxClient {
         let options = switchboard_runtime::client::ClientOptions::from_http(&config.http)
             .with_connect_timeout(config.connect_timeout)
             .with_bearer(config.sandbox_token.clone());
-        options.check_proxy_for(&config.sandbox_url)?;
+        for url in &config.sandbox_urls {
+            options.check_proxy_for(url)?;
+        }
         Ok(Self {
             http: options.build()?,
-            base: config.sandbox_url.clone(),
+            base: config
+                .sandbox_urls
+                .first()
+                .cloned()
+                .unwrap_or_else(|| crate::config::DEFAULT_SANDBOX_URL.to_owned()),
             execute_timeout: config.execute_timeout,
             install_timeout: config.install_timeout,
         })
@@ -71,6 +94,41 @@ impl SandboxClient {
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// The same client (connection pool, credential, timeouts) for the sandbox at `base`.
+    pub fn at(&self, base: String) -> Self {
+        Self {
+            base,
+            ..self.clone()
+        }
+    }
+
+    /// The pins the sandbox has installed (`GET /packages`), as `name==version`.
+    pub async fn installed(&self) -> Result<Vec<String>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            packages: Vec<Installed>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Installed {
+            name: String,
+            version: String,
+        }
+        let url = format!("{}/packages", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .timeout(READY_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.transport(e, READY_TIMEOUT))?;
+        let listed: Listed = Self::decode(response).await?;
+        Ok(listed
+            .packages
+            .into_iter()
+            .map(|p| format!("{}=={}", p.name, p.version))
+            .collect())
     }
 
     pub async fn execute(&self, request: &ExecuteRequest) -> Result<ExecutionResult, ClientError> {
@@ -126,9 +184,16 @@ impl SandboxClient {
                 detail = inner.to_string();
                 source = inner.source();
             }
-            ClientError::Unreachable {
-                url: self.base.clone(),
-                detail,
+            if error.is_connect() {
+                ClientError::Unreachable {
+                    url: self.base.clone(),
+                    detail,
+                }
+            } else {
+                ClientError::Broken {
+                    url: self.base.clone(),
+                    detail,
+                }
             }
         }
     }

@@ -21,9 +21,29 @@ pub struct RawConfig {
     /// Address to listen on [default: 127.0.0.1:8004].
     #[arg(long, env = "CODE_EXECUTOR_LISTEN", value_parser = parse_socket_addr, value_name = "IP:PORT")]
     pub listen: Option<SocketAddr>,
-    /// Base URL of the sandbox's REST API [default: http://127.0.0.1:8001].
-    #[arg(long, env = "CODE_EXECUTOR_SANDBOX_URL", value_name = "URL")]
-    pub sandbox_url: Option<String>,
+    /// Base URL of a sandbox's REST API; repeat it (or separate with commas) for several
+    /// sandboxes, which share the executions [default: http://127.0.0.1:8001].
+    #[arg(
+        long,
+        env = "CODE_EXECUTOR_SANDBOX_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub sandbox_url: Option<Vec<String>>,
+    /// Treat each http sandbox URL's host name as a set of sandboxes: every address it
+    /// resolves to (a Kubernetes headless Service) is one, re-resolved every probe interval
+    /// [default: false].
+    #[arg(long, env = "CODE_EXECUTOR_SANDBOX_RESOLVE", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub sandbox_resolve: Option<bool>,
+    /// How often each sandbox's readiness, free interpreters and packages are checked (an
+    /// ejected sandbox is probed back at this pace) [default: 1].
+    #[arg(
+        long,
+        env = "CODE_EXECUTOR_SANDBOX_PROBE_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub sandbox_probe_seconds: Option<f64>,
     /// Longest wait for the sandbox's answer to an execution, queueing included; keep it above
     /// the sandbox's queue timeout plus its longest run [default: 120].
     #[arg(
@@ -72,8 +92,11 @@ impl std::fmt::Debug for RawConfig {
 #[non_exhaustive]
 pub struct Config {
     pub listen: SocketAddr,
-    /// Without a trailing slash.
-    pub sandbox_url: String,
+    /// The sandboxes, each without a trailing slash (at least one).
+    pub sandbox_urls: Vec<String>,
+    /// Expand each http URL's host name into the addresses it resolves to.
+    pub sandbox_resolve: bool,
+    pub sandbox_probe_interval: Duration,
     pub execute_timeout: Duration,
     pub install_timeout: Duration,
     pub connect_timeout: Duration,
@@ -84,10 +107,13 @@ pub struct Config {
 
 impl Config {
     pub fn from_parts(raw: RawConfig, http: HttpSettings) -> Result<Self, Error> {
-        let sandbox_url = raw
+        let sandbox_urls = raw
             .sandbox_url
-            .unwrap_or_else(|| DEFAULT_SANDBOX_URL.to_owned());
-        let sandbox_url = check_url(&sandbox_url)?;
+            .filter(|urls| !urls.is_empty())
+            .unwrap_or_else(|| vec![DEFAULT_SANDBOX_URL.to_owned()])
+            .iter()
+            .map(|url| check_url(url))
+            .collect::<Result<Vec<_>, _>>()?;
         let secs = |name: &str, env: &str, value: Option<f64>, default: u64| match value {
             Some(v) => seconds(&format!("{name} (--{} / {env})", name.replace('_', "-")), v),
             None => Ok(Duration::from_secs(default)),
@@ -100,7 +126,15 @@ impl Config {
         };
         Ok(Self {
             listen,
-            sandbox_url,
+            sandbox_urls,
+            sandbox_resolve: raw.sandbox_resolve.unwrap_or(false),
+            sandbox_probe_interval: match raw.sandbox_probe_seconds {
+                Some(v) => seconds(
+                    "sandbox_probe_seconds (--sandbox-probe-seconds / CODE_EXECUTOR_SANDBOX_PROBE_SECONDS)",
+                    v,
+                )?,
+                None => Duration::from_secs(1),
+            },
             execute_timeout: secs(
                 "execute_timeout_seconds",
                 "CODE_EXECUTOR_EXECUTE_TIMEOUT_SECONDS",
@@ -137,12 +171,30 @@ impl Config {
     pub fn for_sandbox(sandbox_url: &str) -> Result<Self, Error> {
         Self::from_parts(
             RawConfig {
-                sandbox_url: Some(sandbox_url.to_owned()),
+                sandbox_url: Some(vec![sandbox_url.to_owned()]),
                 ..Default::default()
             },
             HttpSettings::default(),
         )
     }
+}
+
+/// `sandbox_url` in TOML: one URL or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(
+        Option::<OneOrMany>::deserialize(deserializer)?.map(|urls| match urls {
+            OneOrMany::One(url) => vec![url],
+            OneOrMany::Many(urls) => urls,
+        }),
+    )
 }
 
 fn check_url(url: &str) -> Result<String, Error> {
@@ -167,16 +219,26 @@ mod tests {
     fn defaults_and_url_checks() {
         let c =
             Config::from_parts(RawConfig::default(), HttpSettings::default()).expect("defaults");
-        assert_eq!(c.sandbox_url, "http://127.0.0.1:8001");
+        assert_eq!(c.sandbox_urls, ["http://127.0.0.1:8001"]);
         assert_eq!(c.listen.port(), 8004);
         assert_eq!(
-            Config::for_sandbox("http://h:1/").expect("ok").sandbox_url,
-            "http://h:1"
+            Config::for_sandbox("http://h:1/").expect("ok").sandbox_urls,
+            ["http://h:1"]
         );
         let err = Config::for_sandbox("localhost:8001").expect_err("no scheme");
         assert!(
             err.to_string().contains("CODE_EXECUTOR_SANDBOX_URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn one_sandbox_url_or_several() {
+        let one: RawConfig = toml::from_str(r#"sandbox_url = "http://a:1""#).expect("one");
+        assert_eq!(one.sandbox_url, Some(vec!["http://a:1".to_owned()]));
+        let many: RawConfig =
+            toml::from_str(r#"sandbox_url = ["http://a:1", "http://b:1/"]"#).expect("many");
+        let c = Config::from_parts(many, HttpSettings::default()).expect("valid");
+        assert_eq!(c.sandbox_urls, ["http://a:1", "http://b:1"]);
     }
 }

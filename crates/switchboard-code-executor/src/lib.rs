@@ -2,7 +2,10 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: settings (`--listen`, `--sandbox-url`, timeouts) and their validation.
+//! - [`config`]: settings (`--listen`, `--sandbox-url` (repeatable), timeouts) and their
+//!   validation.
+//! - [`sandboxes`]: several sandboxes behind one code-executor: choice by free interpreters,
+//!   ejection, retry only when nothing ran, packages kept level.
 //! - [`client`]: the sandbox's REST API (`POST /execute`, `POST /packages`, `GET /ready`) over
 //!   reqwest, with errors written for the model that called the tool; each request carries
 //!   the tool call's `traceparent`.
@@ -11,11 +14,12 @@
 //!   `mcp_tool_call` span continuing the caller's trace.
 //!
 //! The code-executor holds no state and runs nothing itself: the gateway federates it, and it
-//! forwards to the sandbox. `/ready` reflects the sandbox's own readiness. [`serve`] runs it on
+//! forwards to the sandboxes. `/ready` is ready while any sandbox can take an execution. [`serve`] runs it on
 //! a listener the caller bound; [`router`] builds the app.
 
 pub mod client;
 pub mod config;
+pub mod sandboxes;
 pub mod server;
 
 use axum::Router;
@@ -29,27 +33,20 @@ use tokio_util::sync::CancellationToken;
 
 pub use client::{ClientError, SandboxClient};
 pub use config::{Config, RawConfig};
+pub use sandboxes::Sandboxes;
 pub use server::CodeExecutorServer;
 
 /// The service name in logs, metrics and `/health`.
 pub const SERVICE: &str = "code-executor";
 
-/// `/ready`: ready exactly when the sandbox says it is.
-struct SandboxReady(SandboxClient);
+/// `/ready`: ready when at least one sandbox can take an execution.
+struct SandboxReady(Sandboxes);
 
 impl Readiness for SandboxReady {
     fn check(&self) -> BoxFuture<'_, ReadinessReport> {
         Box::pin(async move {
-            let url = self.0.base_url().to_owned();
-            let status = match self.0.ready().await {
-                Ok(_) => DependencyStatus::new("sandbox", true, serde_json::json!({ "url": url })),
-                Err(error) => DependencyStatus::new(
-                    "sandbox",
-                    false,
-                    serde_json::json!({ "url": url, "error": error.to_string() }),
-                ),
-            };
-            ReadinessReport::all(vec![status])
+            let (ready, detail) = self.0.describe();
+            ReadinessReport::all(vec![DependencyStatus::new("sandbox", ready, detail)])
         })
     }
 }
@@ -60,7 +57,7 @@ pub fn router(
     shutdown: CancellationToken,
 ) -> Result<Router, switchboard_runtime::Error> {
     let metrics = Metrics::new(SERVICE);
-    let sandbox = SandboxClient::new(config)?;
+    let sandbox = Sandboxes::start(config, shutdown.child_token())?;
     let mcp = streamable_http_service(
         CodeExecutorServer::new(sandbox.clone(), &metrics),
         &McpEndpointOptions::new(
@@ -85,7 +82,7 @@ pub async fn serve(
     let app = router(&config, shutdown.child_token())?;
     tracing::info!(
         address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
-        sandbox = %config.sandbox_url,
+        sandboxes = ?config.sandbox_urls,
         "code-executor serving MCP at /mcp"
     );
     switchboard_runtime::serve(listener, app, shutdown, &config.http).await

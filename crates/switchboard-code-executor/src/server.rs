@@ -25,7 +25,7 @@ use switchboard_protocol::{
 };
 use switchboard_runtime::{Metrics, metrics::latency_histogram};
 
-use crate::client::{ClientError, SandboxClient};
+use crate::{client::ClientError, sandboxes::Sandboxes};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -82,14 +82,14 @@ fn unavailable(what: &str, error: &ClientError) -> CallToolResult {
 /// The rmcp handler. One clone serves each MCP session.
 #[derive(Clone)]
 pub struct CodeExecutorServer {
-    sandbox: SandboxClient,
+    sandbox: Sandboxes,
     metrics: ToolMetrics,
     tool_router: ToolRouter<Self>,
 }
 
 #[tool_router]
 impl CodeExecutorServer {
-    pub fn new(sandbox: SandboxClient, metrics: &Metrics) -> Self {
+    pub fn new(sandbox: Sandboxes, metrics: &Metrics) -> Self {
         Self {
             sandbox,
             metrics: ToolMetrics::register(metrics),
@@ -117,7 +117,12 @@ impl CodeExecutorServer {
             Err(error) => {
                 tracing::warn!(%error, "execute_code: the sandbox did not deliver");
                 self.metrics.record("execute_code", error.kind(), start);
-                unavailable("The program was not run", &error)
+                let what = if error.not_run() {
+                    "The program was not run"
+                } else {
+                    "No result"
+                };
+                unavailable(what, &error)
             }
         }
     }

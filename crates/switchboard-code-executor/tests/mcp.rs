@@ -33,7 +33,7 @@ async fn start_executor(raw: RawConfig) -> Running {
 
 async fn executor_for(sandbox_url: &str) -> Running {
     start_executor(RawConfig {
-        sandbox_url: Some(sandbox_url.to_owned()),
+        sandbox_url: Some(vec![sandbox_url.to_owned()]),
         ..Default::default()
     })
     .await
@@ -214,7 +214,7 @@ async fn sandbox_down_is_a_clear_tool_error_and_not_ready() {
 async fn slow_sandbox_times_out_with_a_clear_error() {
     let (sandbox, _dir) = start_sandbox().await;
     let executor = start_executor(RawConfig {
-        sandbox_url: Some(sandbox.url()),
+        sandbox_url: Some(vec![sandbox.url()]),
         execute_timeout_seconds: Some(0.5),
         ..Default::default()
     })

@@ -33,6 +33,9 @@ impl From<ExecuteError> for ApiError {
         match error {
             ExecuteError::BadRequest(m) => ApiError::bad_request(m),
             ExecuteError::Busy(m) | ExecuteError::Unavailable(m) => ApiError::unavailable(m),
+            ExecuteError::Lost(m) => {
+                ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "lost", m)
+            }
         }
     }
 }

@@ -43,7 +43,12 @@ pub enum ExecuteError {
     /// Every interpreter is busy and none became free in time.
     #[error("{0}")]
     Busy(String),
-    /// Interpreters cannot be started, or the service is stopping.
+    /// Interpreters cannot be started, or the service is stopping: the program was not run
+    /// (`503`, so a caller with several sandboxes may send it to another).
     #[error("{0}")]
     Unavailable(String),
+    /// The program was handed to an interpreter, and its result was lost (`500`: it may have
+    /// run, so it must not be sent elsewhere).
+    #[error("{0}")]
+    Lost(String),
 }

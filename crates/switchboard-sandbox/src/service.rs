@@ -203,6 +203,7 @@ impl Sandbox {
             self.inner.metrics.count(match error {
                 ExecuteError::BadRequest(_) => "rejected",
                 ExecuteError::Busy(_) | ExecuteError::Unavailable(_) => "unavailable",
+                ExecuteError::Lost(_) => "lost",
             });
         }
         result
@@ -290,8 +291,11 @@ impl Sandbox {
             }
             .instrument(request_span),
         );
-        run.await
-            .map_err(|e| ExecuteError::Unavailable(format!("the execution task failed: {e}")))
+        run.await.map_err(|e| {
+            ExecuteError::Lost(format!(
+                "the program may have started, and its result was lost: {e}"
+            ))
+        })
     }
 
     pub(crate) async fn install(&self, request: &InstallRequest) -> InstallOutcome {

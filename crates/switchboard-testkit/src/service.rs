@@ -142,6 +142,14 @@ impl Running {
         format!("http://{}/mcp", self.addr)
     }
 
+    /// Stop it abruptly, as a crash would: its task is aborted, so open connections break and
+    /// requests in flight get no answer.
+    pub fn abort(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
     /// Stop it and wait until it has stopped (its listener closed, its own clean-up done):
     /// what serving returned. Panics if it does not stop within [`PATIENCE`] or panicked.
     pub async fn shutdown(mut self) -> Result<(), Error> {

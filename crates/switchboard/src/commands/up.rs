@@ -136,7 +136,7 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     if moved {
         config.listen = (host, port(CODE_EXECUTOR_OFFSET)?).into();
     }
-    config.sandbox_url = sandbox_url;
+    config.sandbox_urls = vec![sandbox_url];
     if let Some(key) = &internal {
         config.sandbox_token = Some(key.clone());
     }
