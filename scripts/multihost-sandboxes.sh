@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Several sandboxes behind one code-executor, each sandbox on a host of its own (Linux network
+# namespaces on this machine on one virtual switch, as scripts/multihost-test.sh builds them).
+#
+#   scripts/multihost-sandboxes.sh       # as root; needs ip (iproute2), curl, jq; debug build
+#
+#   host     address        runs
+#   client   10.214.0.2     switchboard-loadgen
+#   ce       10.214.0.10    two code-executors: :8004 -> sb1 only, :8005 -> sb1, sb2, sb3
+#   sb1-3    10.214.0.11-13 switchboard sandbox
+#
+# 1. Throughput: `execute_code` of print('hello') at c=8 through the code-executor with one
+#    sandbox, then with three, in the same run: the ratio is what the script reports (all
+#    processes share this machine's cores, so the ratio says how well the code-executor
+#    spreads the load and how much a sandbox's own serialisation costs, not what three
+#    machines would give).
+# 2. A crash under load: slow programs (0.3 s each) at c=8 through the three, SIGKILL to sb2
+#    while they run. Only executions in flight on sb2 may fail (read from the code-executor's
+#    /ready just before the kill); every later call succeeds on sb1 and sb3.
+#
+# The services run with authentication off inside these private namespaces (they are not
+# reachable from the machine's network). Logs: ${CARGO_TARGET_DIR:-target}/multihost-sandboxes/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=${CARGO_TARGET_DIR:-target}
+BIN=${SWITCHBOARD_BIN:-$target/debug/switchboard}
+LOADGEN=${SWITCHBOARD_LOADGEN_BIN:-$target/debug/switchboard-loadgen}
+DURATION=${DURATION:-5}
+OUT=$target/multihost-sandboxes
+RUN=sbx$$
+SW=$RUN-switch
+NET=10.214.0
+NAMESPACES=()
+PIDS=()
+
+say() { printf '[multihost-sandboxes] %s\n' "$*"; }
+fail() {
+  say "FAILED: $*"
+  for log in "$OUT"/*.log; do
+    [ -f "$log" ] && { echo "--- $log (last 20 lines)"; tail -n 20 "$log"; }
+  done
+  exit 1
+}
+
+[ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
+[ -x "$BIN" ] && [ -x "$LOADGEN" ] || fail "build first: cargo build -p switchboard -p switchboard-loadgen"
+command -v jq >/dev/null || fail "needs jq"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+ip netns add "$SW"
+NAMESPACES+=("$SW")
+ip -n "$SW" link add br0 type bridge
+ip -n "$SW" link set br0 up
+declare -A ADDR=() PID=()
+add_host() {
+  local name=$1 ns=$RUN-$1 addr=$NET.$2
+  ip netns add "$ns"
+  NAMESPACES+=("$ns")
+  ip -n "$ns" link set lo up
+  ip -n "$SW" link add "$name" type veth peer name eth0 netns "$ns"
+  ip -n "$SW" link set "$name" master br0
+  ip -n "$SW" link set "$name" up
+  ip -n "$ns" addr add "$addr/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ADDR[$name]=$addr
+}
+on() {
+  local host=$1
+  shift
+  ip netns exec "$RUN-$host" "$@"
+}
+# serve HOST NAME SUBCOMMAND PORT [ARGS...]
+serve() {
+  local host=$1 name=$2 subcommand=$3 port=$4
+  shift 4
+  ip netns exec "$RUN-$host" env SWITCHBOARD_ALLOWED_HOSTS="${ADDR[$host]}" \
+    SWITCHBOARD_ALLOW_UNAUTHENTICATED=true \
+    "$BIN" "$subcommand" --listen "${ADDR[$host]}:$port" "$@" >"$OUT/$name.log" 2>&1 &
+  PID[$name]=$!
+  PIDS+=("$!")
+}
+wait_ready() {
+  local url=$1 host=$2 deadline=$((SECONDS + 60))
+  until on "$host" curl -fs -o /dev/null "$url"; do
+    [ $SECONDS -lt $deadline ] || fail "$url not ready within 60 s"
+    sleep 0.2
+  done
+}
+
+add_host client 2
+add_host ce 10
+add_host sb1 11
+add_host sb2 12
+add_host sb3 13
+
+for sb in sb1 sb2 sb3; do
+  mkdir -p "$OUT/$sb-site"
+  # `ip netns exec` mounts a fresh /sys for the namespace, without /sys/fs/cgroup: the
+  # per-execution cgroups cannot be made there (as in scripts/multihost-test.sh).
+  serve "$sb" "$sb" sandbox 8001 --packages-dir "$PWD/$OUT/$sb-site" --allow-weaker-isolation cgroups
+done
+for sb in sb1 sb2 sb3; do wait_ready "http://${ADDR[$sb]}:8001/ready" "$sb"; done
+serve ce ce-one code-executor 8004 --sandbox-url "http://${ADDR[sb1]}:8001"
+serve ce ce-three code-executor 8005 --sandbox-url "http://${ADDR[sb1]}:8001" \
+  --sandbox-url "http://${ADDR[sb2]}:8001" --sandbox-url "http://${ADDR[sb3]}:8001" \
+  --sandbox-probe-seconds 0.2
+wait_ready "http://${ADDR[ce]}:8004/ready" ce
+wait_ready "http://${ADDR[ce]}:8005/ready" ce
+say "three sandboxes and two code-executors up"
+
+# --- 1. throughput at c=8, one sandbox against three ------------------------------------
+hello='{"code":"print('"'"'hello'"'"')"}'
+load() { # PORT OUTPUT
+  on client "$LOADGEN" mcp -c 8 --duration "$DURATION" --warmup 1 --expect hello \
+    --url "http://${ADDR[ce]}:$1/mcp" --tool execute_code --arguments "$hello" \
+    --output "$OUT/$2.json" >/dev/null
+}
+load 8004 one
+load 8005 three
+read -r one_rate one_errors < <(jq -r '"\(.throughput_per_second) \(.errors)"' "$OUT/one.json")
+read -r three_rate three_errors < <(jq -r '"\(.throughput_per_second) \(.errors)"' "$OUT/three.json")
+[ "$one_errors" = 0 ] && [ "$three_errors" = 0 ] || fail "errors under load: $one_errors (one sandbox), $three_errors (three)"
+ratio=$(jq -n --argjson a "$three_rate" --argjson b "$one_rate" '$a / $b * 100 | round / 100')
+say "c=8 executions/s: one sandbox $one_rate, three sandboxes $three_rate: ratio ${ratio}x ($(nproc) cores shared by all)"
+spread=$(for sb in sb1 sb2 sb3; do
+  on client curl -fsS "http://${ADDR[$sb]}:8001/metrics" |
+    awk '/^sandbox_executions_total\{/ { n += $2 } END { printf "%d ", n }'
+done)
+say "executions per sandbox (sb1 sb2 sb3, both runs): $spread"
+for n in $spread; do [ "$n" -gt 0 ] || fail "a sandbox ran nothing: $spread"; done
+
+# --- 2. SIGKILL one sandbox under load --------------------------------------------------
+slow='{"code":"import time; time.sleep(0.3); print('"'"'hello'"'"')"}'
+on client "$LOADGEN" mcp -c 8 --duration 8 --warmup 0 --expect hello \
+  --url "http://${ADDR[ce]}:8005/mcp" --tool execute_code --arguments "$slow" \
+  --output "$OUT/crash.json" >/dev/null &
+loadgen=$!
+PIDS+=("$loadgen")
+# Wait until sb2 has executions in flight, note how many, and kill it at once.
+deadline=$((SECONDS + 30))
+while :; do
+  in_flight=$(on client curl -fsS "http://${ADDR[ce]}:8005/ready" |
+    jq --arg url "http://${ADDR[sb2]}:8001" '.dependencies.sandbox.detail.sandboxes[] | select(.url == $url) | .in_flight')
+  [ "${in_flight:-0}" -gt 0 ] && break
+  [ $SECONDS -lt $deadline ] || fail "sb2 never had an execution in flight"
+  sleep 0.05
+done
+kill -9 "${PID[sb2]}"
+say "killed sb2 with $in_flight execution(s) in flight on it (read just before the kill)"
+wait "$loadgen" || true
+read -r requests errors < <(jq -r '"\(.requests) \(.errors)"' "$OUT/crash.json")
+say "under the crash: $requests executions, $errors failed"
+# What was sent to sb2 between the /ready read and the kill (a few ms) can fail too: allow 2.
+[ "$errors" -le $((in_flight + 2)) ] ||
+  fail "$errors executions failed; only those in flight on sb2 ($in_flight, +2 sent while it was killed) may"
+[ "$requests" -gt 40 ] || fail "only $requests executions in 8 s at c=8"
+# After the crash every call succeeds on the other two.
+on client "$LOADGEN" mcp -c 4 --requests 40 --warmup 0 --expect hello \
+  --url "http://${ADDR[ce]}:8005/mcp" --tool execute_code --arguments "$hello" \
+  --output "$OUT/after.json" >/dev/null
+after_errors=$(jq -r .errors "$OUT/after.json")
+[ "$after_errors" = 0 ] || fail "$after_errors of 40 executions failed after the crash"
+say "after the crash: 40 executions, 0 failed"
+
+jq -n --argjson one "$one_rate" --argjson three "$three_rate" --argjson ratio "$ratio" \
+  --argjson cores "$(nproc)" --argjson in_flight "$in_flight" --argjson crash_errors "$errors" \
+  --argjson crash_requests "$requests" \
+  '{c: 8, one_sandbox_per_second: $one, three_sandboxes_per_second: $three, ratio: $ratio, cores: $cores, crash: {in_flight_on_killed: $in_flight, requests: $crash_requests, failed: $crash_errors}}' \
+  >"$OUT/summary.json"
+say "PASS ($OUT/summary.json)"
