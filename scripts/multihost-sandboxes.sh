@@ -29,10 +29,10 @@ LOADGEN=${SWITCHBOARD_LOADGEN_BIN:-$target/debug/switchboard-loadgen}
 DURATION=${DURATION:-5}
 OUT=$target/multihost-sandboxes
 RUN=sbx$$
-SW=$RUN-switch
 NET=10.214.0
-NAMESPACES=()
 PIDS=()
+# shellcheck source=scripts/lib/netns.sh
+source scripts/lib/netns.sh
 
 say() { printf '[multihost-sandboxes] %s\n' "$*"; }
 fail() {
@@ -56,28 +56,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$SW"
-NAMESPACES+=("$SW")
-ip -n "$SW" link add br0 type bridge
-ip -n "$SW" link set br0 up
-declare -A ADDR=() PID=()
-add_host() {
-  local name=$1 ns=$RUN-$1 addr=$NET.$2
-  ip netns add "$ns"
-  NAMESPACES+=("$ns")
-  ip -n "$ns" link set lo up
-  ip -n "$SW" link add "$name" type veth peer name eth0 netns "$ns"
-  ip -n "$SW" link set "$name" master br0
-  ip -n "$SW" link set "$name" up
-  ip -n "$ns" addr add "$addr/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ADDR[$name]=$addr
-}
-on() {
-  local host=$1
-  shift
-  ip netns exec "$RUN-$host" "$@"
-}
+make_switch
+declare -A PID=()
 # serve HOST NAME SUBCOMMAND PORT [ARGS...]
 serve() {
   local host=$1 name=$2 subcommand=$3 port=$4

@@ -66,7 +66,6 @@ OUT=$target/multihost
 COMPOSE=${SWITCHBOARD_COMPOSE_FILE:-deploy/compose/docker-compose.yml}
 NET=10.213.0           # the switch's /24; host N is $NET.N
 RUN=sbmh$$             # prefix of this run's namespace names
-SW=$RUN-switch         # the switch's namespace, with bridge br0
 DETECT_LIMIT=20        # seconds for the gateway to notice a cut or a repair
 
 say() { printf '[multihost] %s\n' "$*"; }
@@ -114,7 +113,9 @@ export SWITCHBOARD_TOKEN=file:$SECRETS/keys/example-user.key
 AUTH=(-H "Authorization: Bearer $USER_KEY")
 
 # --- cleanup: only what this run created --------------------------------------------------
-declare -a PIDS=() NAMESPACES=()
+declare -a PIDS=()
+# shellcheck source=scripts/lib/netns.sh
+source scripts/lib/netns.sh
 cleanup() {
   local status=$?
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -126,33 +127,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- hosts --------------------------------------------------------------------------------
-declare -A ADDR=() PID=()
+declare -A PID=()
 
-ip netns add "$SW"
-NAMESPACES+=("$SW")
-ip -n "$SW" link add br0 type bridge
-ip -n "$SW" link set br0 up
-
-# add_host NAME N: a namespace $RUN-NAME whose eth0 is $NET.N/24, cabled to switch port NAME.
-add_host() {
-  local name=$1 ns=$RUN-$1 addr=$NET.$2
-  ip netns add "$ns"
-  NAMESPACES+=("$ns")
-  ip -n "$ns" link set lo up
-  ip -n "$SW" link add "$name" type veth peer name eth0 netns "$ns"
-  ip -n "$SW" link set "$name" master br0
-  ip -n "$SW" link set "$name" up
-  ip -n "$ns" addr add "$addr/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ADDR[$name]=$addr
-}
-
-# on HOST COMMAND...: run COMMAND on HOST.
-on() {
-  local host=$1
-  shift
-  ip netns exec "$RUN-$host" "$@"
-}
+make_switch
 
 # serve HOST SUBCOMMAND PORT [ARGS...]: run a switchboard service on HOST at its address,
 # accepting its address as Host header, with the authentication settings the compose file

@@ -115,15 +115,7 @@ impl SandboxClient {
             name: String,
             version: String,
         }
-        let url = format!("{}/packages", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .timeout(READY_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| self.transport(e, READY_TIMEOUT))?;
-        let listed: Listed = Self::decode(response).await?;
+        let listed: Listed = self.get("/packages").await?;
         Ok(listed
             .packages
             .into_iter()
@@ -141,10 +133,14 @@ impl SandboxClient {
 
     /// The sandbox's `/ready` body when it answers 200.
     pub async fn ready(&self) -> Result<serde_json::Value, ClientError> {
-        let url = format!("{}/ready", self.base);
+        self.get("/ready").await
+    }
+
+    /// `GET path`, within the probe's time limit.
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let response = self
             .http
-            .get(&url)
+            .get(format!("{}{path}", self.base))
             .timeout(READY_TIMEOUT)
             .send()
             .await

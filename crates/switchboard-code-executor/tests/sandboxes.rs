@@ -108,6 +108,20 @@ async fn get(url: String) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Run `n` short programs at once; every one must succeed.
+async fn run_all(client: &McpClient, n: usize) {
+    let calls = (0..n).map(|i| {
+        call(
+            client,
+            "execute_code",
+            json!({"code": format!("print({i})")}),
+        )
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+}
+
 /// How many executions a sandbox has run (its `/metrics`).
 async fn executions(sandbox: &Sandbox) -> u64 {
     let text = reqwest::get(sandbox.server.url() + "/metrics")
@@ -143,16 +157,7 @@ async fn executions_spread_and_a_crash_fails_only_what_ran_there() {
         .await
         .unwrap();
 
-    let calls = (0..12).map(|i| {
-        call(
-            &client,
-            "execute_code",
-            json!({"code": format!("print({i})")}),
-        )
-    });
-    for result in futures::future::join_all(calls).await {
-        result.unwrap();
-    }
+    run_all(&client, 12).await;
     for sandbox in [&a, &b, &c] {
         assert!(
             executions(sandbox).await > 0,
@@ -216,16 +221,7 @@ async fn executions_spread_and_a_crash_fails_only_what_ran_there() {
     }
 
     // After the crash every call succeeds on the other two.
-    let calls = (0..8).map(|i| {
-        call(
-            &client,
-            "execute_code",
-            json!({"code": format!("print({i})")}),
-        )
-    });
-    for result in futures::future::join_all(calls).await {
-        result.unwrap();
-    }
+    run_all(&client, 8).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -107,15 +107,7 @@ async fn an_allowed_wheel_cannot_take_over_another_or_forge_one() {
         .run("import demo_pkg; print(demo_pkg.VALUE)\ntry:\n    import demo_pkg.extra\nexcept ImportError: print('no extra')\ntry:\n    import numpy\nexcept ImportError: print('no numpy')\n")
         .await;
     assert_eq!(result.stdout, "1.0.0\nno extra\nno numpy\n", "{result:?}");
-    let listed: Value = sandbox
-        .http
-        .get(sandbox.url("/packages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = sandbox.get("/packages").await;
     assert_eq!(
         listed["packages"],
         json!([{"name": "demo-pkg", "version": "1.0.0"}]),
@@ -138,15 +130,7 @@ async fn a_package_changed_at_rest_is_refused_at_start_and_reported() {
     std::fs::write(site.join("planted.py"), "X = 1\n").unwrap();
     let second = sandbox(Some(site.clone()), wheels.path().to_owned()).await;
 
-    let ready: Value = second
-        .http
-        .get(second.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = second.get("/ready").await;
     let checked = &ready["dependencies"]["packages"]["detail"]["store"]["checked_at_start"];
     assert_eq!(checked["refused"][0]["name"], "demo-pkg", "{ready}");
     assert!(

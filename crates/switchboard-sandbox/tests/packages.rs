@@ -69,15 +69,7 @@ fn with_policy(mut config: Config, wheel_dir: PathBuf) -> Config {
 }
 
 async fn pending(sandbox: &Running) -> Value {
-    sandbox
-        .http
-        .get(sandbox.url("/packages/pending"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    sandbox.get("/packages/pending").await
 }
 
 async fn install(sandbox: &Running, body: Value) -> (u16, InstallOutcome) {
@@ -147,15 +139,7 @@ async fn allowed_install_then_import() {
         .await;
     assert_eq!(r.stdout, "hi from dep-lib\n", "{r:?}");
 
-    let listed: Value = sandbox
-        .http
-        .get(sandbox.url("/packages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = sandbox.get("/packages").await;
     let names: Vec<&str> = listed["packages"]
         .as_array()
         .unwrap()
@@ -274,15 +258,7 @@ async fn held_requests_survive_a_restart() {
     // Decided: gone from the list, and from the file a third start would read (in the
     // service's state directory, which `/ready` names).
     assert_eq!(pending(&second).await["pending"], json!([]));
-    let ready: Value = second
-        .http
-        .get(second.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = second.get("/ready").await;
     let file = ready["dependencies"]["packages"]["detail"]["pending_file"]
         .as_str()
         .unwrap();
@@ -320,14 +296,6 @@ async fn malformed_names_and_pins_are_rejected() {
     let (_, missing) = install(&sandbox, json!({"package": "demo-pkg", "version": "9.9.9"})).await;
     assert_eq!(missing.status, InstallStatus::Failed, "{missing:?}");
     assert!(missing.reason.unwrap().contains("9.9.9"));
-    let listed: Value = sandbox
-        .http
-        .get(sandbox.url("/packages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = sandbox.get("/packages").await;
     assert_eq!(listed["packages"], json!([]), "nothing was installed");
 }

@@ -36,14 +36,9 @@ async fn sandbox(site: Option<PathBuf>) -> Running {
     .await
 }
 
-async fn get(sandbox: &Running, path: &str) -> Value {
-    let response = sandbox.http.get(sandbox.url(path)).send().await.unwrap();
-    response.json().await.unwrap()
-}
-
 /// Where the service says it keeps the held requests (`/ready`).
 async fn pending_file(sandbox: &Running) -> PathBuf {
-    let ready = get(sandbox, "/ready").await;
+    let ready = sandbox.get("/ready").await;
     let file = &ready["dependencies"]["packages"]["detail"]["pending_file"];
     PathBuf::from(file.as_str().unwrap())
 }
@@ -130,7 +125,7 @@ async fn pending_approvals_are_never_written_through_the_packages_dir() {
     // the old names are not followed (not even for reading).
     first.server.shutdown().await.expect("stops cleanly");
     let second = sandbox(Some(site.clone())).await;
-    let listed = get(&second, "/packages/pending").await;
+    let listed = second.get("/packages/pending").await;
     assert_eq!(listed["pending"][0]["id"], id.as_str(), "{listed}");
     assert_eq!(pending_file(&second).await, file);
     let rejected = second

@@ -54,6 +54,17 @@ impl Running {
         format!("{}{path}", self.server.url())
     }
 
+    /// `GET path` as JSON (the request must succeed).
+    pub async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        response.json().await.expect("a JSON body")
+    }
+
     /// `POST /execute` and the parsed result (the request must be accepted).
     pub async fn run(&self, code: &str) -> ExecutionResult {
         self.run_with(json!({ "code": code })).await

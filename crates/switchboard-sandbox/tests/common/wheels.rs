@@ -3,51 +3,22 @@
 
 use std::path::Path;
 
-const BUILD: &str = r#"
-import base64, hashlib, sys, zipfile
-out, name, version, body = sys.argv[1:5]
-requires = sys.argv[5:]
-dist = name.replace("-", "_")
-info = f"{dist}-{version}.dist-info"
-files = {
-    f"{dist}/__init__.py": body,
-    f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        + "".join(f"Requires-Dist: {r}\n" for r in requires),
-    f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: switchboard-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-}
-record = []
-for path, text in files.items():
-    data = text.encode()
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    record.append(f"{path},sha256={digest},{len(data)}")
-record.append(f"{info}/RECORD,,")
-files[f"{info}/RECORD"] = "\n".join(record) + "\n"
-with zipfile.ZipFile(f"{out}/{dist}-{version}-py3-none-any.whl", "w") as whl:
-    for path, text in files.items():
-        whl.writestr(path, text)
-"#;
-
 /// Write `name-version` into `dir`: a module `name` (dashes as underscores) whose
 /// `__init__.py` is `body`, requiring `requires`.
 pub fn build(dir: &Path, name: &str, version: &str, body: &str, requires: &[&str]) {
-    let status = std::process::Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(BUILD)
-        .arg(dir)
-        .args([name, version, body])
-        .args(requires)
-        .status()
-        .expect("python3 runs");
-    assert!(status.success(), "building the wheel {name}-{version}");
+    let module = format!("{}/__init__.py", name.replace('-', "_"));
+    write(dir, name, version, &[(&module, body)], requires);
 }
 
-const BUILD_FILES: &str = r#"
+const BUILD: &str = r#"
 import base64, hashlib, json, sys, zipfile
 out, name, version, extra = sys.argv[1:5]
 dist = name.replace("-", "_")
 info = f"{dist}-{version}.dist-info"
 files = json.loads(extra)
-files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+requires = sys.argv[5:]
+files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+    f"Requires-Dist: {r}\n" for r in requires)
 files[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: switchboard-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 record = []
 for path, text in files.items():
@@ -64,15 +35,20 @@ with zipfile.ZipFile(f"{out}/{dist}-{version}-py3-none-any.whl", "w") as whl:
 /// Write `name-version` into `dir` with exactly `files` (path, contents) besides its own
 /// metadata: a wheel that may claim anything.
 pub fn build_with_files(dir: &Path, name: &str, version: &str, files: &[(&str, &str)]) {
+    write(dir, name, version, files, &[]);
+}
+
+fn write(dir: &Path, name: &str, version: &str, files: &[(&str, &str)], requires: &[&str]) {
     let map: serde_json::Map<String, serde_json::Value> = files
         .iter()
         .map(|(p, c)| ((*p).to_owned(), serde_json::Value::from(*c)))
         .collect();
     let status = std::process::Command::new("/usr/bin/python3")
         .arg("-c")
-        .arg(BUILD_FILES)
+        .arg(BUILD)
         .arg(dir)
         .args([name, version, &serde_json::Value::Object(map).to_string()])
+        .args(requires)
         .status()
         .expect("python3 runs");
     assert!(status.success(), "building the wheel {name}-{version}");

@@ -78,7 +78,10 @@ fn open_beneath(root: &OwnedFd, path: &str) -> Result<File, String> {
         let error = io::Error::last_os_error();
         return Err(match error.raw_os_error() {
             Some(libc::ELOOP | libc::EXDEV) => format!("{path} is or passes through a link"),
-            Some(libc::ENOSYS) => "the kernel lacks openat2 (Linux 5.6+ is required to install packages safely)".into(),
+            Some(libc::ENOSYS) => {
+                "the kernel lacks openat2 (Linux 5.6+ is required to install packages safely)"
+                    .into()
+            }
             _ => format!("{path}: {error}"),
         });
     }
@@ -135,7 +138,10 @@ fn conflicts(manifest: &Manifest, plans: &[Plan<'_>]) -> Result<(), String> {
         for path in dist.files.keys() {
             paths.insert(path, name);
             let claims = record::claims_module(path);
-            modules.entry(record::top_key(path)).or_default().push((name, claims));
+            modules
+                .entry(record::top_key(path))
+                .or_default()
+                .push((name, claims));
         }
     }
     for plan in plans {
@@ -168,14 +174,34 @@ fn conflicts(manifest: &Manifest, plans: &[Plan<'_>]) -> Result<(), String> {
         for entry in &plan.entries {
             paths.insert(&entry.path, name);
             let claims = record::claims_module(&entry.path);
-            modules.entry(record::top_key(&entry.path)).or_default().push((name, claims));
+            modules
+                .entry(record::top_key(&entry.path))
+                .or_default()
+                .push((name, claims));
         }
     }
     Ok(())
 }
 
+/// Create the directories above `target` (mode 0755); errors name `path`.
+fn make_parent(target: &Path, path: &str) -> Result<(), String> {
+    match target.parent() {
+        Some(parent) => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(|e| format!("{path}: {e}")),
+        None => Ok(()),
+    }
+}
+
 /// Copy one file from the scratch directory into `incoming`, hashing it.
-fn copy(root: &OwnedFd, incoming: &Path, entry: &record::Entry, budget: &mut u64) -> Result<FileEntry, String> {
+fn copy(
+    root: &OwnedFd,
+    incoming: &Path,
+    entry: &record::Entry,
+    budget: &mut u64,
+) -> Result<FileEntry, String> {
     let path = entry.path.as_str();
     let mut source = open_beneath(root, path)?;
     let executable = source
@@ -183,13 +209,7 @@ fn copy(root: &OwnedFd, incoming: &Path, entry: &record::Entry, budget: &mut u64
         .map(|m| m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false);
     let target = incoming.join(path);
-    if let Some(parent) = target.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)
-            .map_err(|e| format!("{path}: {e}"))?;
-    }
+    make_parent(&target, path)?;
     let mut out = File::options()
         .write(true)
         .create_new(true)
@@ -201,7 +221,9 @@ fn copy(root: &OwnedFd, incoming: &Path, entry: &record::Entry, budget: &mut u64
     let mut buffer = vec![0u8; 64 << 10];
     let mut size = 0u64;
     loop {
-        let n = source.read(&mut buffer).map_err(|e| format!("{path}: {e}"))?;
+        let n = source
+            .read(&mut buffer)
+            .map_err(|e| format!("{path}: {e}"))?;
         if n == 0 {
             break;
         }
@@ -210,7 +232,8 @@ fn copy(root: &OwnedFd, incoming: &Path, entry: &record::Entry, budget: &mut u64
             return Err(format!("the install is larger than {MAX_BYTES} bytes"));
         }
         hasher.update(&buffer[..n]);
-        out.write_all(&buffer[..n]).map_err(|e| format!("{path}: {e}"))?;
+        out.write_all(&buffer[..n])
+            .map_err(|e| format!("{path}: {e}"))?;
     }
     *budget -= size;
     let digest: [u8; 32] = hasher.finalize().into();
@@ -242,11 +265,22 @@ impl Store {
                 .remove(&pin.name)
                 .ok_or_else(|| format!("pip did not install {}", pin.spec()))?;
             if version != pin.version {
-                return Err(format!("pip installed {} {version}, not {}", pin.name, pin.spec()));
+                return Err(format!(
+                    "pip installed {} {version}, not {}",
+                    pin.name,
+                    pin.spec()
+                ));
             }
             let entries = record::parse(&read_text(&root, &format!("{info_dir}/RECORD"))?)?;
-            if let Some(foreign) = entries.iter().map(|e| e.path.split('/').next().unwrap_or_default()).find(|top| record::is_metadata_dir(top) && *top != info_dir) {
-                return Err(format!("{} installs {foreign}, the metadata of another distribution", pin.spec()));
+            if let Some(foreign) = entries
+                .iter()
+                .map(|e| e.path.split('/').next().unwrap_or_default())
+                .find(|top| record::is_metadata_dir(top) && *top != info_dir)
+            {
+                return Err(format!(
+                    "{} installs {foreign}, the metadata of another distribution",
+                    pin.spec()
+                ));
             }
             plans.push(Plan { pin, entries });
         }
@@ -256,7 +290,9 @@ impl Store {
         let mut manifest = self.manifest();
         conflicts(&manifest, &plans)?;
 
-        let incoming = self.dir.join(format!(".incoming-{}", uuid::Uuid::new_v4().simple()));
+        let incoming = self
+            .dir
+            .join(format!(".incoming-{}", uuid::Uuid::new_v4().simple()));
         let result = self.copy_in(&root, &incoming, &plans, &mut manifest);
         let _ = fs::remove_dir_all(&incoming);
         result?;
@@ -264,7 +300,13 @@ impl Store {
         Ok(())
     }
 
-    fn copy_in(&self, root: &OwnedFd, incoming: &Path, plans: &[Plan<'_>], manifest: &mut Manifest) -> Result<(), String> {
+    fn copy_in(
+        &self,
+        root: &OwnedFd,
+        incoming: &Path,
+        plans: &[Plan<'_>],
+        manifest: &mut Manifest,
+    ) -> Result<(), String> {
         fs::DirBuilder::new()
             .mode(0o755)
             .create(incoming)
@@ -274,7 +316,10 @@ impl Store {
         for plan in plans {
             let mut files = BTreeMap::new();
             for entry in &plan.entries {
-                files.insert(entry.path.clone(), copy(root, incoming, entry, &mut budget)?);
+                files.insert(
+                    entry.path.clone(),
+                    copy(root, incoming, entry, &mut budget)?,
+                );
             }
             copied.push((plan.pin, files));
         }
@@ -284,13 +329,7 @@ impl Store {
         for (pin, files) in copied {
             for path in files.keys() {
                 let target = self.dir.join(path);
-                if let Some(parent) = target.parent() {
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o755)
-                        .create(parent)
-                        .map_err(|e| format!("{path}: {e}"))?;
-                }
+                make_parent(&target, path)?;
                 fs::rename(incoming.join(path), &target).map_err(|e| format!("{path}: {e}"))?;
             }
             let old = manifest.distributions.insert(
