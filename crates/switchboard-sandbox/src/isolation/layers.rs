@@ -105,7 +105,7 @@ impl Layer {
     fn grant(self) -> &'static str {
         match self {
             Self::Memory | Self::Pids | Self::Cpu => {
-                "the service needs a cgroup in which it may create child groups with this controller: run it as root on the host (cgroup v1 or v2), or give its uid a delegated cgroup v2 subtree with the controller enabled in cgroup.subtree_control (systemd: Delegate=yes on its unit). Inside a container /sys/fs/cgroup is normally read-only; the container's own limits then cap all executions together"
+                "the service needs a cgroup in which it may create child groups with this controller: run it as root on the host (cgroup v1 or v2), or give its uid a delegated cgroup v2 subtree with the controller enabled in cgroup.subtree_control (systemd: Delegate=yes on its unit). In a container, give it its cgroup: a cgroup v2 host, runc with the systemd driver and a writable cgroup mount (Docker >= 28: --security-opt writable-cgroups=true; containerd >= 2.1: cgroup_writable = true; CRI-O: the cgroup2-mount-hierarchy-rw annotation; see deploy/README.md, \"The container's cgroup\")"
             }
             Self::Swap => {
                 "boot the kernel with swap accounting (cgroup v1: swapaccount=1 with CONFIG_MEMCG_SWAP; v2: CONFIG_MEMCG_SWAP, without cgroup.memory=noswap), or run the host without swap"

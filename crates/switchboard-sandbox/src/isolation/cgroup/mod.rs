@@ -5,7 +5,10 @@
 //! none inside some containers), so nothing is assumed: at start-up each controller is tried
 //! in a group of our own under the service's own cgroup (`/proc/self/cgroup`), v2 first, then
 //! v1, and what works is used and reported on `/ready`; what does not is a missing layer
-//! (see [`super::layers`]), which stops the service unless accepted. Each worker gets its own child group,
+//! (see [`super::layers`]), which stops the service unless accepted. A v2 group delegated to
+//! the service (systemd's `Delegate=yes`; a container's own cgroup, writable and owned by its
+//! user) first has its processes moved into a leaf so that its controllers can be enabled for
+//! child groups (`delegated`). Each worker gets its own child group,
 //! joined by the parent before the sandboxed process runs anything, and removed after it is
 //! reaped. A worker whose groups cannot be created is not started.
 
@@ -17,6 +20,7 @@ use std::{
 
 use serde_json::json;
 
+mod delegated;
 mod layout;
 mod worker;
 
@@ -62,6 +66,8 @@ pub(crate) struct Cgroups {
     missing: Vec<(String, String)>,
     /// Our own groups, removed at shutdown.
     created: Vec<PathBuf>,
+    /// The leaf of our delegated v2 group the service moved its processes into.
+    moved_to: Option<PathBuf>,
     limits: Option<CgroupLimits>,
 }
 
@@ -84,54 +90,49 @@ impl Cgroups {
             swap: false,
             missing: Vec::new(),
             created: Vec::new(),
+            moved_to: None,
             limits: Some(limits),
         };
         let mounts = mounts();
         let own = own_groups();
 
         // v2: our own group, controllers enabled for its children where offered, cgroup.kill.
-        if let Some(base) = mounts
+        // Why each controller is not had from v2, added to v1's reason if v1 lacks it too.
+        let mut v2_why: Vec<(&str, String)> = Vec::new();
+        if let Some(own) = mounts
             .iter()
             .find(|m| m.v2)
             .and_then(|m| m.dir_for(own.iter().find(|g| g.v2).map(|g| g.path.as_str())))
         {
-            remove_stale(&base);
-            let dir = base.join(&name);
-            if fs::create_dir(&dir).is_ok() {
-                found.created.push(dir.clone());
-                if dir.join("cgroup.kill").exists() {
-                    found.kill = Some(dir.clone());
-                }
-                let offered =
-                    fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-                for controller in ["memory", "pids", "cpu"] {
-                    let on = offered.split_whitespace().any(|c| c == controller)
-                        && fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}"))
-                            .is_ok();
-                    if on {
-                        if controller == "memory" {
-                            found.swap = dir.join("memory.swap.max").exists();
-                        }
-                        *found.slot(controller) = Some(Group {
-                            version: Version::V2,
-                            dir: dir.clone(),
-                        });
+            let (base, refused) = match delegated::prepare(&own, &["memory", "pids", "cpu"]) {
+                Ok(prepared) => {
+                    if prepared.moved {
+                        found.moved_to = Some(prepared.base.join(delegated::LEAF));
                     }
+                    (prepared.base, None)
                 }
-            }
+                // Our group may still offer cgroup.kill.
+                Err(why) => (own, Some(why)),
+            };
+            v2_why = found.v2(&base, &name, refused.as_deref());
         }
         // v1 for whatever v2 did not give us.
         for controller in ["memory", "pids", "cpu"] {
             if found.slot(controller).is_some() {
                 continue;
             }
+            let v2 = v2_why
+                .iter()
+                .find(|(c, _)| *c == controller)
+                .map(|(_, why)| format!("v2: {why}; v1: "))
+                .unwrap_or_default();
             let Some(mount) = mounts
                 .iter()
                 .find(|m| m.controllers.iter().any(|c| c == controller))
             else {
                 found
                     .missing
-                    .push((controller.into(), "no hierarchy mounted".into()));
+                    .push((controller.into(), format!("{v2}no hierarchy mounted")));
                 continue;
             };
             let own_path = own
@@ -141,7 +142,7 @@ impl Cgroups {
             let Some(base) = mount.dir_for(own_path) else {
                 found
                     .missing
-                    .push((controller.into(), "own group not found".into()));
+                    .push((controller.into(), format!("{v2}own group not found")));
                 continue;
             };
             remove_stale(&base);
@@ -167,7 +168,10 @@ impl Cgroups {
                     let _ = fs::remove_dir(&dir);
                     found.missing.push((
                         controller.into(),
-                        format!("cannot create a group under {}: {error}", base.display()),
+                        format!(
+                            "{v2}cannot create a group under {}: {error}",
+                            base.display()
+                        ),
                     ));
                 }
             }
@@ -222,6 +226,7 @@ impl Cgroups {
             "cpu": show(&self.cpu),
             "swap_accounted": self.memory.is_some().then_some(self.swap),
             "kill": self.kill.as_ref().map(|d| format!("v2 cgroup.kill under {}", d.display())),
+            "service_moved_to": self.moved_to.as_ref().map(|d| d.display().to_string()),
             "unavailable": self.missing.iter().map(|(c, why)| json!({"controller": c, "why": why})).collect::<Vec<_>>(),
         })
     }
