@@ -137,6 +137,11 @@ impl Confinement {
             }
             check(libc::unshare(flags))?;
             if let Some((uid_map, gid_map)) = &self.own_user_ns {
+                // The fork inherited the service's "not dumpable", which makes /proc/self/*
+                // root's: this process could not write its own maps. Dumpable again, as a
+                // worker's clone is (isolation/child): exec replaces this copy of the
+                // service's memory a moment later, and pip is dumpable after exec anyway.
+                check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
                 write_file(c"/proc/self/setgroups", b"deny")?;
                 write_file(c"/proc/self/uid_map", uid_map.as_bytes())?;
                 write_file(c"/proc/self/gid_map", gid_map.as_bytes())?;
