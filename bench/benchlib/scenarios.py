@@ -78,15 +78,31 @@ def gateway_overhead(ctx: Context) -> dict:
                    "API key + policy: a second gateway, identical but for --api-keys and --policy, "
                    "called with the key; JWT + policy: a third, with --jwks-url (ES256, the key set "
                    "fetched once and cached) instead of keys, called with a JWT. Their added p50 and "
-                   "gateway CPU per call are differences from the plain gateway's run just before."]}
+                   "gateway CPU per call are differences from the plain gateway's run just before.",
+                   "One shared upstream session: a fourth gateway, identical but for its time-client "
+                   "upstream configured shared_session = true, so every client's calls go over one "
+                   "upstream session as before clients got their own. Per-client upstream sessions "
+                   "added p50 and gateway CPU per call = the plain gateway's run minus this one."]}
     for concurrency in (1, 32):
         direct = ctx.mcp("time-client direct", "time-client", "get_current_time", TIME_ARGS, concurrency,
                          ["time-client"], expect="datetime")
         via = ctx.mcp("time-client through gateway", "mcp-server", "get_current_time", TIME_ARGS, concurrency,
                       ["mcp-server", "time-client"], expect="datetime")
-        section["runs"] += [direct, via]
+        # The same gateway with one upstream session for every client (the time-client keeps
+        # sessions, so the plain gateway gives each client one of its own).
+        ctx.services.get("gateway-shared")
+        shared = ctx.mcp("time-client through gateway, one shared upstream session", "gateway-shared",
+                         "get_current_time", TIME_ARGS, concurrency, ["gateway-shared", "time-client"],
+                         expect="datetime")
+        section["runs"] += [direct, via, shared]
         ctx.shared[f"time-direct-c{concurrency}"] = direct
         ctx.shared[f"time-gateway-c{concurrency}"] = via
+        ctx.add(1, f"per-client upstream sessions added p50, c={concurrency}",
+                _diff(load.p50(via), load.p50(shared)), "µs", "difference (same run)",
+                not_measured=_why(shared, via))
+        ctx.add(1, f"per-client upstream sessions added gateway CPU per call, c={concurrency}",
+                _diff(load.cpu(via, "mcp-server"), load.cpu(shared, "gateway-shared")), "µs",
+                "difference (same run)", not_measured=_why(shared, via), digits=0)
         # The same gateway with an API key checked per request and a policy per call.
         ctx.services.get("gateway-auth")
         authed = ctx.mcp("time-client through gateway, API key + policy", "gateway-auth", "get_current_time",

@@ -27,6 +27,7 @@ PORTS = {
     "code-executor": 18604,
     "gateway-auth": 18605,
     "gateway-jwt": 18606,
+    "gateway-shared": 18607,
     "gateway-fastmcp": 18610,
     "fastmcp": 18613,
     "scripted-llm": 18620,
@@ -41,6 +42,7 @@ SUBCOMMAND = {
     "gateway-fastmcp": "mcp-server",
     "gateway-auth": "mcp-server",
     "gateway-jwt": "mcp-server",
+    "gateway-shared": "mcp-server",
     "sandbox": "sandbox",
     "code-executor": "code-executor",
     "middleware": "middleware",
@@ -215,6 +217,19 @@ def _gateway_auth(_services: "Services"):
     return argv, "/ready", None
 
 
+def _gateway_shared(_services: "Services"):
+    """The gateway of scenario 1 with its time-client upstream configured `shared_session`: one
+    upstream session for every client, as before each client got its own (what per-client
+    upstream sessions cost per call is the plain gateway's run minus this one)."""
+    AUTH_DIR.mkdir(parents=True, exist_ok=True)
+    config = AUTH_DIR / "gateway-shared.toml"
+    config.write_text(
+        '[mcp-server]\nupstreams = [{ name = "time-client", url = "%s", shared_session = true }]\n'
+        % mcp_url("time-client"))
+    argv = [str(SWITCHBOARD), "--config", str(config), "mcp-server", *listen("gateway-shared")]
+    return argv, "/ready", None
+
+
 def _gateway_fastmcp(_services: "Services"):
     argv = [str(SWITCHBOARD), "mcp-server", "--listen", f"{HOST}:{PORTS['gateway-fastmcp']}",
             f"--upstream=fastmcp={mcp_url('fastmcp')}"]
@@ -235,6 +250,7 @@ SPECS = {
     "gateway-fastmcp": _gateway_fastmcp,
     "gateway-auth": _gateway_auth,
     "gateway-jwt": _gateway_jwt,
+    "gateway-shared": _gateway_shared,
     "jwt-issuer": _jwt_issuer,
     "sandbox": lambda _: ([str(SWITCHBOARD), "sandbox", *listen("sandbox")], "/ready", None),
     "code-executor": lambda _: (
@@ -257,6 +273,7 @@ DEPENDS = {
     "gateway-fastmcp": lambda _: ["fastmcp"],
     "gateway-auth": lambda _: ["time-client"],
     "gateway-jwt": lambda _: ["time-client", "jwt-issuer"],
+    "gateway-shared": lambda _: ["time-client"],
 }
 
 # Tools a gateway must list as available before it is used.
@@ -264,4 +281,5 @@ TOOLS = {
     "mcp-server": lambda services: ["get_current_time"]
     + (["execute_code"] if services.subcommands["code-executor"] else []),
     "gateway-fastmcp": lambda _: ["get_current_time"],
+    "gateway-shared": lambda _: ["get_current_time"],
 }

@@ -3,6 +3,12 @@
 //! A catalog is immutable. The gateway builds a new one whenever an upstream's state or
 //! listing changes and swaps it in atomically; calls read the current one without a lock.
 //!
+//! A client whose own upstream session lists something else than the gateway's shared
+//! session (a stateful upstream that offers a client what it created in its session, or only
+//! the tools its capabilities allow: see `crate::upstream::pool`) gets a catalog of its own,
+//! built the same way with its own listing of that upstream in place of the shared one
+//! (`crate::gateway::own_lists`). Everyone else shares the global one.
+//!
 //! Public names are computed over every upstream that has ever been listed, down or not (see
 //! [`crate::naming`]), so a name does not change because another upstream went away. Only the
 //! items of upstreams that are up are listed; routes to the others remain, so a caller holding
@@ -54,12 +60,21 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Build from the upstreams' current listings. Returns the catalog and the renames.
-    pub fn build(upstreams: &[Arc<Upstream>], metrics: &GatewayMetrics) -> (Self, Vec<Renamed>) {
+    /// Build from the upstreams' current listings, or from `own[i]` for upstream `i` where
+    /// that is set (a client's own listing). Returns the catalog and the renames.
+    pub fn build(
+        upstreams: &[Arc<Upstream>],
+        metrics: &GatewayMetrics,
+        own: &[Option<Arc<Listing>>],
+    ) -> (Self, Vec<Renamed>) {
         let snapshot: Vec<(Arc<Listing>, bool, bool)> = upstreams
             .iter()
-            .map(|u| {
-                let (listing, listed) = u.listing();
+            .enumerate()
+            .map(|(i, u)| {
+                let (listing, listed) = match own.get(i) {
+                    Some(Some(own)) => (own.clone(), true),
+                    _ => u.listing(),
+                };
                 (listing, listed, u.is_up())
             })
             .collect();

@@ -56,6 +56,8 @@ pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default calls in flight to one upstream; more wait (within their timeout) for a slot.
 pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;
+/// Default upstream sessions of clients one upstream may have at once (besides the shared one).
+pub const DEFAULT_MAX_UPSTREAM_SESSIONS: usize = 256;
 /// Default consecutive failures (timeouts, transport errors) that open an upstream's circuit.
 pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
 /// Default time an open circuit rejects calls before one probe call is let through.
@@ -101,6 +103,11 @@ pub struct RawConfig {
     /// Calls in flight to one upstream at most; further calls wait for a slot [default: 64].
     #[arg(long, env = "MCP_SERVER_MAX_CONCURRENT_CALLS", value_name = "N")]
     pub max_concurrent_calls: Option<usize>,
+    /// Sessions of its clients one stateful upstream may have at once (one per client session,
+    /// or per caller without a session); more clients are refused until some leave
+    /// [default: 256].
+    #[arg(long, env = "MCP_SERVER_MAX_UPSTREAM_SESSIONS", value_name = "N")]
+    pub max_upstream_sessions: Option<usize>,
     /// Consecutive failed calls that open an upstream's circuit breaker [default: 5].
     #[arg(long, env = "MCP_SERVER_BREAKER_FAILURES", value_name = "N")]
     pub breaker_failures: Option<u32>,
@@ -237,6 +244,11 @@ impl Config {
                 .unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
             "max_concurrent_calls (--max-concurrent-calls / MCP_SERVER_MAX_CONCURRENT_CALLS)",
         )?;
+        let max_sessions = positive(
+            raw.max_upstream_sessions
+                .unwrap_or(DEFAULT_MAX_UPSTREAM_SESSIONS),
+            "max_upstream_sessions (--max-upstream-sessions / MCP_SERVER_MAX_UPSTREAM_SESSIONS)",
+        )?;
         let breaker_failures = positive(
             raw.breaker_failures.unwrap_or(DEFAULT_BREAKER_FAILURES) as usize,
             "breaker_failures (--breaker-failures / MCP_SERVER_BREAKER_FAILURES)",
@@ -279,6 +291,7 @@ impl Config {
             let mut upstream = upstream
                 .with_call_timeout(call_timeout)
                 .with_max_concurrent_calls(max_concurrent_calls)
+                .with_max_sessions(max_sessions)
                 .with_breaker(breaker_failures, breaker_cooldown);
             if let Some(t) = table {
                 let setting = |key: &str| format!("{UPSTREAMS_SETTING}: upstream '{name}': {key}");
@@ -294,6 +307,12 @@ impl Config {
                 }
                 if let Some(n) = t.max_concurrent_calls {
                     upstream.max_concurrent_calls = positive(n, &setting("max_concurrent_calls"))?;
+                }
+                if let Some(n) = t.max_sessions {
+                    upstream.max_sessions = positive(n, &setting("max_sessions"))?;
+                }
+                if let Some(shared) = t.shared_session {
+                    upstream.shared_session = shared;
                 }
                 if let Some(n) = t.breaker_failures {
                     upstream.breaker.failures =

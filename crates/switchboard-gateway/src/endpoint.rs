@@ -21,10 +21,14 @@
 //!
 //! rmcp closes a session its worker has not heard from for the idle timeout; requests answered
 //! here bypass the worker, so the endpoint tells it of the activity (a no-op message) at most
-//! once per quarter of that timeout.
+//! once per quarter of that timeout. When rmcp accepts a client's `DELETE` of its session, the
+//! gateway closes that session's upstream sessions at once (`crate::upstream::pool`).
+
+mod answer;
+mod headers;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     convert::Infallible,
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard},
@@ -37,15 +41,13 @@ use axum::{
     extract::Request,
     response::{IntoResponse, Response},
 };
-use bytes::Bytes;
-use futures::{Stream, future::BoxFuture};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts, uri::Authority};
+use futures::future::BoxFuture;
+use http::{Method, StatusCode, header, request::Parts};
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
         CallToolRequest, ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions,
-        GetMeta, JsonRpcMessage, JsonRpcRequest, ProgressNotification, ProgressNotificationParam,
-        RequestId, ServerJsonRpcMessage, ServerNotification, ServerResult,
+        GetMeta, JsonRpcMessage, JsonRpcRequest, RequestId, ServerResult,
     },
     service::{RequestContext, Service},
     transport::StreamableHttpService,
@@ -56,13 +58,14 @@ use switchboard_protocol::mcp_server::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use self::{
+    answer::respond,
+    headers::{AllowedHosts, accepts_json_and_sse, media_type_is},
+};
 use crate::{
     envelope::Envelope, gateway::Gateway, server::GatewayServer, upstream::handler::ProgressSink,
 };
 
-/// How long an answer may take before the client gets an SSE stream with keep-alive
-/// comments instead (rmcp's keep-alive interval).
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Protocol versions whose requests are served in sessions (`initialize`), as rmcp does.
 const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 /// rmcp's session worker ignores closing a request stream it does not have; HTTP request ids
@@ -122,6 +125,9 @@ impl Endpoint {
     }
 
     async fn handle(self, request: Request) -> Response {
+        if request.method() == Method::DELETE {
+            return self.end_session(request).await;
+        }
         let Some(session) = self.inner.candidate(&request) else {
             return self.to_rmcp(request).await;
         };
@@ -153,6 +159,19 @@ impl Endpoint {
 
     async fn to_rmcp(&self, request: Request) -> Response {
         self.rmcp.handle(request).await.into_response()
+    }
+
+    /// A client ends its session (rmcp decides whether it may): its upstream sessions end
+    /// with it (`crate::upstream::pool`).
+    async fn end_session(&self, request: Request) -> Response {
+        let session = crate::sessions::header_session_id(request.headers());
+        let response = self.to_rmcp(request).await;
+        if response.status().is_success()
+            && let Some(session) = session
+        {
+            self.inner.gateway.end_session(&session);
+        }
+        response
     }
 }
 
@@ -336,287 +355,9 @@ impl Drop for Registration {
     }
 }
 
-/// JSON when the answer comes first, else an SSE stream.
-async fn respond(
-    id: RequestId,
-    mut call: Call,
-    progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
-) -> Response {
-    #[expect(
-        clippy::large_enum_variant,
-        reason = "lives on the stack for one select; boxing would allocate per call"
-    )]
-    enum First {
-        Answer(Result<ServerResult, ErrorData>),
-        Progress(ProgressNotificationParam),
-        Nothing,
-    }
-    let mut answers = AnswerStream {
-        id,
-        call: None,
-        progress,
-        queue: VecDeque::new(),
-        keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
-    };
-    let first = tokio::select! {
-        biased;
-        result = &mut call => First::Answer(result),
-        Some(progress) = answers.progress.recv() => First::Progress(progress),
-        () = tokio::time::sleep(KEEP_ALIVE) => First::Nothing,
-    };
-    match first {
-        First::Answer(result) if answers.progress.is_empty() => {
-            return json(&answer_message(answers.id, result));
-        }
-        First::Answer(result) => answers.finish(result),
-        First::Progress(progress) => {
-            answers.queue.push_back(event(&progress_message(progress)));
-            answers.call = Some(call);
-        }
-        First::Nothing => answers.call = Some(call),
-    }
-    sse(answers)
-}
-
-/// The answer to a request of a session. Only sessions of revisions before 2026-07-28 are
-/// answered here, so the `"complete"` result marker comes off, as rmcp does for such peers.
-fn answer_message(id: RequestId, result: Result<ServerResult, ErrorData>) -> ServerJsonRpcMessage {
-    match result {
-        Ok(mut result) => {
-            result.strip_result_type_for_legacy_peer();
-            ServerJsonRpcMessage::response(result, id)
-        }
-        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
-    }
-}
-
-fn progress_message(params: ProgressNotificationParam) -> ServerJsonRpcMessage {
-    ServerJsonRpcMessage::notification(ServerNotification::ProgressNotification(
-        ProgressNotification::new(params),
-    ))
-}
-
-fn json(message: &ServerJsonRpcMessage) -> Response {
-    match serde_json::to_vec(message) {
-        Ok(body) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "cannot encode an answer");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-fn sse(answers: AnswerStream) -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                http::HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            ),
-        ],
-        Body::from_stream(answers),
-    )
-        .into_response()
-}
-
-/// One SSE event carrying `message`.
-fn event(message: &ServerJsonRpcMessage) -> Bytes {
-    let mut bytes = b"data: ".to_vec();
-    if let Err(error) = serde_json::to_writer(&mut bytes, message) {
-        tracing::error!(%error, "cannot encode a message");
-        return Bytes::new();
-    }
-    bytes.extend_from_slice(b"\n\n");
-    Bytes::from(bytes)
-}
-
-/// The SSE answer of one request: its progress, in order, then the answer; keep-alive comments
-/// while it waits. Polling it drives the call, so a client that goes away cancels the call.
-struct AnswerStream {
-    id: RequestId,
-    /// `None` once the answer is queued.
-    call: Option<Call>,
-    progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
-    queue: VecDeque<Bytes>,
-    keep_alive: tokio::time::Interval,
-}
-
-impl AnswerStream {
-    /// Queue the progress sent before the answer, then the answer.
-    fn finish(&mut self, result: Result<ServerResult, ErrorData>) {
-        while let Ok(progress) = self.progress.try_recv() {
-            self.queue.push_back(event(&progress_message(progress)));
-        }
-        self.queue
-            .push_back(event(&answer_message(self.id.clone(), result)));
-        self.call = None;
-    }
-}
-
-impl Stream for AnswerStream {
-    type Item = Result<Bytes, Infallible>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if let Some(bytes) = this.queue.pop_front() {
-                return Poll::Ready(Some(Ok(bytes)));
-            }
-            let Some(call) = this.call.as_mut() else {
-                return Poll::Ready(None);
-            };
-            if let Poll::Ready(Some(progress)) = this.progress.poll_recv(cx) {
-                this.queue.push_back(event(&progress_message(progress)));
-                continue;
-            }
-            if let Poll::Ready(result) = call.as_mut().poll(cx) {
-                this.finish(result);
-                continue;
-            }
-            if this.keep_alive.poll_tick(cx).is_ready() {
-                return Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))));
-            }
-            return Poll::Pending;
-        }
-    }
-}
-
-/// rmcp's Host rule: the `Host` header must parse as an authority whose host (and port, when
-/// the allowed entry names one) matches an allowed entry; an empty list or `*` allows any.
-struct AllowedHosts(Option<Vec<(String, Option<u16>)>>);
-
-impl AllowedHosts {
-    fn new(allowed: &[String]) -> Self {
-        if allowed.is_empty() || allowed.iter().any(|h| h == "*") {
-            return Self(None);
-        }
-        Self(Some(
-            allowed
-                .iter()
-                .map(|entry| entry.trim())
-                .filter(|entry| !entry.is_empty())
-                .map(|entry| match Authority::try_from(entry) {
-                    Ok(authority) => (normalize_host(authority.host()), authority.port_u16()),
-                    Err(_) => (normalize_host(entry), None),
-                })
-                .collect(),
-        ))
-    }
-
-    /// Whether rmcp would accept this request's `Host` (without a `Host` header: not known
-    /// here, so no).
-    fn allow(&self, headers: &HeaderMap) -> bool {
-        let Some(authority) = headers
-            .get(header::HOST)
-            .and_then(|host| host.to_str().ok())
-            .and_then(|host| Authority::try_from(host).ok())
-        else {
-            return false;
-        };
-        let Some(allowed) = &self.0 else {
-            return true;
-        };
-        let host = normalize_host(authority.host());
-        let port = authority.port_u16();
-        allowed
-            .iter()
-            .any(|(h, p)| *h == host && p.is_none_or(|p| Some(p) == port))
-    }
-}
-
-fn normalize_host(host: &str) -> String {
-    host.trim_matches('[')
-        .trim_matches(']')
-        .to_ascii_lowercase()
-}
-
-fn media_type_is(value: &HeaderValue, expected: &str) -> bool {
-    value.to_str().is_ok_and(|value| {
-        value
-            .split(';')
-            .next()
-            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
-    })
-}
-
-/// Whether `Accept` plainly names both JSON and SSE (anything with parameters, such as
-/// weights, is left to rmcp's full parser).
-fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
-    let (mut json, mut sse) = (false, false);
-    for value in headers.get_all(header::ACCEPT) {
-        let Ok(value) = value.to_str() else {
-            return false;
-        };
-        for range in value.split(',') {
-            let range = range.trim();
-            if range.contains(';') {
-                return false;
-            }
-            json |= range.eq_ignore_ascii_case("application/json");
-            sse |= range.eq_ignore_ascii_case("text/event-stream");
-        }
-    }
-    json && sse
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    http::HeaderName::from_static(k),
-                    HeaderValue::from_static(v),
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn hosts_follow_rmcps_rule() {
-        let any = AllowedHosts::new(&[]);
-        assert!(any.allow(&headers(&[("host", "anything:1234")])));
-        assert!(!any.allow(&headers(&[("host", "bad host")])), "malformed");
-        assert!(!any.allow(&headers(&[])), "missing");
-        let local = AllowedHosts::new(&["localhost".into(), "127.0.0.1:8000".into()]);
-        assert!(local.allow(&headers(&[("host", "LOCALHOST:9")])));
-        assert!(local.allow(&headers(&[("host", "127.0.0.1:8000")])));
-        assert!(!local.allow(&headers(&[("host", "127.0.0.1:8001")])));
-        assert!(!local.allow(&headers(&[("host", "evil.example")])));
-        let v6 = AllowedHosts::new(&["[::1]".into()]);
-        assert!(v6.allow(&headers(&[("host", "[::1]:8000")])));
-    }
-
-    #[test]
-    fn accept_must_name_both_without_parameters() {
-        assert!(accepts_json_and_sse(&headers(&[(
-            "accept",
-            "text/event-stream, application/json"
-        )])));
-        assert!(!accepts_json_and_sse(&headers(&[(
-            "accept",
-            "application/json"
-        )])));
-        assert!(!accepts_json_and_sse(&headers(&[(
-            "accept",
-            "application/json, text/event-stream;q=0"
-        )])));
-    }
 
     #[test]
     fn tool_calls_decode_as_rmcp_decodes_them() {

@@ -29,6 +29,10 @@ pub enum CallError {
         upstream: String,
         retry_in: Duration,
     },
+    #[error(
+        "upstream '{upstream}' keeps a session per client and already has {limit}, its limit (max_sessions / --max-upstream-sessions); try again when other clients have left"
+    )]
+    SessionLimit { upstream: String, limit: usize },
     #[error("upstream '{upstream}' did not answer within {}s", timeout.as_secs_f64())]
     Timeout { upstream: String, timeout: Duration },
     #[error("upstream '{upstream}' could not be reached: {message}")]
@@ -48,7 +52,9 @@ impl CallError {
     pub fn outcome(&self) -> &'static str {
         match self {
             CallError::Unknown { .. } => "unknown",
-            CallError::Down { .. } | CallError::CircuitOpen { .. } => "unavailable",
+            CallError::Down { .. }
+            | CallError::CircuitOpen { .. }
+            | CallError::SessionLimit { .. } => "unavailable",
             CallError::Timeout { .. } => "timeout",
             CallError::Transport { .. } | CallError::Unexpected { .. } => "transport_error",
             CallError::Upstream { .. } => "upstream_error",
@@ -86,9 +92,9 @@ impl CallError {
         let message = self.to_string();
         match self {
             CallError::Unknown { .. } => ApiError::not_found(message),
-            CallError::Down { .. } | CallError::CircuitOpen { .. } => {
-                ApiError::unavailable(message)
-            }
+            CallError::Down { .. }
+            | CallError::CircuitOpen { .. }
+            | CallError::SessionLimit { .. } => ApiError::unavailable(message),
             CallError::Timeout { .. } => ApiError::timeout(message),
             CallError::Transport { .. } | CallError::Unexpected { .. } => {
                 ApiError::bad_gateway(message)

@@ -1,6 +1,8 @@
 //! The gateway itself: its upstreams, the current catalog, and routing a request to the
 //! upstream that serves it. The MCP face ([`crate::server`]) and the REST face
-//! ([`crate::rest`]) both call [`Gateway::call_tool`] and friends.
+//! ([`crate::rest`]) both call [`Gateway::call_tool`] and friends, naming the request's
+//! [`Owner`]: whose upstream sessions it goes on (see `crate::upstream::pool`) and whose
+//! catalog routes it ([`own_lists`]).
 
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
@@ -10,12 +12,14 @@ use rmcp::model::{
     ServerResult,
 };
 use switchboard_runtime::Metrics;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 mod access;
 mod admission;
 mod calls;
+mod isolation;
+pub mod own_lists;
 mod prompts;
 mod resources;
 
@@ -30,8 +34,8 @@ use crate::{
     metrics::GatewayMetrics,
     naming::Renamed,
     policy::{Permissions, Policy},
-    sessions::{ListChanges, Sessions},
-    upstream::{Timing, Upstream, handler::Caller},
+    sessions::Sessions,
+    upstream::{Owner, Timing, Upstream, handler::Caller},
 };
 
 /// A running gateway. Cheap to clone; every clone is the same gateway.
@@ -53,6 +57,8 @@ struct Inner {
     policy: Option<Policy>,
     audit: switchboard_runtime::audit::Audit,
     delegates: Vec<String>,
+    /// The catalogs of clients whose own upstream sessions list something else.
+    own: own_lists::OwnCatalogs,
 }
 
 impl Gateway {
@@ -78,6 +84,15 @@ impl Gateway {
         let metrics = Metrics::new(crate::SERVICE);
         let gateway_metrics = GatewayMetrics::register(&metrics);
         let sessions = Arc::new(Sessions::default());
+        let timing = Timing {
+            connect_timeout: config.connect_timeout,
+            health_interval: config.health_interval,
+            session_idle_timeout: config.session_idle_timeout,
+            http,
+            client,
+        };
+        // Owners whose own upstream sessions' lists changed (see `own_lists`).
+        let (own_lists, own_changes) = mpsc::unbounded_channel();
         let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .iter()
@@ -86,7 +101,9 @@ impl Gateway {
                 Arc::new(
                     Upstream::new(
                         u.clone(),
+                        timing.clone(),
                         sessions.clone(),
+                        own_lists.clone(),
                         gateway_metrics.upstream(&u.name),
                     )
                     .with_client(own_client),
@@ -105,24 +122,28 @@ impl Gateway {
                 policy: config.policy.clone(),
                 audit: config.http.audit.clone(),
                 delegates: config.delegates.clone(),
+                own: Default::default(),
             }),
         };
         let changed = Arc::new(Notify::new());
-        let timing = Timing {
-            connect_timeout: config.connect_timeout,
-            health_interval: config.health_interval,
-            http,
-            client,
-        };
         for upstream in &gateway.inner.upstreams {
-            gateway.inner.supervisors.spawn(upstream.clone().supervise(
-                timing.clone(),
-                changed.clone(),
-                shutdown.clone(),
-            ));
+            gateway.inner.supervisors.spawn(
+                upstream
+                    .clone()
+                    .supervise(changed.clone(), shutdown.clone()),
+            );
         }
         gateway.inner.supervisors.close();
-        tokio::spawn(gateway.clone().maintain_catalog(changed, shutdown));
+        tokio::spawn(
+            gateway
+                .clone()
+                .maintain_catalog(changed, own_changes, shutdown.clone()),
+        );
+        tokio::spawn(
+            gateway
+                .clone()
+                .sweep_sessions(config.session_idle_timeout, shutdown),
+        );
         Ok(gateway)
     }
 
@@ -165,9 +186,13 @@ impl Gateway {
         permissions.is_none_or(|p| p.allows(name, &self.inner.upstreams[upstream].config.name))
     }
 
-    /// The `tools/list` a caller with `permissions` sees.
-    pub fn visible_tools(&self, permissions: Option<&Permissions>) -> Vec<rmcp::model::Tool> {
-        let catalog = self.catalog();
+    /// The `tools/list` a caller with `permissions` sees, of `owner`'s catalog.
+    pub fn visible_tools(
+        &self,
+        permissions: Option<&Permissions>,
+        owner: &Owner,
+    ) -> Vec<rmcp::model::Tool> {
+        let catalog = self.catalog_for(owner);
         if permissions.is_none() {
             return catalog.tools.clone();
         }
@@ -228,29 +253,34 @@ impl Gateway {
     }
 
     /// Rebuild the catalog whenever an upstream changes, and tell connected clients what
-    /// changed. One task, so rebuilds never race.
-    async fn maintain_catalog(self, changed: Arc<Notify>, shutdown: CancellationToken) {
+    /// changed; rebuild a client's own catalog whenever its own lists change. One task, so
+    /// rebuilds never race.
+    async fn maintain_catalog(
+        self,
+        changed: Arc<Notify>,
+        mut own_changes: mpsc::UnboundedReceiver<Owner>,
+        shutdown: CancellationToken,
+    ) {
         let mut logged: HashSet<Renamed> = HashSet::new();
         loop {
-            tokio::select! {
-                () = changed.notified() => {}
+            let owner = tokio::select! {
+                () = changed.notified() => None,
+                Some(owner) = own_changes.recv() => Some(owner),
                 () = shutdown.cancelled() => return,
+            };
+            if let Some(owner) = owner {
+                self.refresh_own(&owner);
+                continue;
             }
             let (catalog, renamed) =
-                Catalog::build(&self.inner.upstreams, &self.inner.gateway_metrics);
+                Catalog::build(&self.inner.upstreams, &self.inner.gateway_metrics, &[]);
             for r in renamed {
                 if !logged.contains(&r) {
                     tracing::info!(upstream = %r.upstream, original = %r.original, public = %r.public, "name offered by several upstreams (or not a valid tool name); published with the upstream's prefix");
                     logged.insert(r);
                 }
             }
-            let old = self.inner.catalog.load();
-            let changes = ListChanges {
-                tools: old.tools != catalog.tools,
-                resources: old.resources != catalog.resources
-                    || old.resource_templates != catalog.resource_templates,
-                prompts: old.prompts != catalog.prompts,
-            };
+            let changes = own_lists::changes(&self.inner.catalog.load(), &catalog);
             self.inner.catalog.store(Arc::new(catalog));
             self.inner.generation.send_modify(|g| *g += 1);
             if changes.any() {
@@ -261,6 +291,7 @@ impl Gateway {
                 );
                 self.inner.sessions.broadcast(changes);
             }
+            self.refresh_all_own();
         }
     }
 
@@ -269,11 +300,12 @@ impl Gateway {
     pub async fn call_tool(
         &self,
         mut params: CallToolRequestParams,
+        owner: &Owner,
         caller: Option<Caller>,
         ct: &CancellationToken,
     ) -> Result<CallToolResponse, CallError> {
         let start = Instant::now();
-        let catalog = self.inner.catalog.load();
+        let catalog = self.catalog_for(owner);
         let Some(route) = catalog.tool_routes.get(params.name.as_ref()) else {
             return Err(CallError::Unknown {
                 kind: "tool",
@@ -286,7 +318,7 @@ impl Gateway {
         // leg's own, which the upstream handler maps back to the caller's.
         params.name = route.original.clone();
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let result = match upstream.request(request, caller, ct).await {
+        let result = match upstream.request(request, owner, caller, ct).await {
             Ok(ServerResult::CallToolResult(mut result)) => {
                 complete(&mut result.result_type);
                 Ok(CallToolResponse::Complete(result))

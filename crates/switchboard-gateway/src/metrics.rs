@@ -52,6 +52,8 @@ pub struct GatewayMetrics {
     up: Family<UpstreamLabel, Gauge>,
     circuit: Family<UpstreamLabel, Gauge>,
     connects: Family<UpstreamLabel, Counter>,
+    sessions: Family<UpstreamLabel, Gauge>,
+    sessions_refused: Family<UpstreamLabel, Counter>,
 }
 
 /// The series of one (tool, upstream).
@@ -99,6 +101,10 @@ pub struct UpstreamMetrics {
     pub up: Gauge,
     circuit: Gauge,
     pub connects: Counter,
+    /// Upstream sessions of clients open (or opening) now.
+    pub sessions: Gauge,
+    /// Clients refused because the upstream had as many sessions of clients as it may.
+    pub sessions_refused: Counter,
 }
 
 impl UpstreamMetrics {
@@ -115,6 +121,8 @@ impl GatewayMetrics {
             up: Family::default(),
             circuit: Family::default(),
             connects: Family::default(),
+            sessions: Family::default(),
+            sessions_refused: Family::default(),
         };
         metrics.register(
             "mcp_tool_calls",
@@ -141,6 +149,16 @@ impl GatewayMetrics {
             "Successful (re-)initializations of the upstream session",
             this.connects.clone(),
         );
+        metrics.register(
+            "mcp_upstream_sessions",
+            "Sessions the gateway has open with a stateful upstream for its clients (one per client session, or per caller without one), besides its own",
+            this.sessions.clone(),
+        );
+        metrics.register(
+            "mcp_upstream_sessions_refused",
+            "Clients refused a session with the upstream because it had max_sessions already",
+            this.sessions_refused.clone(),
+        );
         this
     }
 
@@ -162,6 +180,8 @@ impl GatewayMetrics {
             up: self.up.get_or_create(&label).clone(),
             circuit: self.circuit.get_or_create(&label).clone(),
             connects: self.connects.get_or_create(&label).clone(),
+            sessions: self.sessions.get_or_create(&label).clone(),
+            sessions_refused: self.sessions_refused.get_or_create(&label).clone(),
         }
     }
 }

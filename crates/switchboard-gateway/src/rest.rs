@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     gateway::{Gateway, Refused},
-    upstream::Status,
+    upstream::{Owner, Status},
 };
 
 pub fn routes(gateway: Gateway) -> Router {
@@ -50,6 +50,10 @@ pub fn upstream_states(gateway: &Gateway) -> Vec<Value> {
                 "error": state.error,
                 "server": state.server,
                 "circuit": u.breaker.state().as_str(),
+                // Stateful upstreams keep a session per client (`upstream::pool`).
+                "client_sessions": if u.isolates_clients() { "per_client" } else { "shared" },
+                "open_client_sessions": u.client_sessions(),
+                "max_client_sessions": u.config.max_sessions,
                 "consecutive_failures": state.consecutive_failures,
                 "since": state.since.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
             })
@@ -97,7 +101,9 @@ async fn call_tool(
     let arguments = parse_arguments(&body).map_err(IntoResponse::into_response)?;
     let mut params = CallToolRequestParams::new(name).with_arguments(arguments);
     let span = tracing::Span::current();
-    let audit = match gateway.admit_call(identity.as_ref(), &mut params, &span) {
+    // No session: the upstream sessions of the caller (one per identity).
+    let owner = Owner::of(None, identity.as_ref());
+    let audit = match gateway.admit_call(identity.as_ref(), &owner, &mut params, &span) {
         Ok(audit) => audit,
         Err(Refused::Denied(why) | Refused::Limited(why)) => {
             return Err(ApiError::forbidden(why).into_response());
@@ -121,7 +127,7 @@ async fn call_tool(
     };
     // Dropping this future (the HTTP client went away) cancels the upstream request.
     let never = CancellationToken::new();
-    let answer = match gateway.call_tool(params, None, &never).await {
+    let answer = match gateway.call_tool(params, &owner, None, &never).await {
         Ok(CallToolResponse::Complete(result)) => {
             let outcome = if result.is_error == Some(true) {
                 "error"

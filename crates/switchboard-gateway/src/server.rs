@@ -4,8 +4,12 @@
 //! Every request runs in its own task (rmcp spawns one per request), so one session can have
 //! many calls in flight. A client's `notifications/cancelled` cancels the request's token,
 //! which cancels the upstream request; the upstream's progress and log notifications come back
-//! to the calling session (see [`crate::upstream::handler`]).
+//! to the calling session (see [`crate::upstream::handler`]). Each request names its
+//! [`Owner`] — its client session, else its caller — whose upstream sessions it goes on and
+//! whose catalog lists and routes it (`crate::upstream::pool`).
 #![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
+
+mod listen;
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
@@ -14,13 +18,12 @@ use rmcp::{
         CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
-        ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+        ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+        SubscriptionFilter, UnsubscribeRequestParams,
     },
-    service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError},
+    service::{NotificationContext, RequestContext, SubscriptionContext},
 };
 use switchboard_protocol::mcp_trace;
-use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
 use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
@@ -30,8 +33,11 @@ use crate::{
     gateway::Gateway,
     gateway::Refused,
     policy::{Item, Permissions},
-    sessions::{ListChanges, session_id},
-    upstream::handler::{Caller, ProgressSink},
+    sessions::session_id,
+    upstream::{
+        Owner,
+        handler::{Caller, ProgressSink},
+    },
 };
 
 /// The rmcp server handler; cloned per request, so it holds only the shared [`Gateway`].
@@ -55,25 +61,32 @@ impl GatewayServer {
             .map_err(|why| McpError::invalid_request(why, None))
     }
 
-    /// What the caller may use (`None`: no policy, everything).
+    /// What the caller may use (`None`: no policy, everything), and whose lists it sees.
     fn permissions(
         &self,
         context: &RequestContext<RoleServer>,
-    ) -> Result<Option<Permissions>, McpError> {
-        Ok(self.gateway.permissions(self.identity(context)?.as_ref()))
+    ) -> Result<(Option<Permissions>, Owner), McpError> {
+        let identity = self.identity(context)?;
+        let owner = Owner::of(session_id(&context.extensions).as_ref(), identity.as_ref());
+        Ok((self.gateway.permissions(identity.as_ref()), owner))
     }
 
-    /// Refuse `action` on `item` unless the policy allows it (see [`Gateway::admit_use`]).
+    /// Refuse `action` on `item` (if any) unless the policy allows it (see
+    /// [`Gateway::admit_use`]); whose upstream session the request goes on.
     fn admit(
         &self,
         context: &RequestContext<RoleServer>,
+        caller: &Caller,
         action: &'static str,
-        item: Item<'_>,
-    ) -> Result<(), McpError> {
+        item: Option<Item<'_>>,
+    ) -> Result<Owner, McpError> {
         let identity = self.identity(context)?;
-        self.gateway
-            .admit_use(identity.as_ref(), action, item)
-            .map_err(|why| McpError::invalid_params(why, None))
+        if let Some(item) = item {
+            self.gateway
+                .admit_use(identity.as_ref(), action, item)
+                .map_err(|why| McpError::invalid_params(why, None))?;
+        }
+        Ok(Owner::of(caller.session.as_ref(), identity.as_ref()))
     }
 
     fn caller(context: &RequestContext<RoleServer>) -> Caller {
@@ -116,9 +129,9 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         no_cursor(request.as_ref())?;
-        let permissions = self.permissions(&context)?;
+        let (permissions, owner) = self.permissions(&context)?;
         Ok(ListToolsResult::with_all_items(
-            self.gateway.visible_tools(permissions.as_ref()),
+            self.gateway.visible_tools(permissions.as_ref(), &owner),
         ))
     }
 
@@ -131,9 +144,11 @@ impl ServerHandler for GatewayServer {
         // request carries this span as its own parent (see `Upstream::send`).
         let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
         let identity = self.identity(&context)?;
+        let caller = Self::caller(&context);
+        let owner = Owner::of(caller.session.as_ref(), identity.as_ref());
         let audit = match self
             .gateway
-            .admit_call(identity.as_ref(), &mut request, &span)
+            .admit_call(identity.as_ref(), &owner, &mut request, &span)
         {
             Ok(audit) => audit,
             Err(Refused::Denied(why)) => return Err(McpError::invalid_params(why, None)),
@@ -147,8 +162,9 @@ impl ServerHandler for GatewayServer {
                 ])));
             }
         };
-        let caller = Self::caller(&context);
-        let call = self.gateway.call_tool(request, Some(caller), &context.ct);
+        let call = self
+            .gateway
+            .call_tool(request, &owner, Some(caller), &context.ct);
         let answer = match call.instrument(span).await {
             Ok(response) => Ok(response),
             Err(error @ CallError::Unknown { .. }) => Err(error.to_mcp()),
@@ -174,9 +190,9 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         no_cursor(request.as_ref())?;
-        let permissions = self.permissions(&context)?;
+        let (permissions, owner) = self.permissions(&context)?;
         Ok(ListResourcesResult::with_all_items(
-            self.gateway.visible_resources(permissions.as_ref()),
+            self.gateway.visible_resources(permissions.as_ref(), &owner),
         ))
     }
 
@@ -186,10 +202,10 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
         no_cursor(request.as_ref())?;
-        let permissions = self.permissions(&context)?;
+        let (permissions, owner) = self.permissions(&context)?;
         Ok(ListResourceTemplatesResult::with_all_items(
             self.gateway
-                .visible_resource_templates(permissions.as_ref()),
+                .visible_resource_templates(permissions.as_ref(), &owner),
         ))
     }
 
@@ -198,10 +214,11 @@ impl ServerHandler for GatewayServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.admit(&context, "resources/read", Item::Resource(&request.uri))?;
         let caller = Self::caller(&context);
+        let item = Item::Resource(&request.uri);
+        let owner = self.admit(&context, &caller, "resources/read", Some(item))?;
         self.gateway
-            .read_resource(request, Some(caller), &context.ct)
+            .read_resource(request, &owner, Some(caller), &context.ct)
             .await
             .map_err(|e| e.to_mcp())
     }
@@ -212,9 +229,9 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         no_cursor(request.as_ref())?;
-        let permissions = self.permissions(&context)?;
+        let (permissions, owner) = self.permissions(&context)?;
         Ok(ListPromptsResult::with_all_items(
-            self.gateway.visible_prompts(permissions.as_ref()),
+            self.gateway.visible_prompts(permissions.as_ref(), &owner),
         ))
     }
 
@@ -223,14 +240,11 @@ impl ServerHandler for GatewayServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.admit(
-            &context,
-            "resources/subscribe",
-            Item::Resource(&request.uri),
-        )?;
         let caller = Self::caller(&context);
+        let item = Item::Resource(&request.uri);
+        let owner = self.admit(&context, &caller, "resources/subscribe", Some(item))?;
         self.gateway
-            .subscribe_resource(request.uri, caller, &context.ct)
+            .subscribe_resource(request.uri, &owner, caller, &context.ct)
             .await
             .map_err(|e| e.to_mcp())
     }
@@ -240,9 +254,10 @@ impl ServerHandler for GatewayServer {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let session = session_id(&context.extensions);
+        let caller = Self::caller(&context);
+        let owner = self.admit(&context, &caller, "resources/unsubscribe", None)?;
         self.gateway
-            .unsubscribe_resource(request.uri, session, &context.ct)
+            .unsubscribe_resource(request.uri, &owner, caller.session, &context.ct)
             .await
             .map_err(|e| e.to_mcp())
     }
@@ -258,12 +273,10 @@ impl ServerHandler for GatewayServer {
             Reference::Resource(resource) => Some(Item::Resource(&resource.uri)),
             _ => None,
         };
-        if let Some(item) = item {
-            self.admit(&context, "completion/complete", item)?;
-        }
         let caller = Self::caller(&context);
+        let owner = self.admit(&context, &caller, "completion/complete", item)?;
         self.gateway
-            .complete(request, Some(caller), &context.ct)
+            .complete(request, &owner, Some(caller), &context.ct)
             .await
             .map_err(|e| e.to_mcp())
     }
@@ -273,10 +286,11 @@ impl ServerHandler for GatewayServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.admit(&context, "prompts/get", Item::Prompt(&request.name))?;
         let caller = Self::caller(&context);
+        let item = Item::Prompt(&request.name);
+        let owner = self.admit(&context, &caller, "prompts/get", Some(item))?;
         self.gateway
-            .get_prompt(request, Some(caller), &context.ct)
+            .get_prompt(request, &owner, Some(caller), &context.ct)
             .await
             .map_err(|e| e.to_mcp())
     }
@@ -290,7 +304,11 @@ impl ServerHandler for GatewayServer {
             Some(id) => {
                 self.gateway
                     .sessions()
-                    .set_level(id, context.peer.clone(), request.level);
+                    .set_level(id.clone(), context.peer.clone(), request.level);
+                // Its own upstream sessions filter what they send it by the same level.
+                self.gateway
+                    .set_level(&Owner::Session(id), request.level)
+                    .await;
                 Ok(())
             }
             None => Err(McpError::invalid_request(
@@ -316,50 +334,19 @@ impl ServerHandler for GatewayServer {
 
     /// A `subscriptions/listen` stream: list changes until the client ends it.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        let mut changes = self.gateway.sessions().changes();
-        loop {
-            let change = tokio::select! {
-                () = context.cancelled() => return Ok(()),
-                change = changes.recv() => change,
-            };
-            let change = match change {
-                Ok(change) => change,
-                // Missed some: say everything may have changed.
-                Err(RecvError::Lagged(_)) => ListChanges {
-                    tools: true,
-                    resources: true,
-                    prompts: true,
-                },
-                Err(RecvError::Closed) => return Ok(()),
-            };
-            let mut notifications = Vec::new();
-            if change.tools {
-                notifications.push(ServerNotification::ToolListChangedNotification(
-                    Default::default(),
-                ));
-            }
-            if change.resources {
-                notifications.push(ServerNotification::ResourceListChangedNotification(
-                    Default::default(),
-                ));
-            }
-            if change.prompts {
-                notifications.push(ServerNotification::PromptListChangedNotification(
-                    Default::default(),
-                ));
-            }
-            for notification in notifications {
-                match context.sink().send(notification).await {
-                    Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
-                    Err(_) => return Ok(()),
-                }
-            }
-        }
+        let (_, owner) = self.permissions(context.request_context())?;
+        listen::list_changes(&self.gateway, owner, context).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         if let Some(id) = session_id(&context.extensions) {
             self.gateway.sessions().register(id, context.peer.clone());
+        }
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        if let Some(id) = session_id(&context.extensions) {
+            self.gateway.roots_changed(&Owner::Session(id)).await;
         }
     }
 }

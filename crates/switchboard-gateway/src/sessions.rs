@@ -4,7 +4,9 @@
 //! Sessions are keyed by their `mcp-session-id`. A session is added when its client sends
 //! `notifications/initialized` (or sets a logging level) and dropped when a notification to it
 //! finds its transport closed. Clients on protocol 2026-07-28 and later ask for change
-//! notifications with `subscriptions/listen` instead; those streams follow [`Sessions::changes`].
+//! notifications with `subscriptions/listen` instead; those streams follow [`Sessions::changes`]:
+//! the catalog's changes, and those of the catalog of their own caller
+//! (`crate::gateway::own_lists`).
 #![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
 
 use std::{
@@ -14,6 +16,8 @@ use std::{
 };
 
 use rmcp::{Peer, RoleServer, model::LoggingLevel};
+
+use crate::upstream::Owner;
 
 /// Which lists changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,6 +31,14 @@ impl ListChanges {
     pub fn any(self) -> bool {
         self.tools || self.resources || self.prompts
     }
+}
+
+/// A change for `subscriptions/listen` streams: of everyone's lists, or of one owner's own.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// `None`: the catalog everyone shares.
+    pub owner: Option<Owner>,
+    pub lists: ListChanges,
 }
 
 struct Entry {
@@ -49,7 +61,7 @@ impl Entry {
 pub struct Sessions {
     entries: Mutex<HashMap<Arc<str>, Entry>>,
     /// Every change, for `subscriptions/listen` streams (protocol 2026-07-28 and later).
-    changes: tokio::sync::broadcast::Sender<ListChanges>,
+    changes: tokio::sync::broadcast::Sender<Change>,
 }
 
 impl Default for Sessions {
@@ -63,13 +75,12 @@ impl Default for Sessions {
 
 /// The `mcp-session-id` of the HTTP request that carried an MCP message, if any.
 pub fn session_id(extensions: &rmcp::model::Extensions) -> Option<Arc<str>> {
-    extensions
-        .get::<axum::http::request::Parts>()?
-        .headers
-        .get("mcp-session-id")?
-        .to_str()
-        .ok()
-        .map(Arc::from)
+    header_session_id(&extensions.get::<axum::http::request::Parts>()?.headers)
+}
+
+/// The `mcp-session-id` among HTTP request headers, if any.
+pub fn header_session_id(headers: &axum::http::HeaderMap) -> Option<Arc<str>> {
+    headers.get("mcp-session-id")?.to_str().ok().map(Arc::from)
 }
 
 fn rank(level: LoggingLevel) -> u8 {
@@ -121,6 +132,24 @@ impl Sessions {
             .level = Some(level);
     }
 
+    /// The logging level session `id` set, if any (a new upstream session of its own is told).
+    pub fn level(&self, id: &str) -> Option<LoggingLevel> {
+        self.lock().get(id).and_then(|e| e.level)
+    }
+
+    /// The peer of open session `id`.
+    pub fn peer(&self, id: &str) -> Option<Peer<RoleServer>> {
+        self.lock()
+            .get(id)
+            .filter(|e| !e.peer.is_transport_closed())
+            .map(|e| e.peer.clone())
+    }
+
+    /// Forget session `id` (it ended).
+    pub fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
     /// Whether a log message of `level` should go to session `id` (sessions that set no level
     /// get everything, as the specification leaves the default to the server).
     pub fn wants_log(&self, id: Option<&str>, level: LoggingLevel) -> bool {
@@ -143,7 +172,7 @@ impl Sessions {
     }
 
     /// A receiver of every future change (for a `subscriptions/listen` stream).
-    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<ListChanges> {
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 
@@ -162,31 +191,53 @@ impl Sessions {
             return;
         }
         // No receivers (no listen streams) is not an error.
-        let _ = self.changes.send(changes);
+        let _ = self.changes.send(Change {
+            owner: None,
+            lists: changes,
+        });
         let peers: Vec<Peer<RoleServer>> = {
             let mut entries = self.lock();
             entries.retain(|_, e| !e.peer.is_transport_closed());
             entries.values().map(|e| e.peer.clone()).collect()
         };
         for peer in peers {
-            tokio::spawn(async move {
-                let result = async {
-                    if changes.tools {
-                        peer.notify_tool_list_changed().await?;
-                    }
-                    if changes.resources {
-                        peer.notify_resource_list_changed().await?;
-                    }
-                    if changes.prompts {
-                        peer.notify_prompt_list_changed().await?;
-                    }
-                    Ok::<(), rmcp::service::ServiceError>(())
-                }
-                .await;
-                if let Err(error) = result {
-                    tracing::debug!(%error, "list_changed not delivered; the session ended");
-                }
-            });
+            notify(peer, changes);
         }
     }
+
+    /// Tell `owner` alone that its own lists changed: its session, or its listen streams.
+    pub fn tell(&self, owner: &Owner, changes: ListChanges) {
+        match owner.session().and_then(|id| self.peer(id)) {
+            Some(peer) => notify(peer, changes),
+            None => {
+                let _ = self.changes.send(Change {
+                    owner: Some(owner.clone()),
+                    lists: changes,
+                });
+            }
+        }
+    }
+}
+
+/// Send `peer` the `list_changed` notifications of `changes`, in a task of their own so a slow
+/// client delays nobody.
+fn notify(peer: Peer<RoleServer>, changes: ListChanges) {
+    tokio::spawn(async move {
+        let result = async {
+            if changes.tools {
+                peer.notify_tool_list_changed().await?;
+            }
+            if changes.resources {
+                peer.notify_resource_list_changed().await?;
+            }
+            if changes.prompts {
+                peer.notify_prompt_list_changed().await?;
+            }
+            Ok::<(), rmcp::service::ServiceError>(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::debug!(%error, "list_changed not delivered; the session ended");
+        }
+    });
 }

@@ -1,14 +1,14 @@
 //! Requests an upstream sends to its client — sampling and roots — pass through the gateway to
 //! the client whose call caused them, with the reference "everything" server (npm) as the
 //! upstream over Streamable HTTP and over stdio, and a client on rmcp that answers them. A
-//! client that did not declare the capability gets the upstream's tool error, not a made-up
-//! answer.
+//! client that did not declare the capability never gets a made-up answer: over Streamable
+//! HTTP its own upstream session declares what it declared, so the server does not offer it
+//! the sampling tool at all (as it would not directly); over stdio (one session for everyone,
+//! which declares sampling) the gateway refuses the server's request and the tool says so.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 #![allow(deprecated)] // Sampling and roots are deprecated by SEP-2577 but still served.
 
 mod common;
-
-use std::path::PathBuf;
 
 use common::*;
 use rmcp::{
@@ -73,59 +73,15 @@ async fn answering_client(url: &str, capable: bool) -> RunningService<RoleClient
         .unwrap()
 }
 
-fn everything_script() -> String {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let script = target.join(
-        "gateway-fixtures/stdio-servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
-    );
-    assert!(script.exists(), "run `{INSTALL}` (scripts/test runs it)");
-    script.to_string_lossy().into_owned()
+/// How a client that cannot sample is refused.
+enum Refusal {
+    /// The upstream does not offer it the tool (its own session declared no sampling).
+    NotOffered,
+    /// The gateway refuses the upstream's sampling request (a shared session).
+    Refused,
 }
 
-/// The everything server over Streamable HTTP on a free port; killed when dropped.
-struct EverythingHttp {
-    port: u16,
-    _child: tokio::process::Child,
-}
-
-impl EverythingHttp {
-    async fn start() -> Self {
-        let port = any_port_number().await;
-        let child = tokio::process::Command::new("node")
-            .arg(everything_script())
-            .arg("streamableHttp")
-            .env("PORT", port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the everything server did not listen"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        Self {
-            port,
-            _child: child,
-        }
-    }
-}
-
-async fn any_port_number() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-async fn sampling_and_roots_through(upstream: UpstreamConfig) {
+async fn sampling_and_roots_through(upstream: UpstreamConfig, refusal: Refusal) {
     let gateway = gateway(config(vec![upstream])).await;
     gateway
         .wait_for(
@@ -154,6 +110,27 @@ async fn sampling_and_roots_through(upstream: UpstreamConfig) {
 
     // A client that cannot sample: the upstream hears so, and its tool reports an error.
     let plain = answering_client(&gateway.mcp_url(), false).await;
+    if let Refusal::NotOffered = refusal {
+        // Its own lists come from its own session, listed once it is open.
+        plain
+            .call_tool(params("echo", json!({"message": "open my session"})))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while plain
+            .list_all_tools()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.name == "trigger-sampling-request")
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the sampling tool is still listed to a client that cannot sample"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     let refused = plain
         .call_tool(params(
             "trigger-sampling-request",
@@ -167,18 +144,31 @@ async fn sampling_and_roots_through(upstream: UpstreamConfig) {
         }
         Err(error) => error.to_string(),
     };
-    assert!(text.contains("does not support sampling"), "{text}");
+    match refusal {
+        Refusal::Refused => assert!(text.contains("does not support sampling"), "{text}"),
+        Refusal::NotOffered => assert!(
+            text.contains("unknown tool 'trigger-sampling-request'"),
+            "{text}"
+        ),
+    }
 }
 
 #[tokio::test]
 async fn sampling_and_roots_reach_the_calling_client_over_streamable_http() {
     let everything = EverythingHttp::start().await;
-    let url = format!("http://127.0.0.1:{}/mcp", everything.port);
-    sampling_and_roots_through(upstream("everything", &url)).await;
+    sampling_and_roots_through(
+        upstream("everything", &everything.mcp_url()),
+        Refusal::NotOffered,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn sampling_and_roots_reach_the_calling_client_over_stdio() {
     let command = StdioCommand::new("node", [everything_script(), "stdio".to_owned()]);
-    sampling_and_roots_through(UpstreamConfig::stdio("everything", command)).await;
+    sampling_and_roots_through(
+        UpstreamConfig::stdio("everything", command),
+        Refusal::Refused,
+    )
+    .await;
 }

@@ -8,7 +8,7 @@ use switchboard_runtime::Error;
 
 use super::{
     DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_FAILURES, DEFAULT_CALL_TIMEOUT,
-    DEFAULT_MAX_CONCURRENT_CALLS, MAX_UPSTREAM_NAME_LEN,
+    DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_UPSTREAM_SESSIONS, MAX_UPSTREAM_NAME_LEN,
 };
 use crate::naming;
 
@@ -48,6 +48,13 @@ pub struct UpstreamTable {
     pub max_concurrent_calls: Option<usize>,
     pub breaker_failures: Option<u32>,
     pub breaker_cooldown_seconds: Option<f64>,
+    /// Most sessions of its own clients the gateway keeps with it (a stateful upstream gets
+    /// one per client session or caller).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_sessions: Option<usize>,
+    /// The operator vouches that it keeps no per-client state: one session for all clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_session: Option<bool>,
 }
 
 /// clap value parser for `--upstream`: only splits; [`Config::from_parts`] validates.
@@ -166,6 +173,12 @@ pub struct UpstreamConfig {
     pub call_timeout: Duration,
     pub max_concurrent_calls: usize,
     pub breaker: BreakerSettings,
+    /// Most upstream sessions of its own clients at once, besides the gateway's shared one
+    /// (`crate::upstream::pool`); more are refused with an error that says so.
+    pub max_sessions: usize,
+    /// One session for every client even if the upstream keeps sessions: set by an operator
+    /// who knows it keeps no per-client state.
+    pub shared_session: bool,
 }
 
 impl UpstreamConfig {
@@ -183,6 +196,8 @@ impl UpstreamConfig {
                 failures: DEFAULT_BREAKER_FAILURES,
                 cooldown: DEFAULT_BREAKER_COOLDOWN,
             },
+            max_sessions: DEFAULT_MAX_UPSTREAM_SESSIONS,
+            shared_session: false,
         }
     }
     /// An upstream the gateway runs as `command`, speaking MCP over its stdin and stdout.
@@ -201,6 +216,14 @@ impl UpstreamConfig {
     }
     pub fn with_breaker(mut self, failures: u32, cooldown: Duration) -> Self {
         self.breaker = BreakerSettings { failures, cooldown };
+        self
+    }
+    pub fn with_max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
+        self
+    }
+    pub fn with_shared_session(mut self, shared: bool) -> Self {
+        self.shared_session = shared;
         self
     }
 }

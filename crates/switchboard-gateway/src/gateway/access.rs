@@ -5,12 +5,19 @@ use rmcp::model::{Prompt, Resource, ResourceTemplate};
 use switchboard_runtime::{audit::Record, auth::Identity};
 
 use super::Gateway;
-use crate::policy::{Item, Permissions};
+use crate::{
+    policy::{Item, Permissions},
+    upstream::Owner,
+};
 
 impl Gateway {
-    /// The `resources/list` a caller with `permissions` sees.
-    pub fn visible_resources(&self, permissions: Option<&Permissions>) -> Vec<Resource> {
-        let catalog = self.catalog();
+    /// The `resources/list` a caller with `permissions` sees, of `owner`'s catalog.
+    pub fn visible_resources(
+        &self,
+        permissions: Option<&Permissions>,
+        owner: &Owner,
+    ) -> Vec<Resource> {
+        let catalog = self.catalog_for(owner);
         let Some(permissions) = permissions else {
             return catalog.resources.clone();
         };
@@ -27,8 +34,9 @@ impl Gateway {
     pub fn visible_resource_templates(
         &self,
         permissions: Option<&Permissions>,
+        owner: &Owner,
     ) -> Vec<ResourceTemplate> {
-        let catalog = self.catalog();
+        let catalog = self.catalog_for(owner);
         let Some(permissions) = permissions else {
             return catalog.resource_templates.clone();
         };
@@ -40,9 +48,9 @@ impl Gateway {
             .collect()
     }
 
-    /// The `prompts/list` a caller with `permissions` sees.
-    pub fn visible_prompts(&self, permissions: Option<&Permissions>) -> Vec<Prompt> {
-        let catalog = self.catalog();
+    /// The `prompts/list` a caller with `permissions` sees, of `owner`'s catalog.
+    pub fn visible_prompts(&self, permissions: Option<&Permissions>, owner: &Owner) -> Vec<Prompt> {
+        let catalog = self.catalog_for(owner);
         let Some(permissions) = permissions else {
             return catalog.prompts.clone();
         };

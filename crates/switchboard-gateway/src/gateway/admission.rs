@@ -6,7 +6,10 @@ use rmcp::model::{CallToolRequestParams, JsonObject};
 use serde_json::Value;
 
 use super::{Gateway, Refused};
-use crate::policy::{Permissions, ToolPermits};
+use crate::{
+    policy::{Permissions, ToolPermits},
+    upstream::Owner,
+};
 
 /// The upstream names (not the gateway's) of the tools with rules of their own.
 pub const EXECUTE_CODE: &str = "execute_code";
@@ -22,9 +25,10 @@ impl Gateway {
     pub(super) fn police(
         &self,
         permissions: &Permissions,
+        owner: &Owner,
         request: &mut CallToolRequestParams,
     ) -> Result<ToolPermits, Refused> {
-        let catalog = self.catalog();
+        let catalog = self.catalog_for(owner);
         let tool = request.name.to_string();
         let Some(route) = catalog.tool_routes.get(&tool) else {
             return Ok(ToolPermits::default());

@@ -6,7 +6,10 @@ use rmcp::model::CallToolRequestParams;
 use switchboard_runtime::{audit::Record, auth::Identity};
 
 use super::Gateway;
-use crate::policy::{ToolPermits, limits::OverLimit};
+use crate::{
+    policy::{ToolPermits, limits::OverLimit},
+    upstream::Owner,
+};
 
 /// Why a call may not run (already recorded in the audit log).
 #[derive(Debug)]
@@ -42,18 +45,19 @@ impl Refused {
 }
 
 impl Gateway {
-    /// Let `identity` call `request`, or say why not: the audit record of the call is begun
+    /// Let `identity` call `request` (routed in `owner`'s catalog), or say why not: the audit record of the call is begun
     /// here and written by [`CallAudit::finish`] when it ends (or here, when refused). The
     /// policy may add to the arguments (an `execute_code` timeout).
     pub fn admit_call(
         &self,
         identity: Option<&Identity>,
+        owner: &Owner,
         request: &mut CallToolRequestParams,
         span: &tracing::Span,
     ) -> Result<CallAudit<'_>, Refused> {
         let mut audit = CallAudit::start(self, identity, request, span);
         if let Some(permissions) = self.permissions(identity) {
-            match self.police(&permissions, request) {
+            match self.police(&permissions, owner, request) {
                 Ok(permits) => audit.permits = permits,
                 Err(refused) => {
                     audit.finish(refused.outcome(), Some(refused.reason()));

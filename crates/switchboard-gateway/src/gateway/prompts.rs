@@ -8,17 +8,21 @@ use rmcp::model::{
 use tokio_util::sync::CancellationToken;
 
 use super::{Gateway, complete};
-use crate::{error::CallError, upstream::handler::Caller};
+use crate::{
+    error::CallError,
+    upstream::{Owner, handler::Caller},
+};
 
 impl Gateway {
     /// Route a `prompts/get` by public prompt name.
     pub async fn get_prompt(
         &self,
         mut params: GetPromptRequestParams,
+        owner: &Owner,
         caller: Option<Caller>,
         ct: &CancellationToken,
     ) -> Result<GetPromptResponse, CallError> {
-        let catalog = self.inner.catalog.load();
+        let catalog = self.catalog_for(owner);
         let Some((index, original)) = catalog.prompt_routes.get(&params.name) else {
             return Err(CallError::Unknown {
                 kind: "prompt",
@@ -29,7 +33,7 @@ impl Gateway {
         let upstream = &self.inner.upstreams[*index];
         params.name.clone_from(original);
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
-        match upstream.request(request, caller, ct).await? {
+        match upstream.request(request, owner, caller, ct).await? {
             ServerResult::GetPromptResult(mut result) => {
                 complete(&mut result.result_type);
                 Ok(GetPromptResponse::Complete(result))
@@ -46,10 +50,11 @@ impl Gateway {
     pub async fn complete(
         &self,
         mut params: CompleteRequestParams,
+        owner: &Owner,
         caller: Option<Caller>,
         ct: &CancellationToken,
     ) -> Result<CompleteResult, CallError> {
-        let catalog = self.inner.catalog.load();
+        let catalog = self.catalog_for(owner);
         let index = match &mut params.r#ref {
             Reference::Prompt(prompt) => {
                 let Some((index, original)) = catalog.prompt_routes.get(&prompt.name) else {
@@ -89,7 +94,7 @@ impl Gateway {
         };
         let upstream = &self.inner.upstreams[index];
         let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
-        match upstream.request(request, caller, ct).await? {
+        match upstream.request(request, owner, caller, ct).await? {
             ServerResult::CompleteResult(mut result) => {
                 complete(&mut result.result_type);
                 Ok(result)

@@ -12,18 +12,19 @@ use tokio_util::sync::CancellationToken;
 use super::{Gateway, complete};
 use crate::{
     error::CallError,
-    upstream::{Upstream, handler::Caller},
+    upstream::{Owner, Upstream, handler::Caller},
 };
 
 impl Gateway {
-    /// Route a `resources/read` by URI.
+    /// Route a `resources/read` by URI, in `owner`'s catalog.
     pub async fn read_resource(
         &self,
         mut params: ReadResourceRequestParams,
+        owner: &Owner,
         caller: Option<Caller>,
         ct: &CancellationToken,
     ) -> Result<ReadResourceResponse, CallError> {
-        let catalog = self.inner.catalog.load();
+        let catalog = self.catalog_for(owner);
         let public = params.uri.clone();
         let Some((index, original)) = catalog.route_resource(&public, &self.inner.upstreams) else {
             return Err(CallError::Unknown {
@@ -35,7 +36,7 @@ impl Gateway {
         let upstream = &self.inner.upstreams[index];
         params.uri = original.clone();
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
-        match upstream.request(request, caller, ct).await? {
+        match upstream.request(request, owner, caller, ct).await? {
             ServerResult::ReadResourceResult(mut result) => {
                 complete(&mut result.result_type);
                 if original != public {
@@ -65,28 +66,32 @@ impl Gateway {
     pub async fn subscribe_resource(
         &self,
         uri: String,
+        owner: &Owner,
         caller: Caller,
         ct: &CancellationToken,
     ) -> Result<(), CallError> {
-        let (upstream, original) = self.resource_owner(&uri)?;
+        let (upstream, original) = self.resource_owner(&uri, owner)?;
         let subscriber = crate::upstream::subscriptions::Subscriber {
             peer: caller.peer,
             session: caller.session,
             public: uri,
         };
-        upstream.subscribe_resource(original, subscriber, ct).await
+        upstream
+            .subscribe_resource(original, subscriber, owner, ct)
+            .await
     }
 
     /// `resources/unsubscribe` of `session`.
     pub async fn unsubscribe_resource(
         &self,
         uri: String,
+        owner: &Owner,
         session: Option<Arc<str>>,
         ct: &CancellationToken,
     ) -> Result<(), CallError> {
-        let (upstream, original) = self.resource_owner(&uri)?;
+        let (upstream, original) = self.resource_owner(&uri, owner)?;
         upstream
-            .unsubscribe_resource(original, session.as_ref(), ct)
+            .unsubscribe_resource(original, session.as_ref(), owner, ct)
             .await
     }
 
@@ -94,8 +99,12 @@ impl Gateway {
     /// it matches); a URI no listing names goes to the only upstream, if there is one (a
     /// server may accept subscriptions to resources it does not list, e.g. ones that do not
     /// exist yet).
-    fn resource_owner(&self, uri: &str) -> Result<(&Arc<Upstream>, String), CallError> {
-        let catalog = self.inner.catalog.load();
+    fn resource_owner(
+        &self,
+        uri: &str,
+        owner: &Owner,
+    ) -> Result<(&Arc<Upstream>, String), CallError> {
+        let catalog = self.catalog_for(owner);
         match catalog.route_resource(uri, &self.inner.upstreams) {
             Some((index, original)) => Ok((&self.inner.upstreams[index], original)),
             None if self.inner.upstreams.len() == 1 => {

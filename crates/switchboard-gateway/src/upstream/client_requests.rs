@@ -2,20 +2,21 @@
 //! (`elicitation/create`, form and URL) and `roots/list` — forwarded to the client whose call
 //! caused them, and its answer sent back.
 //!
-//! The gateway declares all three capabilities to its upstreams (so servers offer the tools
-//! that need them) and forwards a request only to a client that declared the capability
-//! itself; otherwise the upstream gets an error that says so, never a made-up answer (an
-//! empty roots list would mislead it).
+//! An upstream session of one client session ([`super::pool`]) declares that client's own
+//! capabilities ([`declared`]), so the upstream offers that client what it would offer it
+//! directly. The gateway's shared session and the sessions of callers without a session
+//! declare all three (so servers offer the tools that need them). Either way a request is
+//! forwarded only to a client that declared the capability itself; otherwise the upstream gets
+//! an error that says so, never a made-up answer (an empty roots list would mislead it).
 //!
-//! Which client a request is for: on a Streamable HTTP upstream the request arrives on the
-//! answer stream of the call that caused it, which names the caller. On a stdio upstream (and
-//! on rmcp's path) nothing names the call, so the request goes to the caller when exactly one
-//! client session has calls in flight to that upstream, and is refused otherwise: the
-//! upstream session is shared by all clients (each client on its own upstream session is not
-//! built yet).
+//! Which client a request is for: on a Streamable HTTP upstream a request that arrives on the
+//! answer stream of a call names the caller. Any other request on a client's own upstream
+//! session is for that client. On the shared session (stdio upstreams, stateless ones) nothing
+//! else names a caller, so the request goes to the caller when exactly one client session has
+//! calls in flight to that upstream, and is refused otherwise.
 
 use rmcp::{
-    ErrorData,
+    ErrorData, Peer, RoleServer,
     model::{
         ClientCapabilities, ClientResult, ElicitationCapability, ErrorCode,
         FormElicitationCapability, RootsCapabilities, SamplingCapability, ServerRequest,
@@ -35,6 +36,19 @@ pub fn capabilities() -> ClientCapabilities {
     elicitation.form = Some(FormElicitationCapability::default());
     elicitation.url = Some(UrlElicitationCapability::default());
     capabilities.elicitation = Some(elicitation);
+    capabilities
+}
+
+/// What a client session declared of the capabilities the gateway forwards: the capabilities
+/// its own upstream sessions declare.
+pub fn declared(peer: &Peer<RoleServer>) -> ClientCapabilities {
+    let mut capabilities = ClientCapabilities::default();
+    if let Some(info) = peer.peer_info() {
+        let theirs = &info.capabilities;
+        capabilities.sampling.clone_from(&theirs.sampling);
+        capabilities.roots.clone_from(&theirs.roots);
+        capabilities.elicitation.clone_from(&theirs.elicitation);
+    }
     capabilities
 }
 

@@ -5,13 +5,17 @@
 //! - `progress`: rmcp gives every outbound request its own progress token; the call registers
 //!   that token with its caller, and the notification goes to that caller under the token
 //!   the caller chose (or nowhere, if it asked for no progress).
-//! - `message` (logging): the upstream session is shared by all callers, and a log message
-//!   names no request, so it goes to the sessions that have a call in flight to this upstream,
-//!   once each, if it passes the level the session set with `logging/setLevel`; with no call in
-//!   flight, to every session that set a level at or below the message's.
-//! - `resources/updated`: to the sessions subscribed to that resource
+//! - `message` (logging), by the session's [`Audience`]: an upstream session of one client
+//!   session ([`super::pool`]) tells only that session; one of a caller without a session,
+//!   only its calls in flight. The gateway's shared session (stateless and stdio upstreams) is
+//!   everyone's, and a log message names no request, so it goes to the sessions that have a
+//!   call in flight to this upstream, once each; with no call in flight, to every session that
+//!   set a level at or below the message's. Always only if it passes the level the session
+//!   set with `logging/setLevel`.
+//! - `resources/updated`: to the sessions subscribed to that resource on this upstream session
 //!   ([`super::subscriptions`]).
-//! - requests (sampling, elicitation, roots) on rmcp's path: to the one session with calls in
+//! - requests (sampling, elicitation, roots) on rmcp's path: to the client session that owns
+//!   the upstream session; on the shared session, to the one client session with calls in
 //!   flight ([`super::client_requests`]).
 //!
 //! Progress and log messages are routed by [`Routes::observe`], which the session's transport
@@ -57,9 +61,24 @@ pub struct Caller {
 #[derive(Clone)]
 pub struct ProgressSink(pub tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>);
 
-/// In-flight requests of one upstream, by the progress token rmcp gave them.
+/// Who hears what an upstream session says of its own accord (log messages, requests).
+#[derive(Clone)]
+pub enum Audience {
+    /// The gateway's shared session: every client.
+    Everyone,
+    /// The upstream session of one client session: that session only.
+    Session {
+        peer: Peer<RoleServer>,
+        id: Arc<str>,
+    },
+    /// The upstream session of a caller without a session: its calls in flight only.
+    Callers,
+}
+
+/// In-flight requests of one upstream session, by the progress token rmcp gave them.
 pub struct Routes {
     upstream: Arc<str>,
+    audience: Audience,
     calls: Mutex<HashMap<ProgressToken, Caller>>,
     /// Woken by `list_changed` notifications.
     pub refresh: Notify,
@@ -81,9 +100,16 @@ impl Drop for Registration<'_> {
 }
 
 impl Routes {
+    /// The routes of the gateway's shared session.
     pub fn new(upstream: Arc<str>, sessions: Arc<Sessions>) -> Self {
+        Self::with_audience(upstream, sessions, Audience::Everyone)
+    }
+
+    /// The routes of an upstream session that `audience` alone hears.
+    pub fn with_audience(upstream: Arc<str>, sessions: Arc<Sessions>, audience: Audience) -> Self {
         Self {
             upstream,
+            audience,
             calls: Mutex::new(HashMap::new()),
             refresh: Notify::new(),
             sessions,
@@ -114,9 +140,22 @@ impl Routes {
             .cloned()
     }
 
-    /// The caller when exactly one client session has calls in flight to this upstream (for
-    /// a request from the upstream that names no call).
+    pub fn audience(&self) -> &Audience {
+        &self.audience
+    }
+
+    /// Who a request from the upstream that names no call is for: the client session that owns
+    /// this upstream session, else the caller when exactly one client session has calls in
+    /// flight to it.
     pub fn sole_caller(&self) -> Option<Caller> {
+        if let Audience::Session { peer, id } = &self.audience {
+            return Some(Caller {
+                peer: peer.clone(),
+                progress_token: None,
+                session: Some(id.clone()),
+                progress: None,
+            });
+        }
         let calls = self.lock();
         let mut callers = calls.values();
         let first = callers.next()?.clone();
@@ -164,14 +203,19 @@ impl Routes {
 
     fn forward_log(&self, params: &LoggingMessageNotificationParam) {
         let mut targets: Vec<(Peer<RoleServer>, Option<Arc<str>>)> = Vec::new();
-        for caller in self.lock().values() {
-            let duplicate =
-                caller.session.is_some() && targets.iter().any(|(_, s)| s == &caller.session);
-            if !duplicate {
-                targets.push((caller.peer.clone(), caller.session.clone()));
+        if let Audience::Session { peer, id } = &self.audience {
+            // Its own client's session, whether or not a call is in flight.
+            targets.push((peer.clone(), Some(id.clone())));
+        } else {
+            for caller in self.lock().values() {
+                let duplicate =
+                    caller.session.is_some() && targets.iter().any(|(_, s)| s == &caller.session);
+                if !duplicate {
+                    targets.push((caller.peer.clone(), caller.session.clone()));
+                }
             }
         }
-        if targets.is_empty() {
+        if targets.is_empty() && matches!(self.audience, Audience::Everyone) {
             // No call in flight says whose message this is: every session that asked for
             // messages of this level (`logging/setLevel`) gets it.
             targets = self

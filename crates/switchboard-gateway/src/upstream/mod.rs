@@ -1,43 +1,64 @@
-//! One upstream MCP server: its session, its state, and the way a request reaches it.
+//! One upstream MCP server: its sessions, its state, and the way a request reaches it.
 //!
-//! The gateway keeps one rmcp client session per upstream and sends every caller's requests
-//! over it concurrently (rmcp multiplexes them). The session is swapped atomically when the
-//! supervisor ([`supervisor`]) reconnects, so the call path takes no lock: it loads the
-//! current session, passes the circuit breaker, takes a concurrency slot, sends, and waits
-//! for the answer, the call timeout or the caller's cancellation, whichever comes first.
-//! A timeout or cancellation is passed on to the upstream as `notifications/cancelled`.
+//! The supervisor ([`supervisor`]) keeps one session of the gateway's own with each upstream:
+//! it lists the upstream's tools, resources and prompts for the catalog and health-checks it.
+//! Whose session a request then goes on depends on the upstream ([`pool`]):
+//!
+//! - A **stateful** upstream (a Streamable HTTP server that gave the session an
+//!   `mcp-session-id`) gets one session per client — per client session of the gateway, or per
+//!   caller for requests without a session ([`owner`]) — opened on the client's first request
+//!   to it, so what a server keeps per session (resources a tool created, the logging level,
+//!   subscriptions) and what it says unprompted (log messages, requests) stay with that client.
+//! - A **stateless** upstream (no session id, protocol 2026-07-28), a stdio upstream (one
+//!   process is one session) and one configured with `shared_session` serve every caller on
+//!   the shared session, multiplexed (rmcp matches answers to requests).
+//!
+//! Every session of an upstream goes through the gateway's one HTTP client (one connection
+//! pool), the upstream's circuit breaker and its concurrency slots. A session is swapped or
+//! looked up without holding a lock across a call: the call path finds the session, passes the
+//! circuit breaker, takes a concurrency slot, sends, and waits for the answer, the call timeout
+//! or the caller's cancellation, whichever comes first ([`call`]). A timeout or cancellation is
+//! passed on to the upstream as `notifications/cancelled`.
 
+mod body;
+mod call;
 pub mod client_requests;
 mod exchange;
 pub mod handler;
+mod lists;
+mod notices;
+pub mod owner;
+pub mod pool;
 pub mod stdio;
 pub mod subscriptions;
 mod supervisor;
 mod transport;
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::SystemTime,
+};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use rmcp::{
-    Peer, RoleClient,
-    model::{
-        CancelledNotificationParam, ClientRequest, GetMeta, NumberOrString, ProgressToken, Prompt,
-        RequestId, Resource, ResourceTemplate, ServerResult, Tool,
-    },
-    service::{PeerRequestOptions, RunningService, ServiceError},
+    RoleClient,
+    model::{Prompt, Resource, ResourceTemplate, Tool},
+    service::RunningService,
 };
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use self::supervisor::Timing;
 use self::{
-    exchange::{Direct, Exchange},
-    handler::{Caller, Routes, UpstreamHandler},
+    exchange::Direct,
+    handler::{Routes, UpstreamHandler},
 };
+pub use self::{owner::Owner, supervisor::Timing};
 use crate::{
-    breaker::Breaker, config::UpstreamConfig, error::CallError, metrics::UpstreamMetrics,
-    sessions::Sessions,
+    breaker::Breaker, config::UpstreamConfig, metrics::UpstreamMetrics, sessions::Sessions,
 };
 
 /// What an upstream offered when it was last listed. Kept while it is down, so the public
@@ -75,23 +96,43 @@ pub struct UpstreamState {
     pub consecutive_failures: u32,
 }
 
-struct Session {
+/// One MCP session with the upstream: rmcp's client, the direct path on the same session, and
+/// where what the upstream says on it goes.
+pub(crate) struct Session {
     client: RunningService<RoleClient, UpstreamHandler>,
     /// The direct path on the same session (its headers are written down by the transport).
     direct: Direct,
+    routes: Arc<Routes>,
+    /// What this session lists, when it is a client's own and has been listed
+    /// ([`lists::follow`]); the gateway lists it to that client where it differs.
+    own_listing: Arc<ArcSwapOption<Listing>>,
+    /// Cancelled when the session is closed (ends the tasks that serve it).
+    closed: CancellationToken,
 }
 
 pub struct Upstream {
     pub config: UpstreamConfig,
     pub name: Arc<str>,
+    /// The gateway's own session: lists, health checks, and the calls of every client when
+    /// the upstream is not stateful.
     session: ArcSwapOption<Session>,
+    /// Whether the current shared session showed the upstream stateful: clients then get
+    /// sessions of their own ([`pool`]).
+    isolated: AtomicBool,
+    /// The sessions of clients, on a stateful upstream.
+    pool: pool::Pool,
     listing: ArcSwap<Listing>,
     /// Whether `listing` came from the upstream (rather than being the empty start value).
-    listed: std::sync::atomic::AtomicBool,
+    listed: AtomicBool,
     state: watch::Sender<UpstreamState>,
     pub breaker: Breaker,
     permits: Semaphore,
+    /// The routes of the shared session.
     routes: Arc<Routes>,
+    sessions: Arc<Sessions>,
+    timing: Timing,
+    /// Told the owner whose own session's lists changed (or that session closed).
+    own_lists: mpsc::UnboundedSender<Owner>,
     /// The last stderr line of a stdio upstream's program (for its error messages).
     stderr: stdio::StderrTail,
     /// A client of its own (its CA, client certificate, headers), else the gateway's.
@@ -102,15 +143,26 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(config: UpstreamConfig, sessions: Arc<Sessions>, metrics: UpstreamMetrics) -> Self {
+    pub fn new(
+        config: UpstreamConfig,
+        timing: Timing,
+        sessions: Arc<Sessions>,
+        own_lists: mpsc::UnboundedSender<Owner>,
+        metrics: UpstreamMetrics,
+    ) -> Self {
         let name: Arc<str> = Arc::from(config.name.as_str());
         Self {
             breaker: Breaker::new(config.breaker),
             permits: Semaphore::new(config.max_concurrent_calls),
-            routes: Arc::new(Routes::new(name.clone(), sessions)),
+            routes: Arc::new(Routes::new(name.clone(), sessions.clone())),
+            sessions,
+            timing,
+            own_lists,
             name,
             config,
             session: ArcSwapOption::empty(),
+            isolated: AtomicBool::new(false),
+            pool: pool::Pool::default(),
             listing: ArcSwap::from_pointee(Listing::default()),
             listed: Default::default(),
             state: watch::Sender::new(UpstreamState {
@@ -134,8 +186,8 @@ impl Upstream {
     }
 
     /// The HTTP client requests to this upstream go through.
-    fn http<'a>(&'a self, shared: &'a reqwest::Client) -> &'a reqwest::Client {
-        self.own_client.as_ref().unwrap_or(shared)
+    fn http(&self) -> &reqwest::Client {
+        self.own_client.as_ref().unwrap_or(&self.timing.http)
     }
 
     pub fn state(&self) -> UpstreamState {
@@ -151,246 +203,21 @@ impl Upstream {
         self.state.borrow().status == Status::Up
     }
 
+    /// Whether clients get upstream sessions of their own (the upstream is up and stateful).
+    pub fn isolates_clients(&self) -> bool {
+        self.isolated.load(Ordering::Acquire)
+    }
+
+    /// Upstream sessions of clients open (or opening) now.
+    pub fn client_sessions(&self) -> usize {
+        self.pool.len()
+    }
+
     /// The last listing, and whether there has been one.
     pub fn listing(&self) -> (Arc<Listing>, bool) {
         (
             self.listing.load_full(),
-            self.listed.load(std::sync::atomic::Ordering::Acquire),
+            self.listed.load(Ordering::Acquire),
         )
-    }
-
-    /// Send `request` to this upstream for `caller` (None for REST callers), within the call
-    /// timeout, giving up when `ct` is cancelled.
-    pub async fn request(
-        &self,
-        request: ClientRequest,
-        caller: Option<Caller>,
-        ct: &CancellationToken,
-    ) -> Result<ServerResult, CallError> {
-        let ticket = self
-            .breaker
-            .admit()
-            .map_err(|rejected| CallError::CircuitOpen {
-                upstream: self.config.name.clone(),
-                retry_in: rejected.retry_in,
-            })?;
-        let result = self.send(request, caller, ct).await;
-        match &result {
-            Err(error) if error.is_upstream_failure() => {
-                if ticket.failure() {
-                    tracing::warn!(upstream = %self.name, %error, cooldown_seconds = self.config.breaker.cooldown.as_secs_f64(), "circuit breaker opened");
-                }
-                self.check_now.notify_one();
-            }
-            Err(CallError::Cancelled | CallError::Down { .. }) => drop(ticket),
-            _ => ticket.success(),
-        }
-        self.metrics.set_circuit(self.breaker.state());
-        result
-    }
-
-    async fn send(
-        &self,
-        mut request: ClientRequest,
-        caller: Option<Caller>,
-        ct: &CancellationToken,
-    ) -> Result<ServerResult, CallError> {
-        let deadline = tokio::time::Instant::now() + self.config.call_timeout;
-        let Some(session) = self.session.load_full() else {
-            return Err(self.down());
-        };
-        let _permit = tokio::select! {
-            biased;
-            () = ct.cancelled() => return Err(CallError::Cancelled),
-            permit = tokio::time::timeout_at(deadline, self.permits.acquire()) => match permit {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_closed)) => return Err(self.down()),
-                Err(_elapsed) => return Err(self.timeout()),
-            },
-        };
-        // The upstream's span becomes a child of the current one (the gateway's tool call).
-        switchboard_protocol::mcp_trace::inject_request(&mut request);
-        if let Some(link) = session.direct.link() {
-            match self
-                .send_direct(&session, &link, &mut request, &caller, ct, deadline)
-                .await
-            {
-                Some(result) => return result,
-                None => {
-                    tracing::debug!(upstream = %self.name, "session expired; rmcp re-initializes it")
-                }
-            }
-        }
-        self.send_rmcp(&session, request, caller, ct, deadline)
-            .await
-    }
-
-    /// The direct path ([`exchange`]); `None` when the upstream no longer knows the session,
-    /// and nothing ran.
-    async fn send_direct(
-        &self,
-        session: &Session,
-        link: &Arc<exchange::Link>,
-        request: &mut ClientRequest,
-        caller: &Option<Caller>,
-        ct: &CancellationToken,
-        deadline: tokio::time::Instant,
-    ) -> Option<Result<ServerResult, CallError>> {
-        let number = session.direct.next_id();
-        let id = RequestId::Number(number);
-        // Registered under its own number (for log routing) whether or not the caller asked
-        // for progress; the upstream is asked for progress only if the caller was.
-        let _registration = caller.as_ref().map(|caller| {
-            let token = ProgressToken(NumberOrString::Number(number));
-            if caller.progress_token.is_some() {
-                request.get_meta_mut().set_progress_token(token.clone());
-            }
-            self.routes.register(token, caller.clone())
-        });
-        let mut pending = Pending {
-            peer: session.client.peer(),
-            id: Some(id.clone()),
-        };
-        let exchange = session.direct.exchange(link, &id, request, &self.routes);
-        let outcome = tokio::select! {
-            biased;
-            outcome = exchange => outcome,
-            () = ct.cancelled() => {
-                pending.cancel_now("cancelled by the client").await;
-                return Some(Err(CallError::Cancelled));
-            }
-            () = tokio::time::sleep_until(deadline) => {
-                pending.cancel("timed out at the gateway");
-                return Some(Err(self.timeout()));
-            }
-        };
-        pending.id = None;
-        match outcome {
-            Exchange::Answered(Ok(result)) => Some(Ok(result)),
-            Exchange::Answered(Err(error)) => Some(Err(CallError::Upstream {
-                upstream: self.config.name.clone(),
-                error,
-            })),
-            Exchange::SessionExpired => None,
-            Exchange::Failed(message) => Some(Err(CallError::Transport {
-                upstream: self.config.name.clone(),
-                message,
-            })),
-        }
-    }
-
-    /// rmcp's path: through the session's service loop and transport worker.
-    async fn send_rmcp(
-        &self,
-        session: &Session,
-        request: ClientRequest,
-        caller: Option<Caller>,
-        ct: &CancellationToken,
-        deadline: tokio::time::Instant,
-    ) -> Result<ServerResult, CallError> {
-        let peer = session.client.peer();
-        let mut handle = peer
-            .send_request_with_option(request, PeerRequestOptions::no_options())
-            .await
-            .map_err(|e| self.transport(&e))?;
-        let _registration = caller.map(|c| self.routes.register(handle.progress_token.clone(), c));
-        let mut pending = Pending {
-            peer,
-            id: Some(handle.id.clone()),
-        };
-        let answer = tokio::select! {
-            biased;
-            answer = &mut handle.rx => answer,
-            () = ct.cancelled() => {
-                // Told before the slot is freed, so the slot bounds what the upstream runs.
-                pending.cancel_now("cancelled by the client").await;
-                return Err(CallError::Cancelled);
-            }
-            () = tokio::time::sleep_until(deadline) => {
-                pending.cancel("timed out at the gateway");
-                return Err(self.timeout());
-            }
-        };
-        pending.id = None;
-        match answer {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(ServiceError::McpError(error))) => Err(CallError::Upstream {
-                upstream: self.config.name.clone(),
-                error,
-            }),
-            Ok(Err(error)) => Err(self.transport(&error)),
-            Err(_dropped) => Err(CallError::Transport {
-                upstream: self.config.name.clone(),
-                message: "the session closed before the answer came".to_owned(),
-            }),
-        }
-    }
-
-    fn down(&self) -> CallError {
-        let state = self.state.borrow();
-        CallError::Down {
-            upstream: self.config.name.clone(),
-            reason: match (&state.status, &state.error) {
-                (_, Some(error)) => error.clone(),
-                (Status::Connecting, None) => "not connected yet".to_owned(),
-                _ => "not connected".to_owned(),
-            },
-        }
-    }
-
-    fn timeout(&self) -> CallError {
-        CallError::Timeout {
-            upstream: self.config.name.clone(),
-            timeout: self.config.call_timeout,
-        }
-    }
-
-    fn transport(&self, error: &ServiceError) -> CallError {
-        CallError::Transport {
-            upstream: self.config.name.clone(),
-            message: crate::error::root_cause(error),
-        }
-    }
-}
-
-/// An upstream request that has been sent but not answered: cancelling it (explicitly or by
-/// being dropped with the caller's future) tells the upstream with `notifications/cancelled`.
-struct Pending<'a> {
-    peer: &'a Peer<RoleClient>,
-    id: Option<RequestId>,
-}
-
-/// How long a client's cancellation waits for the upstream to take the notice (the slot is
-/// held meanwhile); a timeout does not wait, as the upstream is probably unwell.
-const CANCEL_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl Pending<'_> {
-    async fn cancel_now(&mut self, reason: &str) {
-        if let Some(id) = self.id.take() {
-            let params = CancelledNotificationParam::new(Some(id), Some(reason.to_owned()));
-            let notice =
-                tokio::time::timeout(CANCEL_NOTICE_TIMEOUT, self.peer.notify_cancelled(params));
-            if !matches!(notice.await, Ok(Ok(()))) {
-                tracing::debug!("cancellation not delivered upstream in time");
-            }
-        }
-    }
-
-    fn cancel(&mut self, reason: &str) {
-        if let Some(id) = self.id.take() {
-            let peer = self.peer.clone();
-            let params = CancelledNotificationParam::new(Some(id), Some(reason.to_owned()));
-            tokio::spawn(async move {
-                if let Err(error) = peer.notify_cancelled(params).await {
-                    tracing::debug!(%error, "cancellation not delivered upstream");
-                }
-            });
-        }
-    }
-}
-
-impl Drop for Pending<'_> {
-    fn drop(&mut self) {
-        self.cancel("the caller went away");
     }
 }

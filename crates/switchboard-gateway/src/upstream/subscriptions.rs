@@ -1,11 +1,15 @@
 //! Resource subscriptions of one upstream (`resources/subscribe`, protocol 2025-11-25): which
 //! client sessions asked to hear about which of its resources, under which public URI.
 //!
-//! The upstream session is shared, so the gateway subscribes upstream once per resource (on
-//! the first client's request) and unsubscribes when the last client left;
-//! `notifications/resources/updated` from the upstream then goes to each subscribed session
-//! under the URI that session used. After a reconnect the supervisor subscribes again to
-//! every resource that still has subscribers.
+//! A subscription is made on the upstream session the client's requests go on
+//! ([`super::pool`]): on a stateful upstream its own, which it alone hears; on the shared
+//! session of a stateless or stdio upstream the gateway subscribes upstream once per resource
+//! (on the first client's request) and unsubscribes when the last client left.
+//! `notifications/resources/updated` from an upstream session goes to each session subscribed
+//! on it, under the URI that session used. After a reconnect the supervisor subscribes the new
+//! shared session again to every resource that still has subscribers; the sessions of
+//! clients went with the upstream, and their subscriptions with them (as they would have for
+//! a client connected to it directly).
 
 use std::{
     collections::HashMap,
@@ -18,7 +22,7 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Session, Upstream};
+use super::{Owner, Session, Upstream};
 use crate::error::CallError;
 
 /// One client session's interest in a resource.
@@ -104,45 +108,54 @@ impl Subscriptions {
 }
 
 impl Upstream {
-    /// Subscribe `subscriber` to this upstream's resource `uri` (the upstream hears of it on
-    /// the first subscriber only).
+    /// Subscribe `subscriber` to this upstream's resource `uri`, on `owner`'s session (the
+    /// upstream hears of it on the first subscriber of that session only).
     #[allow(deprecated)] // resources/subscribe is the 2025-11-25 way, still served.
     pub async fn subscribe_resource(
         &self,
         uri: String,
         subscriber: Subscriber,
+        owner: &Owner,
         ct: &CancellationToken,
     ) -> Result<(), CallError> {
-        if !self.routes.subscriptions.add(&uri, subscriber) {
+        let session = self.session_of(owner, Some(&subscriber.peer), ct).await?;
+        if !session.routes.subscriptions.add(&uri, subscriber) {
             return Ok(());
         }
         let request = ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(
             rmcp::model::SubscribeRequestParams::new(uri.clone()),
         ));
-        match self.request(request, None, ct).await {
+        match self.request_on(&session, request, ct).await {
             Ok(_) => Ok(()),
             Err(error) => {
-                self.routes.subscriptions.forget(&uri);
+                session.routes.subscriptions.forget(&uri);
                 Err(error)
             }
         }
     }
 
-    /// End `session`'s subscription to `uri` (the upstream hears of it when nobody is left).
+    /// End `session`'s subscription to `uri`, made on `owner`'s session (the upstream hears of
+    /// it when nobody is left there).
     #[allow(deprecated)] // resources/unsubscribe is the 2025-11-25 way, still served.
     pub async fn unsubscribe_resource(
         &self,
         uri: String,
         session: Option<&Arc<str>>,
+        owner: &Owner,
         ct: &CancellationToken,
     ) -> Result<(), CallError> {
-        if !self.routes.subscriptions.remove(&uri, session) {
+        let Some(upstream_session) = self.current_session(owner) else {
+            return Ok(()); // Its session is gone, and the subscription with it.
+        };
+        if !upstream_session.routes.subscriptions.remove(&uri, session) {
             return Ok(());
         }
         let request = ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(
             rmcp::model::UnsubscribeRequestParams::new(uri),
         ));
-        self.request(request, None, ct).await.map(drop)
+        self.request_on(&upstream_session, request, ct)
+            .await
+            .map(drop)
     }
 
     /// Subscribe the new session to every resource clients are subscribed to (a new upstream

@@ -9,18 +9,26 @@
 //!    call failed in transport (an upstream that does not declare `listChanged` is listed
 //!    again instead of pinged, so its changes are found too); a transport error, or two
 //!    health checks in a row without an answer within the connect timeout, mean it is gone;
-//! 4. then withdraw the session, mark it down (its tools leave the list) and go back to 1,
-//!    waiting between attempts from 100 ms up to the health interval, doubling.
+//! 4. then withdraw the session, close the sessions of clients ([`super::pool`]), mark it
+//!    down (its tools leave the list) and go back to 1, waiting between attempts from 100 ms
+//!    up to the health interval, doubling.
+//!
+//! Whether clients get sessions of their own is decided on each new shared session: yes when
+//! the upstream gave it an `mcp-session-id` on protocol 2025-11-25 or earlier (unless the
+//! upstream is configured with `shared_session`); a stdio upstream is one process, one
+//! session, shared.
 //!
 //! Waiting between attempts is a plain sleep on purpose: nothing announces that a server has
 //! come back, so asking again is the only way to learn it.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use rmcp::{
-    ClientCacheConfig, Peer, RoleClient, ServiceExt,
-    model::{ClientRequest, PingRequest},
-    service::{PeerRequestOptions, ServiceError},
+    ClientCacheConfig, RoleClient, ServiceExt,
+    model::{ClientCapabilities, ProtocolVersion},
 };
 use switchboard_protocol::mcp_client::client_config;
 use tokio::sync::Notify;
@@ -28,7 +36,11 @@ use tokio::sync::Notify;
 use crate::error::root_cause;
 use tokio_util::sync::CancellationToken;
 
-use super::{Listing, Session, Status, Upstream, UpstreamHandler, UpstreamState};
+use super::{
+    Listing, Session, Status, Upstream, UpstreamHandler, UpstreamState,
+    handler::Routes,
+    lists::{announces_changes, list, ping},
+};
 
 /// First wait before reconnecting; doubles up to the health interval.
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
@@ -66,6 +78,9 @@ where
 pub struct Timing {
     pub connect_timeout: Duration,
     pub health_interval: Duration,
+    /// How long an upstream session of a caller without a session may go unused
+    /// ([`super::pool`]); the gateway's client sessions expire after it too.
+    pub session_idle_timeout: Duration,
     pub http: reqwest::Client,
     /// What `http` was built from (which proxy an upstream's requests go through).
     pub client: switchboard_runtime::client::ClientOptions,
@@ -78,12 +93,8 @@ enum Exit {
 
 impl Upstream {
     /// Run until `shutdown`; `changed` is woken whenever the listing or the state changed.
-    pub async fn supervise(
-        self: Arc<Self>,
-        timing: Timing,
-        changed: Arc<Notify>,
-        shutdown: CancellationToken,
-    ) {
+    pub async fn supervise(self: Arc<Self>, changed: Arc<Notify>, shutdown: CancellationToken) {
+        let timing = self.timing.clone();
         let mut delay = RECONNECT_MIN.min(timing.health_interval);
         loop {
             let attempt = tokio::select! {
@@ -99,6 +110,8 @@ impl Upstream {
                     self.listed
                         .store(true, std::sync::atomic::Ordering::Release);
                     self.session.store(Some(session.clone()));
+                    self.isolated
+                        .store(self.stateful(&session), Ordering::Release);
                     self.breaker.reset();
                     self.metrics.set_circuit(self.breaker.state());
                     self.metrics.up.set(1);
@@ -109,6 +122,7 @@ impl Upstream {
                     self.resubscribe(&session);
                     let exit = self.watch(&session, &timing, &changed, &shutdown).await;
                     self.session.store(None);
+                    self.isolated.store(false, Ordering::Release);
                     self.metrics.up.set(0);
                     match exit {
                         Exit::Shutdown => {
@@ -121,12 +135,18 @@ impl Upstream {
                                 Some(_) => timing.connect_timeout.max(STDIO_STOP),
                                 None => timing.connect_timeout,
                             };
-                            if let Ok(mut session) = Arc::try_unwrap(session) {
-                                let _ = session.client.close_with_timeout(limit).await;
-                            }
+                            let clients = self.close_client_sessions(limit);
+                            let shared = async {
+                                if let Ok(mut session) = Arc::try_unwrap(session) {
+                                    let _ = session.client.close_with_timeout(limit).await;
+                                }
+                            };
+                            tokio::join!(clients, shared);
                             return;
                         }
                         Exit::Lost(reason) => {
+                            // Their transports are going, or gone, with the upstream.
+                            drop(self.close_client_sessions(Duration::ZERO));
                             let reason = self.explain(reason);
                             tracing::warn!(upstream = %self.name, %reason, "upstream down; its tools leave the list until it is back");
                             self.set_state(Status::Down, Some(reason), None);
@@ -182,40 +202,10 @@ impl Upstream {
         // away this is all each attempt costs, and its error ("connection refused", "invalid
         // peer certificate") says more than the MCP client's would.
         self.reachable(timing).await?;
-        let handler = UpstreamHandler {
-            routes: self.routes.clone(),
-            info: {
-                let mut info = client_config("switchboard-gateway");
-                info.capabilities = super::client_requests::capabilities();
-                info
-            },
-        };
-        // A stdio upstream's URL is not http(s): every request takes rmcp's path.
-        let http = self.http(&timing.http).clone();
-        let direct =
-            super::exchange::Direct::new(self.name.clone(), &self.config.url, http.clone());
-        let client = match &self.config.stdio {
-            Some(command) => {
-                let transport =
-                    super::stdio::spawn(&self.name, command, self.routes.clone(), &self.stderr)?;
-                initialize(handler, transport, timing.connect_timeout).await?
-            }
-            None => {
-                let transport = super::transport::streamable_http(
-                    &self.config.url,
-                    http,
-                    self.config.max_concurrent_calls + SPARE_REQUESTS,
-                    self.routes.clone(),
-                    direct.link_cell(),
-                );
-                initialize(handler, transport, timing.connect_timeout).await?
-            }
-        };
-        // The gateway keeps its own catalog; rmcp's response cache would serve stale lists.
-        client
-            .peer()
-            .set_response_cache_config(ClientCacheConfig::disabled())
-            .await;
+        let session = self
+            .open(self.routes.clone(), super::client_requests::capabilities())
+            .await?;
+        let client = &session.client;
         let server = client
             .peer_info()
             .and_then(|info| {
@@ -227,7 +217,70 @@ impl Upstream {
         let listing = tokio::time::timeout(timing.connect_timeout, list(client.peer()))
             .await
             .map_err(|_| format!("listing did not finish within {:?}", timing.connect_timeout))??;
-        Ok((Session { client, direct }, listing, server))
+        Ok((session, listing, server))
+    }
+
+    /// A new MCP session with the upstream, initialized within the connect timeout, declaring
+    /// `capabilities`; what the upstream says on it goes to `routes`.
+    pub(super) async fn open(
+        &self,
+        routes: Arc<Routes>,
+        capabilities: ClientCapabilities,
+    ) -> Result<Session, String> {
+        let timing = &self.timing;
+        let handler = UpstreamHandler {
+            routes: routes.clone(),
+            info: {
+                let mut info = client_config("switchboard-gateway");
+                info.capabilities = capabilities;
+                info
+            },
+        };
+        // A stdio upstream's URL is not http(s): every request takes rmcp's path.
+        let http = self.http().clone();
+        let direct =
+            super::exchange::Direct::new(self.name.clone(), &self.config.url, http.clone());
+        let client = match &self.config.stdio {
+            Some(command) => {
+                let transport =
+                    super::stdio::spawn(&self.name, command, routes.clone(), &self.stderr)?;
+                initialize(handler, transport, timing.connect_timeout).await?
+            }
+            None => {
+                let transport = super::transport::streamable_http(
+                    &self.config.url,
+                    http,
+                    self.config.max_concurrent_calls + SPARE_REQUESTS,
+                    routes.clone(),
+                    direct.link_cell(),
+                );
+                initialize(handler, transport, timing.connect_timeout).await?
+            }
+        };
+        // The gateway keeps its own catalog; rmcp's response cache would serve stale lists.
+        client
+            .peer()
+            .set_response_cache_config(ClientCacheConfig::disabled())
+            .await;
+        Ok(Session {
+            client,
+            direct,
+            routes,
+            own_listing: Default::default(),
+            closed: CancellationToken::new(),
+        })
+    }
+
+    /// Whether `session` shows an upstream that keeps state per session: an HTTP upstream that
+    /// gave it a session id, on a protocol before 2026-07-28 (which has no sessions).
+    fn stateful(&self, session: &Session) -> bool {
+        let version = session
+            .client
+            .peer_info()
+            .map(|i| i.protocol_version.clone());
+        let sessionless = version.is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        let has_id = session.direct.link().is_some_and(|l| l.session().is_some());
+        self.config.stdio.is_none() && !self.config.shared_session && has_id && !sessionless
     }
 
     async fn watch(
@@ -303,12 +356,7 @@ impl Upstream {
             // TLS or a proxy on the way: one HEAD on the shared client, whose error chain
             // says what failed (certificate, proxy, DNS); rmcp's error would cut it short.
             // Any HTTP answer at all means the way is open.
-            let probe = self
-                .http(&timing.http)
-                .head(url)
-                .timeout(timeout)
-                .send()
-                .await;
+            let probe = self.http().head(url).timeout(timeout).send().await;
             return probe.map(drop).map_err(|e| {
                 format!(
                     "cannot reach {}: {}",
@@ -327,68 +375,4 @@ impl Upstream {
             )),
         }
     }
-}
-
-/// Whether the upstream declared `listChanged` for every list it has.
-fn announces_changes(peer: &Peer<RoleClient>) -> bool {
-    let Some(info) = peer.peer_info() else {
-        return false;
-    };
-    let caps = &info.capabilities;
-    caps.tools
-        .as_ref()
-        .is_none_or(|c| c.list_changed == Some(true))
-        && caps
-            .resources
-            .as_ref()
-            .is_none_or(|c| c.list_changed == Some(true))
-        && caps
-            .prompts
-            .as_ref()
-            .is_none_or(|c| c.list_changed == Some(true))
-}
-
-/// `ping`; an error answer still proves the upstream is alive.
-async fn ping(peer: &Peer<RoleClient>) -> Result<(), ServiceError> {
-    let request = ClientRequest::PingRequest(PingRequest::default());
-    match peer
-        .send_request_with_option(request, PeerRequestOptions::no_options())
-        .await?
-        .await_response()
-        .await
-    {
-        Ok(_) | Err(ServiceError::McpError(_)) => Ok(()),
-        Err(error) => Err(error),
-    }
-}
-
-/// Everything the upstream offers, by the capabilities it declared.
-async fn list(peer: &Peer<RoleClient>) -> Result<Listing, String> {
-    let capabilities = peer
-        .peer_info()
-        .map(|info| info.capabilities.clone())
-        .unwrap_or_default();
-    let mut listing = Listing::default();
-    let fail = |what: &str, e: ServiceError| format!("{what} failed: {e}");
-    if capabilities.tools.is_some() {
-        listing.tools = peer
-            .list_all_tools()
-            .await
-            .map_err(|e| fail("tools/list", e))?;
-    }
-    if capabilities.resources.is_some() {
-        listing.resources = peer
-            .list_all_resources()
-            .await
-            .map_err(|e| fail("resources/list", e))?;
-        // Templates are optional even for servers with resources.
-        listing.resource_templates = peer.list_all_resource_templates().await.unwrap_or_default();
-    }
-    if capabilities.prompts.is_some() {
-        listing.prompts = peer
-            .list_all_prompts()
-            .await
-            .map_err(|e| fail("prompts/list", e))?;
-    }
-    Ok(listing)
 }

@@ -28,6 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use switchboard_testkit::Running;
 
+pub mod everything;
+#[allow(unused_imports)] // Each test binary uses part of this module.
+pub use everything::{EverythingHttp, everything_script};
+
 /// Longest any test waits for an event before failing (a guard, never a synchronisation).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
