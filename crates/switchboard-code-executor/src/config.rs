@@ -1,6 +1,6 @@
 //! Settings of the code-executor.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use switchboard_runtime::{
@@ -71,6 +71,29 @@ pub struct RawConfig {
     /// authenticates its callers: `env:NAME`, `file:PATH` or the token itself.
     #[arg(long, env = "CODE_EXECUTOR_SANDBOX_TOKEN", value_name = "SECRET")]
     pub sandbox_token: Option<String>,
+    /// Where tasks (task-augmented calls) and their results are kept across restarts: a
+    /// directory of the service's own, mode 0700, created at the first task [default:
+    /// /var/lib/switchboard/code-executor as root, else
+    /// $XDG_STATE_HOME/switchboard/code-executor or ~/.local/state/switchboard/code-executor].
+    #[arg(long, env = "CODE_EXECUTOR_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Most tasks at once, running and waiting; over it a task-augmented call is refused with
+    /// "queue full, retry after N s" [default: 64].
+    #[arg(long, env = "CODE_EXECUTOR_MAX_TASKS", value_name = "N")]
+    pub max_tasks: Option<usize>,
+    /// Most tasks running at once; the others wait their turn [default: 8].
+    #[arg(long, env = "CODE_EXECUTOR_MAX_RUNNING_TASKS", value_name = "N")]
+    pub max_running_tasks: Option<usize>,
+    /// How long a task and its result are kept when the call names no `ttl` [default: 3600].
+    #[arg(long, env = "CODE_EXECUTOR_TASK_TTL_SECONDS", value_name = "SECONDS")]
+    pub task_ttl_seconds: Option<f64>,
+    /// The longest `ttl` granted; a longer (or unlimited) request gets this [default: 86400].
+    #[arg(
+        long,
+        env = "CODE_EXECUTOR_TASK_MAX_TTL_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub task_max_ttl_seconds: Option<f64>,
 }
 
 /// The token never appears in logs or debug output.
@@ -83,6 +106,8 @@ impl std::fmt::Debug for RawConfig {
                 "sandbox_token",
                 &self.sandbox_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("state_dir", &self.state_dir)
+            .field("max_tasks", &self.max_tasks)
             .finish_non_exhaustive()
     }
 }
@@ -102,11 +127,111 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Sent to the sandbox as a bearer credential.
     pub sandbox_token: Option<Secret>,
+    /// Tasks: where they are kept, how many, for how long.
+    pub tasks: TaskSettings,
     pub http: HttpSettings,
+}
+
+/// Task-augmented calls (MCP 2025-11-25 tasks): see [`crate::tasks`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TaskSettings {
+    /// `None`: no default could be found (not root, no `$HOME`); a task-augmented call then
+    /// says to set one.
+    pub state_dir: Option<PathBuf>,
+    /// Running and waiting, together.
+    pub max_tasks: usize,
+    pub max_running: usize,
+    pub default_ttl: Duration,
+    pub max_ttl: Duration,
+    /// Tasks per `tasks/list` page (no flag; tests make it small).
+    pub page_size: usize,
+    /// The `pollInterval` suggested to clients.
+    pub poll_interval: Duration,
+}
+
+impl TaskSettings {
+    fn from_raw(raw: &RawConfig) -> Result<Self, Error> {
+        let count = |name: &str, env: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(Error::Config(format!(
+                "{name} (--{} / {env}) must be at least 1",
+                name.replace('_', "-")
+            ))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let ttl = |name: &str, env: &str, value: Option<f64>, default: u64| match value {
+            Some(v) => seconds(&format!("{name} (--{} / {env})", name.replace('_', "-")), v),
+            None => Ok(Duration::from_secs(default)),
+        };
+        let default_ttl = ttl(
+            "task_ttl_seconds",
+            "CODE_EXECUTOR_TASK_TTL_SECONDS",
+            raw.task_ttl_seconds,
+            3600,
+        )?;
+        let max_ttl = ttl(
+            "task_max_ttl_seconds",
+            "CODE_EXECUTOR_TASK_MAX_TTL_SECONDS",
+            raw.task_max_ttl_seconds,
+            86_400,
+        )?;
+        if default_ttl > max_ttl {
+            return Err(Error::Config(format!(
+                "task_ttl_seconds ({} s) is longer than task_max_ttl_seconds ({} s)",
+                default_ttl.as_secs_f64(),
+                max_ttl.as_secs_f64()
+            )));
+        }
+        let state_dir = match &raw.state_dir {
+            Some(dir) if dir.is_absolute() => Some(dir.clone()),
+            Some(dir) => {
+                return Err(Error::Config(format!(
+                    "state_dir (--state-dir / CODE_EXECUTOR_STATE_DIR): '{}' must be an absolute path",
+                    dir.display()
+                )));
+            }
+            None => default_state_dir(),
+        };
+        Ok(Self {
+            state_dir,
+            max_tasks: count("max_tasks", "CODE_EXECUTOR_MAX_TASKS", raw.max_tasks, 64)?,
+            max_running: count(
+                "max_running_tasks",
+                "CODE_EXECUTOR_MAX_RUNNING_TASKS",
+                raw.max_running_tasks,
+                8,
+            )?,
+            default_ttl,
+            max_ttl,
+            page_size: 50,
+            poll_interval: Duration::from_secs(1),
+        })
+    }
+}
+
+/// Where tasks are kept when not configured: `/var/lib/switchboard/code-executor` as root,
+/// else under `$XDG_STATE_HOME` (when absolute) or `~/.local/state`.
+fn default_state_dir() -> Option<PathBuf> {
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } == 0 {
+        return Some(PathBuf::from("/var/lib/switchboard/code-executor"));
+    }
+    let xdg = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let base = xdg.or_else(|| {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map(|home| home.join(".local/state"))
+    })?;
+    Some(base.join("switchboard/code-executor"))
 }
 
 impl Config {
     pub fn from_parts(raw: RawConfig, http: HttpSettings) -> Result<Self, Error> {
+        let tasks = TaskSettings::from_raw(&raw)?;
         let sandbox_urls = raw
             .sandbox_url
             .filter(|urls| !urls.is_empty())
@@ -163,6 +288,7 @@ impl Config {
                     )
                 })
                 .transpose()?,
+            tasks,
             http,
         })
     }
@@ -230,6 +356,61 @@ mod tests {
             err.to_string().contains("CODE_EXECUTOR_SANDBOX_URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn task_settings_from_flags_and_their_checks() {
+        use clap::{CommandFactory, Parser};
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            raw: RawConfig,
+        }
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "code-executor",
+            "--state-dir",
+            "/var/tmp/tasks",
+            "--max-tasks",
+            "2",
+            "--max-running-tasks",
+            "1",
+            "--task-ttl-seconds",
+            "60",
+        ])
+        .expect("parses");
+        let c = Config::from_parts(cli.raw, HttpSettings::default()).expect("valid");
+        assert_eq!(c.tasks.state_dir, Some(PathBuf::from("/var/tmp/tasks")));
+        assert_eq!((c.tasks.max_tasks, c.tasks.max_running), (2, 1));
+        assert_eq!(c.tasks.default_ttl, Duration::from_secs(60));
+        assert_eq!(c.tasks.max_ttl, Duration::from_secs(86_400));
+        for (raw, says) in [
+            (
+                RawConfig {
+                    state_dir: Some("tasks".into()),
+                    ..Default::default()
+                },
+                "absolute",
+            ),
+            (
+                RawConfig {
+                    max_tasks: Some(0),
+                    ..Default::default()
+                },
+                "CODE_EXECUTOR_MAX_TASKS",
+            ),
+            (
+                RawConfig {
+                    task_ttl_seconds: Some(10.0),
+                    task_max_ttl_seconds: Some(5.0),
+                    ..Default::default()
+                },
+                "longer than task_max_ttl_seconds",
+            ),
+        ] {
+            let error = Config::from_parts(raw, HttpSettings::default()).expect_err(says);
+            assert!(error.to_string().contains(says), "{error}");
+        }
     }
 
     #[test]

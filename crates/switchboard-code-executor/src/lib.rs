@@ -12,15 +12,21 @@
 //! - [`server`]: the rmcp handler with `execute_code` and `install_package`; results as text
 //!   for the model, every field as structured content, `isError` for failures; each call in an
 //!   `mcp_tool_call` span continuing the caller's trace.
+//! - [`tasks`]: task-augmented calls (MCP 2025-11-25 tasks): a bounded queue, results kept in
+//!   a state directory for the task's TTL and across restarts; [`front`] maps their methods
+//!   onto rmcp, which models the later tasks extension instead.
 //!
-//! The code-executor holds no state and runs nothing itself: the gateway federates it, and it
-//! forwards to the sandboxes. `/ready` is ready while any sandbox can take an execution. [`serve`] runs it on
-//! a listener the caller bound; [`router`] builds the app.
+//! The code-executor runs nothing itself: the gateway federates it, and it forwards to the
+//! sandboxes. Its only state is its tasks. `/ready` is ready while any sandbox can take an
+//! execution. [`serve`] runs it on a listener the caller bound; [`router`] builds the app.
 
 pub mod client;
 pub mod config;
+pub mod front;
 pub mod sandboxes;
 pub mod server;
+mod task_methods;
+pub mod tasks;
 
 use axum::Router;
 use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
@@ -32,9 +38,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use client::{ClientError, SandboxClient};
-pub use config::{Config, RawConfig};
+pub use config::{Config, RawConfig, TaskSettings};
+pub use front::TasksFront;
 pub use sandboxes::Sandboxes;
 pub use server::CodeExecutorServer;
+pub use tasks::Tasks;
 
 /// The service name in logs, metrics and `/health`.
 pub const SERVICE: &str = "code-executor";
@@ -58,8 +66,9 @@ pub fn router(
 ) -> Result<Router, switchboard_runtime::Error> {
     let metrics = Metrics::new(SERVICE);
     let sandbox = Sandboxes::start(config, shutdown.child_token())?;
+    let tasks = Tasks::start(&config.tasks, &metrics, shutdown.child_token())?;
     let mcp = streamable_http_service(
-        CodeExecutorServer::new(sandbox.clone(), &metrics),
+        CodeExecutorServer::new(sandbox.clone(), tasks, &metrics),
         &McpEndpointOptions::new(
             config.http.allowed_hosts.clone(),
             config.http.allowed_origins.clone(),
@@ -68,7 +77,7 @@ pub fn router(
         shutdown,
     );
     Ok(ServiceApp::new(SERVICE, metrics, config.http.clone())
-        .mcp(mcp)
+        .mcp(TasksFront::new(mcp, config.http.max_body_bytes))
         .readiness(SandboxReady(sandbox))
         .build())
 }

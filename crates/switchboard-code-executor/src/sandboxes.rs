@@ -94,6 +94,23 @@ impl Backend {
     }
 }
 
+/// Counts a request in flight on a sandbox until dropped, so that a call abandoned midway (a
+/// cancelled task) does not stay counted.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A configured URL: one sandbox, or (resolved) as many as its name has addresses.
 struct Seed {
     url: String,
@@ -214,9 +231,10 @@ impl Sandboxes {
         let mut tried = Vec::new();
         let mut last = None;
         while let Some(backend) = self.pick(&tried) {
-            backend.in_flight.fetch_add(1, Ordering::Relaxed);
-            let result = backend.client.execute(request).await;
-            backend.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let result = {
+                let _counted = InFlight::enter(&backend.in_flight);
+                backend.client.execute(request).await
+            };
             match result {
                 Err(error @ ClientError::Unreachable { .. }) => {
                     backend.fail(&error);

@@ -10,8 +10,8 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{common::schema_for_output, router::tool::ToolRouter, wrapper::Parameters},
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        ServerCapabilities, ServerConfig,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+        CustomResult, Implementation, ServerCapabilities, ServerConfig,
     },
     service::RequestContext,
     tool, tool_handler, tool_router,
@@ -25,7 +25,7 @@ use switchboard_protocol::{
 };
 use switchboard_runtime::{Metrics, metrics::latency_histogram};
 
-use crate::{client::ClientError, sandboxes::Sandboxes};
+use crate::{client::ClientError, sandboxes::Sandboxes, tasks::Tasks};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -83,18 +83,25 @@ fn unavailable(what: &str, error: &ClientError) -> CallToolResult {
 #[derive(Clone)]
 pub struct CodeExecutorServer {
     sandbox: Sandboxes,
+    tasks: Tasks,
     metrics: ToolMetrics,
     tool_router: ToolRouter<Self>,
 }
 
 #[tool_router]
 impl CodeExecutorServer {
-    pub fn new(sandbox: Sandboxes, metrics: &Metrics) -> Self {
+    pub fn new(sandbox: Sandboxes, tasks: Tasks, metrics: &Metrics) -> Self {
         Self {
             sandbox,
+            tasks,
             metrics: ToolMetrics::register(metrics),
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// The tasks of task-augmented calls (see [`crate::tasks`]).
+    pub fn tasks(&self) -> &Tasks {
+        &self.tasks
     }
 
     #[tool(
@@ -168,6 +175,16 @@ impl ServerHandler for CodeExecutorServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         mcp_trace::call_tool(crate::SERVICE, &self.tool_router, self, request, context).await
+    }
+
+    /// MCP 2025-11-25 tasks: `tasks/result`, `tasks/list`, and what [`crate::front`] renamed
+    /// (a task-augmented `tools/call`, `tasks/get`, `tasks/cancel`).
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        self.task_request(request, context).await
     }
 
     fn get_info(&self) -> ServerConfig {

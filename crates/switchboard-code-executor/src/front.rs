@@ -1,0 +1,403 @@
+//! The HTTP front of `/mcp`: MCP 2025-11-25 tasks on rmcp.
+//!
+//! rmcp 3.11 models the later tasks *extension* (SEP-2663: `tasks/get` with the result
+//! inlined, `tasks/update`, neither `tasks/result` nor `tasks/list`), not the 2025-11-25 tasks
+//! utility: its types have no `capabilities.tasks`, no `execution.taskSupport` on a tool and
+//! no `task` param on `tools/call`, and it parses `tasks/get` and `tasks/cancel` as the
+//! extension's. So, before rmcp reads a POST of a session:
+//!
+//! - a `tools/call` whose params hold a `task` object, `tasks/get` and `tasks/cancel` are
+//!   renamed ([`wire::CALL_METHOD`], [`wire::GET_METHOD`], [`wire::CANCEL_METHOD`]; same id,
+//!   same params): rmcp hands them to the handler as custom requests and returns its answers
+//!   as they are. `tasks/result` and `tasks/list` reach it unrenamed (rmcp has no such
+//!   methods);
+//! - the answer to `initialize` gains `capabilities.tasks` (`list`, `cancel`,
+//!   `requests.tools.call`) and the answer to `tools/list` gains
+//!   `execution: {"taskSupport": "optional"}` on both tools: the SSE event (or JSON body) that
+//!   carries the response with the request's id is rewritten, everything else streams through.
+//!
+//! A request that names protocol 2026-07-28 or later (`MCP-Protocol-Version`), where tasks are
+//! the extension rmcp implements, passes untouched, as does every GET and DELETE.
+
+use std::{
+    convert::Infallible,
+    task::{Context, Poll},
+};
+
+use axum::{
+    body::{Body, Bytes},
+    http::{Method, Request, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures::{StreamExt, future::BoxFuture};
+use rmcp::transport::streamable_http_server::StreamableHttpService;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard_protocol::mcp_server::Sessions;
+use tower::Service;
+
+use crate::{server::CodeExecutorServer, tasks::wire};
+
+/// The tools that may be called as tasks.
+const TASK_TOOLS: [&str; 2] = ["execute_code", "install_package"];
+
+type Inner = StreamableHttpService<CodeExecutorServer, Sessions>;
+
+/// `/mcp`: the rmcp service behind the renaming and rewriting above.
+#[derive(Clone)]
+pub struct TasksFront {
+    inner: Inner,
+    max_body_bytes: usize,
+}
+
+/// What the front reads of a POSTed JSON-RPC message.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    params: Option<EnvelopeParams>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeParams {
+    #[serde(default)]
+    task: Option<Value>,
+}
+
+/// Which answer to rewrite.
+#[derive(Clone, Copy)]
+enum Patch {
+    Initialize,
+    ToolList,
+}
+
+impl TasksFront {
+    pub fn new(inner: Inner, max_body_bytes: usize) -> Self {
+        Self {
+            inner,
+            max_body_bytes,
+        }
+    }
+
+    async fn forward(&mut self, request: Request<Body>) -> Response {
+        match self.inner.call(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        }
+    }
+
+    async fn handle(mut self, request: Request<Body>) -> Response {
+        if request.method() != Method::POST || names_extension_protocol(&request) {
+            return self.forward(request).await;
+        }
+        let (mut parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, self.max_body_bytes).await else {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "Payload Too Large: the request body could not be read within {} bytes",
+                    self.max_body_bytes
+                ),
+            )
+                .into_response();
+        };
+        let in_session = parts.headers.contains_key("mcp-session-id");
+        let envelope = serde_json::from_slice::<Envelope>(&bytes).ok();
+        let (method, id) = envelope
+            .as_ref()
+            .map_or((None, None), |e| (e.method.as_deref(), e.id.clone()));
+        let has_task = envelope
+            .as_ref()
+            .and_then(|e| e.params.as_ref()?.task.as_ref())
+            .is_some_and(Value::is_object);
+        let renamed = match method {
+            Some("tasks/get") if in_session => Some(wire::GET_METHOD),
+            Some("tasks/cancel") if in_session => Some(wire::CANCEL_METHOD),
+            Some("tools/call") if in_session && has_task => Some(wire::CALL_METHOD),
+            _ => None,
+        };
+        let patch = match method {
+            Some("initialize") => id.map(|id| (id, Patch::Initialize)),
+            Some("tools/list") if in_session => id.map(|id| (id, Patch::ToolList)),
+            _ => None,
+        };
+        let body = match renamed {
+            Some(method) => {
+                // The length changed; the body is whole, so none is needed.
+                parts.headers.remove(header::CONTENT_LENGTH);
+                rename(bytes, method)
+            }
+            None => bytes,
+        };
+        let response = self
+            .forward(Request::from_parts(parts, Body::from(body)))
+            .await;
+        match patch {
+            Some((id, patch)) => rewrite(response, id, patch).await,
+            None => response,
+        }
+    }
+}
+
+impl Service<Request<Body>> for TasksFront {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(request).await) })
+    }
+}
+
+/// Whether the request names a protocol version with the tasks extension (2026-07-28+).
+fn names_extension_protocol(request: &Request<Body>) -> bool {
+    request
+        .headers()
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v >= "2026-07-28")
+}
+
+/// The same message with another method (the original when it does not parse).
+fn rename(bytes: Bytes, method: &str) -> Bytes {
+    let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
+        return bytes;
+    };
+    message["method"] = Value::String(method.to_owned());
+    serde_json::to_vec(&message).map_or(bytes, Bytes::from)
+}
+
+/// Add what rmcp cannot say to the response `message`, if it answers `id`.
+fn patch_message(message: &mut Value, id: &Value, patch: Patch) -> bool {
+    if message.get("id") != Some(id) {
+        return false;
+    }
+    let Some(result) = message.get_mut("result") else {
+        return false;
+    };
+    match patch {
+        Patch::Initialize => {
+            // A session on 2026-07-28 or later has rmcp's own tasks extension instead.
+            let version = result.get("protocolVersion").and_then(Value::as_str);
+            if version.is_none_or(|v| v >= "2026-07-28") {
+                return false;
+            }
+            let Some(capabilities) = result
+                .get_mut("capabilities")
+                .and_then(Value::as_object_mut)
+            else {
+                return false;
+            };
+            capabilities.insert(
+                "tasks".into(),
+                json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}),
+            );
+        }
+        Patch::ToolList => {
+            let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) else {
+                return false;
+            };
+            for tool in tools.iter_mut() {
+                let named = tool.get("name").and_then(Value::as_str);
+                if named.is_some_and(|n| TASK_TOOLS.contains(&n)) {
+                    tool["execution"] = json!({"taskSupport": "optional"});
+                }
+            }
+        }
+    }
+    true
+}
+
+/// One SSE event (without its blank line), rewritten when its data is the response to `id`.
+fn patch_event(event: &[u8], id: &Value, patch: Patch) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(event).ok()?;
+    let (mut data, mut fields) = (Vec::new(), Vec::new());
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match line.strip_prefix("data:") {
+            Some(d) => data.push(d.strip_prefix(' ').unwrap_or(d)),
+            None if !line.is_empty() => fields.push(line),
+            None => {}
+        }
+    }
+    let mut message: Value = serde_json::from_str(&data.join("\n")).ok()?;
+    if !patch_message(&mut message, id, patch) {
+        return None;
+    }
+    let mut out = String::new();
+    for field in fields {
+        out.push_str(field);
+        out.push('\n');
+    }
+    out.push_str("data: ");
+    out.push_str(&serde_json::to_string(&message).ok()?);
+    out.push_str("\n\n");
+    Some(out.into_bytes())
+}
+
+/// The response with its answer to `id` rewritten: an SSE stream event by event until that
+/// one, then as it comes; a JSON body whole.
+async fn rewrite(response: Response, id: Value, patch: Patch) -> Response {
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (mut parts, body) = response.into_parts();
+    if content_type.starts_with("text/event-stream") {
+        return Response::from_parts(parts, sse_rewritten(body, id, patch));
+    }
+    if !content_type.starts_with("application/json") {
+        return Response::from_parts(parts, body);
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let patched = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|mut message| patch_message(&mut message, &id, patch).then_some(message))
+        .and_then(|message| serde_json::to_vec(&message).ok());
+    let body = match patched {
+        Some(patched) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Bytes::from(patched)
+        }
+        None => bytes,
+    };
+    Response::from_parts(parts, Body::from(body))
+}
+
+struct SseState {
+    frames: axum::body::BodyDataStream,
+    buffer: Vec<u8>,
+    /// The answer was rewritten (or the stream ended without it): pass the rest through.
+    done: bool,
+    ended: bool,
+}
+
+fn sse_rewritten(body: Body, id: Value, patch: Patch) -> Body {
+    let state = SseState {
+        frames: body.into_data_stream(),
+        buffer: Vec::new(),
+        done: false,
+        ended: false,
+    };
+    let stream = futures::stream::unfold(state, move |mut s| {
+        let id = id.clone();
+        async move {
+            loop {
+                if !s.done {
+                    if let Some(end) = s.buffer.windows(2).position(|w| w == b"\n\n") {
+                        let event: Vec<u8> = s.buffer.drain(..end + 2).collect();
+                        let out = match patch_event(&event[..end], &id, patch) {
+                            Some(patched) => {
+                                s.done = true;
+                                patched
+                            }
+                            None => event,
+                        };
+                        return Some((Ok::<_, axum::Error>(Bytes::from(out)), s));
+                    }
+                } else if !s.buffer.is_empty() {
+                    let rest = std::mem::take(&mut s.buffer);
+                    return Some((Ok(Bytes::from(rest)), s));
+                }
+                if s.ended {
+                    if s.buffer.is_empty() {
+                        return None;
+                    }
+                    s.done = true;
+                    continue;
+                }
+                match s.frames.next().await {
+                    Some(Ok(chunk)) if s.done => return Some((Ok(chunk), s)),
+                    Some(Ok(chunk)) => s.buffer.extend_from_slice(&chunk),
+                    Some(Err(error)) => {
+                        s.ended = true;
+                        return Some((Err(error), s));
+                    }
+                    None => s.ended = true,
+                }
+            }
+        }
+    });
+    Body::from_stream(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rewrites_only_the_answer_to_the_request() {
+        let other =
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\"}\n\n";
+        let answer = "id: 0\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[{\"name\":\"execute_code\"},{\"name\":\"other\"}]}}\n\n";
+        let after = "data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[{\"name\":\"execute_code\"}]}}\n\n";
+        // Split mid-event, as a stream may.
+        let whole = format!("{other}{answer}{after}");
+        let (a, b) = whole.split_at(other.len() + 10);
+        let chunks: Vec<Result<Bytes, Infallible>> =
+            vec![Ok(Bytes::from(a.to_owned())), Ok(Bytes::from(b.to_owned()))];
+        let body = Body::from_stream(futures::stream::iter(chunks));
+        let out = sse_rewritten(body, json!(7), Patch::ToolList);
+        let text = String::from_utf8(
+            axum::body::to_bytes(out, usize::MAX)
+                .await
+                .expect("body")
+                .to_vec(),
+        )
+        .expect("utf-8");
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 3, "{text}");
+        assert_eq!(format!("{}\n\n", events[0]), other);
+        assert!(events[1].starts_with("id: 0\ndata: "), "{}", events[1]);
+        let data: Value = serde_json::from_str(&events[1]["id: 0\ndata: ".len()..]).expect("json");
+        assert_eq!(
+            data["result"]["tools"][0]["execution"]["taskSupport"],
+            "optional"
+        );
+        assert!(data["result"]["tools"][1].get("execution").is_none());
+        // Only the first answer is rewritten; the rest streams as it was.
+        assert_eq!(format!("{}\n\n", events[2]), after);
+    }
+
+    #[test]
+    fn initialize_gains_the_tasks_capability() {
+        let mut message = json!({"jsonrpc": "2.0", "id": "a", "result": {
+            "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+        }});
+        let mut modern = json!({"jsonrpc": "2.0", "id": "a", "result": {
+            "protocolVersion": "2026-07-28", "capabilities": {},
+        }});
+        assert!(!patch_message(&mut modern, &json!("a"), Patch::Initialize));
+        assert!(!patch_message(
+            &mut message.clone(),
+            &json!("b"),
+            Patch::Initialize
+        ));
+        assert!(patch_message(&mut message, &json!("a"), Patch::Initialize));
+        assert_eq!(
+            message["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"],
+            json!({})
+        );
+        let renamed = rename(
+            Bytes::from_static(
+                br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t"}}"#,
+            ),
+            wire::GET_METHOD,
+        );
+        let renamed: Value = serde_json::from_slice(&renamed).expect("json");
+        assert_eq!(renamed["method"], wire::GET_METHOD);
+        assert_eq!(renamed["params"]["taskId"], "t");
+    }
+}
