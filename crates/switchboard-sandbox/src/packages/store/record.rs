@@ -19,8 +19,13 @@ const MAX_ENTRIES: usize = 100_000;
 /// directory only, so those files are not copied.
 pub(super) fn parse(text: &str) -> Result<Vec<Entry>, String> {
     let mut entries = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let fields = split_csv(line).ok_or_else(|| format!("RECORD line {}: bad quoting", n + 1))?;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let fields =
+            split_csv(line).ok_or_else(|| format!("RECORD line {}: bad quoting", n + 1))?;
         let path = fields.first().map(String::as_str).unwrap_or_default();
         if path.starts_with("../") {
             continue;
@@ -161,7 +166,10 @@ mod tests {
     fn module_keys_and_claims() {
         assert_eq!(top_key("six.py"), "six");
         assert_eq!(top_key("six/__init__.py"), "six");
-        assert_eq!(top_key("numpy-2.0.dist-info/METADATA"), "numpy-2.0.dist-info");
+        assert_eq!(
+            top_key("numpy-2.0.dist-info/METADATA"),
+            "numpy-2.0.dist-info"
+        );
         assert!(claims_module("six.py"));
         assert!(claims_module("six/__init__.py"));
         assert!(!claims_module("mpl_toolkits/axes_grid1/__init__.py"));

@@ -66,7 +66,8 @@ impl Fixture {
     fn add(&self, name: &str, version: &str, files: &[(&str, &str)]) -> Result<(), String> {
         let staging = tempfile::tempdir().unwrap();
         stage(staging.path(), name, version, files);
-        self.store.add(&self.state, staging.path(), &[pin(name, version)])
+        self.store
+            .add(&self.state, staging.path(), &[pin(name, version)])
     }
 
     fn reopen(self) -> Self {
@@ -78,21 +79,39 @@ impl Fixture {
 #[test]
 fn a_distribution_cannot_take_over_another_ones_module_or_metadata() {
     let f = fixture();
-    f.add("demo-pkg", "1.0.0", &[("demo_pkg/__init__.py", "VALUE = 1\n")])
-        .unwrap();
+    f.add(
+        "demo-pkg",
+        "1.0.0",
+        &[("demo_pkg/__init__.py", "VALUE = 1\n")],
+    )
+    .unwrap();
 
     let overwrite = f.add("evil", "1.0", &[("demo_pkg/__init__.py", "pwned\n")]);
-    assert!(overwrite.unwrap_err().contains("would overwrite demo_pkg/__init__.py of demo-pkg"));
+    assert!(
+        overwrite
+            .unwrap_err()
+            .contains("would overwrite demo_pkg/__init__.py of demo-pkg")
+    );
     let add_module = f.add("evil", "1.0", &[("demo_pkg/extra.py", "pwned\n")]);
     assert!(add_module.unwrap_err().contains("module 'demo_pkg'"));
     let shadow = f.add("evil", "1.0", &[("demo_pkg.py", "pwned\n")]);
-    assert!(shadow.is_err(), "a module file of the same name shadows the package");
+    assert!(
+        shadow.is_err(),
+        "a module file of the same name shadows the package"
+    );
     let forged = f.add(
         "evil",
         "1.0",
-        &[("numpy-1.26.4.dist-info/METADATA", "Name: numpy\nVersion: 1.26.4\n")],
+        &[(
+            "numpy-1.26.4.dist-info/METADATA",
+            "Name: numpy\nVersion: 1.26.4\n",
+        )],
     );
-    assert!(forged.unwrap_err().contains("metadata of another distribution"));
+    assert!(
+        forged
+            .unwrap_err()
+            .contains("metadata of another distribution")
+    );
 
     assert_eq!(
         std::fs::read_to_string(f.dir.join("demo_pkg/__init__.py")).unwrap(),
@@ -108,8 +127,12 @@ fn a_distribution_cannot_take_over_another_ones_module_or_metadata() {
 #[test]
 fn an_upgrade_replaces_the_old_files() {
     let f = fixture();
-    f.add("demo-pkg", "1.0.0", &[("demo_pkg/__init__.py", "1"), ("demo_pkg/old.py", "")])
-        .unwrap();
+    f.add(
+        "demo-pkg",
+        "1.0.0",
+        &[("demo_pkg/__init__.py", "1"), ("demo_pkg/old.py", "")],
+    )
+    .unwrap();
     f.add("demo-pkg", "2.0.0", &[("demo_pkg/__init__.py", "2")])
         .unwrap();
     assert!(!f.dir.join("demo_pkg/old.py").exists());
@@ -121,27 +144,49 @@ fn an_upgrade_replaces_the_old_files() {
 fn links_and_files_not_matching_their_record_are_refused() {
     let f = fixture();
     let staging = tempfile::tempdir().unwrap();
-    stage(staging.path(), "linky", "1.0", &[("linky/__init__.py", "x")]);
+    stage(
+        staging.path(),
+        "linky",
+        "1.0",
+        &[("linky/__init__.py", "x")],
+    );
     std::fs::remove_file(staging.path().join("linky/__init__.py")).unwrap();
     std::os::unix::fs::symlink("/etc/shadow", staging.path().join("linky/__init__.py")).unwrap();
-    let linked = f.store.add(&f.state, staging.path(), &[pin("linky", "1.0")]);
+    let linked = f
+        .store
+        .add(&f.state, staging.path(), &[pin("linky", "1.0")]);
     assert!(linked.unwrap_err().contains("link"));
 
     let staging = tempfile::tempdir().unwrap();
-    stage(staging.path(), "changed", "1.0", &[("changed/__init__.py", "x")]);
+    stage(
+        staging.path(),
+        "changed",
+        "1.0",
+        &[("changed/__init__.py", "x")],
+    );
     std::fs::write(staging.path().join("changed/__init__.py"), "y").unwrap();
-    let changed = f.store.add(&f.state, staging.path(), &[pin("changed", "1.0")]);
+    let changed = f
+        .store
+        .add(&f.state, staging.path(), &[pin("changed", "1.0")]);
     assert!(changed.unwrap_err().contains("does not match"));
     assert!(f.store.installed().is_empty());
-    assert_eq!(std::fs::read_dir(&f.dir).unwrap().count(), 0, "nothing was left behind");
+    assert_eq!(
+        std::fs::read_dir(&f.dir).unwrap().count(),
+        0,
+        "nothing was left behind"
+    );
 }
 
 #[test]
 fn the_check_at_start_removes_changed_distributions_and_unknown_files() {
     let f = fixture();
     f.add("good", "1.0", &[("good/__init__.py", "ok")]).unwrap();
-    f.add("demo-pkg", "1.0.0", &[("demo_pkg/__init__.py", "VALUE = 1\n")])
-        .unwrap();
+    f.add(
+        "demo-pkg",
+        "1.0.0",
+        &[("demo_pkg/__init__.py", "VALUE = 1\n")],
+    )
+    .unwrap();
     std::fs::write(f.dir.join("demo_pkg/__init__.py"), "pwned").unwrap();
     std::fs::create_dir(f.dir.join("planted")).unwrap();
     std::fs::write(f.dir.join("planted/__init__.py"), "pwned").unwrap();

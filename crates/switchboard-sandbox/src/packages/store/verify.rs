@@ -68,7 +68,12 @@ fn walk(dir: &Path) -> (BTreeMap<String, bool>, Vec<String>, Vec<String>) {
     (files, others, dirs)
 }
 
-fn check_file(dir: &Path, path: &str, entry: &FileEntry, on_disk: Option<&bool>) -> Result<(), String> {
+fn check_file(
+    dir: &Path,
+    path: &str,
+    entry: &FileEntry,
+    on_disk: Option<&bool>,
+) -> Result<(), String> {
     if on_disk.is_none() {
         return Err(format!("{path} is missing or not a regular file"));
     }
@@ -111,7 +116,11 @@ pub(super) fn verify(dir: &Path, manifest: &mut Manifest) -> Check {
         .values()
         .flat_map(|d| d.files.keys().map(String::as_str))
         .collect();
-    for path in on_disk.keys().filter(|p| !owned.contains(p.as_str())).chain(&others) {
+    for path in on_disk
+        .keys()
+        .filter(|p| !owned.contains(p.as_str()))
+        .chain(&others)
+    {
         if fs::remove_file(dir.join(path)).is_ok() {
             check.removed += 1;
             if check.removed_examples.len() < EXAMPLES {
