@@ -205,10 +205,7 @@ impl Sandboxes {
             .iter()
             .filter(|b| !tried.iter().any(|t| t == b.url()) && b.usable(now))
             .collect();
-        let union: BTreeSet<String> = all
-            .iter()
-            .flat_map(|b| b.state().installed.clone())
-            .collect();
+        let union = installed_anywhere(&all);
         let level: Vec<&Arc<Backend>> = usable
             .iter()
             .copied()
@@ -384,10 +381,7 @@ impl Sandboxes {
 
     /// Send each ready sandbox the pins others have and it lacks, one install at a time.
     fn level(&self, backends: &[Arc<Backend>]) {
-        let union: BTreeSet<String> = backends
-            .iter()
-            .flat_map(|b| b.state().installed.clone())
-            .collect();
+        let union = installed_anywhere(backends);
         for backend in backends {
             let missing: Vec<String> = {
                 let mut state = backend.state();
@@ -431,10 +425,7 @@ impl Sandboxes {
     pub fn describe(&self) -> (bool, serde_json::Value) {
         let now = Instant::now();
         let all = self.snapshot();
-        let union: BTreeSet<String> = all
-            .iter()
-            .flat_map(|b| b.state().installed.clone())
-            .collect();
+        let union = installed_anywhere(&all);
         let list: Vec<serde_json::Value> = all
             .iter()
             .map(|b| {
@@ -455,6 +446,14 @@ impl Sandboxes {
             serde_json::json!({ "sandboxes": list }),
         )
     }
+}
+
+/// Every pin some sandbox of `backends` has: what each should have to be level.
+fn installed_anywhere(backends: &[Arc<Backend>]) -> BTreeSet<String> {
+    backends
+        .iter()
+        .flat_map(|b| b.state().installed.clone())
+        .collect()
 }
 
 /// Whether `url` came from the seed `base` (same scheme, port and path; any address).
