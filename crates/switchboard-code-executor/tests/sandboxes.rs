@@ -70,6 +70,8 @@ async fn executor(sandboxes: &[&Sandbox]) -> Running {
     let raw = RawConfig {
         sandbox_url: Some(sandboxes.iter().map(|s| s.server.url()).collect()),
         sandbox_probe_seconds: Some(0.2),
+        // A request left unanswered by a crashed sandbox is given up within the test's time.
+        execute_timeout_seconds: Some(20.0),
         ..Default::default()
     };
     let config = Config::from_parts(raw, HttpSettings::default()).unwrap();
@@ -203,17 +205,19 @@ async fn executions_spread_and_a_crash_fails_only_what_ran_there() {
     let (results, in_flight_on_b) = tokio::join!(slow, crash);
     assert!(in_flight_on_b > 0, "b got some of the six");
     // Only what was on the crashed sandbox may fail, and only as "may have started" (the
-    // connection broke) or "killed" (the sandbox here is a task of this test process, whose
-    // pool dies with it); what it had not started yet (503, "not run") went elsewhere.
+    // connection broke), "killed" (the sandbox here is a task of this test process, whose
+    // pool dies with it) or "did not answer" (its aborted server left the connection open
+    // without an answer: a fresh-clone CI run hit it); what it had not started yet (503,
+    // "not run") went elsewhere.
     let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(
         failed.len() as u64 <= in_flight_on_b,
         "more failed than ran on the crashed sandbox: {failed:?}"
     );
     assert!(
-        failed
-            .iter()
-            .all(|e| e.contains("may have started") || e.contains("killed")),
+        failed.iter().all(|e| e.contains("may have started")
+            || e.contains("killed")
+            || e.contains("did not answer")),
         "{failed:?}"
     );
     for done in results.iter().filter_map(|r| r.as_ref().ok()) {
