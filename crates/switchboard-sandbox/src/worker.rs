@@ -341,6 +341,9 @@ fn classify(
         memory_exceeded,
         truncated: out.truncated || err.truncated,
         success: exit_code == Some(0) && !timed_out && !memory_exceeded,
+        images: Vec::new(),
+        files: Vec::new(),
+        session_ended: None,
     }
 }
 

@@ -8,8 +8,12 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod session;
+
+pub use session::*;
+
 /// The description of `execute_code`, the same on both MCP faces (sandbox, code-executor).
-pub const EXECUTE_CODE_DESCRIPTION: &str = "Run a Python 3 program in a fresh, isolated sandbox and return its output. The program runs as its own process with no network access, an empty environment, a private temporary working directory (/work; files vanish afterwards) and limits on time, memory, processes and output. Print what you want to see. Returns stdout, stderr, the exit code (or the signal that killed it), the duration, and flags for timeout, memory limit and truncated output; a program that raises is reported as an error with its traceback. Packages installed with install_package can be imported.";
+pub const EXECUTE_CODE_DESCRIPTION: &str = "Run a Python 3 program in an isolated sandbox and return its output. Without session_id it runs in a fresh interpreter that is discarded afterwards; with the session_id of a session from create_session it runs in that session's interpreter, where variables, imports and files in /work from earlier calls persist. The program has no network access, an empty environment, a private working directory (/work) and limits on time, memory, processes and output. Print what you want to see. Files given in `files` are written to /work first; pictures and files the program writes to /work/outputs/ (and matplotlib figures it leaves open) come back with the result, pictures as images. Returns stdout, stderr, the exit code (or the signal that killed it), the duration, and flags for timeout, memory limit and truncated output; a program that raises is reported as an error with its traceback. Packages installed with install_package can be imported.";
 /// The description of `install_package`.
 pub const INSTALL_PACKAGE_DESCRIPTION: &str = "Install a Python package so later execute_code programs can import it. Give the package name and optionally an exact version (package='requests', version='2.31.0', or package='requests==2.31.0'); version ranges are not accepted. Some packages are refused (e.g. known-malicious names) and some are held for a human operator's approval. The result says installed, rejected (with the reason), pending_approval (with an approval id; the package is not usable until approved) or failed (pip's error).";
 
@@ -27,6 +31,14 @@ pub struct ExecuteRequest {
     /// Text given to the program on standard input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
+    /// Run in this code-interpreter session (from create_session) instead of a fresh
+    /// interpreter: variables, imports and files in /work from earlier calls are there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Files written under /work before the program starts (name relative to /work, content
+    /// as text or base64). Files the program writes to /work/outputs/ come back in the result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<InputFile>,
 }
 
 /// The outcome of one execution; also the structured content of `execute_code`.
@@ -50,6 +62,17 @@ pub struct ExecutionResult {
     pub truncated: bool,
     /// True when the program exited with status 0 within its limits.
     pub success: bool,
+    /// Pictures the program produced: PNG/SVG/JPEG files it wrote to /work/outputs/ and
+    /// matplotlib figures it left open (when it saved no picture itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<OutputFile>,
+    /// Other files the program wrote to /work/outputs/.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<OutputFile>,
+    /// In a session: why the session ended during this run (its state is gone; later calls
+    /// with its id are refused). Absent while the session lives on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ended: Option<String>,
 }
 
 /// `POST /packages` body; also the arguments of the `install_package` tool.
@@ -142,6 +165,23 @@ impl ExecutionResult {
         if self.truncated {
             text.push_str(" Output was truncated to the first part.");
         }
+        if let Some(why) = &self.session_ended {
+            text.push_str(&format!(
+                " The session ended: {why} Its variables and files are gone; create a new session to go on."
+            ));
+        }
+        for file in self.images.iter().chain(&self.files) {
+            text.push_str(&format!(
+                "\nProduced {} ({}, {} bytes){}.",
+                file.name,
+                file.mime_type,
+                file.size,
+                file.omitted
+                    .as_deref()
+                    .map(|why| format!("; not returned: {why}"))
+                    .unwrap_or_default()
+            ));
+        }
         for (name, stream) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             if stream.is_empty() {
                 text.push_str(&format!("\n\n{name}: (empty)"));
@@ -185,13 +225,21 @@ impl InstallOutcome {
 }
 
 /// The MCP tool result of an execution: text for the model, every field as structured
-/// content, `isError` when the program did not succeed (the model must see the traceback).
+/// content, `isError` when the program did not succeed (the model must see the traceback),
+/// and each picture it produced as image content.
 pub fn execution_tool_result(result: &ExecutionResult) -> CallToolResult {
-    structured_tool_result(
+    let mut tool = structured_tool_result(
         result.to_text(),
         serde_json::to_value(result),
         !result.success,
-    )
+    );
+    for image in &result.images {
+        if let Some(data) = &image.content_base64 {
+            tool.content
+                .push(ContentBlock::image(data.clone(), image.mime_type.clone()));
+        }
+    }
+    tool
 }
 
 /// The MCP tool result of an install decision; `isError` for rejected and failed.
@@ -236,6 +284,9 @@ mod tests {
             memory_exceeded: false,
             truncated: false,
             success: true,
+            images: Vec::new(),
+            files: Vec::new(),
+            session_ended: None,
         }
     }
 
@@ -290,6 +341,25 @@ mod tests {
             Some(&serde_json::json!(1))
         );
         assert_eq!(execution_tool_result(&result()).is_error, Some(false));
+    }
+
+    #[test]
+    fn images_become_image_content_after_the_text() {
+        let drew = ExecutionResult {
+            images: vec![OutputFile {
+                name: "figure-1.png".into(),
+                mime_type: "image/png".into(),
+                size: 3,
+                content_base64: Some("iVBO".into()),
+                omitted: None,
+            }],
+            ..result()
+        };
+        let tool = execution_tool_result(&drew);
+        assert_eq!(tool.content.len(), 2);
+        let image = tool.content[1].as_image().expect("an image block");
+        assert_eq!((image.data.as_str(), image.mime_type.as_str()), ("iVBO", "image/png"));
+        assert!(tool.content[0].as_text().is_some_and(|t| t.text.contains("figure-1.png")));
     }
 
     #[test]
