@@ -25,13 +25,20 @@ pub fn routes(sandbox: Sandbox) -> Router {
         .route("/packages/pending", get(pending))
         .route("/packages/pending/{id}/approve", post(approve))
         .route("/packages/pending/{id}/reject", post(reject))
-        .with_state(sandbox)
+        .with_state(sandbox.clone())
+        .merge(crate::session_api::routes(sandbox))
 }
 
 impl From<ExecuteError> for ApiError {
     fn from(error: ExecuteError) -> Self {
         match error {
             ExecuteError::BadRequest(m) => ApiError::bad_request(m),
+            ExecuteError::NoSession(m) | ExecuteError::NotFound(m) => ApiError::not_found(m),
+            ExecuteError::SessionEnded(m) => ApiError::new(StatusCode::GONE, "gone", m),
+            ExecuteError::TooMany(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many", m),
+            ExecuteError::TooLarge(m) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+            }
             ExecuteError::Busy(m) | ExecuteError::Unavailable(m) => ApiError::unavailable(m),
             ExecuteError::Lost(m) => {
                 ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "lost", m)
@@ -69,6 +76,7 @@ fn record(caller: &Caller, action: &'static str, outcome: &'static str) -> Recor
 async fn execute(
     State(sandbox): State<Sandbox>,
     caller: Caller,
+    headers: HeaderMap,
     Json(request): Json<ExecuteRequest>,
 ) -> Result<Json<ExecutionResult>, ApiError> {
     let started = std::time::Instant::now();
@@ -86,7 +94,8 @@ async fn execute(
     let code_digest = audit
         .enabled()
         .then(|| switchboard_runtime::audit::digest(&request.code));
-    let result = sandbox.execute(request).await;
+    let owner = crate::owner::of_request(caller.as_ref().map(|c| &c.0), &headers);
+    let result = sandbox.execute(request, &owner).await;
     if let Some(code_digest) = code_digest {
         let mut entry = record(&caller, "execute", "ok").with_duration(started.elapsed());
         entry.arguments_sha256 = Some(code_digest);

@@ -157,6 +157,24 @@ pub struct RawConfig {
     /// Longest one pip run may take [default: 300].
     #[arg(long, env = "SANDBOX_INSTALL_TIMEOUT_SECONDS", value_name = "SECONDS")]
     pub install_timeout_seconds: Option<f64>,
+    /// Code-interpreter sessions open at once, all callers together; 0 turns sessions off
+    /// [default: 8].
+    #[arg(long, env = "SANDBOX_MAX_SESSIONS", value_name = "N")]
+    pub max_sessions: Option<usize>,
+    /// Sessions one caller may have open [default: 3].
+    #[arg(long, env = "SANDBOX_MAX_SESSIONS_PER_CALLER", value_name = "N")]
+    pub max_sessions_per_caller: Option<usize>,
+    /// A session ends after this long without a call; a request may ask for less
+    /// [default: 600].
+    #[arg(long, env = "SANDBOX_SESSION_IDLE_SECONDS", value_name = "SECONDS")]
+    pub session_idle_seconds: Option<u64>,
+    /// A session ends this long after it started, whatever happens [default: 3600].
+    #[arg(
+        long,
+        env = "SANDBOX_SESSION_MAX_LIFETIME_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub session_max_lifetime_seconds: Option<u64>,
 }
 
 /// Limits of one run.
@@ -215,6 +233,7 @@ pub struct Config {
     /// them degraded).
     pub allow_weaker_isolation: Vec<Layer>,
     pub packages: PackageSettings,
+    pub sessions: SessionSettings,
     pub http: HttpSettings,
 }
 
@@ -246,6 +265,7 @@ fn duration(name: &str, value: Option<f64>, default: Duration) -> Result<Duratio
 
 impl Config {
     pub fn from_parts(raw: RawConfig, http: HttpSettings) -> Result<Self, Error> {
+        let sessions = SessionSettings::from_raw(&raw)?;
         let d = Limits::default();
         let limits = Limits {
             default_timeout: duration(
@@ -410,6 +430,7 @@ impl Config {
             allow_exec_scratch: raw.allow_exec_scratch.unwrap_or(false),
             allow_weaker_isolation,
             packages,
+            sessions,
             http,
         })
     }
@@ -431,6 +452,7 @@ impl Config {
             allow_exec_scratch: false,
             allow_weaker_isolation: Vec::new(),
             packages: PackageSettings::new(packages_dir),
+            sessions: SessionSettings::default(),
             http: HttpSettings::default(),
         }
     }
@@ -439,6 +461,10 @@ impl Config {
 #[path = "config_packages.rs"]
 mod packages;
 pub use packages::{PackageSettings, default_packages_dir};
+
+#[path = "config_sessions.rs"]
+mod sessions;
+pub use sessions::SessionSettings;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -47,6 +47,21 @@ pub enum ExecuteError {
     /// (`503`, so a caller with several sandboxes may send it to another).
     #[error("{0}")]
     Unavailable(String),
+    /// No such session for this caller (`404`): it never existed or is someone else's.
+    #[error("{0}")]
+    NoSession(String),
+    /// The session has ended (`410`); the message says why.
+    #[error("{0}")]
+    SessionEnded(String),
+    /// The caller has as many sessions as it may (`429`).
+    #[error("{0}")]
+    TooMany(String),
+    /// A file is larger than allowed (`413`).
+    #[error("{0}")]
+    TooLarge(String),
+    /// No such file in the session (`404`).
+    #[error("{0}")]
+    NotFound(String),
     /// The program was handed to an interpreter, and its result was lost (`500`: it may have
     /// run, so it must not be sent elsewhere).
     #[error("{0}")]

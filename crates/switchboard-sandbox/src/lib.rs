@@ -23,8 +23,12 @@ pub mod packages;
 pub mod server;
 
 mod metrics;
+mod owner;
 mod pool;
 mod service;
+mod session_api;
+mod session_tools;
+mod sessions;
 mod state;
 mod worker;
 
@@ -36,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, Limits, PackageSettings, RawConfig};
 pub use error::{Error, ExecuteError};
+pub use owner::OWNER_HEADER;
 pub use server::SandboxServer;
 pub use service::Sandbox;
 

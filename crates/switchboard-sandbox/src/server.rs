@@ -21,7 +21,7 @@ use switchboard_protocol::{
 use crate::Sandbox;
 
 /// What the sandbox tells a model about itself.
-pub const INSTRUCTIONS: &str = "Python sandbox: execute_code runs a Python 3 program in an isolated, network-less sandbox and returns its output; install_package adds a package (subject to an allow/deny policy and operator approval).";
+pub const INSTRUCTIONS: &str = "Python sandbox: execute_code runs a Python 3 program in an isolated, network-less sandbox and returns its output (pictures as images); create_session keeps one interpreter with its variables and files across execute_code calls, with upload_file, list_files and download_file for its /work; install_package adds a package (subject to an allow/deny policy and operator approval).";
 
 /// The rmcp handler. One clone serves each MCP session.
 #[derive(Clone)]
@@ -35,8 +35,12 @@ impl SandboxServer {
     pub fn new(sandbox: Sandbox) -> Self {
         Self {
             sandbox,
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::session_tool_router(),
         }
+    }
+
+    pub(crate) fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
     }
 
     #[tool(
@@ -48,8 +52,10 @@ impl SandboxServer {
     pub async fn execute_code(
         &self,
         Parameters(args): Parameters<ExecuteRequest>,
+        context: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        match self.sandbox.execute(args).await {
+        let owner = crate::session_tools::owner_of(&context);
+        match self.sandbox.execute(args, &owner).await {
             Ok(result) => execution_tool_result(&result),
             Err(error) => CallToolResult::error(vec![ContentBlock::text(format!(
                 "The program was not run: {error}"

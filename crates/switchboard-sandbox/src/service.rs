@@ -26,9 +26,19 @@ use crate::{
     metrics::SandboxMetrics,
     packages::{AdminError, Installed, Packages, Pending},
     pool::{Pool, TakeError},
+    sessions::{SessionRun, Sessions},
     state::StateDir,
-    worker::{BOOTSTRAP, Job},
+    worker::{BOOTSTRAP, InputFiles, Job, OutputLimits},
 };
+
+/// What a run may hand back from /work/outputs/: a few charts or tables, not a data set
+/// (download those from a session).
+const OUTPUT_LIMITS: OutputLimits = OutputLimits {
+    max_files: 16,
+    max_bytes: 8 << 20,
+};
+/// Most input files one request may carry.
+const MAX_INPUT_FILES: usize = 64;
 
 /// The program run once at start-up to check that isolation is in force.
 /// (Python itself sets LC_CTYPE when it coerces the C locale to UTF-8, PEP 538.)
@@ -37,6 +47,7 @@ const SELF_TEST_EXPECTED: &str = "1000 1000 1 sandbox 0";
 
 struct Inner {
     pool: Pool,
+    sessions: Sessions,
     limits: Limits,
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
@@ -124,8 +135,17 @@ impl Sandbox {
             state,
             sandbox_metrics.decisions.clone(),
         );
+        let sessions = Sessions::start(
+            pool.clone(),
+            config.sessions.clone(),
+            limits.clone(),
+            config.queue_timeout,
+            metrics,
+            shutdown.child_token(),
+        );
         let sandbox = Sandbox {
             inner: Arc::new(Inner {
+                sessions,
                 pool,
                 limits,
                 slots: Arc::new(Semaphore::new(config.max_concurrent)),
@@ -176,6 +196,8 @@ impl Sandbox {
                 stdin: None,
                 timeout: Duration::from_secs(10),
                 max_output_bytes: 4096,
+                files: InputFiles::default(),
+                outputs: OUTPUT_LIMITS,
             })
             .await;
         let leftovers = finished.leftovers;
@@ -191,18 +213,34 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Run one program in a fresh isolated interpreter.
     /// Where executions, package requests and approvals are recorded.
     pub fn audit(&self) -> &switchboard_runtime::audit::Audit {
         &self.inner.audit
     }
 
-    pub async fn execute(&self, request: ExecuteRequest) -> Result<ExecutionResult, ExecuteError> {
-        let result = self.execute_inner(request).await;
+    /// The code-interpreter sessions.
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// Run one program: in a fresh isolated interpreter, or in session `request.session_id`
+    /// of `owner`.
+    pub async fn execute(
+        &self,
+        request: ExecuteRequest,
+        owner: &str,
+    ) -> Result<ExecutionResult, ExecuteError> {
+        let result = self.execute_inner(request, owner).await;
         if let Err(error) = &result {
             self.inner.metrics.count(match error {
-                ExecuteError::BadRequest(_) => "rejected",
-                ExecuteError::Busy(_) | ExecuteError::Unavailable(_) => "unavailable",
+                ExecuteError::BadRequest(_)
+                | ExecuteError::TooLarge(_)
+                | ExecuteError::NoSession(_)
+                | ExecuteError::SessionEnded(_)
+                | ExecuteError::NotFound(_) => "rejected",
+                ExecuteError::Busy(_) | ExecuteError::Unavailable(_) | ExecuteError::TooMany(_) => {
+                    "unavailable"
+                }
                 ExecuteError::Lost(_) => "lost",
             });
         }
@@ -212,6 +250,7 @@ impl Sandbox {
     async fn execute_inner(
         &self,
         request: ExecuteRequest,
+        owner: &str,
     ) -> Result<ExecutionResult, ExecuteError> {
         let limits = &self.inner.limits;
         let timeout = match request.timeout_seconds {
@@ -226,6 +265,13 @@ impl Sandbox {
                 )));
             }
         };
+        let files = InputFiles::new(
+            &request.files,
+            MAX_INPUT_FILES,
+            limits.max_file_bytes,
+            limits.scratch_bytes / 2,
+        )
+        .map_err(ExecuteError::BadRequest)?;
         let waited = Instant::now();
         let busy = || {
             ExecuteError::Busy(format!(
@@ -240,6 +286,22 @@ impl Sandbox {
         .await
         .map_err(|_| busy())?
         .map_err(|_| ExecuteError::Unavailable("the sandbox is shutting down".into()))?;
+        if let Some(id) = &request.session_id {
+            let run = SessionRun {
+                code: request.code,
+                stdin: request.stdin,
+                files,
+                timeout,
+                max_output_bytes: limits.max_output_bytes,
+                outputs: OUTPUT_LIMITS,
+            };
+            let result = self.inner.sessions.execute(owner, id, run).await;
+            drop(permit);
+            if let Ok(result) = &result {
+                self.inner.metrics.record(result, None);
+            }
+            return result;
+        }
         let left = self.inner.queue_timeout.saturating_sub(waited.elapsed());
         let worker = match tokio::time::timeout(left, self.inner.pool.take(false)).await {
             Ok(Ok(worker)) => worker,
@@ -251,6 +313,8 @@ impl Sandbox {
             stdin: request.stdin,
             timeout,
             max_output_bytes: limits.max_output_bytes,
+            files,
+            outputs: OUTPUT_LIMITS,
         };
         let inner = self.inner.clone();
         // Its own task: a client that disconnects does not abandon a running process. It runs
@@ -356,6 +420,7 @@ impl Readiness for SandboxReadiness {
                 DependencyStatus::new("pool", ready, pool),
                 DependencyStatus::new("isolation", true, inner.isolation.clone()),
                 DependencyStatus::new("packages", true, inner.packages.describe()),
+                DependencyStatus::new("sessions", true, inner.sessions.describe()),
             ])
         })
     }

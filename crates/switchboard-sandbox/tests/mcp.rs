@@ -23,7 +23,18 @@ async fn tools_over_mcp() {
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["execute_code", "install_package"]);
+    assert_eq!(
+        names,
+        [
+            "close_session",
+            "create_session",
+            "download_file",
+            "execute_code",
+            "install_package",
+            "list_files",
+            "upload_file"
+        ]
+    );
     assert!(tools.iter().all(|t| t.output_schema.is_some()));
 
     let call = |name: &'static str, args: Value| {
@@ -62,4 +73,81 @@ async fn tools_over_mcp() {
     let s = blocked.structured_content.unwrap();
     assert_eq!(s["status"], "rejected");
     assert!(s["reason"].as_str().unwrap().contains("malicious"), "{s}");
+}
+
+/// A session over MCP belongs to the MCP session that created it (authentication off):
+/// another client cannot use it; files go in and out as tool calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_over_mcp_belong_to_their_client() {
+    let sandbox = common::start().await;
+    let alice = connect(&sandbox.url("/mcp"), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let bob = connect(&sandbox.url("/mcp"), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let call =
+        |client: &switchboard_protocol::mcp_client::McpClient, name: &'static str, args: Value| {
+            let Value::Object(map) = args else {
+                unreachable!()
+            };
+            let request = CallToolRequestParams::new(name).with_arguments(map);
+            let peer = client.peer().clone();
+            async move { peer.call_tool(request).await.unwrap() }
+        };
+    let created = call(&alice, "create_session", json!({})).await;
+    let id = created.structured_content.unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let up = call(
+        &alice,
+        "upload_file",
+        json!({"session_id": id, "name": "in.txt", "content": "hello"}),
+    )
+    .await;
+    assert_eq!(up.is_error, Some(false), "{up:?}");
+    let ran = call(
+        &alice,
+        "execute_code",
+        json!({"session_id": id, "code": "text = open('in.txt').read()\nopen('out.txt', 'w').write(text.upper())"}),
+    )
+    .await;
+    assert_eq!(ran.is_error, Some(false), "{ran:?}");
+    let down = call(
+        &alice,
+        "download_file",
+        json!({"session_id": id, "name": "out.txt"}),
+    )
+    .await;
+    assert_eq!(down.content[0].as_text().unwrap().text, "HELLO");
+    let listed = call(&alice, "list_files", json!({"session_id": id})).await;
+    assert!(
+        listed.content[0]
+            .as_text()
+            .unwrap()
+            .text
+            .contains("out.txt (5 bytes)")
+    );
+
+    let stolen = call(
+        &bob,
+        "execute_code",
+        json!({"session_id": id, "code": "print(text)"}),
+    )
+    .await;
+    assert_eq!(stolen.is_error, Some(true));
+    assert!(
+        stolen.content[0]
+            .as_text()
+            .unwrap()
+            .text
+            .contains("not yours"),
+        "{stolen:?}"
+    );
+    let closed = call(&bob, "close_session", json!({"session_id": id})).await;
+    assert_eq!(closed.is_error, Some(true));
+
+    let closed = call(&alice, "close_session", json!({"session_id": id})).await;
+    assert_eq!(closed.structured_content.unwrap()["closed"], true);
 }

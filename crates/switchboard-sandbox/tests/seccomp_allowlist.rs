@@ -8,15 +8,11 @@
 
 mod common;
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use common::Running;
 use serde_json::json;
 use switchboard_protocol::sandbox::{ExecutionResult, InstallOutcome, InstallStatus};
-
-/// Where `tests/fixtures/scientific-wheels.sh` puts the pinned wheels.
-const WHEELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wheels");
-const WHEELS_SCRIPT: &str = "crates/switchboard-sandbox/tests/fixtures/scientific-wheels.sh";
 
 /// Run `code` with room for interpreter start-ups in child processes; it must succeed.
 async fn run_ok(sandbox: &Running, what: &str, code: &str) -> ExecutionResult {
@@ -243,33 +239,12 @@ print("still running", sum(range(10)))
     );
 }
 
-/// The pinned wheels, or a failure that says how to get them.
-fn scientific_wheels() -> PathBuf {
-    let dir = PathBuf::from(WHEELS);
-    let present = |prefix: &str| {
-        std::fs::read_dir(&dir).is_ok_and(|entries| {
-            entries.flatten().any(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.starts_with(prefix) && name.ends_with(".whl")
-            })
-        })
-    };
-    for wheel in ["numpy-2.4.6-", "pandas-3.1.1-", "matplotlib-3.11.2-"] {
-        assert!(
-            present(wheel),
-            "the scientific wheels are missing ({wheel}*.whl not in {WHEELS}): run {WHEELS_SCRIPT} \
-             (scripts/install-test-deps.sh runs it) to download them once"
-        );
-    }
-    dir
-}
-
 /// numpy (with OpenBLAS's threads), pandas and matplotlib (Agg), installed through the
 /// package API from the pinned wheels with no index, compute, build a DataFrame and write a
 /// PNG into the scratch directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numpy_pandas_and_matplotlib_run() {
-    let wheels = scientific_wheels();
+    let wheels = common::wheels::scientific();
     let sandbox = common::start_with(move |mut config, _| {
         config.pool_size = 1;
         config.limits.memory_bytes = 1 << 30;

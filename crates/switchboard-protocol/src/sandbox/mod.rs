@@ -358,8 +358,15 @@ mod tests {
         let tool = execution_tool_result(&drew);
         assert_eq!(tool.content.len(), 2);
         let image = tool.content[1].as_image().expect("an image block");
-        assert_eq!((image.data.as_str(), image.mime_type.as_str()), ("iVBO", "image/png"));
-        assert!(tool.content[0].as_text().is_some_and(|t| t.text.contains("figure-1.png")));
+        assert_eq!(
+            (image.data.as_str(), image.mime_type.as_str()),
+            ("iVBO", "image/png")
+        );
+        assert!(
+            tool.content[0]
+                .as_text()
+                .is_some_and(|t| t.text.contains("figure-1.png"))
+        );
     }
 
     #[test]

@@ -46,7 +46,11 @@ pub struct InputFile {
 impl InputFile {
     /// The file's bytes, or why they cannot be had (both or neither content field, bad base64).
     pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        file_bytes(&self.name, self.content.as_deref(), self.content_base64.as_deref())
+        file_bytes(
+            &self.name,
+            self.content.as_deref(),
+            self.content_base64.as_deref(),
+        )
     }
 }
 
@@ -171,7 +175,11 @@ pub struct UploadFileRequest {
 impl UploadFileRequest {
     /// The file's bytes, or why they cannot be had.
     pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        file_bytes(&self.name, self.content.as_deref(), self.content_base64.as_deref())
+        file_bytes(
+            &self.name,
+            self.content.as_deref(),
+            self.content_base64.as_deref(),
+        )
     }
 }
 

@@ -42,6 +42,8 @@ pub(crate) struct Spawned {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// The read end of the results pipe (the interpreter's descriptor 5).
+    pub results: OwnedFd,
     /// The sandbox's mount namespace, held open so that the kernel tears it down when this
     /// closes (later, off the answer's path) instead of inside PID 1's exit, where it delays
     /// the exit notification by an RCU grace period.
@@ -110,12 +112,14 @@ pub(crate) fn spawn(
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
+    let (results_r, results_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
     let (sync_r, sync_w) = pipe()?;
-    let (stdin_r, stdout_w, stderr_w, report_w, sync_r) = (
+    let (stdin_r, stdout_w, stderr_w, results_w, report_w, sync_r) = (
         high(stdin_r)?,
         high(stdout_w)?,
         high(stderr_w)?,
+        high(results_w)?,
         high(report_w)?,
         high(sync_r)?,
     );
@@ -123,6 +127,7 @@ pub(crate) fn spawn(
         stdin: stdin_r.as_raw_fd(),
         stdout: stdout_w.as_raw_fd(),
         stderr: stderr_w.as_raw_fd(),
+        results: results_w.as_raw_fd(),
         report: report_w.as_raw_fd(),
         sync: sync_r.as_raw_fd(),
     };
@@ -158,7 +163,7 @@ pub(crate) fn spawn(
     let mut abort = Abort { pid, armed: true };
     // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    drop((stdin_r, stdout_w, stderr_w, report_w, sync_r));
+    drop((stdin_r, stdout_w, stderr_w, results_w, report_w, sync_r));
     wait_started(&report_r)?;
     let mount_ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
         .map(OwnedFd::from)
@@ -194,6 +199,7 @@ pub(crate) fn spawn(
         stdin: stdin_w,
         stdout: stdout_r,
         stderr: stderr_r,
+        results: results_r,
         mount_ns,
     })
 }

@@ -1,7 +1,11 @@
 //! Building wheels inside a test (a wheel is a zip with the package, METADATA, WHEEL and
 //! RECORD), so package installs can be tested from a local directory without any index.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where `tests/fixtures/scientific-wheels.sh` puts the pinned wheels.
+const WHEELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wheels");
+const WHEELS_SCRIPT: &str = "crates/switchboard-sandbox/tests/fixtures/scientific-wheels.sh";
 
 /// Write `name-version` into `dir`: a module `name` (dashes as underscores) whose
 /// `__init__.py` is `body`, requiring `requires`.
@@ -52,4 +56,25 @@ fn write(dir: &Path, name: &str, version: &str, files: &[(&str, &str)], requires
         .status()
         .expect("python3 runs");
     assert!(status.success(), "building the wheel {name}-{version}");
+}
+
+/// The pinned wheels, or a failure that says how to get them.
+pub fn scientific() -> PathBuf {
+    let dir = PathBuf::from(WHEELS);
+    let present = |prefix: &str| {
+        std::fs::read_dir(&dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(prefix) && name.ends_with(".whl")
+            })
+        })
+    };
+    for wheel in ["numpy-2.4.6-", "pandas-3.1.1-", "matplotlib-3.11.2-"] {
+        assert!(
+            present(wheel),
+            "the scientific wheels are missing ({wheel}*.whl not in {WHEELS}): run {WHEELS_SCRIPT} \
+             (scripts/install-test-deps.sh runs it) to download them once"
+        );
+    }
+    dir
 }

@@ -37,6 +37,16 @@ impl WorkerCgroup {
             .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
     }
 
+    /// Memory the group uses now (a session's interpreter and everything it started).
+    pub(crate) fn memory_current(&self) -> Option<u64> {
+        let (version, dir) = self.memory.as_ref()?;
+        let file = match version {
+            Version::V1 => "memory.usage_in_bytes",
+            Version::V2 => "memory.current",
+        };
+        fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+    }
+
     /// Processes still in the groups (there should be none once the sandbox's PID 1 is gone).
     pub(crate) fn remaining(&self) -> Vec<i32> {
         let mut pids = Vec::new();

@@ -98,16 +98,21 @@ pub(crate) struct ChildFds {
     pub stdin: c_int,
     pub stdout: c_int,
     pub stderr: c_int,
+    /// The results pipe: what the interpreter reports besides the program's output (files
+    /// and figures it produced, a session's answers), as [`RESULTS_FD`].
+    pub results: c_int,
     pub report: c_int,
     pub sync: c_int,
 }
 
 /// The parent moves every pipe end the child receives to at least this number, so that
-/// putting them in place (0..=4) never overwrites one not yet moved.
+/// putting them in place (0..=5) never overwrites one not yet moved.
 pub(crate) const FIRST_FREE_FD: c_int = 10;
 /// Where the child keeps the report and sync pipes once its descriptors are in place.
 pub(crate) const REPORT_FD: c_int = 3;
 const SYNC_FD: c_int = 4;
+/// Where the interpreter finds the results pipe (`bootstrap.py` knows the number).
+pub(crate) const RESULTS_FD: c_int = 5;
 
 /// Sandbox a freshly cloned process and exec the interpreter. Never returns.
 ///
@@ -132,12 +137,13 @@ pub(crate) unsafe fn run(plan: &Plan, fds: &ChildFds) -> ! {
             || libc::dup2(fds.stdin, 0) < 0
             || libc::dup2(fds.stdout, 1) < 0
             || libc::dup2(fds.stderr, 2) < 0
+            || libc::dup2(fds.results, RESULTS_FD) < 0
         {
             fail(Stage::Fds, 0);
         }
         // Everything else inherited from the service (sockets, other sandboxes' pipes) goes
         // now, not only at execve.
-        if libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32) != 0 {
+        if libc::syscall(libc::SYS_close_range, 6u32, u32::MAX, 0u32) != 0 {
             fail(Stage::Fds, 1);
         }
         reset_signals();

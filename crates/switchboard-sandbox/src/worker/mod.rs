@@ -22,8 +22,14 @@ use tokio::{
 
 use crate::isolation::{Spawned, WorkerCgroup};
 
+mod outputs;
+mod session;
+
+pub(crate) use outputs::{InputFiles, OutputLimits, Produced, add as add_outputs};
+pub(crate) use session::{SessionEnd, SessionReply};
+
 /// The Python source every worker runs before it receives a program.
-pub(crate) const BOOTSTRAP: &str = include_str!("bootstrap.py");
+pub(crate) const BOOTSTRAP: &str = include_str!("../bootstrap.py");
 
 /// How a run ended early, when the service ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +45,10 @@ pub(crate) struct Job {
     pub stdin: Option<String>,
     pub timeout: Duration,
     pub max_output_bytes: usize,
+    /// Written under /work before the program starts.
+    pub files: InputFiles,
+    /// What the program may hand back from /work/outputs/.
+    pub outputs: OutputLimits,
 }
 
 /// A finished run: the result and what is left to clean up (off the answer's path).
@@ -74,6 +84,7 @@ pub(crate) struct Worker {
     stdin: Option<pipe::Sender>,
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
+    results: pipe::Receiver,
     cgroup: Option<WorkerCgroup>,
     mount_ns: Option<OwnedFd>,
     reaped: bool,
@@ -94,6 +105,7 @@ impl Worker {
                 stdin: Some(pipe::Sender::from_owned_fd(spawned.stdin)?),
                 stdout: pipe::Receiver::from_owned_fd(spawned.stdout)?,
                 stderr: pipe::Receiver::from_owned_fd(spawned.stderr)?,
+                results: pipe::Receiver::from_owned_fd(spawned.results)?,
                 cgroup: Some(cgroup),
                 mount_ns: Some(spawned.mount_ns),
                 reaped: false,
@@ -151,9 +163,20 @@ impl Worker {
     /// Run one program. Consumes the worker: it is dead and reaped when this returns.
     pub(crate) async fn run(mut self, job: Job) -> Finished {
         let start = Instant::now();
-        let mut input = Vec::with_capacity(job.code.len() + 16);
-        input.extend_from_slice(format!("{}\n", job.code.len()).as_bytes());
+        let files = job.files.json();
+        let mut input = Vec::with_capacity(job.code.len() + files.len() + 32);
+        input.extend_from_slice(
+            format!(
+                "{} {} {} {}\n",
+                job.code.len(),
+                files.len(),
+                job.outputs.max_files,
+                job.outputs.max_bytes
+            )
+            .as_bytes(),
+        );
         input.extend_from_slice(job.code.as_bytes());
+        input.extend_from_slice(files);
         if let Some(stdin) = &job.stdin {
             input.extend_from_slice(stdin.as_bytes());
         }
@@ -169,8 +192,11 @@ impl Worker {
         tokio::pin!(deadline);
         let mut out = Capture::new(job.max_output_bytes);
         let mut err = Capture::new(job.max_output_bytes);
+        let mut produced = Capture::new(job.outputs.read_cap());
         let (mut out_buf, mut err_buf) = (vec![0u8; 16384], vec![0u8; 16384]);
+        let mut results_buf = vec![0u8; 16384];
         let (mut writer_done, mut out_eof, mut err_eof) = (false, false, false);
+        let mut results_eof = false;
         let mut killed = None;
         let pidfd = self.pidfd.clone();
         let status = loop {
@@ -190,6 +216,11 @@ impl Worker {
                     },
                     _ => err_eof = true,
                 },
+                // Past its cap the results are dropped (the program wrote there itself).
+                read = self.results.read(&mut results_buf), if !results_eof => match read {
+                    Ok(n) if n > 0 => { produced.push(&results_buf[..n]); }
+                    _ => results_eof = true,
+                },
                 guard = pidfd.readable() => {
                     match self.try_reap() {
                         Some(status) => break status,
@@ -206,10 +237,15 @@ impl Worker {
         // Every writer is dead: what they wrote is in the pipes now.
         drain(&self.stdout, &mut out);
         drain(&self.stderr, &mut err);
+        drain(&self.results, &mut produced);
         let cgroup = self.cgroup.take();
         let oom = cgroup.as_ref().is_some_and(WorkerCgroup::oom_killed);
+        let mut result = classify(status, duration, &out, &err, killed, oom);
+        if !produced.bytes.is_empty() {
+            outputs::attach(&mut result, &produced.bytes, produced.truncated);
+        }
         Finished {
-            result: classify(status, duration, &out, &err, killed, oom),
+            result,
             killed,
             leftovers: Leftovers {
                 cgroup,
