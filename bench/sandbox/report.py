@@ -15,6 +15,7 @@ KINDS = [
     ("cold", "cold `/usr/bin/python3 -c` (unisolated, fork/exec/wait)"),
     ("rest", "sandbox REST `POST /execute`"),
     ("mcp", "code-executor MCP `execute_code`"),
+    ("session", "sandbox REST `POST /execute` in one session (2nd and later calls)"),
 ]
 
 
@@ -106,6 +107,19 @@ for c in levels:
             "p50_ratio_to_cold": ratio_p50 if kind != "cold" else 1.0,
             "throughput_ratio_to_cold": ratio_tp if kind != "cold" else 1.0,
         })
+session_info = work / "session.json"
+if session_info.exists() and paced.get("session") and paced.get("rest"):
+    info = json.loads(session_info.read_text())
+    ratio = paced["session"]["latency_us"]["p50"] / paced["rest"]["latency_us"]["p50"]
+    memory = info.get("memory_bytes")
+    lines += [
+        "",
+        f"In a session, the second and later calls: p50 {ratio:.2f}× a one-shot call's (same run).",
+        "Memory of that session, idle after the calls (its cgroup's `memory.current`, absolute): "
+        + (f"{memory / 2**20:.1f} MiB" if memory else "not measured (no memory cgroup)")
+        + f" of its {info.get('memory_limit_bytes', 0) / 2**20:.0f} MiB limit.",
+    ]
+    summary.append({"run": "session", "p50_ratio_to_one_shot": ratio, "idle_memory_bytes": memory})
 rest = paced.get("rest")
 lines += [
     "",

@@ -53,6 +53,14 @@ paced=(-c 1 --rate "$rate" --requests "$paced_requests" --warmup "$warmup" --exp
   --url "http://127.0.0.1:$sandbox_port/execute" --body "$hello" > /dev/null
 "$loadgen" mcp "${paced[@]}" --output "$work/paced-mcp.json" \
   --url "http://127.0.0.1:$executor_port/mcp" --tool execute_code --arguments "$hello" > /dev/null
+# A code-interpreter session: the warm-up takes its first call; the rest run in the same
+# interpreter. Then its memory, idle, as its cgroup measures it.
+session=$(curl -fsS -X POST "http://127.0.0.1:$sandbox_port/sessions" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])')
+"$loadgen" http "${paced[@]}" --output "$work/paced-session.json" \
+  --url "http://127.0.0.1:$sandbox_port/execute" \
+  --body '{"code":"print('"'"'hello'"'"')","session_id":"'"$session"'"}' > /dev/null
+curl -fsS "http://127.0.0.1:$sandbox_port/sessions/$session" > "$work/session.json"
+curl -fsS -X DELETE "http://127.0.0.1:$sandbox_port/sessions/$session" > /dev/null
 
 load=(--duration "$duration" --warmup "$warmup" --expect hello)
 for c in $concurrency; do
