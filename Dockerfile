@@ -51,10 +51,20 @@ RUN apt-get update \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
          --shell /usr/sbin/nologin switchboard \
     && install -d -o 10001 -g 10001 -m 0755 /var/lib/switchboard /var/lib/switchboard/packages
+# The code interpreter's scientific stack (numpy, pandas, matplotlib and what they pull in), as
+# the exact binary wheels the tests pin: downloaded now, installed by the sandbox itself at its
+# first start (SANDBOX_PREINSTALL), through its own checks and verified package store, so
+# they are in its manifest like any other package. Later starts find them installed.
+COPY crates/switchboard-sandbox/tests/fixtures/scientific-requirements.txt /opt/switchboard/scientific-requirements.txt
+RUN python3 -m pip download --no-cache-dir --disable-pip-version-check --no-input \
+      --only-binary :all: --dest /opt/switchboard/wheels \
+      -r /opt/switchboard/scientific-requirements.txt
 COPY --from=build /out/switchboard /usr/local/bin/switchboard
 ENV SWITCHBOARD_LOG_FORMAT=json \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SANDBOX_WHEEL_DIR=/opt/switchboard/wheels \
+    SANDBOX_PREINSTALL=numpy==2.4.6,pandas==3.1.1,matplotlib==3.11.2
 USER 10001:10001
 EXPOSE 8001
 ENTRYPOINT ["/usr/local/bin/switchboard"]

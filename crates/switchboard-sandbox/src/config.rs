@@ -157,6 +157,16 @@ pub struct RawConfig {
     /// Longest one pip run may take [default: 300].
     #[arg(long, env = "SANDBOX_INSTALL_TIMEOUT_SECONDS", value_name = "SECONDS")]
     pub install_timeout_seconds: Option<f64>,
+    /// Packages installed at start, each an exact pin `name==version` (comma-separated),
+    /// through the same checks as `install_package` (from `wheel_dir` when offline);
+    /// `/ready` waits for them [default: none].
+    #[arg(
+        long,
+        env = "SANDBOX_PREINSTALL",
+        value_delimiter = ',',
+        value_name = "PINS"
+    )]
+    pub preinstall: Option<Vec<String>>,
     /// Code-interpreter sessions open at once, all callers together; 0 turns sessions off
     /// [default: 8].
     #[arg(long, env = "SANDBOX_MAX_SESSIONS", value_name = "N")]
@@ -371,6 +381,7 @@ impl Config {
                 })
                 .transpose()?,
             allow_source_builds: raw.allow_source_builds.unwrap_or(false),
+            preinstall: raw.preinstall.unwrap_or_default(),
             install_timeout: duration(
                 "install_timeout_seconds",
                 raw.install_timeout_seconds,
@@ -382,6 +393,15 @@ impl Config {
                 "{}: '{}' must be an absolute path",
                 setting("state_dir", "state-dir"),
                 dir.display()
+            )));
+        }
+        if let Some(bad) = packages.preinstall.iter().find(|p| {
+            !p.split_once("==")
+                .is_some_and(|(n, v)| !n.trim().is_empty() && !v.trim().is_empty())
+        }) {
+            return Err(Error::Config(format!(
+                "{}: '{bad}' is not an exact pin; write name==version",
+                setting("preinstall", "preinstall")
             )));
         }
         if packages.offline && packages.wheel_dir.is_none() {

@@ -23,6 +23,8 @@ pub struct PackageSettings {
     pub admin_token: Option<String>,
     pub allow_source_builds: bool,
     pub install_timeout: Duration,
+    /// Exact pins installed at start.
+    pub preinstall: Vec<String>,
 }
 
 impl PackageSettings {
@@ -38,6 +40,7 @@ impl PackageSettings {
             admin_token: None,
             allow_source_builds: false,
             install_timeout: Duration::from_secs(300),
+            preinstall: Vec::new(),
         }
     }
     pub fn with_state_dir(mut self, dir: PathBuf) -> Self {

@@ -85,6 +85,32 @@ fn errors_name_the_setting() {
     })
     .expect_err("a relative state directory");
     assert!(err.to_string().contains("SANDBOX_STATE_DIR"), "{err}");
+    for (raw, flag) in [
+        (
+            RawConfig {
+                preinstall: Some(vec!["numpy>=2".into()]),
+                ..Default::default()
+            },
+            "SANDBOX_PREINSTALL",
+        ),
+        (
+            RawConfig {
+                session_idle_seconds: Some(7200),
+                ..Default::default()
+            },
+            "SANDBOX_SESSION_IDLE_SECONDS",
+        ),
+        (
+            RawConfig {
+                max_sessions_per_caller: Some(0),
+                ..Default::default()
+            },
+            "SANDBOX_MAX_SESSIONS_PER_CALLER",
+        ),
+    ] {
+        let err = config(raw).expect_err(flag);
+        assert!(err.to_string().contains(flag), "{err}");
+    }
 }
 
 #[test]

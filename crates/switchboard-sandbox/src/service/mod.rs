@@ -1,25 +1,20 @@
 //! [`Sandbox`]: the engine behind the REST API and the MCP tools.
 
 use std::{
-    os::unix::fs::{MetadataExt, PermissionsExt},
-    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use futures::future::BoxFuture;
 use switchboard_protocol::sandbox::{
     ExecuteRequest, ExecutionResult, InstallOutcome, InstallRequest,
 };
-use switchboard_runtime::{
-    DependencyStatus, Metrics, Readiness, health::ReadinessReport, propagation,
-};
+use switchboard_runtime::{Metrics, propagation};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
-    Config, Error, PackageSettings,
+    Config, Error,
     config::Limits,
     error::ExecuteError,
     isolation::{CgroupLimits, Isolation, IsolationSettings, RlimitSettings},
@@ -27,7 +22,6 @@ use crate::{
     packages::{AdminError, Installed, Packages, Pending},
     pool::{Pool, TakeError},
     sessions::{SessionRun, Sessions},
-    state::StateDir,
     worker::{BOOTSTRAP, InputFiles, Job, OutputLimits},
 };
 
@@ -48,6 +42,9 @@ const SELF_TEST_EXPECTED: &str = "1000 1000 1 sandbox 0";
 struct Inner {
     pool: Pool,
     sessions: Sessions,
+    /// Packages installed at start: `None` until done, then what became of each.
+    preinstall: std::sync::Mutex<Option<Vec<serde_json::Value>>>,
+    preinstall_pins: Vec<String>,
     limits: Limits,
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
@@ -146,6 +143,8 @@ impl Sandbox {
         let sandbox = Sandbox {
             inner: Arc::new(Inner {
                 sessions,
+                preinstall: std::sync::Mutex::new(None),
+                preinstall_pins: config.packages.preinstall.clone(),
                 pool,
                 limits,
                 slots: Arc::new(Semaphore::new(config.max_concurrent)),
@@ -168,6 +167,7 @@ impl Sandbox {
             );
         }
         tracing::info!(isolation = %description, "sandbox isolation in force");
+        sandbox.start_preinstall();
         Ok(sandbox)
     }
 
@@ -406,86 +406,8 @@ impl Sandbox {
     }
 }
 
-/// `/ready`: the pool can start interpreters; details of isolation and packages. Isolation
-/// with accepted degraded layers is still ready (the operator chose it); its detail says
-/// "degraded" for each.
-pub(crate) struct SandboxReadiness(Sandbox);
+mod dirs;
+mod readiness;
 
-impl Readiness for SandboxReadiness {
-    fn check(&self) -> BoxFuture<'_, ReadinessReport> {
-        Box::pin(async move {
-            let inner = &self.0.inner;
-            let (ready, pool) = inner.pool.status();
-            ReadinessReport::all(vec![
-                DependencyStatus::new("pool", ready, pool),
-                DependencyStatus::new("isolation", true, inner.isolation.clone()),
-                DependencyStatus::new("packages", true, inner.packages.describe()),
-                DependencyStatus::new("sessions", true, inner.sessions.describe()),
-            ])
-        })
-    }
-}
-
-/// Create the managed site-packages directory, the service's own (mode 0755).
-fn prepare_packages_dir(dir: &Path) -> Result<(), Error> {
-    let setting = "packages_dir (--packages-dir / SANDBOX_PACKAGES_DIR)";
-    if !dir.is_absolute() {
-        return Err(Error::Config(format!(
-            "{setting}: '{}' must be an absolute path",
-            dir.display()
-        )));
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Config(format!("{setting}: cannot create {}: {e}", dir.display())))?;
-    // The store is the service's alone (see packages::store): pip installs elsewhere and the
-    // service copies verified files in. A directory handed to pip's uid by an older version
-    // is taken back; its contents are checked against the manifest at start.
-    let meta = std::fs::symlink_metadata(dir)
-        .map_err(|e| Error::Config(format!("{setting}: {}: {e}", dir.display())))?;
-    if !meta.is_dir() {
-        return Err(Error::Config(format!(
-            "{setting}: {} is not a directory",
-            dir.display()
-        )));
-    }
-    // SAFETY: plain getters.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    if meta.uid() != uid {
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| {
-            Error::Config(format!(
-                "{setting}: {} belongs to uid {}, and the service (uid {uid}) cannot take it: {e}",
-                dir.display(),
-                meta.uid()
-            ))
-        })?;
-    }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::Config(format!("{setting}: {}: {e}", dir.display())))?;
-    Ok(())
-}
-
-/// Open the service's state directory (see [`crate::state`]). It must lie outside the packages
-/// directory, which pip's uid owns and programs see; checked before anything is created, and
-/// again on the resolved path.
-fn open_state_dir(packages: &PackageSettings) -> Result<StateDir, Error> {
-    let setting = "state_dir (--state-dir / SANDBOX_STATE_DIR)";
-    let real_packages = std::fs::canonicalize(&packages.dir).unwrap_or(packages.dir.clone());
-    let check = |state: &Path| {
-        let overlaps = [&packages.dir, &real_packages]
-            .iter()
-            .any(|p| state.starts_with(p) || p.starts_with(state));
-        if overlaps {
-            return Err(Error::Config(format!(
-                "{setting}: {} must lie outside the packages directory {}",
-                state.display(),
-                packages.dir.display()
-            )));
-        }
-        Ok(())
-    };
-    let dir = packages.state_dir()?;
-    check(&dir)?;
-    let state = StateDir::open(&dir).map_err(|e| Error::Config(format!("{setting}: {e}")))?;
-    check(state.path())?;
-    Ok(state)
-}
+use dirs::{open_state_dir, prepare_packages_dir};
+pub(crate) use readiness::SandboxReadiness;
