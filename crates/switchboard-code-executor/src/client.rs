@@ -1,6 +1,8 @@
 //! The sandbox's REST API, as the code-executor calls it. Every request carries the current
 //! span's W3C trace context (`traceparent`), so the sandbox's request span joins the tool
-//! call's trace.
+//! call's trace. Sessions and their files are in [`sessions`].
+
+mod sessions;
 
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ use switchboard_protocol::sandbox::{
 use switchboard_runtime::propagation;
 
 use crate::Config;
+
+pub use sessions::{Download, OWNER_HEADER, Owner};
 
 /// Why a call to the sandbox did not produce a result. The messages are written for the model
 /// that called the tool: what happened and that nothing ran.
@@ -42,6 +46,18 @@ impl ClientError {
         matches!(
             self,
             Self::Unreachable { .. } | Self::Failed { status: 503, .. }
+        )
+    }
+
+    /// Whether the sandbox said the session is unknown to this caller (404) or has ended
+    /// (410): where it was is worth forgetting.
+    pub fn session_gone(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused {
+                status: 404 | 410,
+                ..
+            }
         )
     }
 
@@ -123,8 +139,21 @@ impl SandboxClient {
             .collect())
     }
 
-    pub async fn execute(&self, request: &ExecuteRequest) -> Result<ExecutionResult, ClientError> {
-        self.post("/execute", request, self.execute_timeout).await
+    /// `POST /execute`, as `owner` when known: a session's program must be run as the
+    /// session's owner (the sandbox refuses others), and a one-shot run carries it too.
+    pub async fn execute(
+        &self,
+        request: &ExecuteRequest,
+        owner: Option<&Owner>,
+    ) -> Result<ExecutionResult, ClientError> {
+        let mut builder = self
+            .http
+            .post(format!("{}/execute", self.base))
+            .json(request);
+        if let Some(owner) = owner {
+            builder = builder.header(OWNER_HEADER, owner.header());
+        }
+        self.send(builder, self.execute_timeout).await
     }
 
     pub async fn install(&self, request: &InstallRequest) -> Result<InstallOutcome, ClientError> {
@@ -154,16 +183,32 @@ impl SandboxClient {
         body: &B,
         timeout: Duration,
     ) -> Result<T, ClientError> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
+        let builder = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send(builder, timeout).await
+    }
+
+    /// Send `builder` with the trace context, within `timeout`; its JSON answer.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let response = self.send_raw(builder, timeout).await?;
+        Self::decode(response).await
+    }
+
+    /// Send `builder` with the trace context, within `timeout`; the answer, whatever its status.
+    async fn send_raw(
+        &self,
+        builder: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, ClientError> {
+        builder
             .headers(propagation::headers())
             .timeout(timeout)
-            .json(body)
             .send()
             .await
-            .map_err(|e| self.transport(e, timeout))?;
-        Self::decode(response).await
+            .map_err(|e| self.transport(e, timeout))
     }
 
     fn transport(&self, error: reqwest::Error, timeout: Duration) -> ClientError {
@@ -195,14 +240,20 @@ impl SandboxClient {
     }
 
     async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+        let bytes = Self::body(response).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::BadResponse(e.to_string()))
+    }
+
+    /// The body of a success answer; an error answer as [`ClientError::Refused`] (4xx) or
+    /// [`ClientError::Failed`], with the message of its `{"error":{...}}` body.
+    async fn body(response: reqwest::Response) -> Result<bytes::Bytes, ClientError> {
         let status = response.status();
         let bytes = response
             .bytes()
             .await
             .map_err(|e| ClientError::BadResponse(format!("reading the body: {e}")))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| ClientError::BadResponse(e.to_string()));
+            return Ok(bytes);
         }
         let message = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()

@@ -5,19 +5,23 @@
 //! - [`config`]: settings (`--listen`, `--sandbox-url` (repeatable), timeouts) and their
 //!   validation.
 //! - [`sandboxes`]: several sandboxes behind one code-executor: choice by free interpreters,
-//!   ejection, retry only when nothing ran, packages kept level.
+//!   ejection, retry only when nothing ran, packages kept level; each session's calls routed
+//!   to the sandbox that holds it.
 //! - [`client`]: the sandbox's REST API (`POST /execute`, `POST /packages`, `GET /ready`) over
 //!   reqwest, with errors written for the model that called the tool; each request carries
-//!   the tool call's `traceparent`.
+//!   the tool call's `traceparent`; sessions and files as the caller's `X-Switchboard-Owner`.
 //! - [`server`]: the rmcp handler with `execute_code` and `install_package`; results as text
 //!   for the model, every field as structured content, `isError` for failures; each call in an
-//!   `mcp_tool_call` span continuing the caller's trace.
+//!   `mcp_tool_call` span continuing the caller's trace. [`session_tools`]: the code
+//!   interpreter's `create_session`, `close_session`, `upload_file`, `list_files`,
+//!   `download_file`.
 //! - [`tasks`]: task-augmented calls (MCP 2025-11-25 tasks): a bounded queue, results kept in
 //!   a state directory for the task's TTL and across restarts; [`front`] maps their methods
 //!   onto rmcp, which models the later tasks extension instead.
 //!
 //! The code-executor runs nothing itself: the gateway federates it, and it forwards to the
-//! sandboxes. Its only state is its tasks. `/ready` is ready while any sandbox can take an
+//! sandboxes. Its only state is its tasks, and where each session is (a hint it can
+//! rebuild). `/ready` is ready while any sandbox can take an
 //! execution. [`serve`] runs it on a listener the caller bound; [`router`] builds the app.
 
 pub mod client;
@@ -25,6 +29,7 @@ pub mod config;
 pub mod front;
 pub mod sandboxes;
 pub mod server;
+pub mod session_tools;
 mod task_methods;
 pub mod tasks;
 

@@ -20,11 +20,16 @@
 //!   sandbox lacks something. Approvals stay per sandbox: a pin held for approval on one must
 //!   be approved there (its admin endpoint); until then that sandbox is not chosen.
 //!
+//! - **Sessions** live on one sandbox; [`sessions`] routes their calls there.
+//!
 //! What is lost when a sandbox dies: the executions in flight on it (each fails with a
-//! message that says the program may have started).
+//! message that says the program may have started), and the sessions it held.
+
+mod sessions;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    future::Future,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -39,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
-    client::{ClientError, SandboxClient},
+    client::{ClientError, Owner, SandboxClient},
 };
 
 const FIRST_EJECTION: Duration = Duration::from_secs(1);
@@ -129,6 +134,8 @@ struct Inner {
     backends: Mutex<BTreeMap<String, Arc<Backend>>>,
     next: AtomicUsize,
     probe_interval: Duration,
+    /// Which sandbox holds each session (see [`sessions`]).
+    routes: Mutex<sessions::Routes>,
 }
 
 impl Sandboxes {
@@ -153,6 +160,7 @@ impl Sandboxes {
                 backends: Mutex::new(BTreeMap::new()),
                 next: AtomicUsize::new(0),
                 probe_interval: config.sandbox_probe_interval,
+                routes: Mutex::new(sessions::Routes::default()),
             }),
         };
         // Unresolved seeds are sandboxes at once, assumed ready until probed, so the first
@@ -223,14 +231,37 @@ impl Sandboxes {
             .cloned()
     }
 
-    /// Run `request` on one sandbox; on another only when the first never received it.
-    pub async fn execute(&self, request: &ExecuteRequest) -> Result<ExecutionResult, ClientError> {
+    /// Run `request` (one-shot, no session) on one sandbox; on another only when the first
+    /// never received it. As `owner` when known (see [`crate::client::Owner`]).
+    pub async fn execute(
+        &self,
+        request: &ExecuteRequest,
+        owner: Option<&Owner>,
+    ) -> Result<ExecutionResult, ClientError> {
+        let op = move |client: SandboxClient| async move { client.execute(request, owner).await };
+        self.on_any(op, ClientError::not_run)
+            .await
+            .map(|(_, result)| result)
+    }
+
+    /// Run `op` on one sandbox, chosen as an execution is; on another when the first could not
+    /// be reached or gave an answer that `elsewhere` says another sandbox may not give (one
+    /// that provably did nothing). Also which sandbox did it.
+    async fn on_any<T, F, Fut>(
+        &self,
+        op: F,
+        elsewhere: fn(&ClientError) -> bool,
+    ) -> Result<(Arc<Backend>, T), ClientError>
+    where
+        F: Fn(SandboxClient) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
         let mut tried = Vec::new();
         let mut last = None;
         while let Some(backend) = self.pick(&tried) {
             let result = {
                 let _counted = InFlight::enter(&backend.in_flight);
-                backend.client.execute(request).await
+                op(backend.client.clone()).await
             };
             match result {
                 Err(error @ ClientError::Unreachable { .. }) => {
@@ -238,8 +269,8 @@ impl Sandboxes {
                     tried.push(backend.url().to_owned());
                     last = Some(error);
                 }
-                // Busy or stopping: not run there, and not a fault to eject it for.
-                Err(error) if error.not_run() => {
+                // E.g. busy or stopping: not run there, and not a fault to eject it for.
+                Err(error) if elsewhere(&error) => {
                     tried.push(backend.url().to_owned());
                     last = Some(error);
                 }
@@ -247,7 +278,8 @@ impl Sandboxes {
                     backend.fail(&error);
                     return Err(error);
                 }
-                other => return other,
+                Err(error) => return Err(error),
+                Ok(value) => return Ok((backend, value)),
             }
         }
         Err(last.unwrap_or_else(|| self.none_usable()))

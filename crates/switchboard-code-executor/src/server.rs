@@ -1,4 +1,5 @@
-//! The MCP face: `execute_code` and `install_package`, forwarded to the sandbox.
+//! The MCP face: `execute_code` and `install_package`, forwarded to the sandbox; the session
+//! and file tools are in [`crate::session_tools`].
 
 use std::time::Instant;
 
@@ -21,11 +22,17 @@ use switchboard_protocol::{
     sandbox::{
         EXECUTE_CODE_DESCRIPTION, ExecuteRequest, ExecutionResult, INSTALL_PACKAGE_DESCRIPTION,
         InstallOutcome, InstallRequest, execution_tool_result, install_tool_result,
+        validate_file_name,
     },
 };
 use switchboard_runtime::{Metrics, metrics::latency_histogram};
 
-use crate::{client::ClientError, sandboxes::Sandboxes, tasks::Tasks};
+use crate::{
+    client::{ClientError, Owner},
+    sandboxes::Sandboxes,
+    task_methods,
+    tasks::Tasks,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -41,7 +48,7 @@ struct ToolLabel {
 /// Tool-call metrics: calls by tool and outcome (ok, tool_error, or why the sandbox failed),
 /// and their duration.
 #[derive(Clone)]
-struct ToolMetrics {
+pub(crate) struct ToolMetrics {
     calls: Family<CallLabels, Counter>,
     duration: Family<ToolLabel, Histogram, fn() -> Histogram>,
 }
@@ -65,7 +72,7 @@ impl ToolMetrics {
         this
     }
 
-    fn record(&self, tool: &'static str, outcome: &'static str, start: Instant) {
+    pub(crate) fn record(&self, tool: &'static str, outcome: &'static str, start: Instant) {
         self.calls
             .get_or_create(&CallLabels { tool, outcome })
             .inc();
@@ -75,16 +82,16 @@ impl ToolMetrics {
     }
 }
 
-fn unavailable(what: &str, error: &ClientError) -> CallToolResult {
+pub(crate) fn unavailable(what: &str, error: &ClientError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(format!("{what}: {error}"))])
 }
 
 /// The rmcp handler. One clone serves each MCP session.
 #[derive(Clone)]
 pub struct CodeExecutorServer {
-    sandbox: Sandboxes,
+    pub(crate) sandbox: Sandboxes,
     tasks: Tasks,
-    metrics: ToolMetrics,
+    pub(crate) metrics: ToolMetrics,
     tool_router: ToolRouter<Self>,
 }
 
@@ -95,7 +102,7 @@ impl CodeExecutorServer {
             sandbox,
             tasks,
             metrics: ToolMetrics::register(metrics),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::session_tool_router(),
         }
     }
 
@@ -109,13 +116,41 @@ impl CodeExecutorServer {
         output_schema = schema_for_output::<ExecutionResult>(),
         annotations(read_only_hint = false, destructive_hint = false, open_world_hint = false)
     )]
-    #[tracing::instrument(skip_all, fields(code_bytes = args.code.len()))]
     pub async fn execute_code(
         &self,
+        context: RequestContext<RoleServer>,
         Parameters(args): Parameters<ExecuteRequest>,
     ) -> CallToolResult {
+        let owner = task_methods::owner(&context);
+        self.run_execute(args, owner).await
+    }
+
+    /// An execution, as a plain call and a task run it: in its session (on the sandbox that
+    /// holds it, as `owner`) when it names one, else on any sandbox.
+    #[tracing::instrument(skip_all, fields(code_bytes = args.code.len(), session_id = args.session_id.as_deref()))]
+    pub(crate) async fn run_execute(
+        &self,
+        args: ExecuteRequest,
+        owner: Result<Owner, String>,
+    ) -> CallToolResult {
         let start = Instant::now();
-        match self.sandbox.execute(&args).await {
+        // Bad input files are answered here rather than after a round trip.
+        let checked = args.files.iter().try_for_each(|file| {
+            validate_file_name(&file.name)?;
+            file.bytes().map(drop)
+        });
+        let result = match (checked, &args.session_id, owner) {
+            (Err(why), ..) | (Ok(()), Some(_), Err(why)) => {
+                self.metrics.record("execute_code", "refused", start);
+                let text = format!("The program was not run: {why}");
+                return CallToolResult::error(vec![ContentBlock::text(text)]);
+            }
+            (Ok(()), Some(id), Ok(owner)) => {
+                self.sandbox.execute_in_session(&owner, id, &args).await
+            }
+            (Ok(()), None, owner) => self.sandbox.execute(&args, owner.as_ref().ok()).await,
+        };
+        match result {
             Ok(result) => {
                 let outcome = if result.success { "ok" } else { "tool_error" };
                 self.metrics.record("execute_code", outcome, start);
@@ -124,7 +159,7 @@ impl CodeExecutorServer {
             Err(error) => {
                 tracing::warn!(%error, "execute_code: the sandbox did not deliver");
                 self.metrics.record("execute_code", error.kind(), start);
-                let what = if error.not_run() {
+                let what = if error.not_run() || matches!(error, ClientError::Refused { .. }) {
                     "The program was not run"
                 } else {
                     "No result"
@@ -194,7 +229,7 @@ impl ServerHandler for CodeExecutorServer {
                 env!("CARGO_PKG_VERSION"),
             ))
             .with_instructions(
-                "Code execution: execute_code runs a Python 3 program in an isolated sandbox without network and returns its output; install_package makes a package importable (subject to policy and operator approval).",
+                "Code execution: execute_code runs a Python 3 program in an isolated sandbox without network and returns its output; install_package makes a package importable (subject to policy and operator approval). For work in several steps, create_session starts an interpreter that keeps its variables and files across execute_code calls that name its session_id; upload_file, list_files and download_file move files in and out of its /work; close_session ends it.",
             )
     }
 }

@@ -18,6 +18,7 @@ use switchboard_runtime::auth::{Identity, Method, ON_BEHALF_OF};
 use tracing::Instrument;
 
 use crate::{
+    client::Owner,
     server::CodeExecutorServer,
     tasks::{
         Caller, Job,
@@ -35,13 +36,16 @@ struct CallParams {
     task: Option<TaskParams>,
 }
 
-/// Whose tasks this request may see: the authenticated caller (its method and subject), or,
-/// with authentication off, the MCP session; narrowed to a user the caller names in
-/// `params._meta["io.switchboard/on-behalf-of"].subject` (as the gateway names the person
-/// behind a chat). Naming a user only narrows: a caller never reaches another caller's tasks,
-/// so no delegate list is needed for it. The parts are kept apart (a JSON array), so no
-/// subject can pass for another.
-fn caller(context: &RequestContext<RoleServer>, params: &Value) -> Result<Caller, ErrorData> {
+/// Whose tasks and sessions this request may reach: the authenticated caller (its method and
+/// subject), or, with authentication off, the MCP session; narrowed to a user the caller
+/// names in `params._meta["io.switchboard/on-behalf-of"].subject` (as the gateway names the
+/// person behind a chat). Naming a user only narrows: a caller never reaches another caller's
+/// tasks or sessions, so no delegate list is needed for it. The parts are kept apart (a JSON
+/// array), so no subject can pass for another.
+pub(crate) fn caller(
+    context: &RequestContext<RoleServer>,
+    params: &Value,
+) -> Result<Caller, ErrorData> {
     let parts = context.extensions.get::<http::request::Parts>();
     let identity = context
         .extensions
@@ -55,7 +59,7 @@ fn caller(context: &RequestContext<RoleServer>, params: &Value) -> Result<Caller
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(|| {
                     ErrorData::invalid_request(
-                        "tasks need an MCP session (Mcp-Session-Id) or an authenticated caller",
+                        "tasks and sessions need an MCP session (Mcp-Session-Id) or an authenticated caller",
                         None,
                     )
                 })?;
@@ -76,6 +80,14 @@ fn caller(context: &RequestContext<RoleServer>, params: &Value) -> Result<Caller
     serde_json::to_string(&owner)
         .map(Caller)
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+}
+
+/// The owner of the sessions a plain tool call may reach (its caller, as for tasks; rmcp has
+/// moved the call's `_meta` into the context), or why it has none.
+pub(crate) fn owner(context: &RequestContext<RoleServer>) -> Result<Owner, String> {
+    caller(context, &Value::Null)
+        .map(|caller| Owner::from(&caller))
+        .map_err(|error| error.message.into_owned())
 }
 
 fn task_id(params: &Value) -> Result<String, ErrorData> {
@@ -157,9 +169,9 @@ impl CodeExecutorServer {
         let job: Job = match call.name.as_str() {
             "execute_code" => {
                 let args: ExecuteRequest = arguments(&call.name, call.arguments)?;
-                Box::pin(
-                    async move { server.execute_code(Parameters(args)).await }.instrument(span),
-                )
+                // The task's caller owns the sessions it may run in, as a plain call's does.
+                let owner = Ok(Owner::from(&caller));
+                Box::pin(async move { server.run_execute(args, owner).await }.instrument(span))
             }
             "install_package" => {
                 let args: InstallRequest = arguments(&call.name, call.arguments)?;

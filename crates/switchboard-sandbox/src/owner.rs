@@ -29,13 +29,33 @@ pub(crate) fn owner(
 
 /// The owner of a REST request.
 pub(crate) fn of_request(identity: Option<&Identity>, headers: &axum::http::HeaderMap) -> String {
-    let narrowed = headers.get(OWNER_HEADER).and_then(|v| v.to_str().ok());
-    owner(identity, None, narrowed)
+    let narrowed = headers.get(OWNER_HEADER).map(header_text);
+    owner(identity, None, narrowed.as_deref())
+}
+
+/// A header's value as text. One that is not visible ASCII is not ignored (that would widen
+/// the owner to the caller alone): its bytes are written in hex after a NUL, which no
+/// visible-ASCII value contains, so it cannot pass for another.
+pub(crate) fn header_text(value: &axum::http::HeaderValue) -> String {
+    match value.to_str() {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!("\0{}", switchboard_runtime::hex(value.as_bytes())),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_that_is_not_ascii_still_narrows() {
+        let mut headers = axum::http::HeaderMap::new();
+        let value = axum::http::HeaderValue::from_bytes(b"caf\xc3\xa9").expect("a header value");
+        headers.insert(OWNER_HEADER, value);
+        let narrowed = of_request(None, &headers);
+        assert_ne!(narrowed, owner(None, None, None));
+        assert!(narrowed.contains("636166c3a9"), "{narrowed}");
+    }
 
     #[test]
     fn owners_keep_their_parts_apart() {

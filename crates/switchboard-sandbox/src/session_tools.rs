@@ -14,6 +14,7 @@ use switchboard_protocol::sandbox::{
     CLOSE_SESSION_DESCRIPTION, CREATE_SESSION_DESCRIPTION, ClosedSession, CreateSessionRequest,
     DOWNLOAD_FILE_DESCRIPTION, FileContent, FileList, FileRequest, LIST_FILES_DESCRIPTION,
     SessionFile, SessionInfo, SessionRef, UPLOAD_FILE_DESCRIPTION, UploadFileRequest,
+    file_tool_result,
 };
 use switchboard_runtime::auth::Identity;
 
@@ -52,26 +53,6 @@ fn structured<T: serde::Serialize>(text: String, value: &T) -> CallToolResult {
 
 fn refused(error: ExecuteError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error.to_string())])
-}
-
-/// A downloaded file as tool content: text as text, pictures as images, the rest as base64.
-pub(crate) fn file_tool_result(file: &FileContent, bytes: &[u8]) -> CallToolResult {
-    let textual = file.mime_type.starts_with("text/") || file.mime_type == "application/json";
-    let content = match std::str::from_utf8(bytes) {
-        Ok(text) if textual || !file.mime_type.starts_with("image/") && !text.contains('\0') => {
-            ContentBlock::text(text.to_owned())
-        }
-        _ if file.mime_type.starts_with("image/") => {
-            ContentBlock::image(file.content_base64.clone(), file.mime_type.clone())
-        }
-        _ => ContentBlock::text(format!(
-            "{} ({}, {} bytes), base64:\n{}",
-            file.name, file.mime_type, file.size, file.content_base64
-        )),
-    };
-    let mut result = structured(String::new(), file);
-    result.content = vec![content];
-    result
 }
 
 #[tool_router(router = session_tool_router, vis = "pub(crate)")]
@@ -199,16 +180,7 @@ impl SandboxServer {
             .read(&owner, &args.session_id, &args.name)
             .await
         {
-            Ok((bytes, mime)) => {
-                use base64::Engine;
-                let file = FileContent {
-                    name: args.name,
-                    mime_type: mime.to_owned(),
-                    size: bytes.len() as u64,
-                    content_base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
-                };
-                file_tool_result(&file, &bytes)
-            }
+            Ok((bytes, mime)) => file_tool_result(&args.name, mime, &bytes),
             Err(error) => refused(error),
         }
     }

@@ -242,6 +242,32 @@ pub fn execution_tool_result(result: &ExecutionResult) -> CallToolResult {
     tool
 }
 
+/// A downloaded file as a tool result, the same on both MCP faces: UTF-8 text as text (unless
+/// it is a picture, or binary with NULs), a picture as image content, anything else as base64
+/// text; always [`FileContent`] as structured content.
+pub fn file_tool_result(name: &str, mime_type: &str, bytes: &[u8]) -> CallToolResult {
+    use base64::Engine;
+    let file = FileContent {
+        name: name.to_owned(),
+        mime_type: mime_type.to_owned(),
+        size: bytes.len() as u64,
+        content_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+    };
+    let image = file.mime_type.starts_with("image/");
+    let textual = file.mime_type.starts_with("text/") || file.mime_type == "application/json";
+    let content = match std::str::from_utf8(bytes) {
+        Ok(text) if textual || (!image && !text.contains('\0')) => ContentBlock::text(text),
+        _ if image => ContentBlock::image(file.content_base64.clone(), file.mime_type.clone()),
+        _ => ContentBlock::text(format!(
+            "{} ({}, {} bytes), base64:\n{}",
+            file.name, file.mime_type, file.size, file.content_base64
+        )),
+    };
+    let mut result = structured_tool_result(String::new(), serde_json::to_value(&file), false);
+    result.content = vec![content];
+    result
+}
+
 /// The MCP tool result of an install decision; `isError` for rejected and failed.
 pub fn install_tool_result(outcome: &InstallOutcome) -> CallToolResult {
     structured_tool_result(
@@ -367,6 +393,25 @@ mod tests {
                 .as_text()
                 .is_some_and(|t| t.text.contains("figure-1.png"))
         );
+    }
+
+    #[test]
+    fn downloads_are_text_images_or_base64() {
+        let text = file_tool_result("out.txt", "text/plain", b"hello");
+        assert_eq!(
+            text.content[0].as_text().map(|t| t.text.as_str()),
+            Some("hello")
+        );
+        let structured = text.structured_content.expect("structured");
+        assert_eq!(structured["content_base64"], "aGVsbG8=");
+        let image = file_tool_result("chart.png", "image/png", b"\x89PNG");
+        assert!(image.content[0].as_image().is_some());
+        for binary in [&b"\xff\x00"[..], b"nul\x00inside"] {
+            let result = file_tool_result("data.bin", "application/octet-stream", binary);
+            let shown = result.content[0].as_text().map(|t| t.text.clone());
+            assert!(shown.is_some_and(|t| t.contains("base64:")), "{result:?}");
+            assert_eq!(result.is_error, Some(false));
+        }
     }
 
     #[test]

@@ -298,7 +298,14 @@ impl Sandbox {
             let result = self.inner.sessions.execute(owner, id, run).await;
             drop(permit);
             if let Ok(result) = &result {
-                self.inner.metrics.record(result, None);
+                let outcome = self.inner.metrics.record(result, None);
+                tracing::debug!(
+                    outcome,
+                    session = %id,
+                    exit_code = result.exit_code,
+                    duration_ms = result.duration_ms,
+                    "program finished"
+                );
             }
             return result;
         }
