@@ -2,11 +2,18 @@
 // and the tool calls with their arguments and results.
 //
 //   node chat-page.test.mjs http://127.0.0.1:8002
+//   CHAT_PAGE_SUITE=render node chat-page.test.mjs http://127.0.0.1:40123
 //
 // Needs a running system whose gateway offers execute_code and get_current_time (e.g.
 // `switchboard up`), Debian's chromium (/usr/bin/chromium, or $CHROMIUM) and playwright-core
-// (`npm ci` here). Works with the offline planner and with an LLM alike: it checks what the
-// page shows, not who wrote the answer.
+// (`npm ci` here). The default suite works with the offline planner and with an LLM alike: it
+// checks what the page shows, not who wrote the answer; it also runs a two-step program in
+// one conversation (the page's sandbox session) and shows a picture a program drew.
+//
+// The `render` suite is run by tests/code_interpreter.rs against a middleware whose scripted
+// LLM answers in Markdown with hostile HTML in it, then draws a picture, then runs a program
+// in two steps: it checks the Markdown rendering, that nothing from the model runs, and the
+// image.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +22,19 @@ import { join } from "node:path";
 const base = (process.argv[2] || process.env.SWITCHBOARD_MIDDLEWARE_URL || "http://127.0.0.1:8002").replace(/\/$/, "");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const patience = Number(process.env.PATIENCE_MS || 60000);
+const suite = process.env.CHAT_PAGE_SUITE || "planner";
+
+// A Python program that writes a 4x3 red PNG to /work/outputs/ (no packages needed).
+const PNG_PROGRAM = [
+  "import os, struct, zlib",
+  "def chunk(kind, data):",
+  "    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)",
+  "rows = b''.join(b'\\x00' + b'\\xff\\x00\\x00' * 4 for _ in range(3))",
+  "png = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 4, 3, 8, 2, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b'')",
+  "os.makedirs('/work/outputs', exist_ok=True)",
+  "open('/work/outputs/red.png', 'wb').write(png)",
+  "print('drew red.png')",
+].join("\n");
 
 const failures = [];
 function check(ok, what) {
@@ -22,27 +42,26 @@ function check(ok, what) {
   if (!ok) failures.push(what);
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), "switchboard-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-  ],
-});
-const problems = [];
-try {
-  const page = context.pages()[0] || (await context.newPage());
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+// Send `text` and wait until its answer (the n-th, from 0) is complete.
+async function send(page, text, n) {
+  await page.fill("#input", text);
+  await page.click("#send");
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="assistant"][data-done]').length > n, n, { timeout: patience });
+  const answer = page.locator('[data-testid="assistant"]').nth(n);
+  check((await answer.getAttribute("data-done")) === "true", `answer ${n + 1} completes without an error`);
+  return answer;
+}
 
-  await page.goto(`${base}/`);
-  check((await page.title()) === "Switchboard chat", "the page loads");
-  await page.waitForFunction(() => document.getElementById("status").textContent !== "checking…", null, { timeout: patience });
-  const status = await page.textContent("#status");
-  check(/tools/.test(status) && !/unreachable/.test(status), `the status line shows the tools: "${status}"`);
+// Every picture of an answer has loaded and is a real image (its decoded width is not 0).
+async function picturesLoaded(answer) {
+  const images = answer.locator('[data-testid="tool-image"] img');
+  await images.first().waitFor({ timeout: patience });
+  return images.evaluateAll((all) => Promise.all(all.map((img) => img.decode().then(
+    () => img.naturalWidth, () => 0))));
+}
 
+// The README's flow (offline planner or LLM), a program in two steps, a picture.
+async function plannerSuite(page) {
   // 1. Code and the time in one message.
   await page.fill("#input", "Execute: print('Hello') and tell me the time");
   await page.click("#send");
@@ -74,6 +93,73 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="assistant"][data-done]').length === 2, null, { timeout: patience });
   check((await second.locator(".text").textContent()).includes("+09:00"), "a second message is answered (Tokyo time)");
   check((await page.locator(".msg.user").count()) === 2, "both user messages stay on the page");
+
+  // 3. One conversation, one sandbox session: a variable set by one message is there in the next.
+  await send(page, "Execute: x = 21", 2);
+  const fourth = await send(page, "Execute: print(x * 2)", 3);
+  const text42 = await fourth.locator(".text").innerText();
+  check(/\b42\b/.test(text42), `the second step sees the first step's variable: ${JSON.stringify(text42.slice(0, 200))}`);
+
+  // 4. A picture the program drew is shown inline.
+  const fifth = await send(page, `Execute:\n${PNG_PROGRAM}`, 4);
+  const widths = await picturesLoaded(fifth);
+  check(widths.length === 1 && widths[0] === 4, `the drawn PNG is shown (natural widths ${widths})`);
+}
+
+// Markdown as people expect it, nothing from the model runs, pictures, sessions (scripted LLM).
+async function renderSuite(page) {
+  const first = await send(page, "Show me some Markdown", 0);
+  const text = first.locator(".text");
+  check((await text.locator("pre > code").count()) === 1, "a fenced code block is a <pre><code>");
+  check((await text.locator("pre > code").textContent()).includes("print('fenced')"), "the code block keeps its code");
+  check((await text.locator("ul > li").count()) === 2, "a list is a <ul> with its items");
+  check((await text.locator("table th").count()) === 2 && (await text.locator("table td").count()) === 4, "a table is a <table>");
+  check((await text.locator("h2").textContent()) === "Results", "a heading is a heading");
+  check((await text.locator("strong").first().textContent()) === "bold", "emphasis is rendered");
+  check((await text.locator("p code").first().textContent()) === "x = 1", "inline code is <code>");
+  const content = await text.textContent();
+  check(content.includes("<script>window.__owned = 1</script>"), "a <script> tag shows as text");
+  check(content.includes("<img src=x onerror=\"window.__owned = 2\">"), "an <img onerror> shows as text");
+  check((await text.locator("script, img, iframe").count()) === 0, "no element from the model's text reaches the DOM");
+  check((await page.evaluate(() => window.__owned)) === undefined, "nothing from the model's text ran");
+  const links = await text.locator("a").evaluateAll((all) => all.map((a) => ({ href: a.getAttribute("href"), rel: a.rel, target: a.target, text: a.textContent })));
+  check(links.length === 1 && links[0].href === "https://example.com/docs" && links[0].rel === "noopener noreferrer" && links[0].target === "_blank",
+    `only the https link is a link, opening safely: ${JSON.stringify(links)}`);
+  check(content.includes("click me") && !links.some((l) => /^javascript:/i.test(l.href || "")), "a javascript: link is plain text");
+
+  const second = await send(page, "Draw a red picture", 1);
+  const widths = await picturesLoaded(second);
+  check(widths.length === 1 && widths[0] === 4, `the tool's PNG is an <img> that decoded (natural widths ${widths})`);
+  check((await second.locator(".text strong").textContent()) === "the picture", "the answer after a tool call is Markdown too");
+
+  await send(page, "Set x to 21", 2);
+  const fourth = await send(page, "Now print x * 2", 3);
+  const text42 = await fourth.locator(".text").innerText();
+  check(/\b42\b/.test(text42), `the page's conversation keeps one sandbox session: ${JSON.stringify(text42.slice(0, 300))}`);
+}
+
+const userDataDir = mkdtempSync(join(tmpdir(), "switchboard-chromium-"));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath,
+  headless: true,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+  ],
+});
+const problems = [];
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+
+  await page.goto(`${base}/`);
+  check((await page.title()) === "Switchboard chat", "the page loads");
+  await page.waitForFunction(() => document.getElementById("status").textContent !== "checking…", null, { timeout: patience });
+  const status = await page.textContent("#status");
+  check(/tools/.test(status) && !/unreachable/.test(status), `the status line shows the tools: "${status}"`);
+  if (suite === "render") await renderSuite(page);
+  else await plannerSuite(page);
 } catch (error) {
   failures.push(`the run stopped: ${error.message}`);
   console.log(`FAIL ${error.message}`);

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use rmcp::model::{CallToolResult, ContentBlock, Tool};
 use serde_json::{Value, json};
 
-use crate::llm::ToolSpec;
+use crate::{events::ToolImage, llm::ToolSpec};
 
 /// Longest name LLM APIs accept.
 const MAX_NAME: usize = 64;
@@ -77,12 +77,9 @@ impl Catalog {
             .iter()
             .find(|e| e.tool.name == base)
             .or_else(|| {
-                self.entries.iter().find(|e| {
-                    e.tool
-                        .name
-                        .strip_suffix(base)
-                        .is_some_and(|prefix| prefix.ends_with(['.', '_', '/', ':', '-']))
-                })
+                self.entries
+                    .iter()
+                    .find(|e| has_base_name(&e.tool.name, base))
             })
     }
 
@@ -110,6 +107,15 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// Whether the gateway name `name` is the contract name `base`, alone or after an upstream
+/// prefix the gateway added (`code-executor.execute_code`, `x__execute_code`).
+pub fn has_base_name(name: &str, base: &str) -> bool {
+    name == base
+        || name
+            .strip_suffix(base)
+            .is_some_and(|prefix| prefix.ends_with(['.', '_', '/', ':', '-']))
 }
 
 /// A tool's input schema as LLM APIs want it: an object schema, without `$schema`.
@@ -195,6 +201,49 @@ pub fn render(result: &CallToolResult) -> String {
         Some(value) => value.to_string(),
         None => "(the tool returned no output)".to_owned(),
     }
+}
+
+/// The pictures of a tool result (its image content blocks), named after the files the tool
+/// reported in its structured content (`images: [{name, content_base64}]`, as `execute_code`
+/// does) when the data matches, else `image-<n>.<ext>`.
+pub fn images(result: &CallToolResult) -> Vec<ToolImage> {
+    let named: Vec<(&str, &str)> = result
+        .structured_content
+        .as_ref()
+        .and_then(|s| s.get("images"))
+        .and_then(Value::as_array)
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|f| Some((f["name"].as_str()?, f["content_base64"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    result
+        .content
+        .iter()
+        .filter_map(|block| match block {
+            ContentBlock::Image(image) => Some(image),
+            _ => None,
+        })
+        .enumerate()
+        .map(|(n, image)| {
+            let name = named
+                .iter()
+                .find(|(_, data)| *data == image.data)
+                .map(|(name, _)| (*name).to_owned())
+                .unwrap_or_else(|| {
+                    let extension = image.mime_type.rsplit('/').next().unwrap_or("bin");
+                    let extension = extension.split('+').next().unwrap_or(extension);
+                    format!("image-{}.{extension}", n + 1)
+                });
+            ToolImage {
+                name,
+                mime_type: image.mime_type.clone(),
+                data: image.data.clone(),
+            }
+        })
+        .collect()
 }
 
 /// `text` cut to `max` characters with a note saying how much was left out; the flag says
@@ -286,6 +335,26 @@ mod tests {
         assert!(cut);
         assert!(long.starts_with(&"é".repeat(10)));
         assert!(long.contains("first 10 of 30 characters"), "{long}");
+    }
+
+    #[test]
+    fn images_are_named_after_the_files_the_tool_reported() {
+        let mut result = CallToolResult::success(vec![
+            ContentBlock::text("drew two"),
+            ContentBlock::image("AAAA", "image/png"),
+            ContentBlock::image("BBBB", "image/svg+xml"),
+        ]);
+        result.structured_content = Some(json!({"images": [
+            {"name": "outputs/chart.png", "mime_type": "image/png", "size": 3, "content_base64": "AAAA"}
+        ]}));
+        let images = images(&result);
+        assert_eq!(images.len(), 2);
+        assert_eq!(
+            (images[0].name.as_str(), images[0].data.as_str()),
+            ("outputs/chart.png", "AAAA")
+        );
+        assert_eq!(images[1].name, "image-2.svg");
+        assert_eq!(images[1].mime_type, "image/svg+xml");
     }
 
     #[test]

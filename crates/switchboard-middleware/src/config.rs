@@ -32,6 +32,9 @@ pub const DEFAULT_MAX_CONCURRENT_TOOLS: usize = 8;
 /// Default largest tool result handed to the LLM, in characters: about 4k tokens.
 pub const DEFAULT_MAX_TOOL_RESULT_CHARS: usize = 16_000;
 
+/// Default time a conversation (and its sandbox session) is kept without a request.
+pub const DEFAULT_CONVERSATION_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
 /// The system prompt used when the client sends none.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are Switchboard's assistant. You can call tools: \
 use execute_code to run Python (print what you want to see) and get_current_time for the time. \
@@ -115,6 +118,14 @@ pub struct RawConfig {
     /// System prompt used when a conversation has none.
     #[arg(long, env = "MIDDLEWARE_SYSTEM_PROMPT", value_name = "TEXT")]
     pub system_prompt: Option<String>,
+    /// Seconds a conversation is kept without a request; then its sandbox session is closed
+    /// [default: 900].
+    #[arg(
+        long,
+        env = "MIDDLEWARE_CONVERSATION_IDLE_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub conversation_idle_seconds: Option<f64>,
 }
 
 /// The API key never appears in logs or debug output.
@@ -189,6 +200,8 @@ pub struct Config {
     pub max_tool_result_chars: usize,
     pub cors_origins: Vec<String>,
     pub system_prompt: String,
+    /// A conversation unused this long ends, and its sandbox session with it.
+    pub conversation_idle_timeout: Duration,
     pub http: HttpSettings,
 }
 
@@ -205,6 +218,7 @@ impl Default for Config {
             max_tool_result_chars: DEFAULT_MAX_TOOL_RESULT_CHARS,
             cors_origins: default_allowed_origins(),
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
+            conversation_idle_timeout: DEFAULT_CONVERSATION_IDLE_TIMEOUT,
             http: HttpSettings::default(),
         }
     }
@@ -340,6 +354,13 @@ impl Config {
             cors_origins,
             system_prompt: given(raw.system_prompt)
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
+            conversation_idle_timeout: match raw.conversation_idle_seconds {
+                Some(s) => seconds(
+                    "conversation_idle_seconds (--conversation-idle-seconds / MIDDLEWARE_CONVERSATION_IDLE_SECONDS)",
+                    s,
+                )?,
+                None => DEFAULT_CONVERSATION_IDLE_TIMEOUT,
+            },
             http,
         })
     }
@@ -347,6 +368,12 @@ impl Config {
     /// Use `llm` (tests and embedding).
     pub fn with_llm(mut self, llm: Option<LlmSettings>) -> Self {
         self.llm = llm;
+        self
+    }
+
+    /// End conversations (and close their sandbox sessions) after `idle` without a request.
+    pub fn with_conversation_idle_timeout(mut self, idle: Duration) -> Self {
+        self.conversation_idle_timeout = idle;
         self
     }
 

@@ -21,6 +21,7 @@ use crate::{
     error::ChatError,
     events::{ChatAnswer, ChatEvent, EventSink, Source},
     llm::{Llm, LlmError, Message, Role, Sampling, Turn, TurnRequest, Usage},
+    sessions::Conversation,
     state::Shared,
 };
 
@@ -33,6 +34,9 @@ pub struct ChatRequest {
     /// The person asking, when the middleware authenticates its callers: the gateway is told
     /// whom the tool calls are for (see [`crate::gateway::User`]).
     pub user: Option<Identity>,
+    /// The conversation the client names: its code runs in one sandbox session across
+    /// requests (see [`crate::sessions`]). `None`: this request is the whole conversation.
+    pub conversation_id: Option<String>,
 }
 
 /// The user to name to the gateway for a request by `caller`: nobody when the caller is
@@ -88,6 +92,7 @@ pub async fn run(
     llm: &Llm,
     request: ChatRequest,
     events: &EventSink,
+    conversation: &Conversation,
 ) -> Result<ChatAnswer, ChatError> {
     let clock = Instant::now();
     let user = request.user.clone();
@@ -111,6 +116,12 @@ pub async fn run(
         source: Source::Llm,
         llm_requests: 0,
         warnings: Vec::new(),
+        conversation_id: conversation.id().map(str::to_owned),
+    };
+    let context = dispatch::Context {
+        catalog: &catalog,
+        user: user.as_ref(),
+        conversation,
     };
     for round in 0..=max_rounds {
         let wrap_up = round == max_rounds;
@@ -159,15 +170,7 @@ pub async fn run(
             ));
             break;
         }
-        let records = dispatch::run_calls(
-            state,
-            &catalog,
-            &turn.tool_calls,
-            clock,
-            events,
-            user.as_ref(),
-        )
-        .await;
+        let records = dispatch::run_calls(state, context, &turn.tool_calls, clock, events).await;
         messages.push(Message::assistant(turn.text, turn.tool_calls.clone()));
         for (call, record) in turn.tool_calls.iter().zip(&records) {
             messages.push(Message::tool_result(call, dispatch::llm_content(record)));

@@ -5,6 +5,9 @@
 //! that reports an error, a gateway that is down or a call that times out all become a
 //! [`ToolCallRecord`] with `is_error`, whose text goes back to the LLM so it can correct
 //! itself or explain.
+//!
+//! Code runs in the conversation's sandbox session (see [`crate::sessions`]): a call to
+//! `execute_code` (or a session file tool) that names no `session_id` gets the conversation's.
 
 use std::time::Instant;
 
@@ -16,23 +19,32 @@ use crate::{
     catalog::{self, Catalog},
     events::{ChatEvent, EventSink, ToolCallRecord},
     llm::ToolCall,
+    sessions::{self, Conversation},
     state::Shared,
 };
+
+/// What the tool calls of one chat share: the tools, the person asking and the conversation
+/// whose sandbox session code runs in.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub catalog: &'a Catalog,
+    pub user: User<'a>,
+    pub conversation: &'a Conversation,
+}
 
 /// Run `calls` and return one record per call, in the same order.
 pub async fn run_calls(
     state: &Shared,
-    catalog: &Catalog,
+    context: Context<'_>,
     calls: &[ToolCall],
     clock: Instant,
     events: &EventSink,
-    user: User<'_>,
 ) -> Vec<ToolCallRecord> {
     // Boxed into a Vec first: a `map` closure in the stream's type trips the compiler's
     // higher-ranked lifetime check when the future must be `Send`.
     let pending: Vec<BoxFuture<'_, ToolCallRecord>> = calls
         .iter()
-        .map(|call| run_call(state, catalog, call, clock, events, user).boxed())
+        .map(|call| run_call(state, context, call, clock, events).boxed())
         .collect();
     futures::stream::iter(pending)
         .buffered(state.config.max_concurrent_tools)
@@ -59,15 +71,29 @@ fn parse_arguments(text: &str) -> Result<serde_json::Map<String, Value>, String>
 #[tracing::instrument(skip_all, fields(tool = %call.name, id = %call.id))]
 async fn run_call(
     state: &Shared,
-    catalog: &Catalog,
+    context: Context<'_>,
     call: &ToolCall,
     clock: Instant,
     events: &EventSink,
-    user: User<'_>,
 ) -> ToolCallRecord {
+    let Context {
+        catalog,
+        user,
+        conversation,
+    } = context;
     let started_ms = clock.elapsed().as_secs_f64() * 1000.0;
     let entry = catalog.resolve(&call.name);
-    let arguments = parse_arguments(&call.arguments);
+    let mut arguments = parse_arguments(&call.arguments);
+    // The conversation's session, put in when the call names none (the model may not know it).
+    let mut injected = None;
+    if let (Some(entry), Ok(map)) = (entry, arguments.as_mut())
+        && sessions::takes_session(&entry.tool.name)
+        && !map.contains_key("session_id")
+        && let Some(id) = conversation.session(state, catalog).await
+    {
+        map.insert("session_id".into(), Value::String(id.clone()));
+        injected = Some(id);
+    }
     let name = entry.map_or_else(|| call.name.clone(), |e| e.tool.name.to_string());
     let shown_arguments = match &arguments {
         Ok(map) => Value::Object(map.clone()),
@@ -79,7 +105,7 @@ async fn run_call(
         arguments: shown_arguments.clone(),
     });
     let start = Instant::now();
-    let (text, structured_content, is_error, outcome) = match (entry, arguments) {
+    let (text, structured_content, images, is_error, outcome) = match (entry, arguments) {
         (None, _) => {
             let known: Vec<&str> = catalog
                 .entries()
@@ -97,11 +123,12 @@ async fn run_call(
                     }
                 ),
                 None,
+                Vec::new(),
                 true,
                 "call_failed",
             )
         }
-        (Some(_), Err(message)) => (message, None, true, "call_failed"),
+        (Some(_), Err(message)) => (message, None, Vec::new(), true, "call_failed"),
         (Some(entry), Ok(arguments)) => {
             match state
                 .gateway
@@ -110,9 +137,21 @@ async fn run_call(
             {
                 Ok(result) => {
                     let is_error = result.is_error == Some(true);
+                    let text = catalog::render(&result);
+                    if let Some(id) = &injected {
+                        session_outcome(
+                            conversation,
+                            id,
+                            &text,
+                            &result.structured_content,
+                            is_error,
+                        )
+                        .await;
+                    }
                     (
-                        catalog::render(&result),
-                        result.structured_content,
+                        text,
+                        result.structured_content.clone(),
+                        catalog::images(&result),
                         is_error,
                         if is_error { "tool_error" } else { "ok" },
                     )
@@ -122,6 +161,7 @@ async fn run_call(
                     (
                         format!("the tool call could not be completed: {error}"),
                         None,
+                        Vec::new(),
                         true,
                         "call_failed",
                     )
@@ -144,9 +184,34 @@ async fn run_call(
         truncated,
         started_ms,
         duration_ms: took.as_secs_f64() * 1000.0,
+        images,
     };
     events.emit(ChatEvent::ToolCallFinished(record.clone()));
     record
+}
+
+/// What a call in session `id` says about the session: a run that reports `session_ended`, or
+/// a failure that is no execution result and names the session (the sandbox refused it:
+/// unknown, expired), drops it so that the next code call creates a fresh one.
+async fn session_outcome(
+    conversation: &Conversation,
+    id: &str,
+    text: &str,
+    structured: &Option<Value>,
+    is_error: bool,
+) {
+    let ended = structured
+        .as_ref()
+        .and_then(|s| s.get("session_ended"))
+        .is_some_and(|why| !why.is_null());
+    let refused = is_error
+        && structured
+            .as_ref()
+            .is_none_or(|s| s.get("stdout").is_none())
+        && text.contains(id);
+    if ended || refused {
+        conversation.forget(id).await;
+    }
 }
 
 /// The tool message the LLM reads for a record: failures are marked as such, because the

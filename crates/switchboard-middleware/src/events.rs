@@ -51,6 +51,22 @@ pub struct ToolCallRecord {
     pub started_ms: f64,
     /// How long the call took, in milliseconds.
     pub duration_ms: f64,
+    /// Pictures the tool returned (MCP image content, e.g. a plot from `execute_code`), for
+    /// the page and API clients to show; the LLM reads only `result`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ToolImage>,
+}
+
+/// One picture a tool returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolImage {
+    /// A file name for it: the one the tool gave (`figure-1.png`, `outputs/chart.png`), else
+    /// `image-<n>` with the MIME type's extension.
+    pub name: String,
+    /// `image/png`, `image/jpeg`, ...
+    pub mime_type: String,
+    /// The picture, base64 (standard alphabet).
+    pub data: String,
 }
 
 /// The answer to a chat.
@@ -67,6 +83,10 @@ pub struct ChatAnswer {
     /// What went wrong without failing the chat (e.g. the gateway was unreachable).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The conversation the client named (`conversation_id` in the request): its code runs
+    /// in one sandbox session until the conversation ends or idles out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
 }
 
 /// An event of a running chat.

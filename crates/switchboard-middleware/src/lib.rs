@@ -11,6 +11,8 @@
 //! - [`dispatch`]: running one turn's tool calls concurrently, results in order.
 //! - [`conversation`]: the tool loop with its round bound and wrap-up turn.
 //! - [`planner`]: the offline planner used when no LLM is configured.
+//! - [`sessions`]: one sandbox session per conversation, created on first code use, closed
+//!   when the conversation ends or idles out.
 //! - [`events`]: the answer, tool-call records and the typed streaming events.
 //! - [`api`]: the REST routes — `/chat`, `/tools`, `/execute`, `/v1/chat/completions`,
 //!   `/v1/models` and the chat page at `/`.
@@ -31,6 +33,7 @@ pub mod health;
 pub mod llm;
 pub mod metrics;
 pub mod planner;
+pub mod sessions;
 pub mod state;
 
 use std::{sync::Arc, time::Duration};
@@ -45,7 +48,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{Config, LlmSettings, Provider, RawConfig};
-pub use events::{ChatAnswer, ChatEvent, Source, ToolCallRecord};
+pub use events::{ChatAnswer, ChatEvent, Source, ToolCallRecord, ToolImage};
 
 /// The service name in logs, metrics and `/health`.
 pub const SERVICE: &str = "middleware";
@@ -109,6 +112,10 @@ pub async fn serve(
     };
     let gateway = config.gateway_url.clone();
     let (app, state) = app(config)?;
+    let sweeper = tokio::spawn(sweep_idle_conversations(
+        state.clone(),
+        shutdown.child_token(),
+    ));
     tracing::info!(
         address = %listener.local_addr().map_err(switchboard_runtime::Error::Serve)?,
         %gateway,
@@ -116,10 +123,28 @@ pub async fn serve(
         "middleware serving /chat, /v1/chat/completions and the chat page at /"
     );
     let served = switchboard_runtime::serve(listener, app, shutdown, &http).await;
-    // Requests are done: end the gateway session now (DELETE), while the gateway still
-    // listens, rather than from a task left behind when the process winds down.
+    sweeper.abort();
+    // Requests are done: close the conversations' sandbox sessions, then end the gateway
+    // session (DELETE), while the gateway still listens, rather than from a task left behind
+    // when the process winds down.
+    state.conversations.close_all(&state).await;
     state.gateway.close().await;
     served
+}
+
+/// End idle conversations (closing their sandbox sessions) until `stop`: checked four times
+/// per idle limit, so a conversation ends at most a quarter of the limit late.
+async fn sweep_idle_conversations(state: state::AppState, stop: CancellationToken) {
+    let every = (state.config.conversation_idle_timeout / 4)
+        .clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => state.conversations.close_idle(&state).await,
+        }
+    }
 }
 
 /// The middleware as a [`Service`]: how the CLI and the test harness configure and

@@ -4,16 +4,21 @@ use std::sync::Arc;
 
 use switchboard_runtime::{Error, Metrics};
 
-use crate::{config::Config, gateway::Gateway, health::LlmProbe, llm::Llm, metrics::ChatMetrics};
+use crate::{
+    config::Config, gateway::Gateway, health::LlmProbe, llm::Llm, metrics::ChatMetrics,
+    sessions::Conversations,
+};
 
 /// The middleware's shared state: settings, the gateway session, the LLM client (none: the
-/// offline planner answers), metrics and the cached LLM health probe.
+/// offline planner answers), metrics, the cached LLM health probe and the conversations with
+/// their sandbox sessions.
 pub struct Shared {
     pub config: Config,
     pub gateway: Gateway,
     pub llm: Option<Llm>,
     pub metrics: ChatMetrics,
     pub llm_probe: LlmProbe,
+    pub conversations: Conversations,
 }
 
 /// The state as axum handlers receive it.
@@ -36,6 +41,7 @@ impl Shared {
             llm,
             metrics: ChatMetrics::register(metrics),
             llm_probe: LlmProbe::default(),
+            conversations: Conversations::default(),
             config,
         })
     }

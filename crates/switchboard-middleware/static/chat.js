@@ -1,5 +1,9 @@
 // Switchboard chat page: POST /chat with stream: true and render the typed SSE events.
-// Plain JavaScript, no build step; every piece of server text goes in with textContent.
+// Plain JavaScript, no build step; every piece of server text goes in with textContent (the
+// answer through renderMarkdown in markdown.js, which builds DOM nodes, never HTML).
+//
+// The page is one conversation (a random conversation_id sent with every message), so the
+// code it runs shares one sandbox session; "New" and leaving the page end it.
 "use strict";
 
 const log = document.getElementById("log");
@@ -8,6 +12,40 @@ const input = document.getElementById("input");
 const send = document.getElementById("send");
 const statusLine = document.getElementById("status");
 const history = [];
+let conversationId = newConversationId();
+
+// Random, from getRandomValues (crypto.randomUUID needs a secure context; http://host does not).
+function newConversationId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return "page-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// Tell the middleware the conversation is over (its sandbox session can go). Best effort:
+// `keepalive` lets the request outlive the page.
+function endConversation() {
+  fetch(`/conversations/${conversationId}`, { method: "DELETE", keepalive: true }).catch(() => {});
+}
+
+// Pictures are shown only as data: URLs of these types with plain base64 content; an <img>
+// runs no script, SVG included.
+const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml"]);
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const MAX_IMAGE_BASE64 = 16 * 1024 * 1024;
+
+function showImages(view, images) {
+  for (const image of images || []) {
+    const mime = String(image.mime_type || "").toLowerCase();
+    const data = String(image.data || "");
+    if (!IMAGE_TYPES.has(mime) || data.length > MAX_IMAGE_BASE64 || !BASE64.test(data)) continue;
+    const figure = el("figure", "tool-image");
+    figure.dataset.testid = "tool-image";
+    const img = el("img");
+    img.alt = String(image.name || "image");
+    img.src = `data:${mime};base64,${data}`;
+    figure.append(img, el("figcaption", "", img.alt));
+    view.images.append(figure);
+  }
+}
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -50,11 +88,24 @@ function addAssistant() {
   const box = el("div", "msg assistant");
   box.dataset.testid = "assistant";
   const tools = el("div", "tools");
-  const text = el("div", "text");
+  const text = el("div", "text markdown");
+  const images = el("div", "images");
   const meta = el("div", "meta");
-  box.append(tools, text, meta);
+  box.append(tools, text, images, meta);
   log.append(box);
-  return { box, tools, text, meta, calls: new Map() };
+  return { box, tools, text, images, meta, calls: new Map(), pending: 0 };
+}
+
+// Render the answer as Markdown, at most once per frame while it streams in.
+function showAnswer(view, answer, now) {
+  view.answer = answer;
+  if (now) { cancelAnimationFrame(view.pending); renderMarkdown(answer, view.text); return; }
+  if (view.pending) return;
+  view.pending = requestAnimationFrame(() => {
+    view.pending = 0;
+    renderMarkdown(view.answer, view.text);
+    scrollDown();
+  });
 }
 
 function toolStarted(view, ev) {
@@ -75,6 +126,8 @@ function toolFinished(view, ev) {
     `${ev.is_error ? "failed" : "done"} in ${ev.duration_ms.toFixed(1)} ms`;
   if (ev.is_error) card.classList.add("failed");
   card.append(el("div", "label", "result"), el("pre", "tool-result", ev.result));
+  if ((ev.images || []).length) card.append(el("div", "label", `${ev.images.length} picture(s), shown below the answer`));
+  showImages(view, ev.images);
   card.open = true;
   scrollDown();
 }
@@ -113,7 +166,7 @@ async function ask(text) {
     const response = await fetch("/chat", {
       method: "POST",
       headers: { "content-type": "application/json", "accept": "text/event-stream" },
-      body: JSON.stringify({ messages: history, stream: true }),
+      body: JSON.stringify({ messages: history, stream: true, conversation_id: conversationId }),
     });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
@@ -121,12 +174,12 @@ async function ask(text) {
     }
     for await (const { event, data } of sseEvents(response)) {
       const ev = JSON.parse(data);
-      if (event === "text") { answer += ev.delta; view.text.textContent = answer; scrollDown(); }
+      if (event === "text") { answer += ev.delta; showAnswer(view, answer, false); }
       else if (event === "tool_call_started") toolStarted(view, ev);
       else if (event === "tool_call_finished") toolFinished(view, ev);
       else if (event === "done") {
         answer = ev.response;
-        view.text.textContent = answer;
+        showAnswer(view, answer, true);
         const source = ev.source === "offline_planner" ? "offline planner" : ev.model;
         const tokens = ev.usage.total_tokens ? ` · ${ev.usage.total_tokens} tokens` : "";
         const warn = (ev.warnings || []).length ? ` · ${ev.warnings.join("; ")}` : "";
@@ -139,6 +192,7 @@ async function ask(text) {
     history.push({ role: "assistant", content: answer });
   } catch (e) {
     view.box.classList.add("error");
+    cancelAnimationFrame(view.pending);
     view.text.textContent = `Error: ${e.message}`;
     view.meta.textContent = "";
     view.box.dataset.done = "error";
@@ -161,9 +215,13 @@ input.addEventListener("keydown", (e) => {
 });
 
 document.getElementById("clear").addEventListener("click", () => {
+  endConversation();
+  conversationId = newConversationId();
   history.length = 0;
   log.replaceChildren();
   input.focus();
 });
+
+window.addEventListener("pagehide", endConversation);
 
 refreshStatus();

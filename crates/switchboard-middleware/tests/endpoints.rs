@@ -241,4 +241,19 @@ async fn chat_page_is_served() {
             .starts_with("text/javascript")
     );
     assert!(script.text().await.unwrap().contains("tool_call_finished"));
+    assert!(html.contains("<script src=\"/markdown.js\">"));
+    let markdown = s
+        .http
+        .get(format!("{}/markdown.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(markdown.status(), 200);
+    assert!(
+        markdown
+            .text()
+            .await
+            .unwrap()
+            .contains("function renderMarkdown")
+    );
 }

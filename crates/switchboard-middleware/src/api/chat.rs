@@ -1,12 +1,15 @@
-//! `POST /chat`: `{messages: [{role, content}], stream?, model?}` (or `{message: "..."}` for
-//! one user message) → `{response, tool_calls, usage, model, source, ...}`, or with
-//! `stream: true` an SSE stream of [`ChatEvent`]s ending in `done` or `error`.
+//! `POST /chat`: `{messages: [{role, content}], stream?, model?, conversation_id?}` (or
+//! `{message: "..."}` for one user message) → `{response, tool_calls, usage, model, source,
+//! ...}`, or with `stream: true` an SSE stream of [`ChatEvent`]s ending in `done` or `error`.
+//! Requests with the same `conversation_id` run their code in one sandbox session, which
+//! `DELETE /conversations/{id}` ends (see [`crate::sessions`]).
 
 use std::{convert::Infallible, sync::Arc};
 
 use axum::{
     Extension, Json,
-    extract::State,
+    extract::{Path, State},
+    http::StatusCode,
     http::{HeaderValue, header},
     response::{
         IntoResponse, Response,
@@ -21,7 +24,7 @@ use tracing::Instrument;
 
 use switchboard_runtime::auth::Identity;
 
-use crate::conversation::user_of;
+use crate::{conversation::user_of, sessions::valid_id};
 
 use crate::{
     conversation::ChatRequest,
@@ -59,6 +62,10 @@ pub struct ChatBody {
     pub top_p: Option<f64>,
     #[serde(default)]
     pub max_tokens: Option<u64>,
+    /// The conversation this request continues (any id the client chooses, e.g. a random
+    /// UUID; 1–128 of `A-Z a-z 0-9 . _ : -`): its code runs in one sandbox session.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
 }
 
 impl ChatBody {
@@ -89,7 +96,15 @@ impl ChatBody {
                 "no user message: send {\"messages\": [{\"role\": \"user\", \"content\": \"...\"}]} or {\"message\": \"...\"}".into(),
             ));
         }
+        if let Some(id) = &self.conversation_id
+            && !valid_id(id)
+        {
+            return Err(ChatError::BadRequest(
+                "conversation_id: expected 1 to 128 characters of A-Z a-z 0-9 . _ : -".into(),
+            ));
+        }
         Ok(ChatRequest {
+            conversation_id: self.conversation_id,
             messages,
             model: self.model,
             sampling: Sampling {
@@ -127,6 +142,24 @@ pub async fn chat(
         Ok::<_, Infallible>(Event::default().event(event.name()).data(data))
     });
     sse_response(stream)
+}
+
+/// `DELETE /conversations/{id}`: end the conversation and close its sandbox session. 204
+/// whether or not it had one (ending is idempotent); 400 for an id `/chat` would refuse.
+pub async fn end_conversation(
+    State(state): State<AppState>,
+    caller: Option<Extension<Identity>>,
+    Path(id): Path<String>,
+) -> Response {
+    if !valid_id(&id) {
+        return ApiError::from(ChatError::BadRequest(
+            "conversation id: expected 1 to 128 characters of A-Z a-z 0-9 . _ : -".into(),
+        ))
+        .into_response();
+    }
+    let user = user_of(caller.map(|c| c.0));
+    state.conversations.end(&state, &id, user.as_ref()).await;
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Run a chat in its own task and return its events, ending with `done` or `error`. The

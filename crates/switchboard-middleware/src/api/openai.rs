@@ -173,6 +173,7 @@ impl CompletionBody {
                 max_tokens: self.max_completion_tokens.or(self.max_tokens),
             },
             user: None,
+            conversation_id: None,
         })
     }
 }

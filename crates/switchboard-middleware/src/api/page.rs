@@ -7,8 +7,10 @@ use axum::{
 
 const INDEX: &str = include_str!("../../static/index.html");
 const SCRIPT: &str = include_str!("../../static/chat.js");
+const MARKDOWN: &str = include_str!("../../static/markdown.js");
 
-/// The page may load only its own script and talk only to its own origin.
+/// The page may load only its own scripts and talk only to its own origin; pictures may be its
+/// own or `data:` URLs (tool images, which an `<img>` cannot run).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn page(body: &'static str, content_type: &'static str) -> Response {
@@ -35,4 +37,9 @@ pub async fn index() -> Response {
 /// `GET /chat.js`.
 pub async fn script() -> Response {
     page(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+/// `GET /markdown.js`: the page's Markdown renderer.
+pub async fn markdown() -> Response {
+    page(MARKDOWN, "text/javascript; charset=utf-8")
 }

@@ -1,7 +1,9 @@
 //! `switchboard chat "..."`: ask the middleware and print the tool calls and the answer.
 //!
 //! The answer streams (`POST /chat` with `stream: true`): each tool call is printed when it
-//! finishes, with its arguments and result, and the answer text as it arrives.
+//! finishes, with its arguments and result, and the answer text as it arrives. Pictures a tool
+//! returned (a plot from `execute_code`) are written to `--save-dir` as `<n>-<name>` and
+//! their paths printed.
 
 use std::io::Write as _;
 
@@ -36,6 +38,87 @@ pub struct Args {
     /// Seconds to wait for the whole answer.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// Directory the pictures tools return are written to (created when needed).
+    #[arg(long, default_value = "chat-images", value_name = "DIR")]
+    pub save_dir: std::path::PathBuf,
+}
+
+/// Writes the pictures of tool calls to files: `<dir>/<n>-<name>`, numbered from 1 in the
+/// order they arrive, never overwriting a file already there.
+struct ImageSaver {
+    dir: std::path::PathBuf,
+    saved: usize,
+}
+
+impl ImageSaver {
+    /// Save the pictures of one tool-call record and return their paths.
+    fn save(&mut self, record: &Value) -> anyhow::Result<Vec<std::path::PathBuf>> {
+        let mut paths = Vec::new();
+        for image in record["images"].as_array().into_iter().flatten() {
+            let data = image["data"].as_str().unwrap_or_default();
+            let bytes = decode_base64(data).context("a picture's data is not base64")?;
+            let name = safe_file_name(image["name"].as_str().unwrap_or("image"));
+            std::fs::create_dir_all(&self.dir)
+                .with_context(|| format!("cannot create {}", self.dir.display()))?;
+            let path = loop {
+                self.saved += 1;
+                let path = self.dir.join(format!("{}-{name}", self.saved));
+                if !path.exists() {
+                    break path;
+                }
+            };
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+/// The last component of a tool's file name, with anything but `A-Z a-z 0-9 . _ -` as `_`:
+/// a name from a tool never chooses where a file goes.
+fn safe_file_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let clean = clean.trim_start_matches('.');
+    if clean.is_empty() {
+        "image".to_owned()
+    } else {
+        clean.to_owned()
+    }
+}
+
+/// Standard base64 (padding optional), the alphabet MCP image content uses.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut bits, mut count) = (0u32, 0u32);
+    for byte in text.trim_end_matches('=').bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    Some(out)
 }
 
 pub fn shorten(text: &str, max: usize) -> String {
@@ -92,9 +175,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             body["error"]["message"].as_str().unwrap_or("(no message)")
         );
     }
+    let mut saver = ImageSaver {
+        dir: args.save_dir.clone(),
+        saved: 0,
+    };
     if args.json {
         let answer: Value = response.json().await.context("the answer is not JSON")?;
         outln!("{}", serde_json::to_string_pretty(&answer)?);
+        // Paths on stderr: stdout stays one JSON document.
+        for record in answer["tool_calls"].as_array().into_iter().flatten() {
+            for path in saver.save(record)? {
+                eprintln!("[image] saved {}", path.display());
+            }
+        }
         return Ok(());
     }
     // sse-stream decodes the event stream (UTF-8 across chunk boundaries, CRLF, multi-line
@@ -110,7 +203,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let event = event.event.unwrap_or_else(|| "message".to_owned());
         let data: Value = serde_json::from_str(&data).context("an event is not JSON")?;
         match event.as_str() {
-            "tool_call_finished" => print_tool_call(&data),
+            "tool_call_finished" => {
+                print_tool_call(&data);
+                for path in saver.save(&data)? {
+                    outln!("[image] saved {}", path.display());
+                }
+            }
             "text" => {
                 if !printed_text {
                     outln!();
@@ -138,4 +236,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     bail!("the answer stream ended without a final event")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(decode_base64("aGk="), Some(b"hi".to_vec()));
+        assert_eq!(decode_base64("aGVsbG8"), Some(b"hello".to_vec()));
+        assert_eq!(decode_base64("a b"), None);
+    }
+
+    #[test]
+    fn tool_file_names_cannot_choose_the_directory() {
+        assert_eq!(safe_file_name("outputs/chart.png"), "chart.png");
+        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_file_name(".."), "image");
+        assert_eq!(safe_file_name("a b?.png"), "a_b_.png");
+    }
 }

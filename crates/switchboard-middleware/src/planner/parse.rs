@@ -1,37 +1,5 @@
-//! The offline planner: answers explicit requests when no LLM is configured, so the system
-//! works out of the box.
-//!
-//! It understands two things in the last user message:
-//! - code to run: every fenced block (```` ```python ... ``` ````), or else the code after
-//!   `Execute:` / `Run:` — on the same line up to a trailing request such as "and tell me the
-//!   time", or the lines below when the marker ends its line;
-//! - a question about the time: the words *time*, *clock*, *date* or *today* outside the
-//!   code, with IANA zones (`Europe/Berlin`), `UTC`, or cities that name a zone ("Tokyo",
-//!   "New York" → `America/New_York`) in the message.
-//!
-//! Everything it finds runs concurrently through the same dispatcher as LLM tool calls. Every
-//! answer starts by saying it came from the offline planner and ends with how to configure
-//! a real LLM.
-
-use std::time::Instant;
-
-use serde_json::{Value, json};
-use switchboard_protocol::sandbox::ExecutionResult;
-
-use crate::gateway::User;
-use crate::{
-    conversation::current_catalog,
-    dispatch,
-    events::{ChatAnswer, ChatEvent, EventSink, Source, ToolCallRecord},
-    llm::{Message, Role, ToolCall, Usage},
-    state::Shared,
-};
-
-/// The model name the planner reports.
-pub const MODEL: &str = "offline-planner";
-
-/// How to leave the planner behind; ends every planner answer.
-pub const CONFIGURE_HINT: &str = "To have a real LLM answer, set LLM_BASE_URL and LLM_MODEL_NAME (plus LLM_API_KEY if the API needs one) and restart, e.g. LLM_BASE_URL=http://localhost:11434/v1 LLM_MODEL_NAME=llama3.1 for Ollama, or LLM_BASE_URL=https://api.openai.com/v1 LLM_MODEL_NAME=gpt-4o-mini LLM_API_KEY=sk-... for OpenAI.";
+//! Reading a message: the programs in it and whether (and where) it asks for the time. The
+//! rules are in the [planner's](super) notes.
 
 /// What the planner found in a message.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -178,39 +146,43 @@ fn extract_code(message: &str) -> (Vec<String>, String) {
     };
     let before = &message[..at];
     let after = &message[at + len..];
-    let (line, below) = after.split_once('\n').unwrap_or((after, ""));
-    if line.trim().is_empty() {
-        let code = below.trim_matches('\n').to_owned();
-        return (
-            if code.trim().is_empty() {
-                Vec::new()
-            } else {
-                vec![code]
-            },
-            before.to_owned(),
-        );
-    }
-    let line = line.trim();
+    let (first, below) = after.split_once('\n').unwrap_or((after, ""));
     // Inline code in backticks: `print(1)` and tell me the time.
-    if let Some(rest) = line.strip_prefix('`')
+    if let Some(rest) = first.trim().strip_prefix('`')
+        && !rest.starts_with('`')
         && let Some((code, tail)) = rest.split_once('`')
     {
         return (vec![code.to_owned()], format!("{before} {tail} {below}"));
     }
-    let cut = request_start(line).unwrap_or(line.len());
-    let code = line[..cut]
-        .trim()
-        .trim_end_matches(['.', ','])
-        .trim_end()
-        .to_owned();
-    let prose = format!("{before} {} {below}", &line[cut..]);
+    // The program is everything after the marker: the rest of its line and every line below
+    // (indentation kept), so that a program typed over several lines runs whole.
+    let program = if first.trim().is_empty() {
+        below.to_owned()
+    } else if below.trim().is_empty() {
+        first.trim().to_owned()
+    } else {
+        format!("{}\n{below}", first.trim_start())
+    };
+    let program = program.trim_start_matches(['\n', '\r']).trim_end();
+    // A request in plain language may follow on the program's last line: "... and tell me
+    // the time" (see `request_start`); it is prose, not code.
+    let last_start = program.rfind('\n').map_or(0, |i| i + 1);
+    let (code, clause) = match request_start(&program[last_start..]) {
+        Some(cut) => program.split_at(last_start + cut),
+        None => (program, ""),
+    };
+    let mut code = code.trim_end();
+    if !code.contains('\n') {
+        // "Execute: print(5)." — the sentence's full stop is not part of the program.
+        code = code.trim_end_matches(['.', ',']).trim_end();
+    }
     (
-        if code.is_empty() {
+        if code.trim().is_empty() {
             Vec::new()
         } else {
-            vec![code]
+            vec![code.to_owned()]
         },
-        prose,
+        format!("{before} {clause}"),
     )
 }
 
@@ -260,129 +232,6 @@ fn request_start(line: &str) -> Option<usize> {
     None
 }
 
-/// Answer the conversation's last user message with the planner.
-pub async fn run(
-    state: &Shared,
-    messages: &[Message],
-    events: &EventSink,
-    user: User<'_>,
-) -> ChatAnswer {
-    let clock = Instant::now();
-    let last = messages
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::User)
-        .map_or("", |m| m.content.as_str());
-    let plan = plan(last);
-    let mut answer = ChatAnswer {
-        response: String::new(),
-        tool_calls: Vec::new(),
-        usage: Usage::default(),
-        model: MODEL.to_owned(),
-        source: Source::OfflinePlanner,
-        llm_requests: 0,
-        warnings: Vec::new(),
-    };
-    let mut lines = vec!["Offline planner (no LLM is configured).".to_owned()];
-    if plan.code.is_empty() && plan.time_zones.is_none() {
-        lines.push("I can run Python code — put it in a ```python fenced block or after \"Execute:\" or \"Run:\" — and tell the time (ask \"what time is it?\", optionally naming a zone such as Europe/Berlin). I found neither in your message.".to_owned());
-    } else {
-        let (catalog, warnings) = current_catalog(state, user).await;
-        answer.warnings = warnings;
-        let mut calls = Vec::new();
-        let mut missing = Vec::new();
-        let mut add = |base: &str, arguments: Value| match catalog.find_by_base_name(base) {
-            Some(entry) => calls.push(ToolCall {
-                id: format!("planner_{}", calls.len()),
-                name: entry.llm_name.clone(),
-                arguments: arguments.to_string(),
-            }),
-            None => missing.push(base.to_owned()),
-        };
-        for code in &plan.code {
-            add("execute_code", json!({ "code": code }));
-        }
-        match plan.time_zones.as_deref() {
-            Some([]) => add("get_current_time", json!({})),
-            Some(zones) => zones
-                .iter()
-                .for_each(|z| add("get_current_time", json!({ "timezone": z }))),
-            None => {}
-        }
-        let records = dispatch::run_calls(state, &catalog, &calls, clock, events, user).await;
-        lines.extend(records.iter().map(describe));
-        missing.dedup();
-        for base in missing {
-            lines.push(format!(
-                "I could not use {base}: the gateway at {} offers no such tool right now{}.",
-                state.gateway.url(),
-                answer
-                    .warnings
-                    .first()
-                    .map(|w| format!(" ({w})"))
-                    .unwrap_or_default()
-            ));
-        }
-        answer.tool_calls = records;
-    }
-    lines.push(CONFIGURE_HINT.to_owned());
-    answer.response = lines.join("\n\n");
-    events.emit(ChatEvent::Text {
-        delta: answer.response.clone(),
-    });
-    answer
-}
-
-/// One sentence (and block) per tool call.
-fn describe(record: &ToolCallRecord) -> String {
-    let base = record
-        .name
-        .rsplit(['.', '/', ':'])
-        .next()
-        .unwrap_or(&record.name);
-    if base.ends_with("execute_code") {
-        let run = record
-            .structured_content
-            .clone()
-            .and_then(|v| serde_json::from_value::<ExecutionResult>(v).ok());
-        return match run {
-            Some(run) => {
-                let mut text = format!("Code output:\n```\n{}\n```", run.stdout.trim_end());
-                if !run.stderr.trim().is_empty() {
-                    text.push_str(&format!("\nstderr:\n```\n{}\n```", run.stderr.trim_end()));
-                }
-                if run.timed_out {
-                    text.push_str("\nThe program was stopped: it ran out of time.");
-                } else if !run.success {
-                    text.push_str(&format!(
-                        "\nThe program failed (exit code {}).",
-                        run.exit_code
-                            .map_or_else(|| "none".into(), |c| c.to_string())
-                    ));
-                }
-                text
-            }
-            None if record.is_error => format!("Running the code failed: {}", record.result),
-            None => format!("Code output:\n```\n{}\n```", record.result.trim_end()),
-        };
-    }
-    if base.ends_with("get_current_time") {
-        let s = record.structured_content.as_ref();
-        let field = |k: &str| s.and_then(|s| s[k].as_str()).map(str::to_owned);
-        return match (field("datetime"), field("timezone")) {
-            (Some(datetime), Some(zone)) if !record.is_error => format!(
-                "The current time in {zone} is {datetime}{}.",
-                field("day_of_week")
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            ),
-            _ if record.is_error => format!("Getting the time failed: {}", record.result),
-            _ => format!("The current time: {}", record.result),
-        };
-    }
-    format!("{}: {}", record.name, record.result)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +241,26 @@ mod tests {
         let p = plan("Execute: print('Hello') and tell me the time");
         assert_eq!(p.code, ["print('Hello')"]);
         assert_eq!(p.time_zones, Some(vec![]));
+    }
+
+    #[test]
+    fn the_whole_program_after_the_marker_runs() {
+        let p = plan("Execute: x = 21\nprint(x * 2)");
+        assert_eq!(p.code, ["x = 21\nprint(x * 2)"]);
+        assert_eq!(p.time_zones, None);
+        let p =
+            plan("Execute: for i in range(2):\n    print(i)\nprint('done') and tell me the time");
+        assert_eq!(p.code, ["for i in range(2):\n    print(i)\nprint('done')"]);
+        assert_eq!(p.time_zones, Some(vec![]));
+        // A conjunction inside a string of the last line stays code.
+        let p = plan("Run: a = 1\nprint('a and tell me the time')");
+        assert_eq!(p.code, ["a = 1\nprint('a and tell me the time')"]);
+        assert_eq!(p.time_zones, None);
+        let p = plan("What time is it in Asia/Tokyo? Execute: print(1)\nprint(2)");
+        assert_eq!(p.code, ["print(1)\nprint(2)"]);
+        assert_eq!(p.time_zones, Some(vec!["Asia/Tokyo".to_owned()]));
+        let p = plan("Execute: print(5).");
+        assert_eq!(p.code, ["print(5)"]);
     }
 
     #[test]
