@@ -104,6 +104,17 @@ async function plannerSuite(page) {
   const fifth = await send(page, `Execute:\n${PNG_PROGRAM}`, 4);
   const widths = await picturesLoaded(fifth);
   check(widths.length === 1 && widths[0] === 4, `the drawn PNG is shown (natural widths ${widths})`);
+
+  // 5. A matplotlib chart, in the session (the data from one message, the plot in the next),
+  // through middleware, gateway, code-executor and sandbox. up-chat.sh preinstalls numpy and
+  // matplotlib from the pinned wheels (CHAT_PAGE_MATPLOTLIB=1).
+  if (process.env.CHAT_PAGE_MATPLOTLIB === "1") {
+    await send(page, "Execute: squares = [n * n for n in range(10)]", 5);
+    const chart = await send(page, "Execute:\nimport matplotlib.pyplot as plt\nplt.plot(squares)\nplt.title('squares')\nplt.show()", 6);
+    const chartWidths = await picturesLoaded(chart);
+    // matplotlib's default figure: 6.4 x 4.8 inches at 100 dpi.
+    check(chartWidths.length === 1 && chartWidths[0] === 640, `the matplotlib chart is shown (natural widths ${chartWidths})`);
+  }
 }
 
 // Markdown as people expect it, nothing from the model runs, pictures, sessions (scripted LLM).
