@@ -299,7 +299,8 @@ if [ ! -f "$dir/mcp-server/policy.toml" ]; then
 upstreams = ["time-client"]
 
 [roles.code]
-tools = ["execute_code"]
+# Programs, and the code interpreter: sessions that keep their state, files in and out.
+tools = ["execute_code", "create_session", "close_session", "upload_file", "list_files", "download_file"]
 # Longest run a user may ask for (the sandbox's own maximum still applies).
 execute_code = { max_timeout_seconds = 60 }
 
