@@ -26,7 +26,8 @@
 #
 # Other files: <service>/api-keys.toml (each service's SWITCHBOARD_API_KEYS, rebuilt from
 # accounts/*.toml on every run), mcp-server/policy.toml (a starter policy, written only when
-# missing: edit it, it is never overwritten), sandbox/admin-token (the sandbox's admin token, for
+# missing: edit it, it is never overwritten), mcp-server/session-key (32 random bytes the gateway's
+# replicas seal MCP session ids with; made once), sandbox/admin-token (the sandbox's admin token, for
 # approving held package installs: SANDBOX_ADMIN_TOKEN=file:...). accounts/NAME.toml is each account's [[key]] entry (digest
 # only) and role; accounts/NAME.previous.toml a rotated-out key still admitted (--keep-previous).
 #
@@ -283,6 +284,16 @@ for service in "${SERVICES[@]}"; do
 done
 
 # A starter policy for the gateway, only when there is none: it is the operator's file.
+# The gateway replicas' shared key for sealed MCP session ids (MCP_SERVER_SESSION_KEY_FILE): 32
+# random bytes, made once and kept (a new key ends every open session; rotate by hand, see
+# deploy/README.md, "MCP sessions and replicas").
+if [ ! -s "$dir/mcp-server/session-key" ]; then
+  mkdir -p "$dir/mcp-server"
+  head -c 32 /dev/urandom >"$dir/mcp-server/session-key.tmp"
+  chmod 644 "$dir/mcp-server/session-key.tmp"
+  mv "$dir/mcp-server/session-key.tmp" "$dir/mcp-server/session-key"
+  say "gateway session key (shared by its replicas): $dir/mcp-server/session-key"
+fi
 if [ ! -f "$dir/mcp-server/policy.toml" ]; then
   write "$dir/mcp-server/policy.toml" 644 <<'EOF'
 # The gateway's access policy (MCP_SERVER_POLICY): who may call which tools. Written once by

@@ -264,8 +264,11 @@ def check_kubernetes(directory):
     if sources("mcp-server") != ["middleware", "prometheus"]:
         problem(f"mcp-server admits {sources('mcp-server')}, expected middleware and prometheus")
     hpas = {d["spec"]["scaleTargetRef"]["name"] for d in by_kind.get("HorizontalPodAutoscaler", {}).values()}
-    if hpas != {"middleware", "time-client", "code-executor"}:
-        problem(f"HPAs for {sorted(hpas)}, expected the stateless middleware, time-client, code-executor")
+    if hpas != {"middleware", "mcp-server", "time-client", "code-executor"}:
+        problem(f"HPAs for {sorted(hpas)}, expected the middleware, mcp-server, time-client, code-executor")
+    gateway_service = by_kind.get("Service", {}).get("mcp-server", {})
+    if gateway_service.get("spec", {}).get("sessionAffinity"):
+        problem("the mcp-server Service has session affinity; its sealed session ids need none")
     finish("kubernetes policy")
 
 

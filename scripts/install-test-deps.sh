@@ -4,7 +4,8 @@
 # - system packages (Debian): Node.js and npm (the official TypeScript MCP SDK as a foreign
 #   upstream; the browser test), tinyproxy and microsocks (real HTTP and SOCKS5 proxies for the
 #   LLM client), Python 3 with pip at /usr/bin/python3 (the sandbox runs it; its package tests
-#   run pip), Chromium (the chat page);
+#   run pip), Chromium (the chat page), redis-server (the gateway's shared result cache; its
+#   tests start their own on a free port);
 # - pinned packages for the gateway's tests (the official TypeScript SDK, the reference MCP
 #   servers everything and filesystem from npm, mcp-server-time from PyPI in a venv), and
 #   playwright-core for the browser test.
@@ -23,6 +24,7 @@ command -v microsocks >/dev/null || need+=(microsocks)
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -31,6 +31,8 @@ pub struct ToolRoute {
     /// The name the upstream knows it by.
     pub original: Cow<'static, str>,
     pub metrics: ToolMetrics,
+    /// Whether its results are cached (set by `crate::cache::Cache::plan_catalog`).
+    pub cache: crate::cache::Plan,
 }
 
 /// A tool with its upstream, for `GET /api/tools`.
@@ -106,6 +108,7 @@ impl Catalog {
                         upstream: i,
                         original: tool.name.clone(),
                         metrics: metrics.tool(name, upstream_name),
+                        cache: Default::default(),
                     },
                 );
                 if snapshot[i].2 {

@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 use switchboard_runtime::{Error, HttpSettings, config::parse_socket_addr, config::seconds};
 
 pub mod access;
+pub mod cache;
 mod upstreams;
+
+pub use self::cache::{CacheRule, CacheSettings, RedisSettings};
 
 pub use self::upstreams::{
     BreakerSettings, StdioCommand, UpstreamConfig, UpstreamSpec, UpstreamTable,
@@ -140,7 +143,55 @@ pub struct RawConfig {
         value_name = "SUBJECTS"
     )]
     pub delegates: Option<Vec<String>>,
+    /// Cache the results of the tools whose gateway name matches PATTERN (`*` wildcards) for
+    /// SECONDS, where that is safe: only tools their upstream annotates read-only and
+    /// idempotent are cached. Repeat the flag (or separate with commas in the variable) for
+    /// several [default: none: nothing is cached].
+    #[arg(
+        long = "cache",
+        env = "MCP_SERVER_CACHE",
+        value_delimiter = ',',
+        value_parser = cache::parse_cache_arg,
+        value_name = "PATTERN=SECONDS"
+    )]
+    #[serde(default, deserialize_with = "cache::deserialize_rules")]
+    pub cache: Option<Vec<CacheRule>>,
+    /// Entries the in-process result cache keeps at most; the least recently used go first
+    /// [default: 10000].
+    #[arg(long, env = "MCP_SERVER_CACHE_MAX_ENTRIES", value_name = "N")]
+    pub cache_max_entries: Option<usize>,
+    /// Bytes (results as JSON) the in-process result cache keeps at most [default: 67108864].
+    #[arg(long, env = "MCP_SERVER_CACHE_MAX_BYTES", value_name = "BYTES")]
+    pub cache_max_bytes: Option<usize>,
+    /// Larger results are not cached [default: 1048576].
+    #[arg(long, env = "MCP_SERVER_CACHE_MAX_ENTRY_BYTES", value_name = "BYTES")]
+    pub cache_max_entry_bytes: Option<usize>,
+    /// Keep cached results in this Redis (redis://[USER:PASSWORD@]HOST:PORT[/DB] or
+    /// redis+unix:///PATH; `env:NAME` or `file:PATH` to read it from there), shared by every
+    /// gateway replica using it, instead of in this process [default: none].
+    #[arg(long, env = "MCP_SERVER_CACHE_REDIS_URL", value_name = "URL")]
+    pub cache_redis_url: Option<String>,
+    /// Put before every key the cache writes to Redis
+    /// [default: switchboard:mcp-server:cache:].
+    #[arg(long, env = "MCP_SERVER_CACHE_REDIS_PREFIX", value_name = "PREFIX")]
+    pub cache_redis_prefix: Option<String>,
+    /// Files of 32 random bytes (`head -c 32 /dev/urandom`) that gateway replicas share:
+    /// session ids are then sealed with the first, and any replica holding one of them serves
+    /// any session (no sticky load balancing, no shared store). Two for rotation
+    /// (comma-separated). Unset: random ids, each served by the replica that issued it.
+    #[arg(
+        long = "session-key-file",
+        env = "MCP_SERVER_SESSION_KEY_FILE",
+        value_delimiter = ',',
+        value_name = "FILES"
+    )]
+    #[serde(rename = "session_key_file")]
+    pub session_key_files: Option<Vec<std::path::PathBuf>>,
 }
+
+/// How long a sealed session id stays valid after `initialize` (a client session rarely lasts
+/// a day; one that does re-initializes).
+pub const SEALED_SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Validated settings.
 #[derive(Debug, Clone)]
@@ -156,6 +207,10 @@ pub struct Config {
     pub policy: Option<crate::policy::Policy>,
     /// Subject patterns of the callers that may act for their users.
     pub delegates: Vec<String>,
+    /// Which tools' results are cached, for how long, where.
+    pub cache: CacheSettings,
+    /// Keys sealing session ids, shared by replicas; `None`: random ids.
+    pub session_keys: Option<switchboard_protocol::mcp_server::sealed::SessionKeys>,
     pub http: HttpSettings,
 }
 
@@ -181,8 +236,21 @@ impl Config {
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             policy: None,
             delegates: Vec::new(),
+            cache: CacheSettings::default(),
+            session_keys: None,
             http: HttpSettings::default(),
         }
+    }
+    pub fn with_session_keys(
+        mut self,
+        keys: switchboard_protocol::mcp_server::sealed::SessionKeys,
+    ) -> Self {
+        self.session_keys = Some(keys);
+        self
+    }
+    pub fn with_cache(mut self, cache: CacheSettings) -> Self {
+        self.cache = cache;
+        self
     }
     pub fn with_delegates(mut self, delegates: Vec<String>) -> Self {
         self.delegates = delegates;
@@ -234,6 +302,12 @@ impl Config {
             "breaker_cooldown_seconds (--breaker-cooldown-seconds / MCP_SERVER_BREAKER_COOLDOWN_SECONDS)",
             DEFAULT_BREAKER_COOLDOWN,
         )?;
+        let session_keys = raw
+            .session_key_files
+            .as_deref()
+            .filter(|files| !files.is_empty())
+            .map(session_keys)
+            .transpose()?;
         let session_idle_timeout = timeout(
             raw.session_idle_timeout_seconds,
             "session_idle_timeout_seconds (--session-idle-timeout-seconds / MCP_SERVER_SESSION_IDLE_TIMEOUT_SECONDS)",
@@ -253,6 +327,8 @@ impl Config {
             raw.breaker_failures.unwrap_or(DEFAULT_BREAKER_FAILURES) as usize,
             "breaker_failures (--breaker-failures / MCP_SERVER_BREAKER_FAILURES)",
         )? as u32;
+
+        let cache = CacheSettings::from_raw(&raw)?;
 
         let specs = raw.upstreams.unwrap_or_else(|| {
             DEFAULT_UPSTREAMS
@@ -342,6 +418,8 @@ impl Config {
                 .map(|d| d.trim().to_owned())
                 .filter(|d| !d.is_empty())
                 .collect(),
+            cache,
+            session_keys,
             http,
         })
     }
@@ -360,3 +438,19 @@ fn positive(value: usize, setting: &str) -> Result<usize, Error> {
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+
+/// Read the session key files (each exactly 32 bytes).
+fn session_keys(
+    files: &[std::path::PathBuf],
+) -> Result<switchboard_protocol::mcp_server::sealed::SessionKeys, Error> {
+    let setting = "session_key_file (--session-key-file / MCP_SERVER_SESSION_KEY_FILE)";
+    let secrets = files
+        .iter()
+        .map(|file| {
+            std::fs::read(file)
+                .map_err(|e| Error::Config(format!("{setting}: {}: {e}", file.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    switchboard_protocol::mcp_server::sealed::SessionKeys::new(&secrets, SEALED_SESSION_LIFETIME)
+        .map_err(|e| Error::Config(format!("{setting}: {e}")))
+}

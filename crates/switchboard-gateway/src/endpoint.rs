@@ -53,7 +53,9 @@ use rmcp::{
     transport::StreamableHttpService,
 };
 use switchboard_protocol::mcp_server::{
-    McpEndpointOptions, Sessions as RmcpSessions, streamable_http_service_with_sessions,
+    McpEndpointOptions,
+    sealed::{SealedSessions as RmcpSessions, SessionKeys},
+    streamable_http_service_with_sessions,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -94,19 +96,28 @@ struct Inner {
 
 impl Endpoint {
     /// The endpoint of `gateway`; client sessions idle for `idle_timeout` are closed.
+    /// With `keys`, session ids are sealed and any replica holding a key serves any session
+    /// (`switchboard_protocol::mcp_server::sealed`).
     pub fn new(
         gateway: &Gateway,
         options: &McpEndpointOptions,
         idle_timeout: Duration,
+        keys: Option<SessionKeys>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Self {
-        let mut sessions = RmcpSessions::default();
-        sessions.session_config.keep_alive = Some(idle_timeout);
+        let mut local =
+            rmcp::transport::streamable_http_server::session::local::LocalSessionManager::default();
+        local.session_config.keep_alive = Some(idle_timeout);
+        let sessions = RmcpSessions::new(local, keys);
+        let mut options = options.clone();
+        if let Some(store) = sessions.store() {
+            options = options.with_session_store(store);
+        }
         let rmcp_sessions = Arc::new(sessions);
         let server = GatewayServer::new(gateway.clone());
         let rmcp = streamable_http_service_with_sessions(
             server.clone(),
-            options,
+            &options,
             shutdown,
             rmcp_sessions.clone(),
         );
@@ -129,6 +140,12 @@ impl Endpoint {
             return self.end_session(request).await;
         }
         let Some(session) = self.inner.candidate(&request) else {
+            if self.inner.rmcp_sessions.sealing()
+                && request.method() == Method::POST
+                && !request.headers().contains_key("mcp-session-id")
+            {
+                return self.maybe_initialize(request).await;
+            }
             return self.to_rmcp(request).await;
         };
         let (parts, body) = request.into_parts();
@@ -155,6 +172,33 @@ impl Endpoint {
         }
         self.to_rmcp(Request::from_parts(parts, Body::from(bytes)))
             .await
+    }
+
+    /// A POST without a session: when it is an `initialize`, rmcp handles it inside the scope
+    /// that gives the new session a sealed id carrying the client's parameters.
+    async fn maybe_initialize(&self, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, self.inner.max_body_bytes).await else {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload Too Large: the body is over the limit or could not be read",
+            )
+                .into_response();
+        };
+        let init = Envelope::parse(&bytes)
+            .filter(|envelope| envelope.method == Some("initialize"))
+            .and_then(|_| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|mut message| {
+                serde_json::from_value::<rmcp::model::InitializeRequestParams>(
+                    message.get_mut("params")?.take(),
+                )
+                .ok()
+            });
+        let request = Request::from_parts(parts, Body::from(bytes));
+        match init {
+            Some(init) => RmcpSessions::scope(init, self.to_rmcp(request)).await,
+            None => self.to_rmcp(request).await,
+        }
     }
 
     async fn to_rmcp(&self, request: Request) -> Response {
@@ -270,7 +314,7 @@ impl Inner {
     /// activity when due.
     async fn open_session(&self, id: &Arc<str>) -> Option<Peer<RoleServer>> {
         let (peer, touch) = self.gateway.sessions().for_request(id, self.touch_every)?;
-        let sessions = self.rmcp_sessions.sessions.read().await;
+        let sessions = self.rmcp_sessions.local.sessions.read().await;
         let handle = sessions.get(id)?;
         if touch {
             let handle = handle.clone();

@@ -28,6 +28,7 @@ pub use calls::{CallAudit, Refused};
 use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
 
 use crate::{
+    cache::{Cache, Plan},
     catalog::Catalog,
     config::Config,
     error::CallError,
@@ -59,6 +60,8 @@ struct Inner {
     delegates: Vec<String>,
     /// The catalogs of clients whose own upstream sessions list something else.
     own: own_lists::OwnCatalogs,
+    /// Results of read-only, idempotent tools (see `crate::cache`).
+    cache: Arc<Cache>,
 }
 
 impl Gateway {
@@ -83,6 +86,10 @@ impl Gateway {
         }
         let metrics = Metrics::new(crate::SERVICE);
         let gateway_metrics = GatewayMetrics::register(&metrics);
+        let cache =
+            Arc::new(Cache::new(&config.cache, &metrics).map_err(|e| {
+                switchboard_runtime::Error::Config(format!("cache_redis_url: {e}"))
+            })?);
         let sessions = Arc::new(Sessions::default());
         let timing = Timing {
             connect_timeout: config.connect_timeout,
@@ -123,8 +130,13 @@ impl Gateway {
                 audit: config.http.audit.clone(),
                 delegates: config.delegates.clone(),
                 own: Default::default(),
+                cache,
             }),
         };
+        if gateway.inner.cache.is_enabled() {
+            let cache = gateway.inner.cache.clone();
+            tokio::spawn(async move { cache.connect().await });
+        }
         let changed = Arc::new(Notify::new());
         for upstream in &gateway.inner.upstreams {
             gateway.inner.supervisors.spawn(
@@ -248,6 +260,11 @@ impl Gateway {
         &self.inner.metrics
     }
 
+    /// The result cache.
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
     pub(crate) fn sessions(&self) -> &Arc<Sessions> {
         &self.inner.sessions
     }
@@ -272,8 +289,11 @@ impl Gateway {
                 self.refresh_own(&owner);
                 continue;
             }
-            let (catalog, renamed) =
+            let (mut catalog, renamed) =
                 Catalog::build(&self.inner.upstreams, &self.inner.gateway_metrics, &[]);
+            self.inner
+                .cache
+                .plan_catalog(&mut catalog, &self.inner.upstreams);
             for r in renamed {
                 if !logged.contains(&r) {
                     tracing::info!(upstream = %r.upstream, original = %r.original, public = %r.public, "name offered by several upstreams (or not a valid tool name); published with the upstream's prefix");
@@ -314,6 +334,24 @@ impl Gateway {
             });
         };
         let upstream = &self.inner.upstreams[route.upstream];
+        // The tool's plan was decided with the catalog: a tool without a cache rule pays this
+        // one comparison. The policy has already let the caller call the tool (`admit_call`).
+        let cached = match route.cache {
+            Plan::Cached(ttl) => self
+                .inner
+                .cache
+                .key(upstream, &route.original, &params, owner)
+                .map(|key| (key, ttl)),
+            _ => None,
+        };
+        if let Some((key, _)) = &cached
+            && let Some(result) = self.inner.cache.lookup(key).await
+        {
+            route
+                .metrics
+                .record("cached", start.elapsed().as_secs_f64());
+            return Ok(CallToolResponse::Complete(result));
+        }
         // The caller's `_meta` goes along; rmcp replaces its progress token with the upstream
         // leg's own, which the upstream handler maps back to the caller's.
         params.name = route.original.clone();
@@ -335,6 +373,9 @@ impl Gateway {
             }),
             Err(error) => Err(error),
         };
+        if let (Some((key, ttl)), Ok(CallToolResponse::Complete(result))) = (cached, &result) {
+            self.inner.cache.store(key, result, ttl);
+        }
         let outcome = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "tool_error",
             Ok(_) => "ok",

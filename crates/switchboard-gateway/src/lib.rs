@@ -14,6 +14,7 @@
 //! - [`catalog`]: the federated lists and the routes of public names, rebuilt on every change.
 //! - [`naming`]: the deterministic collision rule (`<upstream>_<tool>`, 64-character limit).
 //! - [`breaker`]: the lock-free per-upstream circuit breaker.
+//! - [`cache`]: the opt-in result cache of read-only, idempotent tools (in process or Redis).
 //! - [`sessions`]: connected client sessions (for `list_changed` and their logging level).
 //! - [`server`]: the rmcp `ServerHandler` clients talk to.
 //! - [`endpoint`]: `/mcp`: rmcp's Streamable HTTP service, with the frequent requests of an
@@ -27,6 +28,7 @@
 //! a [`Gateway`] started with [`Gateway::start`].
 
 pub mod breaker;
+pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod endpoint;
@@ -57,13 +59,15 @@ pub use server::GatewayServer;
 /// The service name in logs, metrics and `/health`.
 pub const SERVICE: &str = "mcp-server";
 
-/// Ready when at least one upstream is up; every upstream's state is in the detail.
+/// Ready when at least one upstream is up; every upstream's state is in the detail, and the
+/// result cache's when it caches anything (degraded while its Redis fails: the gateway stays
+/// ready, calls just go uncached).
 struct GatewayReadiness(Gateway);
 
 impl Readiness for GatewayReadiness {
     fn check(&self) -> BoxFuture<'_, ReadinessReport> {
         let states = rest::upstream_states(&self.0);
-        let report = ReadinessReport::any(
+        let mut report = ReadinessReport::any(
             self.0
                 .upstreams()
                 .iter()
@@ -71,6 +75,8 @@ impl Readiness for GatewayReadiness {
                 .map(|(u, detail)| DependencyStatus::new(u.config.name.clone(), u.is_up(), detail))
                 .collect(),
         );
+        // Added after the verdict, which it must not change.
+        report.dependencies.extend(self.0.cache().readiness());
         Box::pin(std::future::ready(report))
     }
 }
@@ -86,6 +92,7 @@ pub fn router(gateway: &Gateway, config: &Config, shutdown: CancellationToken) -
             config.http.max_body_bytes,
         ),
         config.session_idle_timeout,
+        config.session_keys.clone(),
         shutdown,
     );
     ServiceApp::new(SERVICE, gateway.metrics().clone(), config.http.clone())

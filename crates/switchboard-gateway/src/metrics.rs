@@ -34,8 +34,10 @@ struct UpstreamLabel {
 
 /// Outcomes of a routed tool call (the `outcome` label).
 /// Calls of names the gateway does not know are not counted: their names come from callers.
-pub const OUTCOMES: [&str; 7] = [
+/// `cached`: answered from the result cache, without reaching the upstream.
+pub const OUTCOMES: [&str; 8] = [
     "ok",
+    "cached",
     "tool_error",
     "unavailable",
     "timeout",
@@ -126,7 +128,7 @@ impl GatewayMetrics {
         };
         metrics.register(
             "mcp_tool_calls",
-            "Tool calls routed by the gateway, by public tool name, upstream and outcome (ok, tool_error, unavailable, timeout, transport_error, upstream_error, cancelled)",
+            "Tool calls routed by the gateway, by public tool name, upstream and outcome (ok, cached, tool_error, unavailable, timeout, transport_error, upstream_error, cancelled)",
             this.calls.clone(),
         );
         metrics.register(
@@ -182,6 +184,74 @@ impl GatewayMetrics {
             connects: self.connects.get_or_create(&label).clone(),
             sessions: self.sessions.get_or_create(&label).clone(),
             sessions_refused: self.sessions_refused.get_or_create(&label).clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabel {
+    store: &'static str,
+}
+
+/// The result cache's counters, for its one store (`memory` or `redis`).
+#[derive(Clone)]
+pub struct CacheMetrics {
+    /// Lookups answered from the store.
+    pub hits: Counter,
+    /// Lookups the store had no entry for (or an expired or unreadable one).
+    pub misses: Counter,
+    /// Results written to the store.
+    pub stores: Counter,
+    /// Lookups and writes that could not use the store (it failed, timed out, or was down
+    /// and not retried yet): those calls went to the upstream as if uncached.
+    pub errors: Counter,
+    /// Entries and bytes held (the in-process store only; Redis keeps its own count).
+    pub entries: Gauge,
+    pub bytes: Gauge,
+}
+
+impl CacheMetrics {
+    pub fn register(metrics: &Metrics, store: &'static str) -> Self {
+        let label = StoreLabel { store };
+        let counter = |name: &str, help: &str| {
+            let family = Family::<StoreLabel, Counter>::default();
+            metrics.register(name, help, family.clone());
+            family.get_or_create(&label).clone()
+        };
+        // The in-process store's size is ours to report; Redis reports its own.
+        let gauge = |name: &str, help: &str| {
+            if store != "memory" {
+                return Gauge::default();
+            }
+            let family = Family::<StoreLabel, Gauge>::default();
+            metrics.register(name, help, family.clone());
+            family.get_or_create(&label).clone()
+        };
+        Self {
+            hits: counter(
+                "mcp_cache_hits",
+                "Tool calls answered from the result cache, by store",
+            ),
+            misses: counter(
+                "mcp_cache_misses",
+                "Cacheable tool calls the result cache had no answer for, by store",
+            ),
+            stores: counter(
+                "mcp_cache_stores",
+                "Tool results written to the result cache, by store",
+            ),
+            errors: counter(
+                "mcp_cache_errors",
+                "Result cache lookups and writes that failed (the call went to the upstream as if uncached), by store",
+            ),
+            entries: gauge(
+                "mcp_cache_entries",
+                "Entries the in-process result cache holds",
+            ),
+            bytes: gauge(
+                "mcp_cache_bytes",
+                "Bytes (results as JSON) the in-process result cache holds",
+            ),
         }
     }
 }

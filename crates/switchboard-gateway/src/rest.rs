@@ -82,6 +82,8 @@ async fn list_tools(
                 "input_schema": tool.input_schema,
                 "output_schema": tool.output_schema,
                 "annotations": tool.annotations,
+                // Whether a `cache` rule matches, and whether it applies (`crate::cache`).
+                "cache": catalog.tool_routes.get(tool.name.as_ref()).map(|r| r.cache.describe()),
                 "upstream": upstream.config.name,
                 "upstream_status": upstream.state().status,
                 "available": upstream.state().status == Status::Up,

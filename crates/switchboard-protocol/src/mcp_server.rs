@@ -5,13 +5,16 @@ use std::sync::Arc;
 use rmcp::{
     ServerHandler,
     transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+        StreamableHttpServerConfig, StreamableHttpService,
+        session::{SessionManager, local::LocalSessionManager, store::SessionStore},
     },
 };
+
+pub mod sealed;
 use tokio_util::sync::CancellationToken;
 
 /// What an MCP endpoint accepts. Built from the service's HTTP settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct McpEndpointOptions {
     /// `Host` values accepted (DNS-rebinding protection); empty or `*` accepts any.
@@ -19,6 +22,19 @@ pub struct McpEndpointOptions {
     /// `Origin` values accepted when present; `*` accepts any.
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Where sessions this process does not hold are looked up (sealed ids: [`sealed`]).
+    pub session_store: Option<Arc<dyn SessionStore>>,
+}
+
+impl std::fmt::Debug for McpEndpointOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpEndpointOptions")
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("session_store", &self.session_store.is_some())
+            .finish()
+    }
 }
 
 impl McpEndpointOptions {
@@ -31,7 +47,14 @@ impl McpEndpointOptions {
             allowed_hosts,
             allowed_origins,
             max_body_bytes,
+            session_store: None,
         }
+    }
+
+    /// Restore sessions this process does not hold from `store`.
+    pub fn with_session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.session_store = Some(store);
+        self
     }
 }
 
@@ -55,14 +78,15 @@ where
 
 /// Like [`streamable_http_service`], on a session manager the caller keeps: to configure it
 /// (e.g. its idle timeout) or to look sessions up while they are served.
-pub fn streamable_http_service_with_sessions<S>(
+pub fn streamable_http_service_with_sessions<S, M>(
     handler: S,
     options: &McpEndpointOptions,
     shutdown: CancellationToken,
-    sessions: Arc<Sessions>,
-) -> StreamableHttpService<S, Sessions>
+    sessions: Arc<M>,
+) -> StreamableHttpService<S, M>
 where
     S: ServerHandler + Clone + Send + Sync + 'static,
+    M: SessionManager,
 {
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown)
@@ -80,5 +104,6 @@ where
             .with_allowed_origins(options.allowed_origins.clone())
             .enforce_origin_validation()
     };
+    config.session_store = options.session_store.clone();
     StreamableHttpService::new(move || Ok(handler.clone()), sessions, config)
 }

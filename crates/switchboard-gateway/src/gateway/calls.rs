@@ -71,7 +71,33 @@ impl Gateway {
             audit.finish("refused", Some(&why));
             return Err(Refused::AuditUnavailable(why));
         }
+        name_the_caller(identity, request);
         Ok(audit)
+    }
+}
+
+/// Name the caller to the upstream: the upstream knows only the gateway's own credential, so
+/// without this every user of the gateway would be one caller there — one owner of the
+/// code-executor's tasks and sandbox sessions. Only the subject goes (not groups or scopes),
+/// and only for an authenticated caller; what the client put under the key is replaced, since
+/// the gateway has already decided who the caller is (a delegate's user included).
+fn name_the_caller(identity: Option<&Identity>, request: &mut CallToolRequestParams) {
+    use switchboard_runtime::auth::{Method, ON_BEHALF_OF};
+    match identity.filter(|i| i.method != Method::Anonymous) {
+        Some(identity) => {
+            let meta = request
+                .meta
+                .get_or_insert_with(|| rmcp::model::JsonObject::new().into());
+            meta.0.0.insert(
+                ON_BEHALF_OF.to_owned(),
+                serde_json::json!({ "subject": identity.subject }),
+            );
+        }
+        None => {
+            if let Some(meta) = request.meta.as_mut() {
+                meta.0.0.remove(ON_BEHALF_OF);
+            }
+        }
     }
 }
 
@@ -131,5 +157,59 @@ impl<'a> CallAudit<'a> {
             .gateway
             .audit()
             .record(record.with_duration(self.started.elapsed()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::CallToolRequestParams;
+    use serde_json::json;
+    use switchboard_runtime::auth::{Identity, Method, ON_BEHALF_OF};
+
+    use super::name_the_caller;
+
+    fn request(meta: Option<serde_json::Value>) -> CallToolRequestParams {
+        let mut request = json!({"name": "run"});
+        if let Some(meta) = meta {
+            request["_meta"] = meta;
+        }
+        serde_json::from_value(request).unwrap()
+    }
+
+    fn named(request: &CallToolRequestParams) -> Option<serde_json::Value> {
+        request.meta.as_ref()?.0.0.get(ON_BEHALF_OF).cloned()
+    }
+
+    #[test]
+    fn an_authenticated_caller_is_named_and_replaces_what_the_client_claimed() {
+        let alice = Identity {
+            subject: "alice".into(),
+            method: Method::ApiKey,
+            groups: vec!["admins".into()],
+            scopes: vec![],
+            via: None,
+        };
+        let mut claimed = request(Some(
+            json!({ ON_BEHALF_OF: {"subject": "mallory"}, "progressToken": 1 }),
+        ));
+        name_the_caller(Some(&alice), &mut claimed);
+        // Only the subject: groups are the gateway's business.
+        assert_eq!(named(&claimed), Some(json!({"subject": "alice"})));
+        let meta = serde_json::to_value(&claimed).unwrap()["_meta"].clone();
+        assert_eq!(meta["progressToken"], json!(1));
+
+        let mut bare = request(None);
+        name_the_caller(Some(&alice), &mut bare);
+        assert_eq!(named(&bare), Some(json!({"subject": "alice"})));
+    }
+
+    #[test]
+    fn an_anonymous_caller_names_nobody() {
+        let mut claimed = request(Some(json!({ ON_BEHALF_OF: {"subject": "mallory"} })));
+        name_the_caller(Some(&Identity::anonymous()), &mut claimed);
+        assert_eq!(named(&claimed), None);
+        let mut none = request(Some(json!({ ON_BEHALF_OF: {"subject": "mallory"} })));
+        name_the_caller(None, &mut none);
+        assert_eq!(named(&none), None);
     }
 }

@@ -75,8 +75,11 @@ impl Gateway {
         let after = if own.iter().all(Option::is_none) {
             None
         } else {
-            let (catalog, _renamed) =
+            let (mut catalog, _renamed) =
                 Catalog::build(&self.inner.upstreams, &self.inner.gateway_metrics, &own);
+            self.inner
+                .cache
+                .plan_catalog(&mut catalog, &self.inner.upstreams);
             Some(Arc::new(catalog))
         };
         let after = {
