@@ -5,7 +5,8 @@
 #   upstream; the browser test), tinyproxy and microsocks (real HTTP and SOCKS5 proxies for the
 #   LLM client), Python 3 with pip at /usr/bin/python3 (the sandbox runs it; its package tests
 #   run pip), Chromium (the chat page), redis-server (the gateway's shared result cache; its
-#   tests start their own on a free port);
+#   tests start their own on a free port), haproxy and jq (gateway replicas behind a load
+#   balancer);
 # - pinned packages for the gateway's tests (the official TypeScript SDK, the reference MCP
 #   servers everything and filesystem from npm, mcp-server-time from PyPI in a venv), and
 #   playwright-core for the browser test.
@@ -25,6 +26,10 @@ command -v microsocks >/dev/null || need+=(microsocks)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
+# Three gateway replicas behind a real load balancer (scripts/replicas-haproxy.sh); jq reads
+# its clients' call logs.
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v jq >/dev/null || need+=(jq)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
