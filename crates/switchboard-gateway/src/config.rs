@@ -24,9 +24,11 @@ use switchboard_runtime::{Error, HttpSettings, config::parse_socket_addr, config
 
 pub mod access;
 pub mod cache;
+pub mod oauth;
 mod upstreams;
 
 pub use self::cache::{CacheRule, CacheSettings, RedisSettings};
+pub use self::oauth::{OAuthSettings, OAuthTable};
 
 pub use self::upstreams::{
     BreakerSettings, StdioCommand, UpstreamConfig, UpstreamSpec, UpstreamTable,
@@ -378,6 +380,13 @@ impl Config {
                     t.client_key.clone(),
                     t.headers.as_ref(),
                 )?;
+                if let Some(oauth) = &t.oauth {
+                    upstream.oauth = Some(OAuthSettings::from_table(
+                        &format!("{UPSTREAMS_SETTING}: upstream '{name}'"),
+                        oauth,
+                        &upstream.url,
+                    )?);
+                }
                 if let Some(v) = t.call_timeout_seconds {
                     upstream.call_timeout = seconds(&setting("call_timeout_seconds"), v)?;
                 }

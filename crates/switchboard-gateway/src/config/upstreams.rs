@@ -44,6 +44,9 @@ pub struct UpstreamTable {
     pub client_key: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
+    /// OAuth client credentials for its access tokens (see `super::oauth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<super::oauth::OAuthTable>,
     pub call_timeout_seconds: Option<f64>,
     pub max_concurrent_calls: Option<usize>,
     pub breaker_failures: Option<u32>,
@@ -170,6 +173,8 @@ pub struct UpstreamConfig {
     pub stdio: Option<StdioCommand>,
     /// Per-upstream CA, client certificate and headers (HTTP upstreams).
     pub access: super::access::UpstreamAccess,
+    /// Access tokens by OAuth client credentials, sent as `Authorization: Bearer`.
+    pub oauth: Option<super::oauth::OAuthSettings>,
     pub call_timeout: Duration,
     pub max_concurrent_calls: usize,
     pub breaker: BreakerSettings,
@@ -190,6 +195,7 @@ impl UpstreamConfig {
             url: url.into(),
             stdio: None,
             access: Default::default(),
+            oauth: None,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             breaker: BreakerSettings {
@@ -220,6 +226,10 @@ impl UpstreamConfig {
     }
     pub fn with_max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n;
+        self
+    }
+    pub fn with_oauth(mut self, oauth: super::oauth::OAuthSettings) -> Self {
+        self.oauth = Some(oauth);
         self
     }
     pub fn with_shared_session(mut self, shared: bool) -> Self {
@@ -265,10 +275,11 @@ pub(super) fn table_target(table: &UpstreamTable) -> Result<Target, Error> {
             if table.ca_file.is_some()
                 || table.client_cert.is_some()
                 || table.client_key.is_some()
-                || table.headers.is_some() =>
+                || table.headers.is_some()
+                || table.oauth.is_some() =>
         {
             Err(Error::Config(format!(
-                "{UPSTREAMS_SETTING}: upstream '{name}': ca_file, client_cert, client_key and headers belong to an upstream with a url, not to a stdio one"
+                "{UPSTREAMS_SETTING}: upstream '{name}': ca_file, client_cert, client_key, headers and oauth belong to an upstream with a url, not to a stdio one"
             )))
         }
         (None, Some(command)) => Ok(Target::Stdio(StdioCommand {

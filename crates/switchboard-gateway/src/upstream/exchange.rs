@@ -30,7 +30,7 @@ use std::{
 use futures::StreamExt;
 use http::{
     HeaderMap, HeaderName, HeaderValue, StatusCode,
-    header::{ACCEPT, CONTENT_TYPE},
+    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE},
 };
 use rmcp::model::{
     CallToolResult, ClientJsonRpcMessage, ClientRequest, ErrorData, JsonRpcMessage, JsonRpcRequest,
@@ -121,6 +121,8 @@ pub struct Direct {
     uri: Option<reqwest::Url>,
     link: Arc<arc_swap::ArcSwapOption<Link>>,
     next_id: AtomicI64,
+    /// The upstream's access tokens, when it takes OAuth client credentials.
+    token: Option<Arc<super::oauth::TokenSource>>,
 }
 
 impl Direct {
@@ -135,7 +137,14 @@ impl Direct {
             uri,
             link: Default::default(),
             next_id: AtomicI64::new(FIRST_ID),
+            token: None,
         }
+    }
+
+    /// Send `token`'s access token with every request.
+    pub fn with_token(mut self, token: Option<Arc<super::oauth::TokenSource>>) -> Self {
+        self.token = token;
+        self
     }
 
     /// Where the session's transport writes its headers down.
@@ -218,14 +227,22 @@ impl Direct {
         link: &Link,
         body: Vec<u8>,
     ) -> Result<http::Response<reqwest::Body>, String> {
-        self.client
-            .post(uri.clone())
-            .headers(link.headers.clone())
+        let mut post = self.client.post(uri.clone()).headers(link.headers.clone());
+        if let Some(token) = &self.token {
+            post = post.header(AUTHORIZATION, token.header().await?);
+        }
+        let response = post
             .body(body)
             .send()
             .await
             .map(http::Response::from)
-            .map_err(|error| switchboard_runtime::client::chain(&error))
+            .map_err(|error| switchboard_runtime::client::chain(&error))?;
+        if response.status() == StatusCode::UNAUTHORIZED
+            && let Some(token) = &self.token
+        {
+            token.refused().await;
+        }
+        Ok(response)
     }
 
     /// Read an SSE answer until the response to `id`, routing what comes before it.
@@ -281,6 +298,7 @@ impl Direct {
         let Some(uri) = self.uri.clone() else { return };
         let client = self.client.clone();
         let upstream = self.upstream.clone();
+        let token = self.token.clone();
         tokio::spawn(async move {
             let answer =
                 super::client_requests::forward(&upstream, caller.as_ref(), request.request).await;
@@ -291,7 +309,16 @@ impl Direct {
             let Ok(body) = serde_json::to_vec(&message) else {
                 return;
             };
-            let post = client.post(uri).headers(link.headers.clone()).body(body);
+            let mut post = client.post(uri).headers(link.headers.clone()).body(body);
+            if let Some(token) = &token {
+                match token.header().await {
+                    Ok(header) => post = post.header(AUTHORIZATION, header),
+                    Err(error) => {
+                        tracing::debug!(%error, "reply to an upstream request not sent");
+                        return;
+                    }
+                }
+            }
             match post.send().await {
                 Ok(response) => {
                     let _ = response.bytes().await;

@@ -27,6 +27,7 @@ mod exchange;
 pub mod handler;
 mod lists;
 mod notices;
+pub mod oauth;
 pub mod owner;
 pub mod pool;
 pub mod stdio;
@@ -111,6 +112,8 @@ pub(crate) struct Session {
 }
 
 pub struct Upstream {
+    /// Access tokens (OAuth client credentials) sent with every request, if configured.
+    token: Option<Arc<oauth::TokenSource>>,
     pub config: UpstreamConfig,
     pub name: Arc<str>,
     /// The gateway's own session: lists, health checks, and the calls of every client when
@@ -151,7 +154,12 @@ impl Upstream {
         metrics: UpstreamMetrics,
     ) -> Self {
         let name: Arc<str> = Arc::from(config.name.as_str());
+        let token = config
+            .oauth
+            .clone()
+            .map(|settings| Arc::new(oauth::TokenSource::new(settings, timing.http.clone())));
         Self {
+            token,
             breaker: Breaker::new(config.breaker),
             permits: Semaphore::new(config.max_concurrent_calls),
             routes: Arc::new(Routes::new(name.clone(), sessions.clone())),

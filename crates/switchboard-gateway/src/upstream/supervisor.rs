@@ -239,7 +239,8 @@ impl Upstream {
         // A stdio upstream's URL is not http(s): every request takes rmcp's path.
         let http = self.http().clone();
         let direct =
-            super::exchange::Direct::new(self.name.clone(), &self.config.url, http.clone());
+            super::exchange::Direct::new(self.name.clone(), &self.config.url, http.clone())
+                .with_token(self.token.clone());
         let client = match &self.config.stdio {
             Some(command) => {
                 let transport =
@@ -253,6 +254,7 @@ impl Upstream {
                     self.config.max_concurrent_calls + SPARE_REQUESTS,
                     routes.clone(),
                     direct.link_cell(),
+                    self.token.clone(),
                 );
                 initialize(handler, transport, timing.connect_timeout).await?
             }

@@ -33,7 +33,7 @@ use rmcp::{
 };
 use sse_stream::Sse;
 
-use super::{exchange::Link, handler::Routes};
+use super::{exchange::Link, handler::Routes, oauth::TokenSource};
 
 pub struct Observed<T> {
     inner: T,
@@ -74,9 +74,34 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Observed<T> {
 pub struct SessionClient {
     http: reqwest::Client,
     link: Arc<ArcSwapOption<Link>>,
+    /// The upstream's access tokens (OAuth client credentials): given to rmcp as the bearer
+    /// token of each request in place of the (unset) one of its configuration.
+    token: Option<Arc<TokenSource>>,
 }
 
+type HttpError = StreamableHttpError<reqwest::Error>;
+
 impl SessionClient {
+    /// The bearer token for the next request.
+    async fn auth(&self, given: Option<String>) -> Result<Option<String>, HttpError> {
+        match &self.token {
+            None => Ok(given),
+            Some(token) => token
+                .token()
+                .await
+                .map(Some)
+                .map_err(|reason| StreamableHttpError::Io(std::io::Error::other(reason))),
+        }
+    }
+
+    /// The upstream answered 401: its token goes.
+    async fn refused<T>(&self, result: Result<T, HttpError>) -> Result<T, HttpError> {
+        if let (Err(StreamableHttpError::AuthRequired(_)), Some(token)) = (&result, &self.token) {
+            token.refused().await;
+        }
+        result
+    }
+
     /// Remember what rmcp sends with its POSTs once the protocol version is negotiated (the
     /// `mcp-protocol-version` header is then among the custom headers).
     fn record(&self, session_id: &Option<Arc<str>>, headers: &HashMap<HeaderName, HeaderValue>) {
@@ -114,9 +139,13 @@ impl StreamableHttpClient for SessionClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         self.record(&session_id, &custom_headers);
-        self.http
-            .post_message(uri, message, session_id, auth_header, custom_headers)
-            .await
+        let auth_header = self.auth(auth_header).await?;
+        self.refused(
+            self.http
+                .post_message(uri, message, session_id, auth_header, custom_headers)
+                .await,
+        )
+        .await
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -129,16 +158,20 @@ impl StreamableHttpClient for SessionClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         self.record(&session_id, &custom_headers);
-        self.http
-            .post_message_with_max_sse_event_size(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
-            .await
+        let auth_header = self.auth(auth_header).await?;
+        self.refused(
+            self.http
+                .post_message_with_max_sse_event_size(
+                    uri,
+                    message,
+                    session_id,
+                    auth_header,
+                    custom_headers,
+                    max_sse_event_size,
+                )
+                .await,
+        )
+        .await
     }
 
     async fn post_message_with_response_limits(
@@ -151,16 +184,20 @@ impl StreamableHttpClient for SessionClient {
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         self.record(&session_id, &custom_headers);
-        self.http
-            .post_message_with_response_limits(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                custom_headers,
-                limits,
-            )
-            .await
+        let auth_header = self.auth(auth_header).await?;
+        self.refused(
+            self.http
+                .post_message_with_response_limits(
+                    uri,
+                    message,
+                    session_id,
+                    auth_header,
+                    custom_headers,
+                    limits,
+                )
+                .await,
+        )
+        .await
     }
 
     async fn delete_session(
@@ -171,6 +208,7 @@ impl StreamableHttpClient for SessionClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
         self.link.store(None);
+        let auth_header = self.auth(auth_header).await?;
         self.http
             .delete_session(uri, session_id, auth_header, custom_headers)
             .await
@@ -184,9 +222,13 @@ impl StreamableHttpClient for SessionClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.http
-            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
-            .await
+        let auth_header = self.auth(auth_header).await?;
+        self.refused(
+            self.http
+                .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+                .await,
+        )
+        .await
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -198,6 +240,7 @@ impl StreamableHttpClient for SessionClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
+        let auth_header = self.auth(auth_header).await?;
         self.http
             .get_stream_with_max_sse_event_size(
                 uri,
@@ -212,18 +255,22 @@ impl StreamableHttpClient for SessionClient {
 }
 
 /// The Streamable HTTP transport to `url` on the gateway's shared client `http`, observed,
-/// writing the session headers to `link`.
+/// writing the session headers to `link`, with `token`'s access tokens if given.
 pub fn streamable_http(
     url: &str,
     http: reqwest::Client,
     max_concurrent_requests: usize,
     routes: Arc<Routes>,
     link: Arc<ArcSwapOption<Link>>,
+    token: Option<Arc<TokenSource>>,
 ) -> Observed<StreamableHttpClientTransport<SessionClient>> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
         .max_concurrent_requests(max_concurrent_requests);
     Observed {
-        inner: StreamableHttpClientTransport::with_client(SessionClient { http, link }, config),
+        inner: StreamableHttpClientTransport::with_client(
+            SessionClient { http, link, token },
+            config,
+        ),
         routes,
     }
 }
