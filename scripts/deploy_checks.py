@@ -8,6 +8,7 @@ hardening everywhere, one set of alert rules for compose and Kubernetes, and a d
 queries name metrics that exist.
 
     deploy_checks.py compose CONFIG_YAML          (output of `docker-compose config`)
+    deploy_checks.py compose-scaled CONFIG_YAML   (`docker-compose -f docker-compose.yml -f scale.yml config`)
     deploy_checks.py kubernetes DIR
     deploy_checks.py auth-compose COMPOSE_FILE SECRETS_DIR   (after deploy/make-secrets.sh --dir SECRETS_DIR)
     deploy_checks.py auth-kubernetes DIR                      (the same; DIR's kustomization includes ../secrets)
@@ -32,6 +33,13 @@ component: the cert-manager resources' required fields (kubernetes-validate has 
 them), and that every service serves HTTPS with a certificate naming its Service, every caller
 uses https:// and trusts the CA that signed the callee, probes use HTTPS, and client
 certificates come only from a namespaced CA that signs certificates of admitted callers.
+
+The scale-out checks (deploy/README.md, "Scaling out") read the same files: in Kubernetes the
+sandbox is a StatefulSet with a volume per replica behind a headless Service, which the
+code-executor resolves into every sandbox pod, and whose pods admit their own address as Host;
+the code-executor keeps its tasks on a volume at its state directory, as one replica without an
+HPA (its tasks are not shared); in Compose, scale.yml gives each sandbox container its own
+volume, makes the code-executor resolve `sandbox`, and Prometheus scrape each replica.
 
 Exit status 1 with one line per problem; uses only the standard library and PyYAML.
 """
@@ -62,6 +70,23 @@ def problem(message):
     problems.append(message)
 
 
+# The kinds a service may run as: the sandbox and the code-executor are StatefulSets (a volume
+# per replica), the others Deployments.
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+def workloads(docs):
+    """name -> the Deployment or StatefulSet of that name."""
+    found = {}
+    for doc in docs:
+        if doc.get("kind") in WORKLOAD_KINDS:
+            name = doc["metadata"]["name"]
+            if name in found:
+                problem(f"{name}: both a {found[name]['kind']} and a {doc['kind']}")
+            found[name] = doc
+    return found
+
+
 def finish(what):
     if problems:
         for p in problems:
@@ -73,7 +98,7 @@ def finish(what):
 # --- compose -------------------------------------------------------------------------------
 
 
-def check_compose(path):
+def check_compose(path, scaled=False):
     with open(path) as f:
         config = yaml.safe_load(f)
     services = config["services"]
@@ -154,7 +179,113 @@ def check_compose(path):
     for tool in ("prometheus", "grafana"):
         if tool not in services or "healthcheck" not in services[tool]:
             problem(f"{tool}: missing or without healthcheck")
-    finish("compose policy")
+    check_compose_state(config)
+    if scaled:
+        check_compose_scaled(config)
+    finish("compose policy (with scale.yml)" if scaled else "compose policy")
+
+
+# The one directory of the distroless `switchboard` image that its uid (65532) owns. A new
+# volume mounted over a directory of the image takes that directory's owner and mode; mounted
+# over a path the image lacks it is root's, and the service could not create its state there.
+OWNED_BY_SERVICE_UID = "/home/nonroot"
+# Services scale.yml lets run as several containers, and the host-port variable of each.
+SCALED = {"sandbox": None, "mcp-server": "SWITCHBOARD_GATEWAY_PORTS", "middleware": "SWITCHBOARD_MIDDLEWARE_PORTS"}
+
+
+def compose_volumes(svc, config):
+    """target -> (kind, source) of a service's volumes, kind being named, anonymous or bind;
+    short (`docker-compose config` 1.29) or long (Compose v2) syntax."""
+    declared = set((config.get("volumes") or {}).keys())
+    found = {}
+    for volume in svc.get("volumes") or []:
+        if isinstance(volume, dict):
+            source, target = volume.get("source"), volume.get("target")
+            kind = "bind" if volume.get("type") == "bind" else ("named" if source else "anonymous")
+        else:
+            parts = str(volume).split(":")
+            if len(parts) == 1 or parts[1] in ("ro", "rw"):
+                source, target, kind = None, parts[0], "anonymous"
+            else:
+                source, target = parts[0], parts[1]
+                kind = "named" if source in declared else "bind"
+        found[target] = (kind, source)
+    return found
+
+
+def compose_env(svc):
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
+    return env
+
+
+def check_compose_state(config):
+    """The code-executor's tasks and the sandbox's packages and state are on volumes: the
+    code-executor's state directory strictly below a named volume mounted over a directory its
+    uid owns in the image; the sandbox's directories below its volume."""
+    services = config["services"]
+    executor = services.get("code-executor", {})
+    state_dir = compose_env(executor).get("CODE_EXECUTOR_STATE_DIR")
+    volumes = compose_volumes(executor, config)
+    if not state_dir:
+        problem("code-executor: no CODE_EXECUTOR_STATE_DIR: tasks would be kept nowhere that survives a restart")
+    else:
+        holding = [t for t, (kind, _) in volumes.items() if kind == "named" and below(state_dir, t)]
+        if not holding:
+            problem(f"code-executor: CODE_EXECUTOR_STATE_DIR={state_dir!r} is not strictly below a named volume's mount ({sorted(volumes) or 'none'}): its tasks would not survive a restart")
+        elif holding[0] != OWNED_BY_SERVICE_UID:
+            problem(f"code-executor: its state volume is mounted at {holding[0]}, not {OWNED_BY_SERVICE_UID}: a new volume there belongs to root, and the service (uid 65532) cannot create {state_dir}")
+    sandbox = services.get("sandbox", {})
+    volumes = compose_volumes(sandbox, config)
+    env = compose_env(sandbox)
+    for var in ("SANDBOX_PACKAGES_DIR", "SANDBOX_STATE_DIR"):
+        if not any(kind != "bind" and below(env.get(var), t) for t, (kind, _) in volumes.items()):
+            problem(f"sandbox: {var}={env.get(var)!r} is not below a volume's mount")
+
+
+def check_compose_scaled(config):
+    """docker-compose.yml with scale.yml: each sandbox container its own (anonymous) volume and
+    its own address admitted as Host; the code-executor resolves `sandbox` into every sandbox
+    container; the scalable services publish host-port ranges; Prometheus finds each replica."""
+    services = config["services"]
+    sandbox = services.get("sandbox", {})
+    volumes = compose_volumes(sandbox, config)
+    packages = compose_env(sandbox).get("SANDBOX_PACKAGES_DIR")
+    for target, (kind, source) in volumes.items():
+        if below(packages, target) and kind != "anonymous":
+            problem(f"sandbox: {target} is the {kind} volume {source}, which every replica would share; scale.yml must make it anonymous (one per container)")
+    script = " ".join(str(part) for part in sandbox.get("entrypoint") or []).replace("$$", "$")
+    if "export SWITCHBOARD_ALLOWED_HOSTS" not in script or 'exec /usr/local/bin/switchboard "$@"' not in script:
+        problem("sandbox: its entrypoint does not add the container's own address to SWITCHBOARD_ALLOWED_HOSTS before starting it: the code-executor calls each resolved sandbox by its address")
+    if sandbox.get("command") != ["sandbox"]:
+        problem(f"sandbox: command {sandbox.get('command')}, expected ['sandbox'] (the entrypoint's \"$@\")")
+    env = compose_env(services.get("code-executor", {}))
+    if str(env.get("CODE_EXECUTOR_SANDBOX_RESOLVE")).lower() != "true":
+        problem("code-executor: CODE_EXECUTOR_SANDBOX_RESOLVE is not true: it would see the sandboxes as one")
+    for url in str(env.get("CODE_EXECUTOR_SANDBOX_URL") or "").split(","):
+        parts = urllib.parse.urlsplit(url.strip())
+        if parts.scheme != "http" or parts.hostname != "sandbox" or parts.port != SERVICES["sandbox"]:
+            problem(f"code-executor: CODE_EXECUTOR_SANDBOX_URL {url!r} is not http://sandbox:{SERVICES['sandbox']} (the name Docker resolves to every sandbox container)")
+    for name, variable in SCALED.items():
+        for published in services.get(name, {}).get("ports") or []:
+            text = published if isinstance(published, str) else f"{published.get('host_ip', '')}:{published.get('published', '')}"
+            host_port = str(text).rsplit("/", 1)[0].split(":")[1] if str(text).count(":") >= 2 else ""
+            low, _, high = host_port.partition("-")
+            if not high or not low.isdigit() or not high.isdigit() or int(high) <= int(low):
+                problem(f"{name}: publishes {published} with scale.yml: one host port serves one container; set {variable} to a range")
+    prometheus = services.get("prometheus", {})
+    config_file = compose_volumes(prometheus, config).get("/etc/prometheus/prometheus.yml", (None, None))[1]
+    if not config_file or not os.path.isfile(config_file):
+        problem(f"prometheus: its configuration {config_file!r} is not a file")
+        return
+    with open(config_file) as f:
+        jobs = {j["job_name"]: j for j in yaml.safe_load(f).get("scrape_configs", [])}
+    for name in SCALED:
+        job = jobs.get(name, {})
+        sd = job.get("dns_sd_configs") or []
+        if job.get("static_configs") or not any(name in (c.get("names") or []) and c.get("type") == "A" and c.get("port") == SERVICES[name] for c in sd):
+            problem(f"prometheus ({os.path.basename(config_file)}): job {name} does not find each replica by DNS (dns_sd_configs, names [{name}], type A, port {SERVICES[name]}); a static target reaches a different replica at each scrape")
 
 
 # --- kubernetes ----------------------------------------------------------------------------
@@ -190,11 +321,11 @@ def check_kubernetes(directory):
     by_kind = {}
     for _, doc in docs:
         by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
-    deployments = by_kind.get("Deployment", {})
+    deployments = workloads(doc for _, doc in docs)
     for name, port in SERVICES.items():
         dep = deployments.get(name)
         if dep is None:
-            problem(f"Deployment {name} missing")
+            problem(f"workload (Deployment or StatefulSet) {name} missing")
             continue
         pod = dep["spec"]["template"]["spec"]
         ann = dep["spec"]["template"]["metadata"].get("annotations", {})
@@ -263,13 +394,154 @@ def check_kubernetes(directory):
         problem(f"sandbox admits {sources('sandbox')}, expected code-executor and prometheus")
     if sources("mcp-server") != ["middleware", "prometheus"]:
         problem(f"mcp-server admits {sources('mcp-server')}, expected middleware and prometheus")
-    hpas = {d["spec"]["scaleTargetRef"]["name"] for d in by_kind.get("HorizontalPodAutoscaler", {}).values()}
-    if hpas != {"middleware", "mcp-server", "time-client", "code-executor"}:
-        problem(f"HPAs for {sorted(hpas)}, expected the middleware, mcp-server, time-client, code-executor")
+    hpas = {}
+    for hpa in by_kind.get("HorizontalPodAutoscaler", {}).values():
+        ref = hpa["spec"]["scaleTargetRef"]
+        hpas[ref["name"]] = ref
+        target = deployments.get(ref["name"])
+        if target is None or target["kind"] != ref.get("kind"):
+            problem(f"HPA {hpa['metadata']['name']} scales {ref.get('kind')} {ref['name']}, which is not in the manifests")
+    # Not the code-executor (its tasks are its own, see check_scale_out_kubernetes) and not the
+    # sandbox (scaled by hand: new replicas must catch up on packages, approvals are per pod).
+    if set(hpas) != {"middleware", "mcp-server", "time-client"}:
+        problem(f"HPAs for {sorted(hpas)}, expected the middleware, mcp-server, time-client (not the code-executor: its tasks live in one replica; not the sandbox)")
     gateway_service = by_kind.get("Service", {}).get("mcp-server", {})
     if gateway_service.get("spec", {}).get("sessionAffinity"):
         problem("the mcp-server Service has session affinity; its sealed session ids need none")
+    check_scale_out_kubernetes([doc for _, doc in docs], deployments, set(hpas))
     finish("kubernetes policy")
+
+
+def env_list(container):
+    """name -> the env entry, and the names in their order."""
+    entries = container.get("env", [])
+    return {e["name"]: e for e in entries}, [e["name"] for e in entries]
+
+
+def below(path, mount):
+    """Whether `path` is strictly inside the directory `mount`."""
+    path, mount = os.path.normpath(str(path or "")), os.path.normpath(str(mount or ""))
+    return os.path.isabs(path) and path != mount and path.startswith(mount.rstrip("/") + "/")
+
+
+def persistent_mounts(workload):
+    """mountPath -> volume name, of the workload's container's mounts that persist: a
+    volumeClaimTemplate of a StatefulSet (one volume per replica) or a persistentVolumeClaim."""
+    pod = workload["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    templates = {t["metadata"]["name"] for t in workload["spec"].get("volumeClaimTemplates") or []}
+    found = {}
+    for mount in container.get("volumeMounts", []):
+        name = mount["name"]
+        if name in templates or "persistentVolumeClaim" in volumes.get(name, {}):
+            found[mount["mountPath"]] = name
+    return found
+
+
+def check_scale_out_kubernetes(docs, workloads_by_name, hpa_targets):
+    """The scale-out shape (deploy/README.md, "Scaling out"):
+
+    - the sandbox is a StatefulSet with a ReadWriteOnce volumeClaimTemplate mounted above its
+      packages and state directories (no volume shared by its replicas), governed by a headless
+      Service (clusterIP: None) that selects its pods on its port;
+    - the code-executor resolves that Service's name (CODE_EXECUTOR_SANDBOX_RESOLVE=true,
+      CODE_EXECUTOR_SANDBOX_URL=http://<service>.<namespace>.svc:<port>), and each sandbox pod
+      admits its own address as Host (the code-executor calls it by address);
+    - the code-executor keeps its tasks on a persistent volume: CODE_EXECUTOR_STATE_DIR strictly
+      below the volume's mount (the volume's root is the fsGroup's and group-writable, which the
+      code-executor refuses for its own directory); one replica, no HPA (tasks are not shared);
+    - both pods change the volume's group only on a root mismatch, so that a restart does not
+      make their private directories group-writable."""
+    services = {(d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in docs if d.get("kind") == "Service"}
+    sandbox = workloads_by_name.get("sandbox")
+    executor = workloads_by_name.get("code-executor")
+    if sandbox is None or executor is None:
+        return
+    ns = sandbox["metadata"].get("namespace")
+    headless = None
+    if sandbox["kind"] != "StatefulSet":
+        problem(f"sandbox: a {sandbox['kind']}, expected a StatefulSet (a volume of its own per replica, behind a headless Service)")
+    else:
+        templates = sandbox["spec"].get("volumeClaimTemplates") or []
+        if not templates:
+            problem("sandbox: no volumeClaimTemplates: its replicas would have no volume of their own")
+        for t in templates:
+            if t.get("spec", {}).get("accessModes") != ["ReadWriteOnce"]:
+                problem(f"sandbox: volumeClaimTemplate {t['metadata']['name']} is not ReadWriteOnce")
+        headless = services.get((ns, sandbox["spec"].get("serviceName")))
+        if headless is None:
+            problem(f"sandbox: serviceName {sandbox['spec'].get('serviceName')!r} names no Service in {ns}")
+    pod = sandbox["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    if any("persistentVolumeClaim" in v for v in pod.get("volumes", [])):
+        problem("sandbox: mounts a PersistentVolumeClaim, which every replica would share")
+    if any(d.get("kind") == "PersistentVolumeClaim" and d["metadata"].get("namespace") == ns for d in docs):
+        problem(f"a standalone PersistentVolumeClaim in {ns}: the sandbox's volumes come from its volumeClaimTemplates")
+    mounts = persistent_mounts(sandbox) if sandbox["kind"] == "StatefulSet" else {}
+    env, order = env_list(container)
+    for var in ("SANDBOX_PACKAGES_DIR", "SANDBOX_STATE_DIR"):
+        value = (env.get(var) or {}).get("value")
+        if not any(below(value, m) for m in mounts):
+            problem(f"sandbox: {var}={value!r} is not below a mount of its own volume ({sorted(mounts)})")
+    if pod.get("securityContext", {}).get("fsGroupChangePolicy") != "OnRootMismatch":
+        problem("sandbox: fsGroupChangePolicy is not OnRootMismatch: at each mount the kubelet would make its state directory group-writable, which it refuses")
+    pod_ip = (env.get("POD_IP") or {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    hosts = str((env.get("SWITCHBOARD_ALLOWED_HOSTS") or {}).get("value") or "")
+    if "$(POD_IP)" not in hosts.split(","):
+        problem("sandbox: SWITCHBOARD_ALLOWED_HOSTS lacks $(POD_IP): the code-executor calls each resolved sandbox by its address")
+    elif pod_ip != "status.podIP" or order.index("POD_IP") > order.index("SWITCHBOARD_ALLOWED_HOSTS"):
+        problem("sandbox: POD_IP is not status.podIP defined before SWITCHBOARD_ALLOWED_HOSTS ($(POD_IP) would stay literal)")
+    port = None
+    if headless is not None:
+        spec = headless["spec"]
+        if spec.get("clusterIP") != "None":
+            problem(f"sandbox: its Service {headless['metadata']['name']} is not headless (clusterIP: None); its name would resolve to one virtual address, not to every sandbox")
+        labels = sandbox["spec"]["template"]["metadata"].get("labels", {})
+        selector = spec.get("selector") or {}
+        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            problem(f"sandbox: its Service {headless['metadata']['name']} does not select its pods")
+        ports = [p for p in spec.get("ports", []) if p.get("port") == SERVICES["sandbox"]]
+        if not ports:
+            problem(f"sandbox: its Service has no port {SERVICES['sandbox']}")
+        else:
+            port = ports[0]["port"]
+    # The code-executor: resolves the headless Service into every sandbox.
+    pod = executor["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env, _ = env_list(container)
+    if str((env.get("CODE_EXECUTOR_SANDBOX_RESOLVE") or {}).get("value")).lower() != "true":
+        problem("code-executor: CODE_EXECUTOR_SANDBOX_RESOLVE is not true: it would see the sandboxes as one")
+    urls = [u.strip() for u in str((env.get("CODE_EXECUTOR_SANDBOX_URL") or {}).get("value") or "").split(",") if u.strip()]
+    if headless is not None:
+        name = headless["metadata"]["name"]
+        names = {f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.cluster.local"}
+        for url in urls or [""]:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme != "http" or parts.hostname not in names or parts.port != port:
+                problem(f"code-executor: CODE_EXECUTOR_SANDBOX_URL {url!r} is not http://{name}.{ns}.svc:{port} (the sandbox's headless Service; only http URLs are resolved)")
+    # The code-executor's tasks: on its own volume, one replica, no HPA.
+    state_dir = (env.get("CODE_EXECUTOR_STATE_DIR") or {}).get("value")
+    mounts = persistent_mounts(executor)
+    if not state_dir:
+        problem("code-executor: no CODE_EXECUTOR_STATE_DIR: its default is not writable here and tasks would be refused")
+    elif any(os.path.normpath(state_dir) == os.path.normpath(m) for m in mounts):
+        problem(f"code-executor: CODE_EXECUTOR_STATE_DIR={state_dir!r} is the volume's root, which is root's and writable by the fsGroup: the code-executor refuses a directory not its own; use one below it")
+    elif not any(below(state_dir, m) for m in mounts):
+        problem(f"code-executor: CODE_EXECUTOR_STATE_DIR={state_dir!r} is not below the mount of a persistent volume ({sorted(mounts) or 'none'}): its tasks would not survive a restart")
+    psc = pod.get("securityContext", {})
+    if mounts and not psc.get("fsGroup"):
+        problem("code-executor: no fsGroup: the volume's root would be root's, and it could not create its state directory")
+    if mounts and psc.get("fsGroupChangePolicy") != "OnRootMismatch":
+        problem("code-executor: fsGroupChangePolicy is not OnRootMismatch: at each mount the kubelet would make its task directory group-writable, which it refuses")
+    replicas = executor["spec"].get("replicas", 1)
+    if executor["kind"] != "StatefulSet" or replicas != 1 or "code-executor" in hpa_targets:
+        problem(f"code-executor: a {executor['kind']} with {replicas} replicas{' and an HPA' if 'code-executor' in hpa_targets else ''}; expected a StatefulSet of 1 and no HPA (its tasks live in the replica that made them)")
+    if "sandbox" in hpa_targets:
+        problem("sandbox: has an HPA; it is scaled by hand (packages to catch up on, approvals per pod)")
+    executor_service = services.get((executor["metadata"].get("namespace"), "code-executor"), {})
+    if executor_service.get("spec", {}).get("sessionAffinity") != "ClientIP":
+        problem("code-executor: its Service lost sessionAffinity ClientIP (its MCP sessions live in one pod)")
 
 
 # --- authentication ------------------------------------------------------------------------
@@ -532,7 +804,7 @@ def generated_objects(directory):
 
 def check_kubernetes_auth(directory):
     objects = generated_objects(directory)
-    deployments = {doc["metadata"]["name"]: doc for _, doc in load_dir(directory) if doc["kind"] == "Deployment"}
+    deployments = workloads(doc for _, doc in load_dir(directory))
     mounts = {}
     envs = {}
     for name, dep in deployments.items():
@@ -648,6 +920,53 @@ def client_capable(spec):
     return not usages or bool(usages & {"client auth", "any"})
 
 
+def dns_name_matches(name, host):
+    """Whether a certificate's DNS name covers `host`: equal, or a `*.` wildcard standing for
+    exactly one leftmost label (RFC 6125, as rustls/webpki match it)."""
+    name, host = str(name).lower(), str(host or "").lower()
+    if name.startswith("*."):
+        label, _, rest = host.partition(".")
+        return bool(label) and rest == name[2:]
+    return name == host
+
+
+def check_https_sandboxes(workloads_by_name, envs):
+    """Over HTTPS the code-executor cannot resolve the sandbox's headless Service (it resolves
+    only http URLs: an address would not match the certificate), so it must list every sandbox
+    pod by its own name, sandbox-N.<service>.<namespace>.svc, one URL per replica; and each
+    pod must admit that name as Host ($(POD_NAME) from metadata.name)."""
+    sandbox = workloads_by_name.get("sandbox")
+    if sandbox is None or sandbox["kind"] != "StatefulSet":
+        return
+    ns, name = sandbox["metadata"].get("namespace"), sandbox["metadata"]["name"]
+    service = sandbox["spec"].get("serviceName")
+    replicas = sandbox["spec"].get("replicas", 1)
+    env = envs.get("code-executor", {})
+    urls = [u.strip() for u in str(env.get("CODE_EXECUTOR_SANDBOX_URL") or "").split(",") if u.strip()]
+    hosts = [urllib.parse.urlsplit(u).hostname for u in urls]
+    pods = {f"{name}-{i}" for i in range(replicas)}
+    named, suffixes = set(), set()
+    for host in hosts:
+        pod, _, rest = str(host).partition(".")
+        if rest not in (f"{service}.{ns}.svc", f"{service}.{ns}.svc.cluster.local"):
+            problem(f"code-executor: CODE_EXECUTOR_SANDBOX_URL names {host}, not a sandbox pod (<pod>.{service}.{ns}.svc): over HTTPS the name is not resolved into the sandboxes, so each connection would reach one of them")
+        else:
+            named.add(pod)
+            suffixes.add(rest)
+    if named != pods or len(hosts) != len(named):
+        problem(f"code-executor: CODE_EXECUTOR_SANDBOX_URL names the pods {sorted(named)}, expected each of the sandbox's {replicas} replicas once ({sorted(pods)})")
+    pod = sandbox["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    entries, order = env_list(container)
+    allowed = str((entries.get("SWITCHBOARD_ALLOWED_HOSTS") or {}).get("value") or "").split(",")
+    field = (entries.get("POD_NAME") or {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    for suffix in sorted(suffixes):
+        if f"$(POD_NAME).{suffix}" not in allowed:
+            problem(f"sandbox: SWITCHBOARD_ALLOWED_HOSTS lacks $(POD_NAME).{suffix}, the Host the code-executor sends over HTTPS")
+    if suffixes and (field != "metadata.name" or order.index("POD_NAME") > order.index("SWITCHBOARD_ALLOWED_HOSTS")):
+        problem("sandbox: POD_NAME is not metadata.name defined before SWITCHBOARD_ALLOWED_HOSTS")
+
+
 def check_cert_manager(build_path, base_gateway_config):
     """The kustomize build with deploy/kubernetes/cert-manager: its cert-manager resources are
     well-formed and consistent, and the services serve HTTPS with them, call each other over
@@ -746,12 +1065,12 @@ def check_cert_manager(build_path, base_gateway_config):
         elif not certificates[ca].get("isCA"):
             problem(f"{issuer[0]} {issuer[2]}: signs with Certificate {ca[1]}, which is not isCA")
 
-    deployments = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Deployment"}
+    deployments = workloads(docs)
     mounts, envs, serving = {}, {}, {}
     for service in SERVICES:
         dep = deployments.get(service)
         if dep is None:
-            problem(f"Deployment {service} missing")
+            problem(f"workload (Deployment or StatefulSet) {service} missing")
             continue
         ns = dep["metadata"].get("namespace")
         template = dep["spec"]["template"]
@@ -825,7 +1144,7 @@ def check_cert_manager(build_path, base_gateway_config):
         cert = serving.get(callee)
         if cert is None:
             return
-        if parts.hostname not in set(certificates[cert].get("dnsNames") or []):
+        if not any(dns_name_matches(name, parts.hostname) for name in certificates[cert].get("dnsNames") or []):
             problem(f"{caller}: {what} {url!r}: {parts.hostname} is not a name of {callee}'s certificate")
         if ca is not None and anchor(ca) != anchor(cert):
             problem(f"{caller}: {what}: trusts {anchor(ca)}, but {callee}'s certificate is signed by {anchor(cert)}")
@@ -835,7 +1154,10 @@ def check_cert_manager(build_path, base_gateway_config):
         entry = mounts.get(caller, {}).get(str(env.get("SWITCHBOARD_CA_FILE") or ""))
         if entry is None or entry[1] != "ca.crt":
             problem(f"{caller}: SWITCHBOARD_CA_FILE={env.get('SWITCHBOARD_CA_FILE')!r} is not the ca.crt of a mounted cert-manager Secret")
-        check_https_call(caller, setting, env.get(setting), entry[0] if entry else None, callee)
+        # CODE_EXECUTOR_SANDBOX_URL may list several sandboxes.
+        for url in str(env.get(setting) or "").split(","):
+            check_https_call(caller, setting, url.strip(), entry[0] if entry else None, callee)
+    check_https_sandboxes(deployments, envs)
 
     # The gateway's configuration: its upstreams over HTTPS, with a CA and its client certificate.
     maps = [d for d in docs if d.get("kind") == "ConfigMap" and d["metadata"]["name"].startswith(GATEWAY_CONFIG_MAP)]
@@ -1006,6 +1328,8 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if args[:1] == ["compose"] and len(args) == 2:
         check_compose(args[1])
+    elif args[:1] == ["compose-scaled"] and len(args) == 2:
+        check_compose(args[1], scaled=True)
     elif args[:1] == ["kubernetes"] and len(args) == 2:
         check_kubernetes(args[1])
     elif args[:1] == ["auth-compose"] and len(args) == 3:

@@ -109,6 +109,17 @@ if grep -qF "$(cat "$tree/deploy/secrets/sandbox/admin-token")" "$out/compose.ym
   echo "the sandbox's admin token is in the resolved compose configuration (an environment value)" >&2; exit 1
 fi
 scripts/deploy_checks.py compose "$out/compose.yml"
+# Scaled out: the override scale.yml merged in, with the host-port ranges its header shows.
+# deploy_checks.py compose-scaled checks that each sandbox gets its own volume and admits its
+# own address, that the code-executor resolves every sandbox, that the scaled services publish
+# ranges, and that Prometheus scrapes each replica (prometheus-scaled.yml, checked below).
+(cd "$tree/deploy/compose" && SWITCHBOARD_GATEWAY_PORTS=8010-8019 SWITCHBOARD_MIDDLEWARE_PORTS=8020-8029 \
+  docker-compose -f docker-compose.yml -f scale.yml config) >"$out/compose-scaled.yml"
+echo "docker-compose -f docker-compose.yml -f scale.yml config: ok"
+if grep -qF "$(cat "$tree/deploy/secrets/sandbox/admin-token")" "$out/compose-scaled.yml"; then
+  echo "the sandbox's admin token is in the resolved scaled compose configuration" >&2; exit 1
+fi
+scripts/deploy_checks.py compose-scaled "$out/compose-scaled.yml"
 
 step "kubernetes: schemas (kubernetes-validate --strict)"
 k8s_files=()
@@ -147,6 +158,7 @@ scripts/deploy_checks.py kubernetes deploy/kubernetes
 step "prometheus: promtool"
 promtool --version | head -1
 promtool check config deploy/compose/prometheus/prometheus.yml
+promtool check config deploy/compose/prometheus/prometheus-scaled.yml
 promtool check rules deploy/compose/prometheus/alerts.yml
 (cd deploy/compose/prometheus && promtool test rules alerts.test.yml)
 scripts/deploy_checks.py rules deploy/compose/prometheus/alerts.yml \

@@ -79,6 +79,9 @@ impl ClientError {
 pub struct SandboxClient {
     http: reqwest::Client,
     base: String,
+    /// The `Host` to send when `base` is one address of a name (`--sandbox-resolve`): the
+    /// sandbox admits requests by host name (its allowed hosts), not by its pod's address.
+    host: Option<reqwest::header::HeaderValue>,
     execute_timeout: Duration,
     install_timeout: Duration,
 }
@@ -103,6 +106,7 @@ impl SandboxClient {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| crate::config::DEFAULT_SANDBOX_URL.to_owned()),
+            host: None,
             execute_timeout: config.execute_timeout,
             install_timeout: config.install_timeout,
         })
@@ -116,7 +120,31 @@ impl SandboxClient {
     pub fn at(&self, base: String) -> Self {
         Self {
             base,
+            host: None,
             ..self.clone()
+        }
+    }
+
+    /// The same client for the sandbox at `base`, an address `host` (`name[:port]`) resolved
+    /// to: requests name `host`, as if sent to the name.
+    pub fn at_address_of(&self, base: String, host: reqwest::header::HeaderValue) -> Self {
+        Self {
+            base,
+            host: Some(host),
+            ..self.clone()
+        }
+    }
+
+    /// A request to `url` on the shared client, naming the sandbox's host name if resolved.
+    pub(crate) fn to(
+        &self,
+        method: reqwest::Method,
+        url: impl reqwest::IntoUrl,
+    ) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, url);
+        match &self.host {
+            Some(host) => builder.header(reqwest::header::HOST, host.clone()),
+            None => builder,
         }
     }
 
@@ -147,8 +175,7 @@ impl SandboxClient {
         owner: Option<&Owner>,
     ) -> Result<ExecutionResult, ClientError> {
         let mut builder = self
-            .http
-            .post(format!("{}/execute", self.base))
+            .to(reqwest::Method::POST, format!("{}/execute", self.base))
             .json(request);
         if let Some(owner) = owner {
             builder = builder.header(OWNER_HEADER, owner.header());
@@ -168,8 +195,7 @@ impl SandboxClient {
     /// `GET path`, within the probe's time limit.
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .to(reqwest::Method::GET, format!("{}{path}", self.base))
             .timeout(READY_TIMEOUT)
             .send()
             .await
@@ -183,7 +209,9 @@ impl SandboxClient {
         body: &B,
         timeout: Duration,
     ) -> Result<T, ClientError> {
-        let builder = self.http.post(format!("{}{path}", self.base)).json(body);
+        let builder = self
+            .to(reqwest::Method::POST, format!("{}{path}", self.base))
+            .json(body);
         self.send(builder, timeout).await
     }
 

@@ -166,7 +166,7 @@ impl Sandboxes {
         // Unresolved seeds are sandboxes at once, assumed ready until probed, so the first
         // call need not wait for the prober.
         for seed in sandboxes.inner.seeds.iter().filter(|s| !s.resolve) {
-            sandboxes.add(seed.url.clone(), true);
+            sandboxes.add(seed.url.clone(), true, None);
         }
         let prober = sandboxes.clone();
         tokio::spawn(async move {
@@ -188,10 +188,15 @@ impl Sandboxes {
         }
     }
 
-    fn add(&self, url: String, ready: bool) {
+    /// A sandbox at `url`; `host` is the name it was resolved from, sent as `Host`.
+    fn add(&self, url: String, ready: bool, host: Option<&reqwest::header::HeaderValue>) {
         self.backends().entry(url.clone()).or_insert_with(|| {
+            let client = match host {
+                Some(host) => self.inner.template.at_address_of(url, host.clone()),
+                None => self.inner.template.at(url),
+            };
             Arc::new(Backend {
-                client: self.inner.template.at(url),
+                client,
                 in_flight: AtomicUsize::new(0),
                 state: Mutex::new(State {
                     ready,
@@ -367,6 +372,15 @@ impl Sandboxes {
                 tracing::warn!(url = %seed.url, "cannot resolve the sandboxes' name");
                 continue;
             };
+            // The sandbox admits requests by the name it was given (its allowed hosts), so
+            // each address is asked under the name, with the port as the URL wrote it.
+            let named = match parsed.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            };
+            let Ok(named) = reqwest::header::HeaderValue::from_str(&named) else {
+                continue;
+            };
             let urls: BTreeSet<String> = addresses
                 .map(|addr| {
                     let mut url = parsed.clone();
@@ -376,7 +390,7 @@ impl Sandboxes {
                 })
                 .collect();
             for url in &urls {
-                self.add(url.clone(), false);
+                self.add(url.clone(), false, Some(&named));
             }
             let base = parsed.as_str().trim_end_matches('/').to_owned();
             self.backends()

@@ -280,3 +280,51 @@ async fn packages_stay_level_across_the_sandboxes() {
         assert!(out.contains("demo dep"), "{out}");
     }
 }
+
+/// `--sandbox-resolve`: a name's addresses are sandboxes, each asked under the name. The
+/// sandbox admits requests only for the host names it is given (here `localhost` alone, as a
+/// Kubernetes sandbox admits only its Service's name), so a request that named the address
+/// instead would be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resolved_sandboxes_are_asked_under_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = switchboard_sandbox::Config::with_packages_dir(dir.path().join("site"));
+    config.pool_size = 2;
+    config.http = config.http.with_allowed_hosts(vec!["localhost".to_owned()]);
+    let sandbox = spawn::<SandboxService>(config).await;
+    let port = sandbox.addr().port();
+    let direct = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/execute"))
+        .json(&json!({"code": "print(1)"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 403, "the sandbox refuses its bare address");
+
+    let raw = RawConfig {
+        sandbox_url: Some(vec![format!("http://localhost:{port}")]),
+        sandbox_resolve: Some(true),
+        sandbox_probe_seconds: Some(0.2),
+        ..Default::default()
+    };
+    let config = Config::from_parts(raw, HttpSettings::default()).unwrap();
+    let executor = Spawn::new()
+        .until(Until::Ready)
+        .service::<CodeExecutorService>(config)
+        .await;
+    let client = connect(&executor.mcp_url(), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let printed = call(&client, "execute_code", json!({"code": "print(6 * 7)"}))
+        .await
+        .unwrap();
+    assert!(printed.contains("42"), "{printed}");
+    let listed = backends(&executor).await;
+    assert!(
+        listed
+            .iter()
+            .any(|b| b["url"].as_str() == Some(&format!("http://127.0.0.1:{port}"))),
+        "the sandbox is known by its address: {listed:?}"
+    );
+}

@@ -142,10 +142,7 @@ impl SandboxClient {
             url: self.base.clone(),
             detail: "no URL can be built under it".into(),
         })?;
-        Ok(self
-            .http
-            .request(method, url)
-            .header(OWNER_HEADER, owner.header()))
+        Ok(self.to(method, url).header(OWNER_HEADER, owner.header()))
     }
 }
 
