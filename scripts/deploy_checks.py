@@ -36,10 +36,13 @@ certificates come only from a namespaced CA that signs certificates of admitted 
 
 The scale-out checks (deploy/README.md, "Scaling out") read the same files: in Kubernetes the
 sandbox is a StatefulSet with a volume per replica behind a headless Service, which the
-code-executor resolves into every sandbox pod, and whose pods admit their own address as Host;
-the code-executor keeps its tasks on a volume at its state directory, as one replica without an
-HPA (its tasks are not shared); in Compose, scale.yml gives each sandbox container its own
-volume, makes the code-executor resolve `sandbox`, and Prometheus scrape each replica.
+code-executor resolves into every sandbox pod; the code-executor keeps its tasks on a volume at
+its state directory, as one replica without an HPA (its tasks are not shared); in Compose,
+scale.yml gives each sandbox container its own volume, makes the code-executor resolve
+`sandbox`, and Prometheus scrape each replica. In both, and in Compose with and without
+scale.yml, the sandbox admits as Host the name (with and without the port) of the
+code-executor's sandbox URL: a resolved sandbox is asked under that name, not its address, so
+its allowed hosts need only the Service's names (no pod IP).
 
 Exit status 1 with one line per problem; uses only the standard library and PyYAML.
 """
@@ -176,6 +179,11 @@ def check_compose(path, scaled=False):
     admin = str((sandbox.get("environment") or {}).get(ADMIN_TOKEN) or "")
     if not admin.startswith(f"file:{SECRETS_MOUNT}/"):
         problem(f"sandbox: {ADMIN_TOKEN} is {'a value' if admin else 'unset'}, expected file:{SECRETS_MOUNT}/...")
+    sandbox_hosts = compose_env(sandbox).get("SWITCHBOARD_ALLOWED_HOSTS")
+    check_sandbox_admits_executor(
+        url_list(compose_env(services.get("code-executor", {})).get("CODE_EXECUTOR_SANDBOX_URL")),
+        DEFAULT_ALLOWED_HOSTS if sandbox_hosts is None else str(sandbox_hosts).split(","),
+    )
     for tool in ("prometheus", "grafana"):
         if tool not in services or "healthcheck" not in services[tool]:
             problem(f"{tool}: missing or without healthcheck")
@@ -245,9 +253,10 @@ def check_compose_state(config):
 
 
 def check_compose_scaled(config):
-    """docker-compose.yml with scale.yml: each sandbox container its own (anonymous) volume and
-    its own address admitted as Host; the code-executor resolves `sandbox` into every sandbox
-    container; the scalable services publish host-port ranges; Prometheus finds each replica."""
+    """docker-compose.yml with scale.yml: each sandbox container its own (anonymous) volume;
+    the code-executor resolves `sandbox` into every sandbox container (asking each under that
+    name, which check_compose finds admitted); the scalable services publish host-port ranges;
+    Prometheus finds each replica."""
     services = config["services"]
     sandbox = services.get("sandbox", {})
     volumes = compose_volumes(sandbox, config)
@@ -255,11 +264,6 @@ def check_compose_scaled(config):
     for target, (kind, source) in volumes.items():
         if below(packages, target) and kind != "anonymous":
             problem(f"sandbox: {target} is the {kind} volume {source}, which every replica would share; scale.yml must make it anonymous (one per container)")
-    script = " ".join(str(part) for part in sandbox.get("entrypoint") or []).replace("$$", "$")
-    if "export SWITCHBOARD_ALLOWED_HOSTS" not in script or 'exec /usr/local/bin/switchboard "$@"' not in script:
-        problem("sandbox: its entrypoint does not add the container's own address to SWITCHBOARD_ALLOWED_HOSTS before starting it: the code-executor calls each resolved sandbox by its address")
-    if sandbox.get("command") != ["sandbox"]:
-        problem(f"sandbox: command {sandbox.get('command')}, expected ['sandbox'] (the entrypoint's \"$@\")")
     env = compose_env(services.get("code-executor", {}))
     if str(env.get("CODE_EXECUTOR_SANDBOX_RESOLVE")).lower() != "true":
         problem("code-executor: CODE_EXECUTOR_SANDBOX_RESOLVE is not true: it would see the sandboxes as one")
@@ -286,6 +290,74 @@ def check_compose_scaled(config):
         sd = job.get("dns_sd_configs") or []
         if job.get("static_configs") or not any(name in (c.get("names") or []) and c.get("type") == "A" and c.get("port") == SERVICES[name] for c in sd):
             problem(f"prometheus ({os.path.basename(config_file)}): job {name} does not find each replica by DNS (dns_sd_configs, names [{name}], type A, port {SERVICES[name]}); a static target reaches a different replica at each scrape")
+
+
+# --- the Host the code-executor sends its sandboxes --------------------------------------------
+
+# What a service admits as Host when SWITCHBOARD_ALLOWED_HOSTS is unset
+# (crates/switchboard-runtime/src/http.rs, default_allowed_hosts).
+DEFAULT_ALLOWED_HOSTS = ["localhost", "127.0.0.1", "::1"]
+
+
+def url_list(value):
+    """The URLs of a comma-separated setting (CODE_EXECUTOR_SANDBOX_URL)."""
+    return [u.strip() for u in str(value or "").split(",") if u.strip()]
+
+
+def split_host_port(value):
+    """(name, port or None) of a Host value or an allowed-hosts entry, split as the runtime
+    splits them (crates/switchboard-runtime/src/http.rs): `[v6]:port`, a bare IPv6 address
+    (no port), `name:port`, `name`."""
+    if value.startswith("["):
+        name, closed, tail = value[1:].partition("]")
+        if not closed:
+            return value, None
+        return name, tail[1:] if tail.startswith(":") else None
+    if value.count(":") > 1:
+        return value, None
+    name, colon, port = value.partition(":")
+    return name, port if colon else None
+
+
+def host_admitted(allowed, host):
+    """Whether a service whose SWITCHBOARD_ALLOWED_HOSTS is `allowed` admits the Host value
+    `host`, matched as the runtime's host_allowed does: case-insensitive, an entry without a
+    port admits the name on any port, an empty list or `*` admits every host."""
+    allowed = [a.strip().lower() for a in allowed if a.strip()]
+    if not allowed or "*" in allowed:
+        return True
+    name, port = split_host_port(host.strip().lower())
+    for entry in allowed:
+        a_name, a_port = split_host_port(entry)
+        if a_name == name and (a_port is None or a_port == port):
+            return True
+    return False
+
+
+def check_sandbox_admits_executor(urls, allowed):
+    """The sandbox admits the Host the code-executor sends it for each of its sandbox URLs,
+    with and without the port as the URL writes it. Unresolved, that is the URL's own host;
+    resolved (CODE_EXECUTOR_SANDBOX_RESOLVE), each address is asked under the name it was
+    resolved from, with the port as the URL wrote it (crates/switchboard-code-executor/src/
+    sandboxes.rs, `resolve`). So the Service's names suffice: the entries that expand per pod
+    ($(POD_IP), $(POD_NAME)) are not counted, and listing the pod's address is refused, since
+    nothing sends it."""
+    literal = [h for h in allowed if "$(" not in h]
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        written = parts.netloc.rpartition("@")[2]
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not written:
+            continue  # no host: the URL checks name it
+        name = written.rsplit(":", 1)[0] if port is not None else written
+        for host in dict.fromkeys([name, written]):
+            if not host_admitted(literal, host):
+                problem(f"sandbox: SWITCHBOARD_ALLOWED_HOSTS {','.join(allowed)!r} does not admit Host {host!r}, the name of the code-executor's sandbox URL {url!r}, under which it asks every sandbox: each would answer 403")
+    if any("$(POD_IP)" in h for h in allowed):
+        problem("sandbox: SWITCHBOARD_ALLOWED_HOSTS lists $(POD_IP): the code-executor asks each resolved sandbox under the Service's name, never by its address; drop it")
 
 
 # --- kubernetes ----------------------------------------------------------------------------
@@ -447,7 +519,8 @@ def check_scale_out_kubernetes(docs, workloads_by_name, hpa_targets):
       Service (clusterIP: None) that selects its pods on its port;
     - the code-executor resolves that Service's name (CODE_EXECUTOR_SANDBOX_RESOLVE=true,
       CODE_EXECUTOR_SANDBOX_URL=http://<service>.<namespace>.svc:<port>), and each sandbox pod
-      admits its own address as Host (the code-executor calls it by address);
+      admits that name as Host, with and without the port (the code-executor asks each
+      resolved pod under it), with no $(POD_IP);
     - the code-executor keeps its tasks on a persistent volume: CODE_EXECUTOR_STATE_DIR strictly
       below the volume's mount (the volume's root is the fsGroup's and group-writable, which the
       code-executor refuses for its own directory); one replica, no HPA (tasks are not shared);
@@ -479,19 +552,15 @@ def check_scale_out_kubernetes(docs, workloads_by_name, hpa_targets):
     if any(d.get("kind") == "PersistentVolumeClaim" and d["metadata"].get("namespace") == ns for d in docs):
         problem(f"a standalone PersistentVolumeClaim in {ns}: the sandbox's volumes come from its volumeClaimTemplates")
     mounts = persistent_mounts(sandbox) if sandbox["kind"] == "StatefulSet" else {}
-    env, order = env_list(container)
+    env, _ = env_list(container)
     for var in ("SANDBOX_PACKAGES_DIR", "SANDBOX_STATE_DIR"):
         value = (env.get(var) or {}).get("value")
         if not any(below(value, m) for m in mounts):
             problem(f"sandbox: {var}={value!r} is not below a mount of its own volume ({sorted(mounts)})")
     if pod.get("securityContext", {}).get("fsGroupChangePolicy") != "OnRootMismatch":
         problem("sandbox: fsGroupChangePolicy is not OnRootMismatch: at each mount the kubelet would make its state directory group-writable, which it refuses")
-    pod_ip = (env.get("POD_IP") or {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
-    hosts = str((env.get("SWITCHBOARD_ALLOWED_HOSTS") or {}).get("value") or "")
-    if "$(POD_IP)" not in hosts.split(","):
-        problem("sandbox: SWITCHBOARD_ALLOWED_HOSTS lacks $(POD_IP): the code-executor calls each resolved sandbox by its address")
-    elif pod_ip != "status.podIP" or order.index("POD_IP") > order.index("SWITCHBOARD_ALLOWED_HOSTS"):
-        problem("sandbox: POD_IP is not status.podIP defined before SWITCHBOARD_ALLOWED_HOSTS ($(POD_IP) would stay literal)")
+    sandbox_hosts = (env.get("SWITCHBOARD_ALLOWED_HOSTS") or {}).get("value")
+    sandbox_hosts = DEFAULT_ALLOWED_HOSTS if sandbox_hosts is None else str(sandbox_hosts).split(",")
     port = None
     if headless is not None:
         spec = headless["spec"]
@@ -512,7 +581,8 @@ def check_scale_out_kubernetes(docs, workloads_by_name, hpa_targets):
     env, _ = env_list(container)
     if str((env.get("CODE_EXECUTOR_SANDBOX_RESOLVE") or {}).get("value")).lower() != "true":
         problem("code-executor: CODE_EXECUTOR_SANDBOX_RESOLVE is not true: it would see the sandboxes as one")
-    urls = [u.strip() for u in str((env.get("CODE_EXECUTOR_SANDBOX_URL") or {}).get("value") or "").split(",") if u.strip()]
+    urls = url_list((env.get("CODE_EXECUTOR_SANDBOX_URL") or {}).get("value"))
+    check_sandbox_admits_executor(urls, sandbox_hosts)
     if headless is not None:
         name = headless["metadata"]["name"]
         names = {f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.cluster.local"}

@@ -110,9 +110,10 @@ if grep -qF "$(cat "$tree/deploy/secrets/sandbox/admin-token")" "$out/compose.ym
 fi
 scripts/deploy_checks.py compose "$out/compose.yml"
 # Scaled out: the override scale.yml merged in, with the host-port ranges its header shows.
-# deploy_checks.py compose-scaled checks that each sandbox gets its own volume and admits its
-# own address, that the code-executor resolves every sandbox, that the scaled services publish
-# ranges, and that Prometheus scrapes each replica (prometheus-scaled.yml, checked below).
+# deploy_checks.py compose-scaled checks that each sandbox gets its own volume, that the
+# code-executor resolves every sandbox (asking each under the name `sandbox`, which the sandbox
+# admits, as in the base), that the scaled services publish ranges, and that Prometheus scrapes
+# each replica (prometheus-scaled.yml, checked below).
 (cd "$tree/deploy/compose" && SWITCHBOARD_GATEWAY_PORTS=8010-8019 SWITCHBOARD_MIDDLEWARE_PORTS=8020-8029 \
   docker-compose -f docker-compose.yml -f scale.yml config) >"$out/compose-scaled.yml"
 echo "docker-compose -f docker-compose.yml -f scale.yml config: ok"
