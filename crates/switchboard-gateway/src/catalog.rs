@@ -33,6 +33,9 @@ pub struct ToolRoute {
     pub metrics: ToolMetrics,
     /// Whether its results are cached (set by `crate::cache::Cache::plan_catalog`).
     pub cache: crate::cache::Plan,
+    /// The tool's `execution` (`taskSupport`) as the upstream declares it. rmcp's `Tool` has no
+    /// such field, so the endpoint adds it to `tools/list` answers (`crate::endpoint`).
+    pub execution: Option<serde_json::Value>,
 }
 
 /// A tool with its upstream, for `GET /api/tools`.
@@ -59,6 +62,9 @@ pub struct Catalog {
     pub template_routes: HashMap<String, (usize, String)>,
     pub prompts: Vec<Prompt>,
     pub prompt_routes: HashMap<String, (usize, String)>,
+    /// The `tasks` capability the gateway declares (MCP 2025-11-25): what its upstreams
+    /// declare of what it routes (`crate::gateway::tasks`); `None` when none offers tasks.
+    pub tasks: Option<serde_json::Value>,
 }
 
 impl Catalog {
@@ -99,6 +105,7 @@ impl Catalog {
         let (public, mut renamed) = naming::assign(&offers);
         for (k, &i) in known.iter().enumerate() {
             let upstream_name = upstreams[i].config.name.as_str();
+            let tasks = upstreams[i].tasks();
             for (tool, name) in snapshot[i].0.tools.iter().zip(&public[k]) {
                 let mut published = tool.clone();
                 published.name = Cow::Owned(name.clone());
@@ -109,6 +116,7 @@ impl Catalog {
                         original: tool.name.clone(),
                         metrics: metrics.tool(name, upstream_name),
                         cache: Default::default(),
+                        execution: tasks.executions.get(tool.name.as_ref()).cloned(),
                     },
                 );
                 if snapshot[i].2 {
@@ -207,6 +215,7 @@ impl Catalog {
         catalog
             .template_prefixes
             .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        catalog.tasks = crate::gateway::tasks::capability(upstreams);
         (catalog, renamed)
     }
 

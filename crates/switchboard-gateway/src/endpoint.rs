@@ -13,6 +13,10 @@
 //! request cancels it here. The Streamable HTTP specification lets a server answer any POSTed
 //! request with either JSON or a stream; every client must accept both.
 //!
+//! While an upstream offers MCP 2025-11-25 tasks, which rmcp does not model, task requests are
+//! renamed before either path reads them and the `initialize` and `tools/list` answers are
+//! completed ([`tasks`]).
+//!
 //! Everything else goes to rmcp unchanged: `initialize`, other notifications, GET streams,
 //! DELETE, sessionless (2026-07-28) requests, and every request this endpoint is not certain to
 //! treat exactly as rmcp would (an `Origin` header, a Host outside the allowlist, standard
@@ -25,7 +29,9 @@
 //! gateway closes that session's upstream sessions at once (`crate::upstream::pool`).
 
 mod answer;
+mod decode;
 mod headers;
+mod tasks;
 
 use std::{
     collections::HashMap,
@@ -46,8 +52,8 @@ use http::{Method, StatusCode, header, request::Parts};
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
-        CallToolRequest, ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions,
-        GetMeta, JsonRpcMessage, JsonRpcRequest, RequestId, ServerResult,
+        ClientNotification, ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, JsonRpcRequest,
+        RequestId, ServerResult,
     },
     service::{RequestContext, Service},
     transport::StreamableHttpService,
@@ -62,6 +68,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::{
     answer::respond,
+    decode::{answerable, decode},
     headers::{AllowedHosts, accepts_json_and_sse, media_type_is},
 };
 use crate::{
@@ -139,6 +146,34 @@ impl Endpoint {
         if request.method() == Method::DELETE {
             return self.end_session(request).await;
         }
+        if tasks::applies(&self.inner.gateway, request.method(), request.headers()) {
+            return self.with_tasks(request).await;
+        }
+        self.serve(request).await
+    }
+
+    /// A POST that may concern tasks: renamed or its answer completed ([`tasks`]).
+    async fn with_tasks(self, request: Request) -> Response {
+        let (mut parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, self.inner.max_body_bytes).await else {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload Too Large: the body is over the limit or could not be read",
+            )
+                .into_response();
+        };
+        let (bytes, patch) = tasks::prepare(&self.inner.gateway, &mut parts.headers, bytes);
+        let response = self
+            .serve(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+        match patch {
+            Some(patch) => patch.apply(response).await,
+            None => response,
+        }
+    }
+
+    /// A request other than DELETE: answered here or by rmcp (see the module documentation).
+    async fn serve(self, request: Request) -> Response {
         let Some(session) = self.inner.candidate(&request) else {
             if self.inner.rmcp_sessions.sealing()
                 && request.method() == Method::POST
@@ -232,43 +267,6 @@ impl tower::Service<Request> for Endpoint {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle(request).await) })
     }
-}
-
-/// Parse a client's message as rmcp does, a `tools/call` the quick way.
-///
-/// rmcp's `ClientRequest` is an untagged union of every request type: serde buffers the
-/// message and tries the types in turn (building a formatted error for each that does not
-/// fit). A message whose envelope says `tools/call` is parsed as a `CallToolRequest` at once;
-/// anything else, including every message rmcp would refuse, gets rmcp's parse.
-fn decode(bytes: &[u8]) -> Result<ClientJsonRpcMessage, serde_json::Error> {
-    if let Some(envelope) = Envelope::parse(bytes)
-        && envelope.method == Some("tools/call")
-        && envelope.result.is_none()
-        && envelope.error.is_none()
-        && let Some(id) = envelope.id
-        && let Ok(request) = serde_json::from_slice::<CallToolRequest>(bytes)
-    {
-        return Ok(JsonRpcMessage::Request(JsonRpcRequest::new(
-            id,
-            ClientRequest::CallToolRequest(request),
-        )));
-    }
-    serde_json::from_slice(bytes)
-}
-
-/// Requests answered here: those whose handling is the handler's alone.
-fn answerable(request: &ClientRequest) -> bool {
-    matches!(
-        request,
-        ClientRequest::CallToolRequest(_)
-            | ClientRequest::ListToolsRequest(_)
-            | ClientRequest::ReadResourceRequest(_)
-            | ClientRequest::ListResourcesRequest(_)
-            | ClientRequest::ListResourceTemplatesRequest(_)
-            | ClientRequest::GetPromptRequest(_)
-            | ClientRequest::ListPromptsRequest(_)
-            | ClientRequest::PingRequest(_)
-    ) && request.get_meta().protocol_version().is_none()
 }
 
 impl Inner {
@@ -396,52 +394,5 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.inner.in_flight().remove(&self.key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tool_calls_decode_as_rmcp_decodes_them() {
-        let call = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"_meta":{"progressToken":3,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},"name":"get_current_time","arguments":{"timezone":"UTC"}}}"#;
-        let quick = serde_json::to_value(decode(call).expect("decodes")).expect("encodes");
-        let full: ClientJsonRpcMessage = serde_json::from_slice(call).expect("rmcp decodes");
-        assert_eq!(quick, serde_json::to_value(full).expect("encodes"));
-        let Ok(JsonRpcMessage::Request(request)) = decode(call) else {
-            panic!("a request");
-        };
-        assert!(request.request.get_meta().get_progress_token().is_some());
-        // What rmcp refuses, decode refuses too.
-        for bad in [
-            &br#"{"jsonrpc":"1.0","id":7,"method":"tools/call","params":{"name":"x"}}"#[..],
-            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","result":{},"params":{"name":"x"}}"#,
-            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}"#,
-        ] {
-            assert_eq!(
-                decode(bad).is_ok(),
-                serde_json::from_slice::<ClientJsonRpcMessage>(bad).is_ok(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn only_handler_requests_without_a_per_request_version_are_answered_here() {
-        use rmcp::model::{CallToolRequest, CallToolRequestParams, InitializeRequest};
-        let call =
-            ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new("x")));
-        assert!(answerable(&call));
-        let mut versioned = call.clone();
-        versioned
-            .get_meta_mut()
-            .set_protocol_version(rmcp::model::ProtocolVersion::V_2026_07_28);
-        assert!(!answerable(&versioned));
-        let initialize = ClientRequest::InitializeRequest(InitializeRequest::new(
-            rmcp::model::ClientConfig::default(),
-        ));
-        assert!(!answerable(&initialize));
     }
 }

@@ -22,7 +22,9 @@ mod isolation;
 pub mod own_lists;
 mod prompts;
 mod resources;
+pub mod tasks;
 
+pub(crate) use calls::name_in;
 pub use calls::{CallAudit, Refused};
 
 use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
@@ -79,6 +81,16 @@ impl Gateway {
             client.check_proxy_for(&upstream.url)?;
         }
         let http = client.build()?;
+        // Task ids name their upstream by a digest of its name (`crate::task_ids`).
+        let mut tags = HashSet::new();
+        for upstream in &config.upstreams {
+            if !tags.insert(crate::task_ids::tag(&upstream.name)) {
+                return Err(switchboard_runtime::Error::Config(format!(
+                    "upstream '{}': its task id tag is another upstream's; rename it",
+                    upstream.name
+                )));
+            }
+        }
         let mut own_clients = Vec::with_capacity(config.upstreams.len());
         for upstream in &config.upstreams {
             let setting = format!("upstream '{}'", upstream.name);

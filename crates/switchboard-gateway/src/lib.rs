@@ -16,6 +16,8 @@
 //! - [`breaker`]: the lock-free per-upstream circuit breaker.
 //! - [`cache`]: the opt-in result cache of read-only, idempotent tools (in process or Redis).
 //! - [`sessions`]: connected client sessions (for `list_changed` and their logging level).
+//! - [`task_ids`]: the task ids and `tasks/list` cursors of MCP 2025-11-25 tasks, routed to
+//!   their upstream by a tag (`gateway::tasks`, `upstream::tasks`, `server::tasks`).
 //! - [`server`]: the rmcp `ServerHandler` clients talk to.
 //! - [`endpoint`]: `/mcp`: rmcp's Streamable HTTP service, with the frequent requests of an
 //!   initialized session answered on the HTTP request's own task.
@@ -41,6 +43,7 @@ pub mod policy;
 pub mod rest;
 pub mod server;
 pub mod sessions;
+pub mod task_ids;
 pub mod upstream;
 
 use axum::Router;

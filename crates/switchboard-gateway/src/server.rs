@@ -10,6 +10,7 @@
 #![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
 
 mod listen;
+pub(crate) mod tasks;
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
@@ -151,28 +152,14 @@ impl ServerHandler for GatewayServer {
             .admit_call(identity.as_ref(), &owner, &mut request, &span)
         {
             Ok(audit) => audit,
-            Err(Refused::Denied(why)) => return Err(McpError::invalid_params(why, None)),
-            Err(Refused::AuditUnavailable(why)) => {
-                return Err(McpError::internal_error(why, None));
-            }
-            // Over a limit: a tool error the model can act on (ask for less, retry later).
-            Err(refused @ (Refused::Limited(_) | Refused::Overloaded(_))) => {
-                return Ok(CallToolResponse::Complete(CallToolResult::error(vec![
-                    ContentBlock::text(refused.reason()),
-                ])));
-            }
+            Err(refused) => return refused_call(refused).map(CallToolResponse::Complete),
         };
         let call = self
             .gateway
             .call_tool(request, &owner, Some(caller), &context.ct);
         let answer = match call.instrument(span).await {
             Ok(response) => Ok(response),
-            Err(error @ CallError::Unknown { .. }) => Err(error.to_mcp()),
-            Err(CallError::Upstream { error, .. }) => Err(error),
-            // The upstream failed to answer: a tool error the model can read and act on.
-            Err(error) => Ok(CallToolResponse::Complete(CallToolResult::error(vec![
-                ContentBlock::text(error.to_string()),
-            ]))),
+            Err(error) => failed_call(error).map(CallToolResponse::Complete),
         };
         match &answer {
             Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
@@ -344,10 +331,44 @@ impl ServerHandler for GatewayServer {
         }
     }
 
+    /// MCP 2025-11-25 tasks, which the endpoint hands over as custom requests
+    /// ([`tasks`]).
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, McpError> {
+        self.tasks_request(request, context).await
+    }
+
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
         if let Some(id) = session_id(&context.extensions) {
             self.gateway.roots_changed(&Owner::Session(id)).await;
         }
+    }
+}
+
+/// A call the gateway refused, as its caller sees it.
+fn refused_call(refused: Refused) -> Result<CallToolResult, McpError> {
+    match refused {
+        Refused::Denied(why) => Err(McpError::invalid_params(why, None)),
+        Refused::AuditUnavailable(why) => Err(McpError::internal_error(why, None)),
+        // Over a limit: a tool error the model can act on (ask for less, retry later).
+        refused @ (Refused::Limited(_) | Refused::Overloaded(_)) => Ok(CallToolResult::error(
+            vec![ContentBlock::text(refused.reason())],
+        )),
+    }
+}
+
+/// A call that failed, as its caller sees it.
+fn failed_call(error: CallError) -> Result<CallToolResult, McpError> {
+    match error {
+        error @ CallError::Unknown { .. } => Err(error.to_mcp()),
+        CallError::Upstream { error, .. } => Err(error),
+        // The upstream failed to answer: a tool error the model can read and act on.
+        error => Ok(CallToolResult::error(vec![ContentBlock::text(
+            error.to_string(),
+        )])),
     }
 }
 

@@ -82,19 +82,25 @@ impl Gateway {
 /// and only for an authenticated caller; what the client put under the key is replaced, since
 /// the gateway has already decided who the caller is (a delegate's user included).
 fn name_the_caller(identity: Option<&Identity>, request: &mut CallToolRequestParams) {
+    name_in(identity, &mut request.meta);
+}
+
+/// [`name_the_caller`] in the `_meta` of any request (the tasks requests too).
+pub(crate) fn name_in(
+    identity: Option<&Identity>,
+    meta: &mut Option<rmcp::model::RequestMetaObject>,
+) {
     use switchboard_runtime::auth::{Method, ON_BEHALF_OF};
     match identity.filter(|i| i.method != Method::Anonymous) {
         Some(identity) => {
-            let meta = request
-                .meta
-                .get_or_insert_with(|| rmcp::model::JsonObject::new().into());
+            let meta = meta.get_or_insert_with(|| rmcp::model::JsonObject::new().into());
             meta.0.0.insert(
                 ON_BEHALF_OF.to_owned(),
                 serde_json::json!({ "subject": identity.subject }),
             );
         }
         None => {
-            if let Some(meta) = request.meta.as_mut() {
+            if let Some(meta) = meta.as_mut() {
                 meta.0.0.remove(ON_BEHALF_OF);
             }
         }

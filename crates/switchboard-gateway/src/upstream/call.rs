@@ -103,16 +103,36 @@ impl Upstream {
         };
         // The upstream's span becomes a child of the current one (the gateway's tool call).
         switchboard_protocol::mcp_trace::inject_request(&mut request);
-        if let Some(link) = session.direct.link() {
-            match self
-                .send_direct(session, &link, &mut request, &caller, ct, deadline)
-                .await
-            {
-                Some(result) => return result,
-                None => {
-                    tracing::debug!(upstream = %self.name, "session expired; rmcp re-initializes it")
+        // A custom request's answer is read raw, which only the direct path does
+        // (`super::tasks`): when the session expired, rmcp renews it on a ping and the
+        // request goes direct again.
+        let raw = matches!(request, ClientRequest::CustomRequest(_));
+        for attempt in 0..=usize::from(raw) {
+            if attempt > 0 {
+                let renewed =
+                    tokio::time::timeout_at(deadline, super::lists::ping(session.client.peer()));
+                if !matches!(renewed.await, Ok(Ok(()))) {
+                    break;
                 }
             }
+            if let Some(link) = session.direct.link() {
+                match self
+                    .send_direct(session, &link, &mut request, &caller, ct, deadline)
+                    .await
+                {
+                    Some(result) => return result,
+                    None => {
+                        tracing::debug!(upstream = %self.name, "session expired; rmcp re-initializes it")
+                    }
+                }
+            }
+        }
+        if raw {
+            return Err(CallError::Transport {
+                upstream: self.config.name.clone(),
+                message: "tasks go only to an upstream over Streamable HTTP with a live session"
+                    .to_owned(),
+            });
         }
         self.send_rmcp(session, request, caller, ct, deadline).await
     }
@@ -254,8 +274,12 @@ struct Pending<'a> {
 }
 
 /// How long a client's cancellation waits for the upstream to take the notice (the slot is
-/// held meanwhile); a timeout does not wait, as the upstream is probably unwell.
-const CANCEL_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// held meanwhile, so the slot bounds what the upstream runs); past it the slot is freed, as
+/// the upstream is probably unwell. It was 1 s: on the 2-core machine under load,
+/// `tests/faults.rs` (`concurrency_is_bounded_per_upstream`) saw the upstream run two calls at
+/// once, and a notice still queued when the slot went to the next call is the one way we
+/// found for that to happen (the upstream handles a notice before answering its POST).
+const CANCEL_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Pending<'_> {
     async fn cancel_now(&mut self, reason: &str) {

@@ -33,8 +33,8 @@ use http::{
     header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE},
 };
 use rmcp::model::{
-    CallToolResult, ClientJsonRpcMessage, ClientRequest, ErrorData, JsonRpcMessage, JsonRpcRequest,
-    RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
+    CallToolResult, ClientJsonRpcMessage, ClientRequest, CustomResult, ErrorData, JsonRpcMessage,
+    JsonRpcRequest, RequestId, ServerJsonRpcMessage, ServerRequest, ServerResult,
 };
 use sse_stream::SseStream;
 
@@ -174,7 +174,7 @@ impl Direct {
         let Some(uri) = &self.uri else {
             return Exchange::Failed("no direct path to this URL".to_owned());
         };
-        let tool_call = matches!(request, ClientRequest::CallToolRequest(_));
+        let shape = Shape::of(request);
         let body = match serde_json::to_vec(&JsonRpcRequest::new(id.clone(), request)) {
             Ok(body) => body,
             Err(error) => return Exchange::Failed(format!("cannot encode the request: {error}")),
@@ -205,7 +205,7 @@ impl Direct {
         }
         match kind {
             Kind::Json => match read_json(body).await {
-                Ok(bytes) => match parse(&bytes, id, tool_call) {
+                Ok(bytes) => match parse(&bytes, id, shape) {
                     Ok(Parsed::Answer(answer)) => Exchange::Answered(answer),
                     Ok(Parsed::Message(_)) => {
                         Exchange::Failed("the answer is not for this request".to_owned())
@@ -214,7 +214,7 @@ impl Direct {
                 },
                 Err(message) => Exchange::Failed(message),
             },
-            Kind::Stream => self.read_stream(link, id, tool_call, body, routes).await,
+            Kind::Stream => self.read_stream(link, id, shape, body, routes).await,
             Kind::Other(content_type) => Exchange::Failed(format!(
                 "answered with content type {content_type:?}, expected JSON or an SSE stream"
             )),
@@ -250,7 +250,7 @@ impl Direct {
         &self,
         link: &Arc<Link>,
         id: &RequestId,
-        tool_call: bool,
+        shape: Shape,
         body: Capped,
         routes: &Routes,
     ) -> Exchange {
@@ -265,7 +265,7 @@ impl Direct {
                     return Exchange::Failed(format!("reading the answer stream failed: {error}"));
                 }
             };
-            let message = match parse(data.as_bytes(), id, tool_call) {
+            let message = match parse(data.as_bytes(), id, shape) {
                 Ok(Parsed::Answer(answer)) => {
                     drain(events);
                     return Exchange::Answered(answer);
@@ -329,6 +329,28 @@ impl Direct {
     }
 }
 
+/// How the answer to a request is read.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// A `tools/call`: as a `CallToolResult` first.
+    Tool,
+    /// A custom request (MCP 2025-11-25 tasks, `super::tasks`): the result as it came, a
+    /// `CustomResult`. rmcp's parse would read a `CreateTaskResult` as an empty result.
+    Raw,
+    /// Anything else: rmcp's parse.
+    Any,
+}
+
+impl Shape {
+    fn of(request: &ClientRequest) -> Self {
+        match request {
+            ClientRequest::CallToolRequest(_) => Shape::Tool,
+            ClientRequest::CustomRequest(_) => Shape::Raw,
+            _ => Shape::Any,
+        }
+    }
+}
+
 /// A message of an answer: the answer to the request, or anything else.
 enum Parsed {
     Answer(Result<ServerResult, ErrorData>),
@@ -343,8 +365,20 @@ enum Parsed {
 /// gateway's CPU per call. The answer to a `tools/call` is parsed as a `CallToolResult`
 /// directly instead; anything else, or a result that is not a complete `CallToolResult`
 /// (`CallToolResult` refuses other result types), gets rmcp's full parse.
-fn parse(data: &[u8], id: &RequestId, tool_call: bool) -> Result<Parsed, serde_json::Error> {
-    if tool_call
+fn parse(data: &[u8], id: &RequestId, shape: Shape) -> Result<Parsed, serde_json::Error> {
+    if shape == Shape::Raw
+        && let Some(envelope) = Envelope::parse(data)
+        && envelope.method.is_none()
+        && envelope.error.is_none()
+        && envelope.id.as_ref() == Some(id)
+        && let Some(result) = envelope.result
+    {
+        let result = serde_json::from_str(result.get())?;
+        return Ok(Parsed::Answer(Ok(ServerResult::CustomResult(
+            CustomResult(result),
+        ))));
+    }
+    if shape == Shape::Tool
         && let Some(envelope) = Envelope::parse(data)
         && envelope.method.is_none()
         && envelope.error.is_none()
@@ -393,7 +427,7 @@ mod tests {
             Ok(JsonRpcMessage::Response(r)) => serde_json::to_value(r.result).ok(),
             _ => None,
         };
-        let quick = |data: &[u8]| match parse(data, &id, true) {
+        let quick = |data: &[u8]| match parse(data, &id, Shape::Tool) {
             Ok(Parsed::Answer(Ok(result))) => serde_json::to_value(result).ok(),
             _ => None,
         };
@@ -412,12 +446,17 @@ mod tests {
         }
         let error =
             br#"{"jsonrpc":"2.0","id":1099511627776,"error":{"code":-32602,"message":"no"}}"#;
-        assert!(matches!(parse(error, &id, true), Ok(Parsed::Answer(Err(e))) if e.message == "no"));
+        assert!(
+            matches!(parse(error, &id, Shape::Tool), Ok(Parsed::Answer(Err(e))) if e.message == "no")
+        );
         let other = br#"{"jsonrpc":"2.0","id":5,"result":{"content":[]}}"#;
-        assert!(matches!(parse(other, &id, true), Ok(Parsed::Message(_))));
+        assert!(matches!(
+            parse(other, &id, Shape::Tool),
+            Ok(Parsed::Message(_))
+        ));
         let progress = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}"#;
         assert!(matches!(
-            parse(progress, &id, true),
+            parse(progress, &id, Shape::Tool),
             Ok(Parsed::Message(JsonRpcMessage::Notification(_)))
         ));
     }

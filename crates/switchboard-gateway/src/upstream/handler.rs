@@ -14,6 +14,8 @@
 //!   set with `logging/setLevel`.
 //! - `resources/updated`: to the sessions subscribed to that resource on this upstream session
 //!   ([`super::subscriptions`]).
+//! - `tasks/status` (MCP 2025-11-25 tasks): to the client session that owns the upstream
+//!   session, under the gateway's id for the task ([`super::tasks`]).
 //! - requests (sampling, elicitation, roots) on rmcp's path: to the client session that owns
 //!   the upstream session; on the shared session, to the one client session with calls in
 //!   flight ([`super::client_requests`]).
@@ -172,8 +174,32 @@ impl Routes {
             ServerNotification::ResourceUpdatedNotification(n) => {
                 self.subscriptions.forward(&self.upstream, &n.params)
             }
+            ServerNotification::CustomNotification(n)
+                if n.method == super::tasks::STATUS_NOTIFICATION =>
+            {
+                self.forward_task_status(n.params.as_ref())
+            }
             _ => {}
         }
+    }
+
+    /// A task's status goes to the client session that owns this upstream session (tasks
+    /// are created on the owner's session), under the gateway's id for the task. On a session
+    /// shared by several clients nothing says whose task it is: it is not passed on, and
+    /// clients poll `tasks/get`.
+    fn forward_task_status(&self, params: Option<&serde_json::Value>) {
+        let Audience::Session { peer, .. } = &self.audience else {
+            return;
+        };
+        let Some(notice) = super::tasks::status_notice(&self.upstream, params) else {
+            return;
+        };
+        let (peer, upstream) = (peer.clone(), self.upstream.clone());
+        tokio::spawn(async move {
+            if let Err(error) = peer.send_notification(notice).await {
+                tracing::debug!(%upstream, %error, "task status not delivered; the client left");
+            }
+        });
     }
 
     fn forward_progress(&self, params: &ProgressNotificationParam) {

@@ -33,6 +33,7 @@ pub mod pool;
 pub mod stdio;
 pub mod subscriptions;
 mod supervisor;
+pub mod tasks;
 mod transport;
 
 use std::{
@@ -109,6 +110,9 @@ pub(crate) struct Session {
     own_listing: Arc<ArcSwapOption<Listing>>,
     /// Cancelled when the session is closed (ends the tasks that serve it).
     closed: CancellationToken,
+    /// The upstream's `capabilities` as its `initialize` answer declared them, when the
+    /// transport saw it whole ([`tasks::capture`]).
+    declared: tasks::Declared,
 }
 
 pub struct Upstream {
@@ -125,6 +129,8 @@ pub struct Upstream {
     /// The sessions of clients, on a stateful upstream.
     pool: pool::Pool,
     listing: ArcSwap<Listing>,
+    /// What it offers of tasks, listed with `listing` from the shared session ([`tasks`]).
+    tasks: ArcSwap<tasks::TaskSupport>,
     /// Whether `listing` came from the upstream (rather than being the empty start value).
     listed: AtomicBool,
     state: watch::Sender<UpstreamState>,
@@ -172,6 +178,7 @@ impl Upstream {
             isolated: AtomicBool::new(false),
             pool: pool::Pool::default(),
             listing: ArcSwap::from_pointee(Listing::default()),
+            tasks: Default::default(),
             listed: Default::default(),
             state: watch::Sender::new(UpstreamState {
                 status: Status::Connecting,

@@ -217,6 +217,11 @@ impl Upstream {
         let listing = tokio::time::timeout(timing.connect_timeout, list(client.peer()))
             .await
             .map_err(|_| format!("listing did not finish within {:?}", timing.connect_timeout))??;
+        // Before the listing is published: the catalog built from it reads this too.
+        let tasks = tokio::time::timeout(timing.connect_timeout, super::tasks::support(&session))
+            .await
+            .map_err(|_| format!("listing did not finish within {:?}", timing.connect_timeout))??;
+        self.tasks.store(Arc::new(tasks));
         Ok((session, listing, server))
     }
 
@@ -241,6 +246,7 @@ impl Upstream {
         let direct =
             super::exchange::Direct::new(self.name.clone(), &self.config.url, http.clone())
                 .with_token(self.token.clone());
+        let declared = super::tasks::Declared::default();
         let client = match &self.config.stdio {
             Some(command) => {
                 let transport =
@@ -254,6 +260,7 @@ impl Upstream {
                     self.config.max_concurrent_calls + SPARE_REQUESTS,
                     routes.clone(),
                     direct.link_cell(),
+                    declared.clone(),
                     self.token.clone(),
                 );
                 initialize(handler, transport, timing.connect_timeout).await?
@@ -270,6 +277,7 @@ impl Upstream {
             routes,
             own_listing: Default::default(),
             closed: CancellationToken::new(),
+            declared,
         })
     }
 
@@ -311,11 +319,21 @@ impl Upstream {
                 return Exit::Lost("the session's transport closed".to_owned());
             }
             let answered = if relist {
-                match tokio::time::timeout(timing.connect_timeout, list(peer)).await {
-                    Ok(Ok(listing)) => {
+                let listed = async {
+                    let listing = list(peer).await?;
+                    Ok::<_, String>((listing, super::tasks::support(session).await?))
+                };
+                match tokio::time::timeout(timing.connect_timeout, listed).await {
+                    Ok(Ok((listing, tasks))) => {
+                        let tasks_changed = *self.tasks.load_full() != tasks;
+                        if tasks_changed {
+                            self.tasks.store(Arc::new(tasks));
+                        }
                         if *self.listing.load_full() != listing {
                             tracing::info!(upstream = %self.name, tools = listing.tools.len(), "upstream lists changed");
                             self.listing.store(Arc::new(listing));
+                            changed.notify_one();
+                        } else if tasks_changed {
                             changed.notify_one();
                         }
                         true

@@ -17,11 +17,11 @@
 use std::{collections::HashMap, sync::Arc};
 
 use arc_swap::ArcSwapOption;
-use futures::stream::BoxStream;
+use futures::{StreamExt, stream::BoxStream};
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::{
     RoleClient,
-    model::{ClientJsonRpcMessage, JsonRpcMessage},
+    model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage},
     service::{RxJsonRpcMessage, TxJsonRpcMessage},
     transport::{
         StreamableHttpClientTransport, Transport,
@@ -33,7 +33,7 @@ use rmcp::{
 };
 use sse_stream::Sse;
 
-use super::{exchange::Link, handler::Routes, oauth::TokenSource};
+use super::{exchange::Link, handler::Routes, oauth::TokenSource, tasks::Declared};
 
 pub struct Observed<T> {
     inner: T,
@@ -77,6 +77,9 @@ pub struct SessionClient {
     /// The upstream's access tokens (OAuth client credentials): given to rmcp as the bearer
     /// token of each request in place of the (unset) one of its configuration.
     token: Option<Arc<TokenSource>>,
+    /// Where the upstream's `capabilities` go when its `initialize` answer is an SSE stream:
+    /// rmcp's types drop `capabilities.tasks` (see `super::tasks`).
+    declared: Declared,
 }
 
 type HttpError = StreamableHttpError<reqwest::Error>;
@@ -127,6 +130,35 @@ impl SessionClient {
     }
 }
 
+impl SessionClient {
+    /// Show the SSE events of an `initialize` answer to [`super::tasks::capture`] as they
+    /// pass to rmcp.
+    fn observe_initialize(
+        &self,
+        initialize: bool,
+        response: Result<StreamableHttpPostResponse, HttpError>,
+    ) -> Result<StreamableHttpPostResponse, HttpError> {
+        match response {
+            Ok(StreamableHttpPostResponse::Sse(events, session)) if initialize => {
+                let declared = self.declared.clone();
+                let events = events
+                    .inspect(move |event| {
+                        if let Some(data) = event.as_ref().ok().and_then(|e| e.data.as_deref()) {
+                            super::tasks::capture(data, &declared);
+                        }
+                    })
+                    .boxed();
+                Ok(StreamableHttpPostResponse::Sse(events, session))
+            }
+            other => other,
+        }
+    }
+}
+
+fn is_initialize(message: &ClientJsonRpcMessage) -> bool {
+    matches!(message, JsonRpcMessage::Request(request) if matches!(request.request, ClientRequest::InitializeRequest(_)))
+}
+
 impl StreamableHttpClient for SessionClient {
     type Error = reqwest::Error;
 
@@ -139,13 +171,16 @@ impl StreamableHttpClient for SessionClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         self.record(&session_id, &custom_headers);
+        let initialize = is_initialize(&message);
         let auth_header = self.auth(auth_header).await?;
-        self.refused(
-            self.http
-                .post_message(uri, message, session_id, auth_header, custom_headers)
-                .await,
-        )
-        .await
+        let response = self
+            .refused(
+                self.http
+                    .post_message(uri, message, session_id, auth_header, custom_headers)
+                    .await,
+            )
+            .await;
+        self.observe_initialize(initialize, response)
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -158,20 +193,23 @@ impl StreamableHttpClient for SessionClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         self.record(&session_id, &custom_headers);
+        let initialize = is_initialize(&message);
         let auth_header = self.auth(auth_header).await?;
-        self.refused(
-            self.http
-                .post_message_with_max_sse_event_size(
-                    uri,
-                    message,
-                    session_id,
-                    auth_header,
-                    custom_headers,
-                    max_sse_event_size,
-                )
-                .await,
-        )
-        .await
+        let response = self
+            .refused(
+                self.http
+                    .post_message_with_max_sse_event_size(
+                        uri,
+                        message,
+                        session_id,
+                        auth_header,
+                        custom_headers,
+                        max_sse_event_size,
+                    )
+                    .await,
+            )
+            .await;
+        self.observe_initialize(initialize, response)
     }
 
     async fn post_message_with_response_limits(
@@ -184,20 +222,23 @@ impl StreamableHttpClient for SessionClient {
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         self.record(&session_id, &custom_headers);
+        let initialize = is_initialize(&message);
         let auth_header = self.auth(auth_header).await?;
-        self.refused(
-            self.http
-                .post_message_with_response_limits(
-                    uri,
-                    message,
-                    session_id,
-                    auth_header,
-                    custom_headers,
-                    limits,
-                )
-                .await,
-        )
-        .await
+        let response = self
+            .refused(
+                self.http
+                    .post_message_with_response_limits(
+                        uri,
+                        message,
+                        session_id,
+                        auth_header,
+                        custom_headers,
+                        limits,
+                    )
+                    .await,
+            )
+            .await;
+        self.observe_initialize(initialize, response)
     }
 
     async fn delete_session(
@@ -262,13 +303,19 @@ pub fn streamable_http(
     max_concurrent_requests: usize,
     routes: Arc<Routes>,
     link: Arc<ArcSwapOption<Link>>,
+    declared: Declared,
     token: Option<Arc<TokenSource>>,
 ) -> Observed<StreamableHttpClientTransport<SessionClient>> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
         .max_concurrent_requests(max_concurrent_requests);
     Observed {
         inner: StreamableHttpClientTransport::with_client(
-            SessionClient { http, link, token },
+            SessionClient {
+                http,
+                link,
+                declared,
+                token,
+            },
             config,
         ),
         routes,

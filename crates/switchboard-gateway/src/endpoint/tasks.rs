@@ -1,0 +1,341 @@
+//! MCP 2025-11-25 tasks at the endpoint, where rmcp 3.11 (which models the later tasks
+//! extension) cannot carry them: while an upstream offers tasks, each POST of a session on a
+//! 2025-era protocol is looked at before rmcp or the direct path reads it.
+//!
+//! - A `tools/call` with a `task` object, of a tool that may run as a task, and `tasks/get`
+//!   and `tasks/cancel` are renamed to the custom methods of `crate::server::tasks` (same id,
+//!   same params); `tasks/result` and `tasks/list` are custom requests already. A `task` on a
+//!   tool that may not run as one stays a plain call, which the specification asks for.
+//! - The answer to `initialize` gains `capabilities.tasks`, and the answer to `tools/list`
+//!   each tool's `execution`: the message answering the request is rewritten (in an SSE
+//!   stream, that event alone), everything else passes as it came.
+//!
+//! Requests that name protocol 2026-07-28 or later, and everything while no upstream offers
+//! tasks, pass untouched and cost nothing more.
+
+use std::{borrow::Cow, sync::Arc};
+
+use axum::{
+    body::{Body, Bytes},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, value::RawValue};
+
+use crate::{
+    catalog::Catalog,
+    gateway::{Gateway, tasks::runs_as_task},
+    server::tasks::{CALL, CANCEL, GET},
+    upstream::Owner,
+};
+
+/// Whether `request` may concern tasks (see the module documentation).
+pub(super) fn applies(gateway: &Gateway, method: &Method, headers: &HeaderMap) -> bool {
+    let version = headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok());
+    method == Method::POST
+        && version.is_none_or(|v| v < "2026-07-28")
+        && gateway.catalog().tasks.is_some()
+}
+
+/// What the endpoint reads of a message.
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(borrow, default)]
+    params: Option<ProbeParams<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ProbeParams<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    task: Option<&'a RawValue>,
+}
+
+/// An answer to complete: the request's id and what to add.
+pub(super) struct Patch {
+    id: Value,
+    kind: Kind,
+}
+
+enum Kind {
+    /// `capabilities.tasks` of an `initialize` answer.
+    Initialize(Value),
+    /// The `execution` of the tools of a `tools/list` answer, from this catalog.
+    ToolList(Arc<Catalog>),
+}
+
+/// The message to pass on (renamed if need be) and the answer to complete, if any.
+pub(super) fn prepare(
+    gateway: &Gateway,
+    headers: &mut HeaderMap,
+    bytes: Bytes,
+) -> (Bytes, Option<Patch>) {
+    let Ok(probe) = serde_json::from_slice::<Probe>(&bytes) else {
+        return (bytes, None);
+    };
+    let (Some(method), Some(id)) = (probe.method.as_deref(), probe.id) else {
+        return (bytes, None);
+    };
+    let session = crate::sessions::header_session_id(headers);
+    let catalog = || match &session {
+        Some(session) => gateway.catalog_for(&Owner::Session(session.clone())),
+        None => gateway.catalog(),
+    };
+    let renamed = match method {
+        "initialize" => {
+            let capability = gateway.catalog().tasks.clone();
+            let patch = capability.map(|c| Patch {
+                id,
+                kind: Kind::Initialize(c),
+            });
+            return (bytes, patch);
+        }
+        "tools/list" if session.is_some() => {
+            let patch = Patch {
+                id,
+                kind: Kind::ToolList(catalog()),
+            };
+            return (bytes, Some(patch));
+        }
+        _ if session.is_none() => None,
+        "tasks/get" => Some(GET),
+        "tasks/cancel" => Some(CANCEL),
+        "tools/call" => {
+            let params = probe.params.as_ref();
+            let task = params
+                .and_then(|p| p.task)
+                .is_some_and(|t| t.get().starts_with('{'));
+            let name = params.and_then(|p| p.name.as_deref());
+            let may = name.is_some_and(|name| {
+                catalog()
+                    .tool_routes
+                    .get(name)
+                    .is_some_and(|route| runs_as_task(route.execution.as_ref()))
+            });
+            (task && may).then_some(CALL)
+        }
+        _ => None,
+    };
+    match renamed.and_then(|method| rename(&bytes, method)) {
+        Some(renamed) => {
+            // The direct path wants the length of what it reads.
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(renamed.len()));
+            (renamed, None)
+        }
+        None => (bytes, None),
+    }
+}
+
+/// The same message under `method`.
+fn rename(bytes: &[u8], method: &str) -> Option<Bytes> {
+    let mut message = serde_json::from_slice::<Value>(bytes).ok()?;
+    message["method"] = Value::String(method.to_owned());
+    serde_json::to_vec(&message).ok().map(Bytes::from)
+}
+
+impl Patch {
+    /// Complete the answer to `message`, if it is the one; whether it was.
+    fn complete(&self, message: &mut Value) -> bool {
+        if message.get("id") != Some(&self.id) {
+            return false;
+        }
+        let Some(result) = message.get_mut("result") else {
+            return false;
+        };
+        match &self.kind {
+            Kind::Initialize(capability) => {
+                // A 2026-07-28 session has rmcp's tasks extension instead.
+                let version = result.get("protocolVersion").and_then(Value::as_str);
+                if version.is_none_or(|v| v >= "2026-07-28") {
+                    return false;
+                }
+                if let Some(capabilities) = result["capabilities"].as_object_mut() {
+                    capabilities.insert("tasks".into(), capability.clone());
+                }
+            }
+            Kind::ToolList(catalog) => {
+                for tool in result["tools"].as_array_mut().into_iter().flatten() {
+                    let route = tool["name"]
+                        .as_str()
+                        .and_then(|name| catalog.tool_routes.get(name));
+                    if let Some(execution) = route.and_then(|r| r.execution.clone()) {
+                        tool["execution"] = execution;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// `response` with the answer completed: a JSON body whole, an SSE stream event by event
+    /// until the answer, then as it comes.
+    pub(super) async fn apply(self, response: Response) -> Response {
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let (mut parts, body) = response.into_parts();
+        if content_type.starts_with("text/event-stream") {
+            return Response::from_parts(parts, self.stream(body));
+        }
+        if !content_type.starts_with("application/json") {
+            return Response::from_parts(parts, body);
+        }
+        // The gateway's own answer: nothing to limit.
+        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        let completed = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|mut message| self.complete(&mut message).then_some(message))
+            .and_then(|message| serde_json::to_vec(&message).ok());
+        match completed {
+            Some(completed) => {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                Response::from_parts(parts, Body::from(completed))
+            }
+            None => Response::from_parts(parts, Body::from(bytes)),
+        }
+    }
+
+    /// An SSE body with the answer's event completed.
+    fn stream(self, body: Body) -> Body {
+        struct State {
+            patch: Option<Patch>,
+            frames: axum::body::BodyDataStream,
+            buffer: Vec<u8>,
+        }
+        let state = State {
+            patch: Some(self),
+            frames: body.into_data_stream(),
+            buffer: Vec::new(),
+        };
+        let events = futures::stream::unfold(state, |mut state| async move {
+            loop {
+                let Some(patch) = &state.patch else {
+                    // Done: the rest as it comes.
+                    if !state.buffer.is_empty() {
+                        let rest = std::mem::take(&mut state.buffer);
+                        return Some((Ok(Bytes::from(rest)), state));
+                    }
+                    let frame = state.frames.next().await?;
+                    return Some((frame, state));
+                };
+                if let Some(end) = state.buffer.windows(2).position(|w| w == b"\n\n") {
+                    let event: Vec<u8> = state.buffer.drain(..end + 2).collect();
+                    let completed = patch.event(&event[..end]);
+                    if completed.is_some() {
+                        state.patch = None;
+                    }
+                    let out = completed.unwrap_or(event);
+                    return Some((Ok(Bytes::from(out)), state));
+                }
+                match state.frames.next().await {
+                    Some(Ok(chunk)) => state.buffer.extend_from_slice(&chunk),
+                    Some(Err(error)) => return Some((Err(error), state)),
+                    None => state.patch = None,
+                }
+            }
+        });
+        Body::from_stream(events)
+    }
+
+    /// One SSE event (without its blank line), completed if its data is the answer.
+    fn event(&self, event: &[u8]) -> Option<Vec<u8>> {
+        let text = std::str::from_utf8(event).ok()?;
+        let (mut data, mut fields) = (Vec::new(), Vec::new());
+        for line in text.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            match line.strip_prefix("data:") {
+                Some(d) => data.push(d.strip_prefix(' ').unwrap_or(d)),
+                None if !line.is_empty() => fields.push(line),
+                None => {}
+            }
+        }
+        let mut message: Value = serde_json::from_str(&data.join("\n")).ok()?;
+        if !self.complete(&mut message) {
+            return None;
+        }
+        let mut out = String::new();
+        for field in fields {
+            out.push_str(field);
+            out.push('\n');
+        }
+        out.push_str("data: ");
+        out.push_str(&serde_json::to_string(&message).ok()?);
+        out.push_str("\n\n");
+        Some(out.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn initialize(id: Value) -> Patch {
+        Patch {
+            id,
+            kind: Kind::Initialize(json!({"list": {}})),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_answer_event_is_completed_even_split_across_chunks() {
+        let before =
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\"}\n\n";
+        let answer = "id: 0\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}}}\n\n";
+        let after = "data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}}}\n\n";
+        let whole = format!("{before}{answer}{after}");
+        let (a, b) = whole.split_at(before.len() + 10);
+        let chunks: Vec<Result<Bytes, Infallible>> =
+            vec![Ok(Bytes::from(a.to_owned())), Ok(Bytes::from(b.to_owned()))];
+        let body = initialize(json!(7)).stream(Body::from_stream(futures::stream::iter(chunks)));
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 3, "{text}");
+        assert_eq!(format!("{}\n\n", events[0]), before);
+        let data: Value = serde_json::from_str(&events[1]["id: 0\ndata: ".len()..]).unwrap();
+        assert_eq!(data["result"]["capabilities"]["tasks"], json!({"list": {}}));
+        assert_eq!(format!("{}\n\n", events[2]), after);
+    }
+
+    #[test]
+    fn a_2026_session_and_other_answers_are_left_alone() {
+        let patch = initialize(json!("a"));
+        let mut modern =
+            json!({"id": "a", "result": {"protocolVersion": "2026-07-28", "capabilities": {}}});
+        assert!(!patch.complete(&mut modern));
+        let mut other =
+            json!({"id": "b", "result": {"protocolVersion": "2025-11-25", "capabilities": {}}});
+        assert!(!patch.complete(&mut other));
+        let renamed = rename(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t"}}"#,
+            GET,
+        )
+        .unwrap();
+        let renamed: Value = serde_json::from_slice(&renamed).unwrap();
+        assert_eq!(
+            (
+                renamed["method"].as_str(),
+                renamed["params"]["taskId"].as_str()
+            ),
+            (Some(GET), Some("t"))
+        );
+    }
+}
