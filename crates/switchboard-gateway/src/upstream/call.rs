@@ -11,6 +11,7 @@ use rmcp::{
     },
     service::{PeerRequestOptions, ServiceError},
 };
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -92,11 +93,13 @@ impl Upstream {
         ct: &CancellationToken,
         deadline: tokio::time::Instant,
     ) -> Result<ServerResult, CallError> {
-        let _permit = tokio::select! {
+        // The slot goes with the request: a request cancelled or dropped frees it only once
+        // the upstream has the notice (see `Pending`).
+        let mut slot = tokio::select! {
             biased;
             () = ct.cancelled() => return Err(CallError::Cancelled),
-            permit = tokio::time::timeout_at(deadline, self.permits.acquire()) => match permit {
-                Ok(Ok(permit)) => permit,
+            permit = tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()) => match permit {
+                Ok(Ok(permit)) => Some(permit),
                 Ok(Err(_closed)) => return Err(self.down()),
                 Err(_elapsed) => return Err(self.timeout()),
             },
@@ -117,7 +120,15 @@ impl Upstream {
             }
             if let Some(link) = session.direct.link() {
                 match self
-                    .send_direct(session, &link, &mut request, &caller, ct, deadline)
+                    .send_direct(
+                        session,
+                        &link,
+                        &mut request,
+                        &caller,
+                        ct,
+                        deadline,
+                        &mut slot,
+                    )
                     .await
                 {
                     Some(result) => return result,
@@ -134,11 +145,13 @@ impl Upstream {
                     .to_owned(),
             });
         }
-        self.send_rmcp(session, request, caller, ct, deadline).await
+        self.send_rmcp(session, request, caller, ct, deadline, slot)
+            .await
     }
 
     /// The direct path ([`exchange`]); `None` when the upstream no longer knows the session,
-    /// and nothing ran.
+    /// and nothing ran (then `slot` is given back).
+    #[allow(clippy::too_many_arguments)] // One call site; a struct would only rename them.
     async fn send_direct(
         &self,
         session: &Session,
@@ -147,6 +160,7 @@ impl Upstream {
         caller: &Option<Caller>,
         ct: &CancellationToken,
         deadline: tokio::time::Instant,
+        slot: &mut Option<OwnedSemaphorePermit>,
     ) -> Option<Result<ServerResult, CallError>> {
         let number = session.direct.next_id();
         let id = RequestId::Number(number);
@@ -162,6 +176,7 @@ impl Upstream {
         let mut pending = Pending {
             peer: session.client.peer(),
             id: Some(id.clone()),
+            slot: slot.take(),
         };
         let exchange = session.direct.exchange(link, &id, request, &session.routes);
         let outcome = tokio::select! {
@@ -183,7 +198,10 @@ impl Upstream {
                 upstream: self.config.name.clone(),
                 error,
             })),
-            Exchange::SessionExpired => None,
+            Exchange::SessionExpired => {
+                *slot = pending.slot.take();
+                None
+            }
             Exchange::Failed(message) => Some(Err(CallError::Transport {
                 upstream: self.config.name.clone(),
                 message,
@@ -199,6 +217,7 @@ impl Upstream {
         caller: Option<Caller>,
         ct: &CancellationToken,
         deadline: tokio::time::Instant,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<ServerResult, CallError> {
         let peer = session.client.peer();
         let mut handle = peer
@@ -210,6 +229,7 @@ impl Upstream {
         let mut pending = Pending {
             peer,
             id: Some(handle.id.clone()),
+            slot,
         };
         let answer = tokio::select! {
             biased;
@@ -268,17 +288,21 @@ impl Upstream {
 
 /// An upstream request that has been sent but not answered: cancelling it (explicitly or by
 /// being dropped with the caller's future) tells the upstream with `notifications/cancelled`.
+///
+/// It holds the request's slot among the upstream's `max_concurrent_calls`, and frees it only
+/// once the upstream has the notice (or after [`CANCEL_NOTICE_TIMEOUT`]), also when dropped:
+/// a client that cancels by closing its connection drops the call's future, and freeing the
+/// slot then let the next call reach the upstream before the notice, which ran two at once
+/// (`tests/faults.rs`, `concurrency_is_bounded_per_upstream`, failed that way under load).
 struct Pending<'a> {
     peer: &'a Peer<RoleClient>,
     id: Option<RequestId>,
+    slot: Option<OwnedSemaphorePermit>,
 }
 
-/// How long a client's cancellation waits for the upstream to take the notice (the slot is
-/// held meanwhile, so the slot bounds what the upstream runs); past it the slot is freed, as
-/// the upstream is probably unwell. It was 1 s: on the 2-core machine under load,
-/// `tests/faults.rs` (`concurrency_is_bounded_per_upstream`) saw the upstream run two calls at
-/// once, and a notice still queued when the slot went to the next call is the one way we
-/// found for that to happen (the upstream handles a notice before answering its POST).
+/// How long a cancellation waits for the upstream to take the notice (the slot is held
+/// meanwhile, so the slot bounds what the upstream runs); past it the slot is freed, as the
+/// upstream is probably unwell.
 const CANCEL_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Pending<'_> {
@@ -293,14 +317,19 @@ impl Pending<'_> {
         }
     }
 
+    /// Tell the upstream in the background; the slot is freed when it has the notice.
     fn cancel(&mut self, reason: &str) {
         if let Some(id) = self.id.take() {
             let peer = self.peer.clone();
+            let slot = self.slot.take();
             let params = CancelledNotificationParam::new(Some(id), Some(reason.to_owned()));
             tokio::spawn(async move {
-                if let Err(error) = peer.notify_cancelled(params).await {
-                    tracing::debug!(%error, "cancellation not delivered upstream");
+                let notice =
+                    tokio::time::timeout(CANCEL_NOTICE_TIMEOUT, peer.notify_cancelled(params));
+                if !matches!(notice.await, Ok(Ok(()))) {
+                    tracing::debug!("cancellation not delivered upstream in time");
                 }
+                drop(slot);
             });
         }
     }

@@ -135,7 +135,7 @@ pub struct Upstream {
     listed: AtomicBool,
     state: watch::Sender<UpstreamState>,
     pub breaker: Breaker,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     /// The routes of the shared session.
     routes: Arc<Routes>,
     sessions: Arc<Sessions>,
@@ -167,7 +167,7 @@ impl Upstream {
         Self {
             token,
             breaker: Breaker::new(config.breaker),
-            permits: Semaphore::new(config.max_concurrent_calls),
+            permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             routes: Arc::new(Routes::new(name.clone(), sessions.clone())),
             sessions,
             timing,
