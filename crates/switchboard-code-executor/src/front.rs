@@ -29,7 +29,7 @@ use axum::{
     http::{Method, Request, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures::{StreamExt, future::BoxFuture};
+use futures::future::BoxFuture;
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -216,121 +216,13 @@ fn patch_message(message: &mut Value, id: &Value, patch: Patch) -> bool {
     true
 }
 
-/// One SSE event (without its blank line), rewritten when its data is the response to `id`.
-fn patch_event(event: &[u8], id: &Value, patch: Patch) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(event).ok()?;
-    let (mut data, mut fields) = (Vec::new(), Vec::new());
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        match line.strip_prefix("data:") {
-            Some(d) => data.push(d.strip_prefix(' ').unwrap_or(d)),
-            None if !line.is_empty() => fields.push(line),
-            None => {}
-        }
-    }
-    let mut message: Value = serde_json::from_str(&data.join("\n")).ok()?;
-    if !patch_message(&mut message, id, patch) {
-        return None;
-    }
-    let mut out = String::new();
-    for field in fields {
-        out.push_str(field);
-        out.push('\n');
-    }
-    out.push_str("data: ");
-    out.push_str(&serde_json::to_string(&message).ok()?);
-    out.push_str("\n\n");
-    Some(out.into_bytes())
-}
-
 /// The response with its answer to `id` rewritten: an SSE stream event by event until that
 /// one, then as it comes; a JSON body whole.
 async fn rewrite(response: Response, id: Value, patch: Patch) -> Response {
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let (mut parts, body) = response.into_parts();
-    if content_type.starts_with("text/event-stream") {
-        return Response::from_parts(parts, sse_rewritten(body, id, patch));
-    }
-    if !content_type.starts_with("application/json") {
-        return Response::from_parts(parts, body);
-    }
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let patched = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|mut message| patch_message(&mut message, &id, patch).then_some(message))
-        .and_then(|message| serde_json::to_vec(&message).ok());
-    let body = match patched {
-        Some(patched) => {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Bytes::from(patched)
-        }
-        None => bytes,
-    };
-    Response::from_parts(parts, Body::from(body))
-}
-
-struct SseState {
-    frames: axum::body::BodyDataStream,
-    buffer: Vec<u8>,
-    /// The answer was rewritten (or the stream ended without it): pass the rest through.
-    done: bool,
-    ended: bool,
-}
-
-fn sse_rewritten(body: Body, id: Value, patch: Patch) -> Body {
-    let state = SseState {
-        frames: body.into_data_stream(),
-        buffer: Vec::new(),
-        done: false,
-        ended: false,
-    };
-    let stream = futures::stream::unfold(state, move |mut s| {
-        let id = id.clone();
-        async move {
-            loop {
-                if !s.done {
-                    if let Some(end) = s.buffer.windows(2).position(|w| w == b"\n\n") {
-                        let event: Vec<u8> = s.buffer.drain(..end + 2).collect();
-                        let out = match patch_event(&event[..end], &id, patch) {
-                            Some(patched) => {
-                                s.done = true;
-                                patched
-                            }
-                            None => event,
-                        };
-                        return Some((Ok::<_, axum::Error>(Bytes::from(out)), s));
-                    }
-                } else if !s.buffer.is_empty() {
-                    let rest = std::mem::take(&mut s.buffer);
-                    return Some((Ok(Bytes::from(rest)), s));
-                }
-                if s.ended {
-                    if s.buffer.is_empty() {
-                        return None;
-                    }
-                    s.done = true;
-                    continue;
-                }
-                match s.frames.next().await {
-                    Some(Ok(chunk)) if s.done => return Some((Ok(chunk), s)),
-                    Some(Ok(chunk)) => s.buffer.extend_from_slice(&chunk),
-                    Some(Err(error)) => {
-                        s.ended = true;
-                        return Some((Err(error), s));
-                    }
-                    None => s.ended = true,
-                }
-            }
-        }
-    });
-    Body::from_stream(stream)
+    switchboard_protocol::mcp_server::rewrite::answer(response, move |message| {
+        patch_message(message, &id, patch)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -348,10 +240,13 @@ mod tests {
         let (a, b) = whole.split_at(other.len() + 10);
         let chunks: Vec<Result<Bytes, Infallible>> =
             vec![Ok(Bytes::from(a.to_owned())), Ok(Bytes::from(b.to_owned()))];
-        let body = Body::from_stream(futures::stream::iter(chunks));
-        let out = sse_rewritten(body, json!(7), Patch::ToolList);
+        let response = Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(Body::from_stream(futures::stream::iter(chunks)))
+            .expect("a response");
+        let out = rewrite(response, json!(7), Patch::ToolList).await;
         let text = String::from_utf8(
-            axum::body::to_bytes(out, usize::MAX)
+            axum::body::to_bytes(out.into_body(), usize::MAX)
                 .await
                 .expect("body")
                 .to_vec(),

@@ -4,8 +4,6 @@
 //! the code-executor, which has to find it again).
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-mod support;
-
 use std::{os::unix::fs::PermissionsExt, path::Path, time::Duration};
 
 use rmcp::model::{CallToolRequestParams, CallToolResult};
@@ -352,7 +350,7 @@ async fn each_session_stays_on_its_sandbox() {
 async fn a_task_runs_in_its_session() {
     let sandbox = sandbox().await;
     let executor = executor(&[&sandbox], HttpSettings::default()).await;
-    let mcp = support::Session::open(&executor.mcp_url(), None).await;
+    let mcp = switchboard_testkit::raw_mcp::RawSession::open(&executor.mcp_url(), None).await;
     let created = mcp
         .ok(
             "tools/call",

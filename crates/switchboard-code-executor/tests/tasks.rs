@@ -4,8 +4,6 @@
 //! an expired result deleted; another caller (or user) seeing none of it.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-mod support;
-
 use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
@@ -13,13 +11,13 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use support::Session;
 use switchboard_code_executor::{CodeExecutorService, Config, RawConfig};
 use switchboard_runtime::{
     HttpSettings,
     auth::{AuthSettings, api_keys},
 };
 use switchboard_sandbox::SandboxService;
+use switchboard_testkit::raw_mcp::RawSession as Session;
 use switchboard_testkit::{Running, Spawn, Until, spawn};
 
 const PATIENCE: Duration = Duration::from_secs(60);

@@ -9,13 +9,14 @@ mod common;
 
 use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Stdio, time::Duration};
 
-use common::{raw::RawSession, *};
+use common::*;
 use serde_json::{Value, json};
 use switchboard_gateway::policy::Policy;
 use switchboard_runtime::{
     HttpSettings,
     auth::{AuthSettings, api_keys},
 };
+use switchboard_testkit::raw_mcp::RawSession;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const LONG: &str = "import time\ntime.sleep(30)\nprint('woke')";

@@ -10,6 +10,7 @@ use rmcp::{
     },
 };
 
+pub mod rewrite;
 pub mod sealed;
 use tokio_util::sync::CancellationToken;
 

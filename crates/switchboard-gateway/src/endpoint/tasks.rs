@@ -15,12 +15,8 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use axum::{
-    body::{Body, Bytes},
-    response::{IntoResponse, Response},
-};
-use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::{body::Bytes, response::Response};
+use http::{HeaderMap, HeaderValue, Method, header};
 use serde::Deserialize;
 use serde_json::{Value, value::RawValue};
 
@@ -179,103 +175,10 @@ impl Patch {
     /// `response` with the answer completed: a JSON body whole, an SSE stream event by event
     /// until the answer, then as it comes.
     pub(super) async fn apply(self, response: Response) -> Response {
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let (mut parts, body) = response.into_parts();
-        if content_type.starts_with("text/event-stream") {
-            return Response::from_parts(parts, self.stream(body));
-        }
-        if !content_type.starts_with("application/json") {
-            return Response::from_parts(parts, body);
-        }
-        // The gateway's own answer: nothing to limit.
-        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-            return StatusCode::BAD_GATEWAY.into_response();
-        };
-        let completed = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|mut message| self.complete(&mut message).then_some(message))
-            .and_then(|message| serde_json::to_vec(&message).ok());
-        match completed {
-            Some(completed) => {
-                parts.headers.remove(header::CONTENT_LENGTH);
-                Response::from_parts(parts, Body::from(completed))
-            }
-            None => Response::from_parts(parts, Body::from(bytes)),
-        }
-    }
-
-    /// An SSE body with the answer's event completed.
-    fn stream(self, body: Body) -> Body {
-        struct State {
-            patch: Option<Patch>,
-            frames: axum::body::BodyDataStream,
-            buffer: Vec<u8>,
-        }
-        let state = State {
-            patch: Some(self),
-            frames: body.into_data_stream(),
-            buffer: Vec::new(),
-        };
-        let events = futures::stream::unfold(state, |mut state| async move {
-            loop {
-                let Some(patch) = &state.patch else {
-                    // Done: the rest as it comes.
-                    if !state.buffer.is_empty() {
-                        let rest = std::mem::take(&mut state.buffer);
-                        return Some((Ok(Bytes::from(rest)), state));
-                    }
-                    let frame = state.frames.next().await?;
-                    return Some((frame, state));
-                };
-                if let Some(end) = state.buffer.windows(2).position(|w| w == b"\n\n") {
-                    let event: Vec<u8> = state.buffer.drain(..end + 2).collect();
-                    let completed = patch.event(&event[..end]);
-                    if completed.is_some() {
-                        state.patch = None;
-                    }
-                    let out = completed.unwrap_or(event);
-                    return Some((Ok(Bytes::from(out)), state));
-                }
-                match state.frames.next().await {
-                    Some(Ok(chunk)) => state.buffer.extend_from_slice(&chunk),
-                    Some(Err(error)) => return Some((Err(error), state)),
-                    None => state.patch = None,
-                }
-            }
-        });
-        Body::from_stream(events)
-    }
-
-    /// One SSE event (without its blank line), completed if its data is the answer.
-    fn event(&self, event: &[u8]) -> Option<Vec<u8>> {
-        let text = std::str::from_utf8(event).ok()?;
-        let (mut data, mut fields) = (Vec::new(), Vec::new());
-        for line in text.split('\n') {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            match line.strip_prefix("data:") {
-                Some(d) => data.push(d.strip_prefix(' ').unwrap_or(d)),
-                None if !line.is_empty() => fields.push(line),
-                None => {}
-            }
-        }
-        let mut message: Value = serde_json::from_str(&data.join("\n")).ok()?;
-        if !self.complete(&mut message) {
-            return None;
-        }
-        let mut out = String::new();
-        for field in fields {
-            out.push_str(field);
-            out.push('\n');
-        }
-        out.push_str("data: ");
-        out.push_str(&serde_json::to_string(&message).ok()?);
-        out.push_str("\n\n");
-        Some(out.into_bytes())
+        switchboard_protocol::mcp_server::rewrite::answer(response, move |message| {
+            self.complete(message)
+        })
+        .await
     }
 }
 
@@ -283,6 +186,7 @@ impl Patch {
 mod tests {
     use std::convert::Infallible;
 
+    use axum::body::Body;
     use serde_json::json;
 
     use super::*;
@@ -304,8 +208,14 @@ mod tests {
         let (a, b) = whole.split_at(before.len() + 10);
         let chunks: Vec<Result<Bytes, Infallible>> =
             vec![Ok(Bytes::from(a.to_owned())), Ok(Bytes::from(b.to_owned()))];
-        let body = initialize(json!(7)).stream(Body::from_stream(futures::stream::iter(chunks)));
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let response = Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(Body::from_stream(futures::stream::iter(chunks)))
+            .unwrap();
+        let response = initialize(json!(7)).apply(response).await;
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let text = String::from_utf8(bytes.to_vec()).unwrap();
         let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
         assert_eq!(events.len(), 3, "{text}");

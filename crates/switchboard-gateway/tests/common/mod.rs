@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 pub use switchboard_testkit::Running;
 
 pub mod everything;
-pub mod raw;
+
 #[allow(unused_imports)] // Each test binary uses part of this module.
 pub use everything::{EverythingHttp, everything_script};
 

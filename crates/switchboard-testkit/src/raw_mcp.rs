@@ -1,6 +1,7 @@
-//! A raw MCP 2025-11-25 client over Streamable HTTP, for the tasks tests: rmcp's client
-//! models the later tasks extension, not these, so the wire is spoken here directly.
-#![allow(clippy::unwrap_used, dead_code)] // In tests a panic is the failure report.
+//! A raw MCP 2025-11-25 client over Streamable HTTP, for tests of MCP tasks: rmcp's client
+//! models the later tasks extension, not 2025-11-25 tasks, so the tasks tests of the
+//! code-executor and of the gateway speak the wire directly. Panics are the failure reports.
+#![allow(clippy::unwrap_used)]
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -12,18 +13,7 @@ use tokio::time::Instant;
 
 pub const PROTOCOL: &str = "2025-11-25";
 
-/// One MCP session (initialized), optionally with an API key.
-pub struct Session {
-    http: reqwest::Client,
-    url: String,
-    id: String,
-    key: Option<String>,
-    next: AtomicU64,
-    /// The `initialize` result.
-    pub initialize: Value,
-}
-
-/// The JSON-RPC messages in an SSE body (or a JSON one).
+/// The JSON-RPC messages of an SSE body (or the one of a JSON body).
 pub fn messages(body: &str) -> Vec<Value> {
     if let Ok(message) = serde_json::from_str::<Value>(body) {
         return vec![message];
@@ -40,18 +30,29 @@ pub fn messages(body: &str) -> Vec<Value> {
         .collect()
 }
 
-impl Session {
-    pub async fn open(mcp_url: &str, key: Option<&str>) -> Self {
+/// One initialized MCP session, authenticated with `key` if given.
+pub struct RawSession {
+    http: reqwest::Client,
+    url: String,
+    id: String,
+    key: Option<String>,
+    next: AtomicU64,
+    /// The `initialize` result.
+    pub initialize: Value,
+}
+
+impl RawSession {
+    pub async fn open(url: &str, key: Option<&str>) -> Self {
         let http = reqwest::Client::new();
         let mut request = http
-            .post(mcp_url)
+            .post(url)
             .header("accept", "application/json, text/event-stream")
             .json(&json!({
                 "jsonrpc": "2.0", "id": 0, "method": "initialize",
                 "params": {
                     "protocolVersion": PROTOCOL,
                     "capabilities": {},
-                    "clientInfo": {"name": "tasks-test", "version": "0"},
+                    "clientInfo": {"name": "switchboard-raw-test-client", "version": "0"},
                 },
             }));
         if let Some(key) = key {
@@ -70,7 +71,7 @@ impl Session {
             .unwrap_or_else(|| panic!("no initialize answer in {body}"));
         let session = Self {
             http,
-            url: mcp_url.to_owned(),
+            url: url.to_owned(),
             id,
             key: key.map(str::to_owned),
             next: AtomicU64::new(1),
@@ -85,28 +86,27 @@ impl Session {
         session
     }
 
-    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
-        let mut request = self
-            .http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
+    fn with_headers(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request
             .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", PROTOCOL)
-            .json(body);
-        if let Some(key) = &self.key {
-            request = request.bearer_auth(key);
+            .header("mcp-protocol-version", PROTOCOL);
+        match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
         }
-        request
     }
 
-    /// The whole JSON-RPC answer (`result` or `error`) to `method` with `params`.
+    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.with_headers(self.http.post(&self.url))
+            .header("accept", "application/json, text/event-stream")
+            .json(body)
+    }
+
+    /// The whole JSON-RPC answer to `method` with `params`.
     pub async fn send(&self, method: &str, params: Value) -> Value {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .send()
-            .await
-            .unwrap();
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let response = self.post(&message).send().await.unwrap();
         assert_eq!(response.status(), 200, "{method}");
         let body = response.text().await.unwrap();
         messages(&body)
@@ -129,7 +129,7 @@ impl Session {
         answer["error"].clone()
     }
 
-    /// Start `tool` as a task; the task (`CreateTaskResult.task`).
+    /// Start `tool` as a task; the task (`CreateTaskResult.task`), which must be `working`.
     pub async fn start(&self, tool: &str, arguments: Value, task: Value) -> Value {
         let result = self
             .ok(
@@ -141,7 +141,7 @@ impl Session {
         result["task"].clone()
     }
 
-    /// `tasks/get` until `done` holds for the task, within `patience`.
+    /// `tasks/get` until `done` holds for the task, within `patience` (a deadline).
     pub async fn until(
         &self,
         id: &Value,
@@ -159,17 +159,11 @@ impl Session {
         }
     }
 
-    /// The session's standalone SSE stream (`GET /mcp`), where notifications arrive.
+    /// The session's standalone SSE stream (`GET`), where notifications arrive.
     pub async fn listen(&self) -> Listener {
-        let mut request = self
-            .http
-            .get(&self.url)
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", PROTOCOL);
-        if let Some(key) = &self.key {
-            request = request.bearer_auth(key);
-        }
+        let request = self
+            .with_headers(self.http.get(&self.url))
+            .header("accept", "text/event-stream");
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
         Listener {
@@ -185,7 +179,7 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// The next notification `method` whose params satisfy `wanted`, within `patience`.
+    /// The params of the next notification `method` that satisfy `wanted`, within `patience`.
     pub async fn next(
         &mut self,
         method: &str,
