@@ -17,7 +17,7 @@ use switchboard_runtime::{
     auth::{AuthSettings, api_keys},
 };
 use switchboard_sandbox::SandboxService;
-use switchboard_testkit::raw_mcp::RawSession as Session;
+use switchboard_testkit::raw_mcp::{RawSession as Session, running, terminal};
 use switchboard_testkit::{Running, Spawn, Until, spawn};
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -48,17 +48,6 @@ async fn executor(sandbox: &Running, state: &Path, http: HttpSettings, raw: RawC
 
 fn long() -> Value {
     json!({"code": LONG, "timeout_seconds": 45})
-}
-
-fn running(task: &Value) -> bool {
-    task["statusMessage"] == "Running."
-}
-
-fn terminal(task: &Value) -> bool {
-    matches!(
-        task["status"].as_str(),
-        Some("completed" | "failed" | "cancelled")
-    )
 }
 
 /// A 30 s program as a task: answered at once, `working` while it runs, `cancelled` by

@@ -10,13 +10,13 @@ mod common;
 use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Stdio, time::Duration};
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_gateway::policy::Policy;
 use switchboard_runtime::{
     HttpSettings,
     auth::{AuthSettings, api_keys},
 };
-use switchboard_testkit::raw_mcp::RawSession;
+use switchboard_testkit::raw_mcp::{RawSession, running, terminal};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const LONG: &str = "import time\ntime.sleep(30)\nprint('woke')";
@@ -69,17 +69,6 @@ async fn service(args: &[&str]) -> (tokio::process::Child, String) {
     // Keep draining its log so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, address)
-}
-
-fn running(task: &Value) -> bool {
-    task["statusMessage"] == "Running."
-}
-
-fn terminal(task: &Value) -> bool {
-    matches!(
-        task["status"].as_str(),
-        Some("completed" | "failed" | "cancelled")
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -205,3 +205,17 @@ impl Listener {
         }
     }
 }
+
+/// Whether the task (a `tasks/get` answer) has ended: completed, failed or cancelled.
+pub fn terminal(task: &Value) -> bool {
+    matches!(
+        task["status"].as_str(),
+        Some("completed" | "failed" | "cancelled")
+    )
+}
+
+/// Whether the code-executor says the task's program is running in a sandbox (its status
+/// message), not waiting in its queue.
+pub fn running(task: &Value) -> bool {
+    task["statusMessage"] == "Running."
+}
