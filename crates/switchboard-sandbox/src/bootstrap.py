@@ -57,11 +57,13 @@ def _sandbox():
             finally:
                 os.close(fd)
 
-    def outputs(since_ns, max_files, max_bytes):
-        # Files written to /work/outputs/ since the run began, pictures first; then open
-        # matplotlib figures when the program saved no picture itself. Bounded: at most
-        # max_files with content, max_bytes of content in all.
-        found = []
+    def snapshot():
+        # The files under /work/outputs/ (at most 256, 4 levels down): name -> (path, size,
+        # mtime). A run's outputs are what is new or changed against the snapshot taken
+        # before it. Not "mtime after the run began": file times come from the kernel's
+        # coarse clock, a tick behind time.time_ns(), so a picture written in the run's first
+        # milliseconds had an older mtime and was missed (seen in CI).
+        found = {}
         def walk(directory, prefix, depth):
             try:
                 entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -75,12 +77,18 @@ def _sandbox():
                         walk(entry.path, prefix + entry.name + '/', depth + 1)
                     elif entry.is_file(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
-                        if st.st_mtime_ns >= since_ns:
-                            found.append((prefix + entry.name, entry.path, st.st_size))
+                        found[prefix + entry.name] = (entry.path, st.st_size, st.st_mtime_ns)
                 except OSError:
                     pass
-        if os.path.isdir('/work/outputs'):
-            walk('/work/outputs', 'outputs/', 0)
+        walk('/work/outputs', 'outputs/', 0)
+        return found
+
+    def outputs(before, max_files, max_bytes):
+        # Files written to /work/outputs/ by the run (new or changed against `before`, a
+        # snapshot()), pictures first; then open matplotlib figures when the program saved no
+        # picture itself. Bounded: at most max_files with content, max_bytes of content in all.
+        found = [(name, path, size) for name, (path, size, mtime) in snapshot().items()
+                 if before.get(name, (None, None, None))[1:] != (size, mtime)]
         pictures = ('.png', '.jpg', '.jpeg', '.gif', '.webp', '.svg')
         found.sort(key=lambda f: not f[0].lower().endswith(pictures))
         figures = []
@@ -153,13 +161,13 @@ def _sandbox():
     session = scope.pop('session')
     sys.argv[:] = ['main.py']
     if head == b'S\n':
-        session(read_exact, read_line, write_all, write_files, outputs, exit_status, report, scope, RESULTS)
+        session(read_exact, read_line, write_all, write_files, snapshot, outputs, exit_status, report, scope, RESULTS)
     sizes = [int(n) for n in head.split()]
     source = read_exact(sizes[0])
     if len(sizes) >= 4 and sizes[1] > 0:
         import json
         write_files(json.loads(read_exact(sizes[1])))
-    since = __import__('time').time_ns()
+    before = snapshot()
     sys.stdout.reconfigure(line_buffering=True)
     status = 0
     try:
@@ -179,7 +187,7 @@ def _sandbox():
         print(f'{type(error).__name__}: {error}', file=sys.stderr)
     if len(sizes) >= 4:
         try:
-            produced = outputs(since, sizes[2], sizes[3])
+            produced = outputs(before, sizes[2], sizes[3])
             if produced:
                 import json
                 write_all(RESULTS, json.dumps(produced).encode())
@@ -193,7 +201,7 @@ def _sandbox():
     os._exit(status)
 
 
-def session(read_exact, read_line, write_all, write_files, outputs, exit_status, report, scope, results):
+def session(read_exact, read_line, write_all, write_files, snapshot, outputs, exit_status, report, scope, results):
     # A session's loop. Requests: exec (run a program), put (write a file), list, get. Between
     # programs SIGINT is ignored; during one it raises KeyboardInterrupt, which is how the
     # service stops a program that overruns its time without ending the session.
@@ -256,7 +264,7 @@ def session(read_exact, read_line, write_all, write_files, outputs, exit_status,
         if request.get('files'):
             write_files(request['files'])
         source = request['code'].encode()
-        since = time.time_ns()
+        before = snapshot()
         status, interrupted = 0, False
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
@@ -273,7 +281,7 @@ def session(read_exact, read_line, write_all, write_files, outputs, exit_status,
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            produced = outputs(since, request['max_files'], request['max_bytes'])
+            produced = outputs(before, request['max_files'], request['max_bytes'])
         except BaseException as error:
             produced = []
             print(f'(output files not returned: {type(error).__name__}: {error})', file=sys.stderr)

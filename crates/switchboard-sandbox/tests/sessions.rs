@@ -287,6 +287,23 @@ async fn files_go_in_and_come_out_and_hostile_names_are_refused() {
     assert_eq!(ran.files.len(), 1, "{ran:?}");
     assert_eq!(ran.files[0].name, "outputs/sum.txt");
     assert_eq!(ran.files[0].content_base64.as_deref(), Some("Mw=="));
+    // Later runs hand back what they write or change, not what an earlier run left.
+    for (code, expected) in [
+        (
+            "open('/work/outputs/new.txt', 'w').write('n')",
+            Some("outputs/new.txt"),
+        ),
+        (
+            "open('/work/outputs/new.txt', 'a').write('n')",
+            Some("outputs/new.txt"),
+        ),
+        ("print('nothing written')", None),
+    ] {
+        let (_, body) = run_in(&sandbox, "fay", &id, code).await;
+        let again = result(body);
+        let names: Vec<&str> = again.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, expected.into_iter().collect::<Vec<_>>(), "{code}");
+    }
     let listing: Value = sandbox
         .http
         .get(sandbox.url(&format!("/sessions/{id}/files")))
