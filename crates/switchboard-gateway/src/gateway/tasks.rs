@@ -112,10 +112,7 @@ impl Gateway {
     }
 
     fn upstream_tagged(&self, tag: &str) -> Option<usize> {
-        self.inner
-            .upstreams
-            .iter()
-            .position(|u| task_ids::tag(&u.config.name) == tag)
+        self.inner.upstreams.iter().position(|u| u.task_tag == tag)
     }
 
     /// Start `call` — admitted, its caller named in its `_meta` — as a task (`task`: the
@@ -151,7 +148,7 @@ impl Gateway {
             .request_raw("tools/call", params, meta, owner, Some(caller), ct)
             .await
             .map(|mut answer| {
-                task_ids::outward(&mut answer, &task_ids::tag(&upstream.config.name));
+                task_ids::outward(&mut answer, &upstream.task_tag);
                 answer
             });
         let outcome = match &answer {
@@ -193,12 +190,12 @@ impl Gateway {
         let upstream = &self.inner.upstreams[index];
         let upstream_id = upstream_id.to_owned();
         params.insert("taskId".into(), Value::String(upstream_id));
-        let tag = task_ids::tag(&upstream.config.name);
+        let tag = &upstream.task_tag;
         let mut answer = upstream
             .request_raw(method, params, upstream_meta(meta), owner, Some(caller), ct)
             .await
-            .map_err(|error| outward_error(error, &tag))?;
-        task_ids::outward(&mut answer, &tag);
+            .map_err(|error| outward_error(error, tag))?;
+        task_ids::outward(&mut answer, tag);
         Ok(answer)
     }
 
@@ -265,7 +262,7 @@ impl Gateway {
         let (mut tasks, mut more) = (Vec::new(), Map::new());
         for ((index, _), page) in asked.iter().zip(pages) {
             let upstream = &self.inner.upstreams[*index];
-            let tag = task_ids::tag(&upstream.config.name);
+            let tag = &upstream.task_tag;
             let mut page = match page {
                 Ok(page) => page,
                 Err(CallError::Upstream { error, .. }) => {
@@ -274,7 +271,7 @@ impl Gateway {
                             upstream: upstream.config.name.clone(),
                             error,
                         },
-                        &tag,
+                        tag,
                     ));
                 }
                 Err(error) => {
@@ -282,12 +279,12 @@ impl Gateway {
                     continue;
                 }
             };
-            task_ids::outward(&mut page, &tag);
+            task_ids::outward(&mut page, tag);
             if let Some(Value::Array(listed)) = page.get_mut("tasks").map(Value::take) {
                 tasks.extend(listed);
             }
             if let Some(next) = page.get("nextCursor").and_then(Value::as_str) {
-                more.insert(tag, Value::String(next.to_owned()));
+                more.insert(tag.clone(), Value::String(next.to_owned()));
             }
         }
         let mut result = json!({ "tasks": tasks });

@@ -118,6 +118,9 @@ pub(crate) struct Session {
 pub struct Upstream {
     /// Access tokens (OAuth client credentials) sent with every request, if configured.
     token: Option<Arc<oauth::TokenSource>>,
+    /// The tag of this upstream's task ids (`crate::task_ids::tag` of its name), made once:
+    /// every task request and listed task is rewritten with it.
+    pub(crate) task_tag: String,
     pub config: UpstreamConfig,
     pub name: Arc<str>,
     /// The gateway's own session: lists, health checks, and the calls of every client when
@@ -166,6 +169,7 @@ impl Upstream {
             .map(|settings| Arc::new(oauth::TokenSource::new(settings, timing.http.clone())));
         Self {
             token,
+            task_tag: crate::task_ids::tag(&config.name),
             breaker: Breaker::new(config.breaker),
             permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             routes: Arc::new(Routes::new(name.clone(), sessions.clone())),
