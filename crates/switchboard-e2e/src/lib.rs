@@ -49,6 +49,8 @@ pub struct System {
     pub middleware: String,
     /// The gateway's MCP endpoint.
     pub gateway_mcp: String,
+    /// Base URL of the code-executor (its `/metrics` count tasks).
+    pub code_executor: String,
     pub llm: Option<ScriptedLlm>,
     _packages: tempfile::TempDir,
 }
@@ -85,11 +87,15 @@ impl System {
             .http
             .with_shutdown_grace(Duration::from_secs(1));
         let sandbox = spawn::<SandboxService>(sandbox_config).await;
-        let code_executor = spawn::<CodeExecutorService>(
+        let mut code_executor_config =
             switchboard_code_executor::Config::for_sandbox(&sandbox.url())
-                .expect("valid code-executor settings"),
-        )
-        .await;
+                .expect("valid code-executor settings");
+        // Tasks (streamed chats run code as tasks) in a directory of this system's own: the
+        // default is one per machine, and a code-executor starting there fails the tasks it
+        // finds running — another test's.
+        code_executor_config.tasks.state_dir = Some(packages.path().join("tasks"));
+        let code_executor = spawn::<CodeExecutorService>(code_executor_config).await;
+        let code_executor_url = code_executor.url();
         let time = spawn::<TimeService>(switchboard_time::Config::default()).await;
 
         // gateway: started here to keep a handle, then served; wait until it lists both tools.
@@ -155,6 +161,7 @@ impl System {
         System {
             middleware: middleware.url(),
             gateway_mcp,
+            code_executor: code_executor_url,
             llm: scripted,
             _services: vec![middleware, gateway_server, time, code_executor, sandbox],
             _packages: packages,

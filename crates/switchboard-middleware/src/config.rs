@@ -102,6 +102,11 @@ pub struct RawConfig {
     /// Tool calls of one turn that run at the same time [default: 8].
     #[arg(long, env = "MIDDLEWARE_MAX_CONCURRENT_TOOLS", value_name = "N")]
     pub max_concurrent_tools: Option<usize>,
+    /// Run the code tools (`execute_code`, `install_package`) as MCP tasks while a chat is
+    /// streamed, so that their status reaches the chat as `tool_call_progress` events; `false`
+    /// calls them plainly [default: true].
+    #[arg(long, env = "MIDDLEWARE_TOOL_TASKS", value_name = "BOOL")]
+    pub tool_tasks: Option<bool>,
     /// Longest tool result given to the LLM, in characters; longer ones are cut with a note
     /// [default: 16000].
     #[arg(long, env = "MIDDLEWARE_MAX_TOOL_RESULT_CHARS", value_name = "CHARS")]
@@ -197,6 +202,8 @@ pub struct Config {
     pub tool_timeout: Duration,
     pub max_tool_rounds: usize,
     pub max_concurrent_tools: usize,
+    /// Code tools run as tasks while a chat is streamed (see [`RawConfig::tool_tasks`]).
+    pub tool_tasks: bool,
     pub max_tool_result_chars: usize,
     pub cors_origins: Vec<String>,
     pub system_prompt: String,
@@ -215,6 +222,7 @@ impl Default for Config {
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
             max_tool_rounds: DEFAULT_MAX_TOOL_ROUNDS,
             max_concurrent_tools: DEFAULT_MAX_CONCURRENT_TOOLS,
+            tool_tasks: true,
             max_tool_result_chars: DEFAULT_MAX_TOOL_RESULT_CHARS,
             cors_origins: default_allowed_origins(),
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
@@ -346,6 +354,7 @@ impl Config {
                 raw.max_concurrent_tools,
                 DEFAULT_MAX_CONCURRENT_TOOLS,
             )?,
+            tool_tasks: raw.tool_tasks.unwrap_or(true),
             max_tool_result_chars: positive(
                 "max_tool_result_chars (--max-tool-result-chars / MIDDLEWARE_MAX_TOOL_RESULT_CHARS)",
                 raw.max_tool_result_chars,

@@ -8,13 +8,18 @@
 //!
 //! Code runs in the conversation's sandbox session (see [`crate::sessions`]): a call to
 //! `execute_code` (or a session file tool) that names no `session_id` gets the conversation's.
+//!
+//! While the chat is streamed, the code tools run as MCP tasks
+//! ([`crate::gateway::Gateway::call_tool_as_task`]): their status reaches the client as
+//! `tool_call_progress` events. A chat nobody watches calls them plainly (one round trip
+//! less, no task kept by the code-executor).
 
 use std::time::Instant;
 
 use futures::{FutureExt, StreamExt, future::BoxFuture};
 use serde_json::Value;
 
-use crate::gateway::User;
+use crate::gateway::{TaskProgress, User};
 use crate::{
     catalog::{self, Catalog},
     events::{ChatEvent, EventSink, ToolCallRecord},
@@ -130,11 +135,31 @@ async fn run_call(
         }
         (Some(_), Err(message)) => (message, None, Vec::new(), true, "call_failed"),
         (Some(entry), Ok(arguments)) => {
-            match state
-                .gateway
-                .call_tool(&entry.tool.name, arguments, state.config.tool_timeout, user)
-                .await
+            let timeout = state.config.tool_timeout;
+            let called = if state.config.tool_tasks
+                && events.is_streaming()
+                && sessions::runs_as_task(&entry.tool.name)
             {
+                let report = |p: TaskProgress| {
+                    events.emit(ChatEvent::ToolCallProgress {
+                        id: call.id.clone(),
+                        task_id: p.task_id,
+                        status: p.status,
+                        message: p.message,
+                        elapsed_ms: p.elapsed.as_secs_f64() * 1000.0,
+                    })
+                };
+                state
+                    .gateway
+                    .call_tool_as_task(&entry.tool.name, arguments, timeout, user, report)
+                    .await
+            } else {
+                state
+                    .gateway
+                    .call_tool(&entry.tool.name, arguments, timeout, user)
+                    .await
+            };
+            match called {
                 Ok(result) => {
                     let is_error = result.is_error == Some(true);
                     let text = catalog::render(&result);

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `text` | `{delta}`: a piece of the answer |
 //! | `tool_call_started` | `{id, name, arguments}` |
+//! | `tool_call_progress` | `{id, task_id, status, message, elapsed_ms}`: a code tool running as an MCP task reports its status (about every second) |
 //! | `tool_call_finished` | a [`ToolCallRecord`] |
 //! | `usage` | `{prompt_tokens, completion_tokens, total_tokens}` after each LLM request |
 //! | `done` | the whole [`ChatAnswer`], last event of a successful chat |
@@ -101,6 +102,16 @@ pub enum ChatEvent {
         name: String,
         arguments: serde_json::Value,
     },
+    ToolCallProgress {
+        id: String,
+        task_id: String,
+        /// The task's status: `working`, `input_required`, `completed`, `failed`, `cancelled`.
+        status: String,
+        /// The server's `statusMessage`, e.g. "Running."
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        elapsed_ms: f64,
+    },
     ToolCallFinished(ToolCallRecord),
     Usage(Usage),
     Done(ChatAnswer),
@@ -116,6 +127,7 @@ impl ChatEvent {
         match self {
             ChatEvent::Text { .. } => "text",
             ChatEvent::ToolCallStarted { .. } => "tool_call_started",
+            ChatEvent::ToolCallProgress { .. } => "tool_call_progress",
             ChatEvent::ToolCallFinished(_) => "tool_call_finished",
             ChatEvent::Usage(_) => "usage",
             ChatEvent::Done(_) => "done",

@@ -40,6 +40,9 @@ use switchboard_protocol::{
 use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
 use tokio::sync::Mutex;
 
+mod tasks;
+pub use tasks::TaskProgress;
+
 /// Longest a cached tool list is used without a word from the gateway.
 pub const TOOLS_TTL: Duration = Duration::from_secs(30);
 

@@ -119,6 +119,16 @@ function toolStarted(view, ev) {
   scrollDown();
 }
 
+// A code tool running as an MCP task: its status while it runs (text only, never HTML).
+function toolProgress(view, ev) {
+  const card = view.calls.get(ev.id);
+  if (!card) return;
+  const seconds = (ev.elapsed_ms / 1000).toFixed(1);
+  card.querySelector(".tool-state").textContent =
+    `${ev.status}${ev.message ? `: ${ev.message}` : ""} · ${seconds} s`;
+  card.dataset.task = ev.task_id;
+}
+
 function toolFinished(view, ev) {
   let card = view.calls.get(ev.id);
   if (!card) { toolStarted(view, ev); card = view.calls.get(ev.id); }
@@ -176,6 +186,7 @@ async function ask(text) {
       const ev = JSON.parse(data);
       if (event === "text") { answer += ev.delta; showAnswer(view, answer, false); }
       else if (event === "tool_call_started") toolStarted(view, ev);
+      else if (event === "tool_call_progress") toolProgress(view, ev);
       else if (event === "tool_call_finished") toolFinished(view, ev);
       else if (event === "done") {
         answer = ev.response;

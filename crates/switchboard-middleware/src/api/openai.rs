@@ -252,6 +252,7 @@ pub async fn completions(
             ChatEvent::Text { delta } => vec![chunk(json!({ "content": delta }), None)],
             // Tool turns stay on the server.
             ChatEvent::ToolCallStarted { .. }
+            | ChatEvent::ToolCallProgress { .. }
             | ChatEvent::ToolCallFinished(_)
             | ChatEvent::Usage(_) => Vec::new(),
             ChatEvent::Done(answer) => {

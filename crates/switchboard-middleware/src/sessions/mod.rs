@@ -51,6 +51,18 @@ pub fn takes_session(name: &str) -> bool {
         .any(|base| catalog::has_base_name(name, base))
 }
 
+/// The code-executor's tools that may run as MCP tasks (`execution.taskSupport` "optional"):
+/// the long-running ones.
+const TASK_TOOLS: &[&str] = &["execute_code", "install_package"];
+
+/// Whether the gateway tool `name` may run as a task (by its contract name, also when
+/// prefixed). rmcp's `Tool` does not carry `execution`, so the contract names it.
+pub fn runs_as_task(name: &str) -> bool {
+    TASK_TOOLS
+        .iter()
+        .any(|base| catalog::has_base_name(name, base))
+}
+
 /// Marks a conversation in use by one request; dropping it (the request ended, or its task was
 /// aborted) makes it idle again.
 #[derive(Debug)]
