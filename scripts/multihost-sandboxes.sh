@@ -9,11 +9,17 @@
 #   ce       10.214.0.10    two code-executors: :8004 -> sb1 only, :8005 -> sb1, sb2, sb3
 #   sb1-3    10.214.0.11-13 switchboard sandbox
 #
-# 1. Throughput: `execute_code` of print('hello') at c=8 through the code-executor with one
-#    sandbox, then with three, in the same run: the ratio is what the script reports (all
-#    processes share this machine's cores, so the ratio says how well the code-executor
-#    spreads the load and how much a sandbox's own serialisation costs, not what three
-#    machines would give).
+# Each sandbox admits SANDBOX_SLOTS (2) programs at once (`--max-concurrent`), as a host with
+# a core or two of its own would be configured; more wait in its queue.
+#
+# 1. Throughput at c=8 through the code-executor with one sandbox, then with three, in the
+#    same run, for two programs:
+#    a. print('hello'), bound by CPU: every "host" shares this machine's cores, so the ratio
+#       says how well the code-executor spreads the load and what it costs, not what three
+#       machines would give (it cannot be above 1 much on 2 cores);
+#    b. a program that waits 0.25 s (I/O, a remote call), bound by each sandbox's slots: the
+#       capacity three sandboxes add, which does not need cores of their own (target > 1:
+#       close to 3 when the code-executor spreads well).
 # 2. A crash under load: slow programs (0.3 s each) at c=8 through the three, SIGKILL to sb2
 #    while they run. Only executions in flight on sb2 may fail (read from the code-executor's
 #    /ready just before the kill); every later call succeeds on sb1 and sb3.
@@ -27,6 +33,7 @@ target=${CARGO_TARGET_DIR:-target}
 BIN=${SWITCHBOARD_BIN:-$target/debug/switchboard}
 LOADGEN=${SWITCHBOARD_LOADGEN_BIN:-$target/debug/switchboard-loadgen}
 DURATION=${DURATION:-5}
+SANDBOX_SLOTS=${SANDBOX_SLOTS:-2}
 OUT=$target/multihost-sandboxes
 RUN=sbx$$
 NET=10.214.0
@@ -86,7 +93,8 @@ for sb in sb1 sb2 sb3; do
   mkdir -p "$OUT/$sb-site"
   # `ip netns exec` mounts a fresh /sys for the namespace, without /sys/fs/cgroup: the
   # per-execution cgroups cannot be made there (as in scripts/multihost-test.sh).
-  serve "$sb" "$sb" sandbox 8001 --packages-dir "$PWD/$OUT/$sb-site" --allow-weaker-isolation cgroups
+  serve "$sb" "$sb" sandbox 8001 --packages-dir "$PWD/$OUT/$sb-site" --allow-weaker-isolation cgroups \
+    --max-concurrent "$SANDBOX_SLOTS" --pool-size "$SANDBOX_SLOTS"
 done
 for sb in sb1 sb2 sb3; do wait_ready "http://${ADDR[$sb]}:8001/ready" "$sb"; done
 serve ce ce-one code-executor 8004 --sandbox-url "http://${ADDR[sb1]}:8001"
@@ -99,18 +107,32 @@ say "three sandboxes and two code-executors up"
 
 # --- 1. throughput at c=8, one sandbox against three ------------------------------------
 hello='{"code":"print('"'"'hello'"'"')"}'
-load() { # PORT OUTPUT
+waits='{"code":"import time; time.sleep(0.25); print('"'"'hello'"'"')"}'
+load() { # PORT OUTPUT ARGUMENTS
   on client "$LOADGEN" mcp -c 8 --duration "$DURATION" --warmup 1 --expect hello \
-    --url "http://${ADDR[ce]}:$1/mcp" --tool execute_code --arguments "$hello" \
+    --url "http://${ADDR[ce]}:$1/mcp" --tool execute_code --arguments "$3" \
     --output "$OUT/$2.json" >/dev/null
 }
-load 8004 one
-load 8005 three
-read -r one_rate one_errors < <(jq -r '"\(.throughput_per_second) \(.errors)"' "$OUT/one.json")
-read -r three_rate three_errors < <(jq -r '"\(.throughput_per_second) \(.errors)"' "$OUT/three.json")
-[ "$one_errors" = 0 ] && [ "$three_errors" = 0 ] || fail "errors under load: $one_errors (one sandbox), $three_errors (three)"
-ratio=$(jq -n --argjson a "$three_rate" --argjson b "$one_rate" '$a / $b * 100 | round / 100')
-say "c=8 executions/s: one sandbox $one_rate, three sandboxes $three_rate: ratio ${ratio}x ($(nproc) cores shared by all)"
+# compare NAME ARGUMENTS: one sandbox, then three; sets rate_one, rate_three, ratio.
+compare() {
+  load 8004 "$1-one" "$2"
+  load 8005 "$1-three" "$2"
+  local one_errors three_errors
+  read -r rate_one one_errors < <(jq -r '"\(.throughput_per_second) \(.errors)"' "$OUT/$1-one.json")
+  read -r rate_three three_errors < <(jq -r '"\(.throughput_per_second) \(.errors)"' "$OUT/$1-three.json")
+  [ "$one_errors" = 0 ] && [ "$three_errors" = 0 ] ||
+    fail "$1: errors under load: $one_errors (one sandbox), $three_errors (three)"
+  ratio=$(jq -n --argjson a "$rate_three" --argjson b "$rate_one" '$a / $b * 100 | round / 100')
+}
+compare cpu "$hello"
+one_rate=$rate_one three_rate=$rate_three cpu_ratio=$ratio
+say "print('hello') (CPU-bound), c=8 executions/s: one sandbox $one_rate, three $three_rate: ratio ${cpu_ratio}x ($(nproc) cores shared by all)"
+compare waits "$waits"
+waits_one=$rate_one waits_three=$rate_three waits_ratio=$ratio
+say "0.25 s waits ($SANDBOX_SLOTS slots a sandbox), c=8 executions/s: one sandbox $waits_one, three $waits_three: ratio ${waits_ratio}x"
+# Three sandboxes hold three times the slots: at c=8 they must run clearly more than one does.
+jq -en --argjson r "$waits_ratio" '$r > 1.5' >/dev/null ||
+  fail "three sandboxes ran waiting programs only ${waits_ratio}x as fast as one"
 spread=$(for sb in sb1 sb2 sb3; do
   on client curl -fsS "http://${ADDR[$sb]}:8001/metrics" |
     awk '/^sandbox_executions_total\{/ { n += $2 } END { printf "%d ", n }'
@@ -151,9 +173,11 @@ after_errors=$(jq -r .errors "$OUT/after.json")
 [ "$after_errors" = 0 ] || fail "$after_errors of 40 executions failed after the crash"
 say "after the crash: 40 executions, 0 failed"
 
-jq -n --argjson one "$one_rate" --argjson three "$three_rate" --argjson ratio "$ratio" \
+jq -n --argjson one "$one_rate" --argjson three "$three_rate" --argjson ratio "$cpu_ratio" \
+  --argjson w1 "$waits_one" --argjson w3 "$waits_three" --argjson wr "$waits_ratio" \
+  --argjson slots "$SANDBOX_SLOTS" \
   --argjson cores "$(nproc)" --argjson in_flight "$in_flight" --argjson crash_errors "$errors" \
   --argjson crash_requests "$requests" \
-  '{c: 8, one_sandbox_per_second: $one, three_sandboxes_per_second: $three, ratio: $ratio, cores: $cores, crash: {in_flight_on_killed: $in_flight, requests: $crash_requests, failed: $crash_errors}}' \
+  '{c: 8, cores: $cores, slots_per_sandbox: $slots, cpu_bound: {one_sandbox_per_second: $one, three_sandboxes_per_second: $three, ratio: $ratio}, waiting_0_25_s: {one_sandbox_per_second: $w1, three_sandboxes_per_second: $w3, ratio: $wr}, crash: {in_flight_on_killed: $in_flight, requests: $crash_requests, failed: $crash_errors}}' \
   >"$OUT/summary.json"
 say "PASS ($OUT/summary.json)"
