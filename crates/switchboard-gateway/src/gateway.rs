@@ -64,6 +64,8 @@ struct Inner {
     own: own_lists::OwnCatalogs,
     /// Results of read-only, idempotent tools (see `crate::cache`).
     cache: Arc<Cache>,
+    /// 2026-07-28 calls waiting for their clients' input (`crate::server::input_rounds`).
+    input_rounds: Arc<crate::server::input_rounds::InputRounds>,
 }
 
 impl Gateway {
@@ -143,6 +145,7 @@ impl Gateway {
                 delegates: config.delegates.clone(),
                 own: Default::default(),
                 cache,
+                input_rounds: Arc::default(),
             }),
         };
         if gateway.inner.cache.is_enabled() {
@@ -275,6 +278,11 @@ impl Gateway {
     /// The result cache.
     pub fn cache(&self) -> &Cache {
         &self.inner.cache
+    }
+
+    /// The 2026-07-28 calls waiting for their clients' input.
+    pub(crate) fn input_rounds(&self) -> &Arc<crate::server::input_rounds::InputRounds> {
+        &self.inner.input_rounds
     }
 
     pub(crate) fn sessions(&self) -> &Arc<Sessions> {

@@ -9,6 +9,7 @@
 //! whose catalog lists and routes it (`crate::upstream::pool`).
 #![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
 
+pub(crate) mod input_rounds;
 mod listen;
 pub(crate) mod tasks;
 
@@ -25,6 +26,7 @@ use rmcp::{
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
 use switchboard_protocol::mcp_trace;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
@@ -37,6 +39,7 @@ use crate::{
     sessions::session_id,
     upstream::{
         Owner,
+        client_requests::InputSink,
         handler::{Caller, ProgressSink},
     },
 };
@@ -96,6 +99,7 @@ impl GatewayServer {
             progress_token: context.meta.get_progress_token(),
             session: session_id(&context.extensions),
             progress: context.extensions.get::<ProgressSink>().cloned(),
+            input: None,
         }
     }
 }
@@ -145,30 +149,50 @@ impl ServerHandler for GatewayServer {
         // request carries this span as its own parent (see `Upstream::send`).
         let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
         let identity = self.identity(&context)?;
-        let caller = Self::caller(&context);
+        let mut caller = Self::caller(&context);
         let owner = Owner::of(caller.session.as_ref(), identity.as_ref());
-        let audit = match self
-            .gateway
-            .admit_call(identity.as_ref(), &owner, &mut request, &span)
+        // A 2026-07-28 client is asked for input by `InputRequiredResult` rounds: the call
+        // runs on a task of its own, parked between rounds (`input_rounds`).
+        if context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize())
         {
-            Ok(audit) => audit,
-            Err(refused) => return refused_call(refused).map(CallToolResponse::Complete),
-        };
-        let call = self
-            .gateway
-            .call_tool(request, &owner, Some(caller), &context.ct);
-        let answer = match call.instrument(span).await {
-            Ok(response) => Ok(response),
-            Err(error) => failed_call(error).map(CallToolResponse::Complete),
-        };
-        match &answer {
-            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
-                audit.finish("error", None)
+            let rounds = self.gateway.input_rounds().clone();
+            let tool = request.name.to_string();
+            if let Some(state) = request
+                .request_state
+                .take_if(|state| input_rounds::is_ours(state))
+            {
+                let answers = request.input_responses.take().unwrap_or_default();
+                return rounds
+                    .resume(&state, answers, &owner, &tool, &context.ct)
+                    .instrument(span)
+                    .await;
             }
-            Ok(_) => audit.finish("ok", None),
-            Err(error) => audit.finish("error", Some(&error.message)),
+            let (sink, asks) = InputSink::new(context.client_capabilities().unwrap_or_default());
+            caller.input = Some(sink);
+            let stop = CancellationToken::new();
+            let call = {
+                let (gateway, owner, stop) = (self.gateway.clone(), owner.clone(), stop.clone());
+                let span = span.clone();
+                async move {
+                    call_audited(&gateway, identity, owner, caller, request, &stop, span).await
+                }
+            };
+            return rounds
+                .start(call, asks, stop, owner, tool, &context.ct)
+                .await;
         }
-        answer
+        call_audited(
+            &self.gateway,
+            identity,
+            owner,
+            caller,
+            request,
+            &context.ct,
+            span,
+        )
+        .await
     }
 
     async fn list_resources(
@@ -346,6 +370,35 @@ impl ServerHandler for GatewayServer {
             self.gateway.roots_changed(&Owner::Session(id)).await;
         }
     }
+}
+
+/// A tool call as the policy admits it, made, and audited.
+async fn call_audited(
+    gateway: &Gateway,
+    identity: Option<Identity>,
+    owner: Owner,
+    caller: Caller,
+    mut request: CallToolRequestParams,
+    ct: &CancellationToken,
+    span: tracing::Span,
+) -> Result<CallToolResponse, McpError> {
+    let audit = match gateway.admit_call(identity.as_ref(), &owner, &mut request, &span) {
+        Ok(audit) => audit,
+        Err(refused) => return refused_call(refused).map(CallToolResponse::Complete),
+    };
+    let call = gateway.call_tool(request, &owner, Some(caller), ct);
+    let answer = match call.instrument(span).await {
+        Ok(response) => Ok(response),
+        Err(error) => failed_call(error).map(CallToolResponse::Complete),
+    };
+    match &answer {
+        Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+            audit.finish("error", None)
+        }
+        Ok(_) => audit.finish("ok", None),
+        Err(error) => audit.finish("error", Some(&error.message)),
+    }
+    answer
 }
 
 /// A call the gateway refused, as its caller sees it.

@@ -14,16 +14,24 @@
 //! session is for that client. On the shared session (stdio upstreams, stateless ones) nothing
 //! else names a caller, so the request goes to the caller when exactly one client session has
 //! calls in flight to that upstream, and is refused otherwise.
+//!
+//! A client on protocol 2026-07-28 has no channel for requests from its server: its call
+//! carries an [`InputSink`] instead, and the request becomes one of the `inputRequests` of an
+//! `InputRequiredResult` the gateway answers the call with (`crate::server::input_rounds`);
+//! the client's `inputResponses` on its retry are the answer.
+#![allow(deprecated)] // Sampling and roots are deprecated by SEP-2577 but still served.
 
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
-        ClientCapabilities, ClientResult, ElicitationCapability, ErrorCode,
-        FormElicitationCapability, RootsCapabilities, SamplingCapability, ServerRequest,
-        UrlElicitationCapability,
+        ClientCapabilities, ClientResult, CreateMessageResult, ElicitResult, ElicitationCapability,
+        ErrorCode, FormElicitationCapability, InputRequest, ListRootsResult, RootsCapabilities,
+        SamplingCapability, ServerRequest, UrlElicitationCapability,
     },
     service::ServiceError,
 };
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 
 use super::handler::Caller;
 
@@ -50,6 +58,82 @@ pub fn declared(peer: &Peer<RoleServer>) -> ClientCapabilities {
         capabilities.elicitation.clone_from(&theirs.elicitation);
     }
     capabilities
+}
+
+/// A request of the upstream for a 2026-07-28 client, and where its answer goes.
+pub struct Ask {
+    pub request: InputRequest,
+    pub answer: oneshot::Sender<Value>,
+}
+
+/// Where the requests an upstream makes during one call of a 2026-07-28 client go (to
+/// become `inputRequests`), with the capabilities that client declared in the call's
+/// `_meta`.
+#[derive(Clone)]
+pub struct InputSink {
+    asks: mpsc::UnboundedSender<Ask>,
+    capabilities: ClientCapabilities,
+}
+
+impl InputSink {
+    pub fn new(capabilities: ClientCapabilities) -> (Self, mpsc::UnboundedReceiver<Ask>) {
+        let (asks, received) = mpsc::unbounded_channel();
+        (Self { asks, capabilities }, received)
+    }
+}
+
+/// Whether `capabilities` include `kind` ("sampling", "elicitation", "roots").
+fn declares(capabilities: &ClientCapabilities, kind: &str) -> bool {
+    match kind {
+        "sampling" => capabilities.sampling.is_some(),
+        "elicitation" => capabilities.elicitation.is_some(),
+        _ => capabilities.roots.is_some(),
+    }
+}
+
+/// Ask a 2026-07-28 client through its call's `sink`: the answer is its `inputResponses`
+/// entry, read as the result `request` expects.
+async fn ask(
+    sink: &InputSink,
+    kind: &str,
+    request: ServerRequest,
+) -> Result<ClientResult, ErrorData> {
+    let request = match request {
+        ServerRequest::CreateMessageRequest(r) => InputRequest::CreateMessage(r),
+        ServerRequest::ElicitRequest(r) => InputRequest::Elicitation(r),
+        ServerRequest::ListRootsRequest(r) => InputRequest::ListRoots(r),
+        _ => return Err(ErrorData::internal_error("not an input request", None)),
+    };
+    let (answer, answered) = oneshot::channel();
+    let gone = || {
+        ErrorData::internal_error(
+            format!(
+                "the client did not answer the {kind} request (its call ended or its requestState expired)"
+            ),
+            None,
+        )
+    };
+    sink.asks
+        .send(Ask { request, answer })
+        .map_err(|_| gone())?;
+    let value = answered.await.map_err(|_| gone())?;
+    let unreadable = |e: serde_json::Error| {
+        ErrorData::invalid_params(
+            format!("the client's answer to the {kind} request is not one ({e})"),
+            None,
+        )
+    };
+    Ok(match kind {
+        "sampling" => ClientResult::CreateMessageResult(Box::new(
+            serde_json::from_value::<CreateMessageResult>(value).map_err(unreadable)?,
+        )),
+        "elicitation" => ClientResult::ElicitResult(
+            serde_json::from_value::<ElicitResult>(value).map_err(unreadable)?,
+        ),
+        _ => ClientResult::ListRootsResult(
+            serde_json::from_value::<ListRootsResult>(value).map_err(unreadable)?,
+        ),
+    })
 }
 
 /// Send `request` to `caller`'s client and return its answer; `None` as caller: nobody to
@@ -81,20 +165,22 @@ pub async fn forward(
             None,
         ));
     };
-    let declared = caller.peer.peer_info().is_some_and(|info| {
-        let c = &info.capabilities;
-        match kind {
-            "sampling" => c.sampling.is_some(),
-            "elicitation" => c.elicitation.is_some(),
-            _ => c.roots.is_some(),
-        }
-    });
+    let declared = match &caller.input {
+        Some(sink) => declares(&sink.capabilities, kind),
+        None => caller
+            .peer
+            .peer_info()
+            .is_some_and(|info| declares(&info.capabilities, kind)),
+    };
     if !declared {
         return Err(ErrorData::new(
             ErrorCode::METHOD_NOT_FOUND,
             format!("the client of this call does not support {kind}"),
             None,
         ));
+    }
+    if let Some(sink) = &caller.input {
+        return ask(sink, kind, request).await;
     }
     match caller.peer.send_request(request).await {
         Ok(result) => Ok(result),

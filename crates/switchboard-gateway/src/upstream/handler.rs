@@ -57,6 +57,9 @@ pub struct Caller {
     /// by the gateway's endpoint (`crate::endpoint`) rather than by rmcp's session; `None`:
     /// through `peer`.
     pub progress: Option<ProgressSink>,
+    /// A 2026-07-28 call's: where the upstream's requests during it go (they become the
+    /// call's `inputRequests`); `None`: to `peer`.
+    pub input: Option<super::client_requests::InputSink>,
 }
 
 /// The progress notifications of one request answered by the gateway's endpoint.
@@ -156,6 +159,7 @@ impl Routes {
                 progress_token: None,
                 session: Some(id.clone()),
                 progress: None,
+                input: None,
             });
         }
         let calls = self.lock();

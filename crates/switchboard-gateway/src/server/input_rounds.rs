@@ -1,0 +1,264 @@
+//! Multi-round-trip tool calls (MCP 2026-07-28, `InputRequiredResult`) over upstreams that ask
+//! their client mid-call instead (sampling, elicitation, roots: server→client requests of
+//! 2025-era sessions).
+//!
+//! A client on 2026-07-28 has no stream on which the gateway could send it a request. So its
+//! call runs on a task of its own; a request the upstream sends meanwhile
+//! ([`crate::upstream::client_requests::InputSink`]) ends the client's HTTP request with an
+//! `InputRequiredResult`: the upstream's requests as `inputRequests` under keys of the
+//! gateway's making, and a `requestState` naming the parked call. The client answers by
+//! calling the tool again with `inputResponses` and that `requestState`: the answers go to the
+//! waiting upstream, and the retry waits for what comes next (the result, or another round).
+//!
+//! The parked call lives in this process: a retry that reaches another gateway replica is
+//! answered "unknown requestState" (2026-07-28 requests are otherwise stateless; see
+//! deploy/README.md). A parked call nobody resumes within [`PARK_TIMEOUT`] is cancelled, and
+//! its upstream hears that its requests went unanswered. A `requestState` belongs to the
+//! caller ([`Owner`]) and tool that made it.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use rmcp::{
+    ErrorData as McpError,
+    model::{CallToolResponse, InputRequests, InputRequiredResult, InputResponses},
+};
+use serde_json::Value;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::upstream::{Owner, client_requests::Ask};
+
+/// How a `requestState` of the gateway's own begins; any other belongs to the upstream (a
+/// 2026-07-28 upstream's own rounds pass through the gateway untouched).
+const STATE_PREFIX: &str = "io.switchboard.round.";
+
+/// Whether `state` is one the gateway issued (else it goes to the upstream with the retry).
+pub fn is_ours(state: &str) -> bool {
+    state.starts_with(STATE_PREFIX)
+}
+
+/// Longest a call waits parked for the client's answers.
+pub const PARK_TIMEOUT: Duration = Duration::from_secs(300);
+/// Most calls parked at once (every caller together); past it a new round fails the call.
+const MAX_PARKED: usize = 1024;
+
+type Outcome = Result<CallToolResponse, McpError>;
+
+/// A call that runs on its own task, with the requests its upstream makes.
+struct Running {
+    call: JoinHandle<Outcome>,
+    asks: mpsc::UnboundedReceiver<Ask>,
+    /// Stops the call (its upstream request is cancelled).
+    stop: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropped without an outcome (expired, the client went away): stop the call.
+        self.stop.cancel();
+    }
+}
+
+/// A call waiting for the client's answers.
+struct Parked {
+    owner: Owner,
+    tool: String,
+    running: Running,
+    /// The requests not answered yet: what was asked, and where the answer goes.
+    waiting: BTreeMap<String, (rmcp::model::InputRequest, oneshot::Sender<Value>)>,
+    until: Instant,
+}
+
+/// The parked calls of this gateway process.
+#[derive(Default)]
+pub struct InputRounds {
+    parked: Mutex<HashMap<String, Parked>>,
+}
+
+impl InputRounds {
+    fn parked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Parked>> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `call` (a whole tool call: admission, upstream request, audit) on a task of its own
+    /// and answer with its outcome, or with the first round of requests its upstream makes.
+    /// `request` is cancelled when the client's HTTP request is.
+    pub async fn start(
+        self: &Arc<Self>,
+        call: impl Future<Output = Outcome> + Send + 'static,
+        asks: mpsc::UnboundedReceiver<Ask>,
+        stop: CancellationToken,
+        owner: Owner,
+        tool: String,
+        request: &CancellationToken,
+    ) -> Outcome {
+        let running = Running {
+            call: tokio::spawn(call),
+            asks,
+            stop,
+        };
+        self.next(running, BTreeMap::new(), owner, tool, request)
+            .await
+    }
+
+    /// A retry with `requestState` `state`: deliver `answers`, then answer as [`Self::start`]
+    /// does. A request left unanswered is asked again.
+    pub async fn resume(
+        self: &Arc<Self>,
+        state: &str,
+        answers: InputResponses,
+        owner: &Owner,
+        tool: &str,
+        request: &CancellationToken,
+    ) -> Outcome {
+        let parked = {
+            let mut parked = self.parked();
+            sweep(&mut parked);
+            match parked.get(state) {
+                None => {
+                    return Err(McpError::invalid_params(
+                        "unknown or expired requestState: call the tool again without it (a parked call lives on the gateway replica that answered it, for 5 minutes)",
+                        None,
+                    ));
+                }
+                Some(p) if p.owner != *owner || p.tool != tool => {
+                    return Err(McpError::invalid_params(
+                        "this requestState belongs to another caller or tool",
+                        None,
+                    ));
+                }
+                Some(_) => parked.remove(state),
+            }
+        };
+        let Some(Parked {
+            owner,
+            tool,
+            running,
+            mut waiting,
+            ..
+        }) = parked
+        else {
+            return Err(McpError::internal_error("the parked call vanished", None));
+        };
+        for (key, answer) in answers {
+            if let Some((_, to)) = waiting.remove(&key) {
+                // The upstream may have given up on it meanwhile; nothing to do then.
+                let _ = to.send(answer);
+            }
+        }
+        self.next(running, waiting, owner, tool, request).await
+    }
+
+    /// Wait for the call's outcome or its upstream's next requests (with those still
+    /// unanswered: asked again at once).
+    async fn next(
+        self: &Arc<Self>,
+        mut running: Running,
+        mut waiting: BTreeMap<String, (rmcp::model::InputRequest, oneshot::Sender<Value>)>,
+        owner: Owner,
+        tool: String,
+        request: &CancellationToken,
+    ) -> Outcome {
+        if waiting.is_empty() {
+            tokio::select! {
+                outcome = &mut running.call => return joined(outcome),
+                Some(ask) = running.asks.recv() => add(&mut waiting, ask),
+                () = request.cancelled() => {
+                    return Err(McpError::internal_error("the request was cancelled", None));
+                }
+            }
+        }
+        // Requests made together go in one round.
+        while let Ok(ask) = running.asks.try_recv() {
+            add(&mut waiting, ask);
+        }
+        let requests: InputRequests = waiting
+            .iter()
+            .map(|(key, (request, _))| (key.clone(), request.clone()))
+            .collect();
+        let state = format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple());
+        {
+            let mut parked = self.parked();
+            sweep(&mut parked);
+            if parked.len() >= MAX_PARKED {
+                return Err(McpError::internal_error(
+                    format!(
+                        "the gateway has {MAX_PARKED} calls waiting for their clients' input; try again later"
+                    ),
+                    None,
+                ));
+            }
+            parked.insert(
+                state.clone(),
+                Parked {
+                    owner,
+                    tool,
+                    running,
+                    waiting,
+                    until: Instant::now() + PARK_TIMEOUT,
+                },
+            );
+        }
+        // Cancel it when its time is up, even if no other round comes to sweep.
+        let rounds = Arc::downgrade(self);
+        let expiring = state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PARK_TIMEOUT).await;
+            if let Some(rounds) = rounds.upgrade() {
+                let mut parked = rounds.parked();
+                if parked
+                    .get(&expiring)
+                    .is_some_and(|p| p.until <= Instant::now())
+                {
+                    tracing::info!(
+                        "a call waited {PARK_TIMEOUT:?} for its client's input: cancelled"
+                    );
+                    parked.remove(&expiring);
+                }
+            }
+        });
+        tracing::debug!(
+            requests = requests.len(),
+            "call parked for the client's input"
+        );
+        Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+            Some(requests),
+            Some(state),
+        )))
+    }
+}
+
+/// Give `ask` a key of its own among `waiting`.
+fn add(
+    waiting: &mut BTreeMap<String, (rmcp::model::InputRequest, oneshot::Sender<Value>)>,
+    ask: Ask,
+) {
+    let mut n = waiting.len();
+    while waiting.contains_key(&format!("input-{n}")) {
+        n += 1;
+    }
+    waiting.insert(format!("input-{n}"), (ask.request, ask.answer));
+}
+
+/// Drop the parked calls whose time is up (which cancels them).
+fn sweep(parked: &mut HashMap<String, Parked>) {
+    let now = Instant::now();
+    parked.retain(|_, p| p.until > now);
+}
+
+fn joined(outcome: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+    outcome.unwrap_or_else(|e| {
+        Err(McpError::internal_error(
+            format!("the call's task failed: {e}"),
+            None,
+        ))
+    })
+}
