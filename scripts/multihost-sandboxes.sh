@@ -97,8 +97,11 @@ for sb in sb1 sb2 sb3; do
     --max-concurrent "$SANDBOX_SLOTS" --pool-size "$SANDBOX_SLOTS"
 done
 for sb in sb1 sb2 sb3; do wait_ready "http://${ADDR[$sb]}:8001/ready" "$sb"; done
-serve ce ce-one code-executor 8004 --sandbox-url "http://${ADDR[sb1]}:8001"
-serve ce ce-three code-executor 8005 --sandbox-url "http://${ADDR[sb1]}:8001" \
+# Each code-executor keeps its tasks in a directory of its own (one service per directory).
+serve ce ce-one code-executor 8004 --sandbox-url "http://${ADDR[sb1]}:8001" \
+  --state-dir "$PWD/$OUT/ce-one-tasks"
+serve ce ce-three code-executor 8005 --state-dir "$PWD/$OUT/ce-three-tasks" \
+  --sandbox-url "http://${ADDR[sb1]}:8001" \
   --sandbox-url "http://${ADDR[sb2]}:8001" --sandbox-url "http://${ADDR[sb3]}:8001" \
   --sandbox-probe-seconds 0.2
 wait_ready "http://${ADDR[ce]}:8004/ready" ce

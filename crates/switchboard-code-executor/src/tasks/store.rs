@@ -8,13 +8,24 @@
 //! directory synced, so a reader, or the service after a crash, sees the old or the new
 //! document. Only regular files of the service's uid with a single link are read. Every call
 //! here blocks: the async side runs them on the blocking pool.
+//!
+//! One service per directory: the store holds an exclusive `flock` on `<dir>/.lock` from its
+//! first look at the directory. A second code-executor given the same directory (two replicas
+//! on one volume) would otherwise, at its start, mark the first one's running tasks failed. It
+//! waits up to [`LOCK_WAIT`] for the lock (a restarting predecessor letting go), then serves
+//! without tasks: every task request is refused with the reason, nothing in the directory is
+//! touched, and the rest of the service works.
 
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Write},
-    os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
+    os::{
+        fd::AsRawFd,
+        unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
+    },
     path::{Path, PathBuf},
     sync::Mutex,
+    time::{Duration, Instant},
 };
 
 use serde::{Deserialize, Serialize};
@@ -42,8 +53,52 @@ pub(crate) struct Stored {
 
 pub(crate) struct Store {
     path: Option<PathBuf>,
-    /// Whether the directory was created (or found) and checked.
-    ready: Mutex<bool>,
+    /// The directory's lock once it was created (or found), checked and locked.
+    lock: Mutex<Lock>,
+}
+
+enum Lock {
+    /// Not looked at yet.
+    Unlocked,
+    /// Ours while this file stays open.
+    Held(#[allow(dead_code)] File),
+    /// Another process holds it: why tasks are refused.
+    Refused(String),
+}
+
+/// Longest a starting store waits for a directory another process holds.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Take `<dir>/.lock` (`flock`, exclusive), trying until `wait` has passed.
+fn lock(dir: &Path, wait: Duration) -> io::Result<Lock> {
+    let path = dir.join(".lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)?;
+    let until = Instant::now() + wait;
+    loop {
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Lock::Held(file));
+        }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(error);
+        }
+        if Instant::now() >= until {
+            return Ok(Lock::Refused(format!(
+                "tasks are unavailable: the state directory {} is used by another code-executor (it holds {}); give each its own state directory (--state-dir / CODE_EXECUTOR_STATE_DIR)",
+                dir.display(),
+                path.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn euid() -> u32 {
@@ -141,8 +196,12 @@ impl Store {
     pub fn new(path: Option<PathBuf>) -> Self {
         Self {
             path,
-            ready: Mutex::new(false),
+            lock: Mutex::new(Lock::Unlocked),
         }
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, Lock> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn path(&self) -> Option<&Path> {
@@ -156,15 +215,15 @@ impl Store {
                 "no state directory (not root, and no $HOME or $XDG_STATE_HOME): set --state-dir / CODE_EXECUTOR_STATE_DIR",
             )
         })?;
-        let mut ready = match self.ready.lock() {
-            Ok(r) => r,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if !*ready {
+        let mut state = self.lock_state();
+        if let Lock::Unlocked = *state {
             prepare(path, true)?;
-            *ready = true;
+            *state = lock(path, Duration::ZERO)?;
         }
-        Ok(path)
+        match &*state {
+            Lock::Refused(why) => Err(refused(why.clone())),
+            _ => Ok(path),
+        }
     }
 
     /// The tasks kept in the directory, when it exists (it is not created here); unreadable or
@@ -176,9 +235,13 @@ impl Store {
         if !prepare(path, false)? {
             return Ok(Vec::new());
         }
-        if let Ok(mut ready) = self.ready.lock() {
-            *ready = true;
+        let taken = lock(path, LOCK_WAIT)?;
+        if let Lock::Refused(why) = &taken {
+            tracing::error!("{why}");
+            *self.lock_state() = taken;
+            return Ok(Vec::new());
         }
+        *self.lock_state() = taken;
         let mut tasks = Vec::new();
         for entry in fs::read_dir(path)? {
             let name = entry?.file_name();
@@ -302,11 +365,41 @@ mod tests {
             store.read(&id).expect("read").expect("there").task.task_id,
             id
         );
-        let reopened = Store::new(Some(path.clone()));
-        assert_eq!(reopened.load().expect("loads").len(), 1);
+        drop(store); // Lets go of the directory's lock.
+        let store = Store::new(Some(path.clone()));
+        assert_eq!(store.load().expect("loads").len(), 1);
         store.remove(&id).expect("removed");
         assert!(store.read(&id).expect("read").is_none());
         assert!(store.read("../etc/passwd").is_err(), "only task ids");
+    }
+
+    /// Two stores on one directory: the second gets no tasks (it neither loads nor writes
+    /// any, and says why); once the first lets go, a new one loads what the first wrote.
+    #[test]
+    fn one_service_per_directory() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let path = base.path().join("state");
+        let first = Store::new(Some(path.clone()));
+        let id = uuid::Uuid::new_v4().to_string();
+        first.write(&stored(&id)).expect("written");
+
+        assert!(matches!(
+            lock(&path, Duration::from_millis(100)).expect("tried"),
+            Lock::Refused(_)
+        ));
+        let second = Store::new(Some(path.clone()));
+        let error = second
+            .write(&stored(&uuid::Uuid::new_v4().to_string()))
+            .expect_err("the directory is the first store's");
+        assert!(
+            error.to_string().contains("used by another code-executor"),
+            "{error}"
+        );
+        assert!(second.read(&id).is_err(), "nor does it read");
+
+        drop(first);
+        let third = Store::new(Some(path));
+        assert_eq!(third.load().expect("loads").len(), 1);
     }
 
     #[test]
