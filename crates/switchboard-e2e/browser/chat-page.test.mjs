@@ -115,6 +115,22 @@ async function plannerSuite(page) {
     // matplotlib's default figure: 6.4 x 4.8 inches at 100 dpi.
     check(chartWidths.length === 1 && chartWidths[0] === 640, `the matplotlib chart is shown (natural widths ${chartWidths})`);
   }
+
+  // 6. A long execution runs as an MCP task: its card shows the task's status while it runs,
+  // then how it ended.
+  const n = await page.locator('[data-testid="assistant"]').count();
+  await page.fill("#input", "Execute: import time\ntime.sleep(3)\nprint('slept')");
+  await page.click("#send");
+  const long = page.locator('[data-testid="assistant"]').nth(n);
+  const card = long.locator('[data-testid="tool-call"]').first();
+  await card.locator(".tool-state", { hasText: /^working/ }).waitFor({ timeout: patience });
+  const running = await card.locator(".tool-state").textContent();
+  check(/^working(: .+)? · [\d.]+ s$/.test(running) && !!(await card.getAttribute("data-task")),
+    `a long execution shows its task's status while it runs: ${JSON.stringify(running)}`);
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="assistant"][data-done]').length > n, n, { timeout: patience });
+  const ended = await card.locator(".tool-state").textContent();
+  check(/^done in [\d.]+ ms$/.test(ended) && (await card.locator(".tool-result").textContent()).includes("slept"),
+    `then how it ended: ${JSON.stringify(ended)}`);
 }
 
 // Markdown as people expect it, nothing from the model runs, pictures, sessions (scripted LLM).
