@@ -212,28 +212,7 @@ async fn a_round_is_answered_only_with_its_own_request_state() {
 
 /// Run the SDK's input-rounds script against `url` in `mode`; its JSON report.
 async fn python_rounds(url: &str, mode: &str) -> Value {
-    let python = installed().join("py-stdio/bin/python");
-    assert!(
-        python.exists(),
-        "the Python SDK is not installed; run `{INSTALL}` (scripts/test runs it)"
-    );
-    let output = tokio::time::timeout(
-        PATIENCE,
-        tokio::process::Command::new(python)
-            .arg(fixtures().join("py-client/input_rounds.py"))
-            .args([url, mode])
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the Python client finished")
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the Python client ({mode}) failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    python_fixture("input_rounds.py", &[url, mode]).await
 }
 
 /// The official Python SDK 2.x: the same sampling, elicitation and roots results direct and

@@ -246,23 +246,7 @@ async fn an_expired_client_session_closes_its_upstream_session() {
 
 /// One step of a Python SDK client without a session (`fixtures/py-client/identity.py`).
 async fn sessionless(url: &str, key: &str, step: &str, argument: &str) -> Value {
-    let output = tokio::time::timeout(
-        PATIENCE,
-        tokio::process::Command::new(installed().join("py-stdio/bin/python"))
-            .arg(fixtures().join("py-client/identity.py"))
-            .args([url, key, step, argument])
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the Python client finished")
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{step} {argument}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    python_fixture("identity.py", &[url, key, step, argument]).await
 }
 
 /// Requests without a session (protocol 2026-07-28) go on one upstream session per caller:

@@ -32,6 +32,9 @@ pub mod everything;
 
 #[allow(unused_imports)] // Each test binary uses part of this module.
 pub use everything::{EverythingHttp, everything_script};
+pub mod python;
+#[allow(unused_imports)] // Each test binary uses part of this module.
+pub use python::python_fixture;
 
 /// Longest any test waits for an event before failing (a guard, never a synchronisation).
 pub const PATIENCE: Duration = Duration::from_secs(30);
