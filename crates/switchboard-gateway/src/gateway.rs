@@ -17,11 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 mod access;
 mod admission;
-mod calls;
+pub(crate) mod calls;
 mod isolation;
 pub mod own_lists;
 mod prompts;
 mod resources;
+mod rounds;
 pub mod tasks;
 
 pub(crate) use calls::name_in;
@@ -375,8 +376,18 @@ impl Gateway {
         // The caller's `_meta` goes along; rmcp replaces its progress token with the upstream
         // leg's own, which the upstream handler maps back to the caller's.
         params.name = route.original.clone();
+        // Kept to answer a 2026-07-28 upstream's rounds for a client that cannot (`rounds`);
+        // only such an upstream answers with rounds.
+        let again = (rounds::answers_for(caller.as_ref()) && upstream.speaks_rounds())
+            .then(|| (params.clone(), caller.clone()));
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let result = match upstream.request(request, owner, caller, ct).await {
+        let mut answer = upstream.request(request, owner, caller, ct).await;
+        if let (Ok(ServerResult::InputRequiredResult(round)), Some((params, Some(caller)))) =
+            (&answer, again)
+        {
+            answer = rounds::answer(upstream, round.clone(), params, owner, &caller, ct).await;
+        }
+        let result = match answer {
             Ok(ServerResult::CallToolResult(mut result)) => {
                 complete(&mut result.result_type);
                 Ok(CallToolResponse::Complete(result))

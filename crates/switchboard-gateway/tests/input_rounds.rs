@@ -16,7 +16,7 @@ mod common;
 
 use common::*;
 use rmcp::{
-    ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData,
+    ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData, ServiceExt,
     model::{
         CallToolResponse, ClientCapabilities, ClientConfig, CreateMessageRequestParams,
         CreateMessageResult, ElicitRequestParams, ElicitResult, ElicitationAction,
@@ -253,4 +253,137 @@ async fn the_python_sdk_answers_in_rounds_as_it_answers_requests() {
             .contains("file:///py-root"),
         "{results}"
     );
+}
+
+/// A tool server that speaks only protocol 2026-07-28 (no `initialize`) and asks in rounds:
+/// `ask_name` answers `InputRequiredResult` (a form elicitation, and a `requestState` of its
+/// own) until the call comes back with the name.
+#[derive(Clone)]
+struct AsksInRounds;
+
+impl rmcp::ServerHandler for AsksInRounds {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+        .with_server_info(Implementation::new("asks-in-rounds", "1"))
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(&[ProtocolVersion::V_2026_07_28])
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
+        let schema = json!({"type": "object", "properties": {}});
+        let tool = rmcp::model::Tool::new(
+            "ask_name",
+            "Greets whoever answers",
+            std::sync::Arc::new(schema.as_object().unwrap().clone()),
+        );
+        Ok(rmcp::model::ListToolsResult::with_all_items(vec![tool]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(answers) = &request.input_responses {
+            assert_eq!(request.request_state.as_deref(), Some("upstream-state"));
+            let name = answers["name"]["content"]["name"]
+                .as_str()
+                .unwrap_or("nobody");
+            return Ok(CallToolResponse::Complete(
+                rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(
+                    format!("Hello, {name}!"),
+                )]),
+            ));
+        }
+        let ask: InputRequest = serde_json::from_value(json!({
+            "method": "elicitation/create",
+            "params": {
+                "mode": "form",
+                "message": "What is your name?",
+                "requestedSchema": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}},
+                    "required": ["name"],
+                },
+            },
+        }))
+        .unwrap();
+        let mut requests = rmcp::model::InputRequests::new();
+        requests.insert("name".to_owned(), ask);
+        Ok(CallToolResponse::InputRequired(
+            rmcp::model::InputRequiredResult::new(Some(requests), Some("upstream-state".into())),
+        ))
+    }
+}
+
+/// Serve [`AsksInRounds`] on an ephemeral port; its `/mcp` URL.
+async fn asks_in_rounds() -> String {
+    let service = switchboard_protocol::mcp_server::streamable_http_service(
+        AsksInRounds,
+        &switchboard_protocol::mcp_server::McpEndpointOptions::new(
+            vec!["*".into()],
+            vec!["*".into()],
+            1 << 20,
+        ),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = axum::Router::new().nest_service("/mcp", service);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// An upstream that speaks only 2026-07-28 is reached with `server/discover`, and its rounds
+/// are answered for a client of a 2025-11-25 session (which cannot read an
+/// `InputRequiredResult`): the elicitation goes to that client as a request on its session
+/// and the gateway calls the upstream again with the answer. A 2026-07-28 client gets the
+/// upstream's round as it is, and its retry carries the upstream's `requestState` along.
+#[tokio::test]
+async fn an_upstream_that_asks_in_rounds_is_answered_for_an_older_client() {
+    let gateway = gateway(config(vec![upstream("rounds", &asks_in_rounds().await)])).await;
+    gateway
+        .wait_for("ask_name listed", |c| {
+            c.tools.iter().any(|t| t.name == "ask_name")
+        })
+        .await;
+    let legacy = Answering
+        .serve(StreamableHttpClientTransport::from_uri(gateway.mcp_url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        legacy.peer_info().unwrap().protocol_version,
+        ProtocolVersion::V_2025_11_25
+    );
+    let greeted = legacy
+        .call_tool(params("ask_name", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&greeted), "Hello, Ada!", "{greeted:?}");
+
+    let modern = modern_client(&gateway.mcp_url()).await;
+    let first = modern
+        .peer()
+        .call_tool_once(params("ask_name", json!({})))
+        .await
+        .unwrap();
+    let CallToolResponse::InputRequired(round) = first else {
+        panic!("the upstream's round, as it is: {first:?}");
+    };
+    assert_eq!(round.request_state.as_deref(), Some("upstream-state"));
+    let greeted = modern
+        .call_tool(params("ask_name", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&greeted), "Hello, Ada!", "{greeted:?}");
 }

@@ -53,6 +53,11 @@ pub(super) fn announces_changes(peer: &Peer<RoleClient>) -> bool {
     let Some(info) = peer.peer_info() else {
         return false;
     };
+    // On 2026-07-28 changes come only to a `subscriptions/listen` stream, which the
+    // supervisor does not hold: it lists again on every health tick instead.
+    if !info.protocol_version.has_initialize() {
+        return false;
+    }
     let caps = &info.capabilities;
     caps.tools
         .as_ref()

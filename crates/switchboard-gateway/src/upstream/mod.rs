@@ -23,7 +23,8 @@
 mod body;
 mod call;
 pub mod client_requests;
-mod exchange;
+// `pub(crate)` for `crate::hop` (the benchmark's view of the call path) only.
+pub(crate) mod exchange;
 pub mod handler;
 mod lists;
 mod notices;
@@ -225,6 +226,17 @@ impl Upstream {
     /// Whether clients get upstream sessions of their own (the upstream is up and stateful).
     pub fn isolates_clients(&self) -> bool {
         self.isolated.load(Ordering::Acquire)
+    }
+
+    /// Whether the upstream's session is on protocol 2026-07-28, whose servers ask their
+    /// client for input in `InputRequiredResult` rounds (`crate::gateway::rounds`).
+    pub fn speaks_rounds(&self) -> bool {
+        self.session.load().as_ref().is_some_and(|session| {
+            session
+                .client
+                .peer_info()
+                .is_some_and(|info| !info.protocol_version.has_initialize())
+        })
     }
 
     /// Upstream sessions of clients open (or opening) now.

@@ -27,7 +27,7 @@ use std::{
 };
 
 use rmcp::{
-    ClientCacheConfig, RoleClient, ServiceExt,
+    ClientCacheConfig, ClientServiceExt, RoleClient, ServiceExt,
     model::{ClientCapabilities, ProtocolVersion},
 };
 use switchboard_protocol::mcp_client::client_config;
@@ -69,6 +69,29 @@ where
         Err(_) => Err(format!(
             "MCP initialization did not finish within {timeout:?}"
         )),
+    }
+}
+
+/// The 2026-07-28 lifecycle (`server/discover`, then stateless requests carrying their
+/// `_meta`), for an upstream that refused `initialize`. Tried second: every upstream that has
+/// `initialize` keeps a 2025-era session, which the direct path and the tasks federation
+/// serve; a 2026-07-28 session takes rmcp's path for every request.
+async fn discover<T>(
+    handler: UpstreamHandler,
+    transport: T,
+    timeout: Duration,
+) -> Result<rmcp::service::RunningService<RoleClient, UpstreamHandler>, String>
+where
+    T: rmcp::transport::Transport<RoleClient> + Send + 'static,
+    T::Error: std::error::Error + Send + Sync + 'static,
+{
+    let lifecycle = rmcp::ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    match tokio::time::timeout(timeout, handler.serve_with_lifecycle(transport, lifecycle)).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(format!("server/discover failed: {}", root_cause(&e))),
+        Err(_) => Err(format!("server/discover did not finish within {timeout:?}")),
     }
 }
 
@@ -254,16 +277,24 @@ impl Upstream {
                 initialize(handler, transport, timing.connect_timeout).await?
             }
             None => {
-                let transport = super::transport::streamable_http(
-                    &self.config.url,
-                    http,
-                    self.config.max_concurrent_calls + SPARE_REQUESTS,
-                    routes.clone(),
-                    direct.link_cell(),
-                    declared.clone(),
-                    self.token.clone(),
-                );
-                initialize(handler, transport, timing.connect_timeout).await?
+                let transport = || {
+                    super::transport::streamable_http(
+                        &self.config.url,
+                        http.clone(),
+                        self.config.max_concurrent_calls + SPARE_REQUESTS,
+                        routes.clone(),
+                        direct.link_cell(),
+                        declared.clone(),
+                        self.token.clone(),
+                    )
+                };
+                match initialize(handler.clone(), transport(), timing.connect_timeout).await {
+                    Ok(client) => client,
+                    // An upstream that speaks only 2026-07-28 has no `initialize`.
+                    Err(refused) => discover(handler, transport(), timing.connect_timeout)
+                        .await
+                        .map_err(|discovery| format!("{refused}; {discovery}"))?,
+                }
             }
         };
         // The gateway keeps its own catalog; rmcp's response cache would serve stale lists.

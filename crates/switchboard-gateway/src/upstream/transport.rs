@@ -109,8 +109,14 @@ impl SessionClient {
     /// `mcp-protocol-version` header is then among the custom headers).
     fn record(&self, session_id: &Option<Arc<str>>, headers: &HashMap<HeaderName, HeaderValue>) {
         // Looked up by `HeaderName`: its `Hash` is not that of the `str` it borrows as.
-        if !headers.contains_key(&HeaderName::from_static("mcp-protocol-version")) {
+        let Some(version) = headers.get(&HeaderName::from_static("mcp-protocol-version")) else {
             return; // `initialize` itself: nothing negotiated yet
+        };
+        if version.as_bytes() >= b"2026-07-28".as_slice() {
+            // No session, and each request carries its own `_meta` and `Mcp-Method`/`Mcp-Name`
+            // headers, which only rmcp's path writes: no direct requests.
+            self.link.store(None);
+            return;
         }
         let current = self.link.load();
         if current
