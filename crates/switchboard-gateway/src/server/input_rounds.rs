@@ -3,10 +3,10 @@
 //! 2025-era sessions).
 //!
 //! A client on 2026-07-28 has no stream on which the gateway could send it a request. So its
-//! call runs on a task of its own; a request the upstream sends meanwhile
+//! call carries a channel for them; a request the upstream sends meanwhile
 //! ([`crate::upstream::client_requests::InputSink`]) ends the client's HTTP request with an
 //! `InputRequiredResult`: the upstream's requests as `inputRequests` under keys of the
-//! gateway's making, and a `requestState` naming the parked call. The client answers by
+//! gateway's making, and a `requestState` naming the call, parked on a task of its own. The client answers by
 //! calling the tool again with `inputResponses` and that `requestState`: the answers go to the
 //! waiting upstream, and the retry waits for what comes next (the result, or another round).
 //!
@@ -19,6 +19,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     future::Future,
+    pin::Pin,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -91,22 +92,40 @@ impl InputRounds {
     /// Run `call` (a whole tool call: admission, upstream request, audit) on a task of its own
     /// and answer with its outcome, or with the first round of requests its upstream makes.
     /// `request` is cancelled when the client's HTTP request is.
+    ///
+    /// The call runs on this request's own task until its upstream asks something; only then
+    /// is it moved to a task of its own (most calls never ask, and pay no spawn).
     pub async fn start(
         self: &Arc<Self>,
         call: impl Future<Output = Outcome> + Send + 'static,
-        asks: mpsc::UnboundedReceiver<Ask>,
+        mut asks: mpsc::UnboundedReceiver<Ask>,
         stop: CancellationToken,
         owner: Owner,
         tool: String,
         request: &CancellationToken,
     ) -> Outcome {
+        let mut call: Pin<Box<dyn Future<Output = Outcome> + Send>> = Box::pin(call);
+        // Dropped with the call (the client went away): its upstream request is cancelled.
+        let stopping = stop.clone().drop_guard();
+        let first = tokio::select! {
+            outcome = &mut call => {
+                stopping.disarm();
+                return outcome;
+            }
+            Some(ask) = asks.recv() => ask,
+            () = request.cancelled() => {
+                return Err(McpError::internal_error("the request was cancelled", None));
+            }
+        };
+        stopping.disarm();
         let running = Running {
             call: tokio::spawn(call),
             asks,
             stop,
         };
-        self.next(running, BTreeMap::new(), owner, tool, request)
-            .await
+        let mut waiting = BTreeMap::new();
+        add(&mut waiting, first);
+        self.next(running, waiting, owner, tool, request).await
     }
 
     /// A retry with `requestState` `state`: deliver `answers`, then answer as [`Self::start`]
