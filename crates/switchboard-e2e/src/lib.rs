@@ -78,6 +78,21 @@ impl System {
         llm: Llm,
         tweak: impl FnOnce(MiddlewareConfig) -> MiddlewareConfig,
     ) -> Self {
+        Self::start_tuned(
+            llm,
+            switchboard_gateway::config::DEFAULT_CALL_TIMEOUT,
+            tweak,
+        )
+        .await
+    }
+
+    /// Start everything, the gateway giving each request to the code-executor at most
+    /// `code_call_timeout`; `tweak` adjusts the middleware's settings.
+    pub async fn start_tuned(
+        llm: Llm,
+        code_call_timeout: Duration,
+        tweak: impl FnOnce(MiddlewareConfig) -> MiddlewareConfig,
+    ) -> Self {
         // sandbox: ready once its interpreter pool can start programs.
         let packages = packages_dir();
         let mut sandbox_config =
@@ -100,7 +115,8 @@ impl System {
 
         // gateway: started here to keep a handle, then served; wait until it lists both tools.
         let gateway_config = switchboard_gateway::Config::new(vec![
-            UpstreamConfig::new("code-executor", code_executor.mcp_url()),
+            UpstreamConfig::new("code-executor", code_executor.mcp_url())
+                .with_call_timeout(code_call_timeout),
             UpstreamConfig::new("time-client", time.mcp_url()),
         ]);
         let shutdown = CancellationToken::new();

@@ -137,6 +137,27 @@ async fn a_task_past_the_tool_timeout_is_cancelled() {
     }
 }
 
+/// A task that outlives the gateway's call timeout: `tasks/result` is cut short by the
+/// gateway, and the middleware asks again until the task has ended; the chat gets the result.
+#[tokio::test]
+async fn a_task_outlives_the_gateways_call_timeout() {
+    let system = System::start_tuned(Llm::Offline, Duration::from_secs(2), |mut c| {
+        c.tool_timeout = Duration::from_secs(30);
+        c
+    })
+    .await;
+    let sse = post_sse(
+        &system.middleware,
+        "/chat",
+        json!({"message": "Execute: import time\ntime.sleep(5)\nprint('outlived')", "stream": true}),
+    )
+    .await;
+    let exec = &done_of(&sse)["tool_calls"][0];
+    assert_eq!(exec["is_error"], false, "{exec}");
+    assert_eq!(exec["structured_content"]["stdout"], "outlived\n", "{exec}");
+    assert!(exec["duration_ms"].as_f64().unwrap() >= 5000.0, "{exec}");
+}
+
 /// The code-executor's count of tasks that ended as `outcome`.
 async fn task_outcomes(system: &System, outcome: &str) -> f64 {
     let text = client()
