@@ -66,7 +66,7 @@ struct Inner {
     /// Results of read-only, idempotent tools (see `crate::cache`).
     cache: Arc<Cache>,
     /// 2026-07-28 calls waiting for their clients' input (`crate::server::input_rounds`).
-    input_rounds: Arc<crate::server::input_rounds::InputRounds>,
+    input_rounds: crate::server::input_rounds::AllRounds,
 }
 
 impl Gateway {
@@ -146,7 +146,7 @@ impl Gateway {
                 delegates: config.delegates.clone(),
                 own: Default::default(),
                 cache,
-                input_rounds: Arc::default(),
+                input_rounds: Default::default(),
             }),
         };
         if gateway.inner.cache.is_enabled() {
@@ -282,7 +282,7 @@ impl Gateway {
     }
 
     /// The 2026-07-28 calls waiting for their clients' input.
-    pub(crate) fn input_rounds(&self) -> &Arc<crate::server::input_rounds::InputRounds> {
+    pub(crate) fn input_rounds(&self) -> &crate::server::input_rounds::AllRounds {
         &self.inner.input_rounds
     }
 

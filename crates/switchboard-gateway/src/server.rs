@@ -9,6 +9,7 @@
 //! whose catalog lists and routes it (`crate::upstream::pool`).
 #![allow(deprecated)] // Logging is deprecated by SEP-2577 but still part of the protocol.
 
+mod calls;
 pub(crate) mod input_rounds;
 mod listen;
 pub(crate) mod tasks;
@@ -16,12 +17,12 @@ pub(crate) mod tasks;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-        CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
-        ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
-        SubscriptionFilter, UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, Reference, ServerCapabilities,
+        ServerConfig, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -31,15 +32,14 @@ use tracing::Instrument;
 
 use switchboard_runtime::auth::{Identity, ON_BEHALF_OF};
 
+use self::calls::call_audited;
+pub(crate) use self::calls::{failed_call, refused_call};
 use crate::{
-    error::CallError,
     gateway::Gateway,
-    gateway::Refused,
     policy::{Item, Permissions},
     sessions::session_id,
     upstream::{
         Owner,
-        client_requests::InputSink,
         handler::{Caller, ProgressSink},
     },
 };
@@ -149,38 +149,25 @@ impl ServerHandler for GatewayServer {
         // request carries this span as its own parent (see `Upstream::send`).
         let span = mcp_trace::tool_call_span(crate::SERVICE, &request.name, &context);
         let identity = self.identity(&context)?;
-        let mut caller = Self::caller(&context);
+        let caller = Self::caller(&context);
         let owner = Owner::of(caller.session.as_ref(), identity.as_ref());
         // A 2026-07-28 client is asked for input by `InputRequiredResult` rounds: the call
-        // runs on a task of its own, parked between rounds (`input_rounds`).
-        if context
-            .protocol_version()
-            .is_some_and(|v| !v.has_initialize())
-        {
-            let rounds = self.gateway.input_rounds().clone();
+        // is parked between rounds (`input_rounds`).
+        if input_rounds::modern(&context) {
+            let resumed =
+                input_rounds::resumed(&mut request.request_state, &mut request.input_responses);
             let tool = request.name.to_string();
-            if let Some(state) = request
-                .request_state
-                .take_if(|state| input_rounds::is_ours(state))
-            {
-                let answers = request.input_responses.take().unwrap_or_default();
-                return rounds
-                    .resume(&state, answers, &owner, &tool, &context.ct)
-                    .instrument(span)
-                    .await;
-            }
-            let (sink, asks) = InputSink::new(context.client_capabilities().unwrap_or_default());
-            caller.input = Some(sink);
-            let stop = CancellationToken::new();
-            let call = {
-                let (gateway, owner, stop) = (self.gateway.clone(), owner.clone(), stop.clone());
-                let span = span.clone();
-                async move {
-                    call_audited(&gateway, identity, owner, caller, request, &stop, span).await
-                }
+            let gateway = self.gateway.clone();
+            let (call_owner, call_span) = (owner.clone(), span.clone());
+            let call = move |caller, stop: CancellationToken| async move {
+                call_audited(
+                    &gateway, identity, call_owner, caller, request, &stop, call_span,
+                )
+                .await
             };
-            return rounds
-                .start(call, asks, stop, owner, tool, &context.ct)
+            let rounds = &self.gateway.input_rounds().tools;
+            return input_rounds::run(rounds, &context, owner, tool, caller, resumed, call)
+                .instrument(span)
                 .await;
         }
         call_audited(
@@ -222,12 +209,26 @@ impl ServerHandler for GatewayServer {
 
     async fn read_resource(
         &self,
-        request: ReadResourceRequestParams,
+        mut request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let caller = Self::caller(&context);
         let item = Item::Resource(&request.uri);
         let owner = self.admit(&context, &caller, "resources/read", Some(item))?;
+        if input_rounds::modern(&context) {
+            let resumed =
+                input_rounds::resumed(&mut request.request_state, &mut request.input_responses);
+            let uri = request.uri.clone();
+            let (gateway, call_owner) = (self.gateway.clone(), owner.clone());
+            let call = move |caller, stop: CancellationToken| async move {
+                gateway
+                    .read_resource(request, &call_owner, Some(caller), &stop)
+                    .await
+                    .map_err(|e| e.to_mcp())
+            };
+            let rounds = &self.gateway.input_rounds().resources;
+            return input_rounds::run(rounds, &context, owner, uri, caller, resumed, call).await;
+        }
         self.gateway
             .read_resource(request, &owner, Some(caller), &context.ct)
             .await
@@ -294,12 +295,26 @@ impl ServerHandler for GatewayServer {
 
     async fn get_prompt(
         &self,
-        request: GetPromptRequestParams,
+        mut request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let caller = Self::caller(&context);
         let item = Item::Prompt(&request.name);
         let owner = self.admit(&context, &caller, "prompts/get", Some(item))?;
+        if input_rounds::modern(&context) {
+            let resumed =
+                input_rounds::resumed(&mut request.request_state, &mut request.input_responses);
+            let name = request.name.clone();
+            let (gateway, call_owner) = (self.gateway.clone(), owner.clone());
+            let call = move |caller, stop: CancellationToken| async move {
+                gateway
+                    .get_prompt(request, &call_owner, Some(caller), &stop)
+                    .await
+                    .map_err(|e| e.to_mcp())
+            };
+            let rounds = &self.gateway.input_rounds().prompts;
+            return input_rounds::run(rounds, &context, owner, name, caller, resumed, call).await;
+        }
         self.gateway
             .get_prompt(request, &owner, Some(caller), &context.ct)
             .await
@@ -369,59 +384,6 @@ impl ServerHandler for GatewayServer {
         if let Some(id) = session_id(&context.extensions) {
             self.gateway.roots_changed(&Owner::Session(id)).await;
         }
-    }
-}
-
-/// A tool call as the policy admits it, made, and audited.
-async fn call_audited(
-    gateway: &Gateway,
-    identity: Option<Identity>,
-    owner: Owner,
-    caller: Caller,
-    mut request: CallToolRequestParams,
-    ct: &CancellationToken,
-    span: tracing::Span,
-) -> Result<CallToolResponse, McpError> {
-    let audit = match gateway.admit_call(identity.as_ref(), &owner, &mut request, &span) {
-        Ok(audit) => audit,
-        Err(refused) => return refused_call(refused).map(CallToolResponse::Complete),
-    };
-    let call = gateway.call_tool(request, &owner, Some(caller), ct);
-    let answer = match call.instrument(span).await {
-        Ok(response) => Ok(response),
-        Err(error) => failed_call(error).map(CallToolResponse::Complete),
-    };
-    match &answer {
-        Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
-            audit.finish("error", None)
-        }
-        Ok(_) => audit.finish("ok", None),
-        Err(error) => audit.finish("error", Some(&error.message)),
-    }
-    answer
-}
-
-/// A call the gateway refused, as its caller sees it.
-fn refused_call(refused: Refused) -> Result<CallToolResult, McpError> {
-    match refused {
-        Refused::Denied(why) => Err(McpError::invalid_params(why, None)),
-        Refused::AuditUnavailable(why) => Err(McpError::internal_error(why, None)),
-        // Over a limit: a tool error the model can act on (ask for less, retry later).
-        refused @ (Refused::Limited(_) | Refused::Overloaded(_)) => Ok(CallToolResult::error(
-            vec![ContentBlock::text(refused.reason())],
-        )),
-    }
-}
-
-/// A call that failed, as its caller sees it.
-fn failed_call(error: CallError) -> Result<CallToolResult, McpError> {
-    match error {
-        error @ CallError::Unknown { .. } => Err(error.to_mcp()),
-        CallError::Upstream { error, .. } => Err(error),
-        // The upstream failed to answer: a tool error the model can read and act on.
-        error => Ok(CallToolResult::error(vec![ContentBlock::text(
-            error.to_string(),
-        )])),
     }
 }
 

@@ -13,6 +13,8 @@
 #![allow(deprecated)] // Sampling and roots are deprecated by SEP-2577 but still served.
 
 mod common;
+#[path = "input_rounds/servers.rs"]
+mod servers;
 
 use common::*;
 use rmcp::{
@@ -28,6 +30,7 @@ use rmcp::{
     transport::StreamableHttpClientTransport,
 };
 use serde_json::{Value, json};
+use servers::{AsksInRounds, AsksWhileReading, serve_on_loopback};
 
 /// Samples ("an LLM" answering a fixed text), accepts a form with a name, has one root.
 #[derive(Clone)]
@@ -169,7 +172,7 @@ async fn a_round_is_answered_only_with_its_own_request_state() {
             "io.switchboard.round.never-issued",
             "unknown or expired requestState",
         ),
-        ("echo", state.as_str(), "belongs to another caller or tool"),
+        ("echo", state.as_str(), "belongs to another caller"),
     ] {
         let refused = client.peer().call_tool_once(retry(tool, state)).await;
         let text = format!("{refused:?}");
@@ -255,95 +258,6 @@ async fn the_python_sdk_answers_in_rounds_as_it_answers_requests() {
     );
 }
 
-/// A tool server that speaks only protocol 2026-07-28 (no `initialize`) and asks in rounds:
-/// `ask_name` answers `InputRequiredResult` (a form elicitation, and a `requestState` of its
-/// own) until the call comes back with the name.
-#[derive(Clone)]
-struct AsksInRounds;
-
-impl rmcp::ServerHandler for AsksInRounds {
-    fn get_info(&self) -> rmcp::model::ServerConfig {
-        rmcp::model::ServerConfig::new(
-            rmcp::model::ServerCapabilities::builder()
-                .enable_tools()
-                .build(),
-        )
-        .with_server_info(Implementation::new("asks-in-rounds", "1"))
-    }
-
-    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
-        std::borrow::Cow::Borrowed(&[ProtocolVersion::V_2026_07_28])
-    }
-
-    async fn list_tools(
-        &self,
-        _request: Option<rmcp::model::PaginatedRequestParams>,
-        _context: RequestContext<rmcp::RoleServer>,
-    ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
-        let schema = json!({"type": "object", "properties": {}});
-        let tool = rmcp::model::Tool::new(
-            "ask_name",
-            "Greets whoever answers",
-            std::sync::Arc::new(schema.as_object().unwrap().clone()),
-        );
-        Ok(rmcp::model::ListToolsResult::with_all_items(vec![tool]))
-    }
-
-    async fn call_tool(
-        &self,
-        request: rmcp::model::CallToolRequestParams,
-        _context: RequestContext<rmcp::RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        if let Some(answers) = &request.input_responses {
-            assert_eq!(request.request_state.as_deref(), Some("upstream-state"));
-            let name = answers["name"]["content"]["name"]
-                .as_str()
-                .unwrap_or("nobody");
-            return Ok(CallToolResponse::Complete(
-                rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(
-                    format!("Hello, {name}!"),
-                )]),
-            ));
-        }
-        let ask: InputRequest = serde_json::from_value(json!({
-            "method": "elicitation/create",
-            "params": {
-                "mode": "form",
-                "message": "What is your name?",
-                "requestedSchema": {
-                    "type": "object",
-                    "properties": {"name": {"type": "string"}},
-                    "required": ["name"],
-                },
-            },
-        }))
-        .unwrap();
-        let mut requests = rmcp::model::InputRequests::new();
-        requests.insert("name".to_owned(), ask);
-        Ok(CallToolResponse::InputRequired(
-            rmcp::model::InputRequiredResult::new(Some(requests), Some("upstream-state".into())),
-        ))
-    }
-}
-
-/// Serve [`AsksInRounds`] on an ephemeral port; its `/mcp` URL.
-async fn asks_in_rounds() -> String {
-    let service = switchboard_protocol::mcp_server::streamable_http_service(
-        AsksInRounds,
-        &switchboard_protocol::mcp_server::McpEndpointOptions::new(
-            vec!["*".into()],
-            vec!["*".into()],
-            1 << 20,
-        ),
-        tokio_util::sync::CancellationToken::new(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let app = axum::Router::new().nest_service("/mcp", service);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
 /// An upstream that speaks only 2026-07-28 is reached with `server/discover`, and its rounds
 /// are answered for a client of a 2025-11-25 session (which cannot read an
 /// `InputRequiredResult`): the elicitation goes to that client as a request on its session
@@ -351,7 +265,11 @@ async fn asks_in_rounds() -> String {
 /// upstream's round as it is, and its retry carries the upstream's `requestState` along.
 #[tokio::test]
 async fn an_upstream_that_asks_in_rounds_is_answered_for_an_older_client() {
-    let gateway = gateway(config(vec![upstream("rounds", &asks_in_rounds().await)])).await;
+    let gateway = gateway(config(vec![upstream(
+        "rounds",
+        &serve_on_loopback(AsksInRounds).await,
+    )]))
+    .await;
     gateway
         .wait_for("ask_name listed", |c| {
             c.tools.iter().any(|t| t.name == "ask_name")
@@ -386,4 +304,50 @@ async fn an_upstream_that_asks_in_rounds_is_answered_for_an_older_client() {
         .await
         .unwrap();
     assert_eq!(text_of(&greeted), "Hello, Ada!", "{greeted:?}");
+}
+
+/// `resources/read` and `prompts/get` of a 2026-07-28 client are answered in rounds too when
+/// their upstream asks while reading.
+#[tokio::test]
+async fn reads_and_prompts_that_ask_are_answered_in_rounds() {
+    let url = serve_on_loopback(AsksWhileReading).await;
+    let gateway = gateway(config(vec![upstream("reading", &url)])).await;
+    gateway
+        .wait_for("the resource and the prompt listed", |c| {
+            c.resources.iter().any(|r| r.uri == "note://sampled")
+                && c.prompts.iter().any(|p| p.name == "sampled-greeting")
+        })
+        .await;
+    let client = modern_client(&gateway.mcp_url()).await;
+    let first = client
+        .peer()
+        .read_resource_once(rmcp::model::ReadResourceRequestParams::new(
+            "note://sampled",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        matches!(first, rmcp::model::ReadResourceResponse::InputRequired(_)),
+        "{first:?}"
+    );
+    let read = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "note://sampled",
+        ))
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&read).unwrap();
+    assert!(
+        text.contains("note: sampled by the modern client"),
+        "{text}"
+    );
+    let prompt = client
+        .get_prompt(rmcp::model::GetPromptRequestParams::new("sampled-greeting"))
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&prompt).unwrap();
+    assert!(
+        text.contains("greet sampled by the modern client"),
+        "{text}"
+    );
 }

@@ -26,7 +26,7 @@ use std::{
 
 use rmcp::{
     ErrorData as McpError,
-    model::{CallToolResponse, InputRequests, InputRequiredResult, InputResponses},
+    model::{InputRequests, InputRequiredResult, InputResponses},
 };
 use serde_json::Value;
 use tokio::{
@@ -35,7 +35,11 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::upstream::{Owner, client_requests::Ask};
+use crate::upstream::{
+    Owner,
+    client_requests::{Ask, InputSink},
+    handler::Caller,
+};
 
 /// How a `requestState` of the gateway's own begins; any other belongs to the upstream (a
 /// 2026-07-28 upstream's own rounds pass through the gateway untouched).
@@ -46,22 +50,72 @@ pub fn is_ours(state: &str) -> bool {
     state.starts_with(STATE_PREFIX)
 }
 
+/// Whether `context` is a request of a 2026-07-28 client (asked for input in rounds).
+pub fn modern(context: &rmcp::service::RequestContext<rmcp::RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| !v.has_initialize())
+}
+
+/// A retry's `requestState` and `inputResponses`, taken from its params, when the state is
+/// the gateway's own (an upstream's stays in the params and goes along).
+pub fn resumed(
+    state: &mut Option<String>,
+    answers: &mut Option<InputResponses>,
+) -> Option<(String, InputResponses)> {
+    let state = state.take_if(|state| is_ours(state))?;
+    Some((state, answers.take().unwrap_or_default()))
+}
+
+/// Serve a request of a 2026-07-28 client for `target` (a tool, resource or prompt): resume
+/// the round `resumed` names, or run `call` — given the caller, now carrying an
+/// [`InputSink`], and the token that stops it — collecting its upstream's requests as rounds.
+pub async fn run<T, F, Fut>(
+    rounds: &Arc<InputRounds<T>>,
+    context: &rmcp::service::RequestContext<rmcp::RoleServer>,
+    owner: Owner,
+    target: String,
+    mut caller: Caller,
+    resumed: Option<(String, InputResponses)>,
+    call: F,
+) -> Outcome<T>
+where
+    T: From<InputRequiredResult> + Send + 'static,
+    F: FnOnce(Caller, CancellationToken) -> Fut,
+    Fut: Future<Output = Outcome<T>> + Send + 'static,
+{
+    if let Some((state, answers)) = resumed {
+        return rounds
+            .resume(&state, answers, &owner, &target, &context.ct)
+            .await;
+    }
+    let (sink, asks) = InputSink::new(context.client_capabilities().unwrap_or_default());
+    caller.input = Some(sink);
+    let stop = CancellationToken::new();
+    let call = call(caller, stop.clone());
+    rounds
+        .start(call, asks, stop, owner, target, &context.ct)
+        .await
+}
+
 /// Longest a call waits parked for the client's answers.
 pub const PARK_TIMEOUT: Duration = Duration::from_secs(300);
 /// Most calls parked at once (every caller together); past it a new round fails the call.
 const MAX_PARKED: usize = 1024;
 
-type Outcome = Result<CallToolResponse, McpError>;
+/// What a request answers: `CallToolResponse`, `ReadResourceResponse` or
+/// `GetPromptResponse`, each of which may be a round.
+type Outcome<T> = Result<T, McpError>;
 
 /// A call that runs on its own task, with the requests its upstream makes.
-struct Running {
-    call: JoinHandle<Outcome>,
+struct Running<T> {
+    call: JoinHandle<Outcome<T>>,
     asks: mpsc::UnboundedReceiver<Ask>,
     /// Stops the call (its upstream request is cancelled).
     stop: CancellationToken,
 }
 
-impl Drop for Running {
+impl<T> Drop for Running<T> {
     fn drop(&mut self) {
         // Dropped without an outcome (expired, the client went away): stop the call.
         self.stop.cancel();
@@ -69,23 +123,40 @@ impl Drop for Running {
 }
 
 /// A call waiting for the client's answers.
-struct Parked {
+struct Parked<T> {
     owner: Owner,
-    tool: String,
-    running: Running,
+    /// The tool, resource or prompt the call is for.
+    target: String,
+    running: Running<T>,
     /// The requests not answered yet: what was asked, and where the answer goes.
     waiting: BTreeMap<String, (rmcp::model::InputRequest, oneshot::Sender<Value>)>,
     until: Instant,
 }
 
-/// The parked calls of this gateway process.
-#[derive(Default)]
-pub struct InputRounds {
-    parked: Mutex<HashMap<String, Parked>>,
+/// The parked calls of this gateway process, of one kind of request.
+pub struct InputRounds<T> {
+    parked: Mutex<HashMap<String, Parked<T>>>,
 }
 
-impl InputRounds {
-    fn parked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Parked>> {
+impl<T> Default for InputRounds<T> {
+    fn default() -> Self {
+        Self {
+            parked: Mutex::default(),
+        }
+    }
+}
+
+/// The rounds of each kind of request that may ask (`tools/call`, `resources/read`,
+/// `prompts/get`).
+#[derive(Default)]
+pub struct AllRounds {
+    pub tools: Arc<InputRounds<rmcp::model::CallToolResponse>>,
+    pub resources: Arc<InputRounds<rmcp::model::ReadResourceResponse>>,
+    pub prompts: Arc<InputRounds<rmcp::model::GetPromptResponse>>,
+}
+
+impl<T: From<InputRequiredResult> + Send + 'static> InputRounds<T> {
+    fn parked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Parked<T>>> {
         self.parked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -97,14 +168,14 @@ impl InputRounds {
     /// is it moved to a task of its own (most calls never ask, and pay no spawn).
     pub async fn start(
         self: &Arc<Self>,
-        call: impl Future<Output = Outcome> + Send + 'static,
+        call: impl Future<Output = Outcome<T>> + Send + 'static,
         mut asks: mpsc::UnboundedReceiver<Ask>,
         stop: CancellationToken,
         owner: Owner,
-        tool: String,
+        target: String,
         request: &CancellationToken,
-    ) -> Outcome {
-        let mut call: Pin<Box<dyn Future<Output = Outcome> + Send>> = Box::pin(call);
+    ) -> Outcome<T> {
+        let mut call: Pin<Box<dyn Future<Output = Outcome<T>> + Send>> = Box::pin(call);
         // Dropped with the call (the client went away): its upstream request is cancelled.
         let stopping = stop.clone().drop_guard();
         let first = tokio::select! {
@@ -125,7 +196,7 @@ impl InputRounds {
         };
         let mut waiting = BTreeMap::new();
         add(&mut waiting, first);
-        self.next(running, waiting, owner, tool, request).await
+        self.next(running, waiting, owner, target, request).await
     }
 
     /// A retry with `requestState` `state`: deliver `answers`, then answer as [`Self::start`]
@@ -135,22 +206,22 @@ impl InputRounds {
         state: &str,
         answers: InputResponses,
         owner: &Owner,
-        tool: &str,
+        target: &str,
         request: &CancellationToken,
-    ) -> Outcome {
+    ) -> Outcome<T> {
         let parked = {
             let mut parked = self.parked();
             sweep(&mut parked);
             match parked.get(state) {
                 None => {
                     return Err(McpError::invalid_params(
-                        "unknown or expired requestState: call the tool again without it (a parked call lives on the gateway replica that answered it, for 5 minutes)",
+                        "unknown or expired requestState: send the request again without it (a parked call lives on the gateway replica that answered it, for 5 minutes)",
                         None,
                     ));
                 }
-                Some(p) if p.owner != *owner || p.tool != tool => {
+                Some(p) if p.owner != *owner || p.target != target => {
                     return Err(McpError::invalid_params(
-                        "this requestState belongs to another caller or tool",
+                        "this requestState belongs to another caller, tool, resource or prompt",
                         None,
                     ));
                 }
@@ -159,7 +230,7 @@ impl InputRounds {
         };
         let Some(Parked {
             owner,
-            tool,
+            target,
             running,
             mut waiting,
             ..
@@ -173,19 +244,19 @@ impl InputRounds {
                 let _ = to.send(answer);
             }
         }
-        self.next(running, waiting, owner, tool, request).await
+        self.next(running, waiting, owner, target, request).await
     }
 
     /// Wait for the call's outcome or its upstream's next requests (with those still
     /// unanswered: asked again at once).
     async fn next(
         self: &Arc<Self>,
-        mut running: Running,
+        mut running: Running<T>,
         mut waiting: BTreeMap<String, (rmcp::model::InputRequest, oneshot::Sender<Value>)>,
         owner: Owner,
-        tool: String,
+        target: String,
         request: &CancellationToken,
-    ) -> Outcome {
+    ) -> Outcome<T> {
         if waiting.is_empty() {
             tokio::select! {
                 outcome = &mut running.call => return joined(outcome),
@@ -219,7 +290,7 @@ impl InputRounds {
                 state.clone(),
                 Parked {
                     owner,
-                    tool,
+                    target,
                     running,
                     waiting,
                     until: Instant::now() + PARK_TIMEOUT,
@@ -248,7 +319,7 @@ impl InputRounds {
             requests = requests.len(),
             "call parked for the client's input"
         );
-        Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+        Ok(T::from(InputRequiredResult::new(
             Some(requests),
             Some(state),
         )))
@@ -268,12 +339,12 @@ fn add(
 }
 
 /// Drop the parked calls whose time is up (which cancels them).
-fn sweep(parked: &mut HashMap<String, Parked>) {
+fn sweep<T>(parked: &mut HashMap<String, Parked<T>>) {
     let now = Instant::now();
     parked.retain(|_, p| p.until > now);
 }
 
-fn joined(outcome: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+fn joined<T>(outcome: Result<Outcome<T>, tokio::task::JoinError>) -> Outcome<T> {
     outcome.unwrap_or_else(|e| {
         Err(McpError::internal_error(
             format!("the call's task failed: {e}"),

@@ -1,0 +1,187 @@
+//! The upstreams of `input_rounds.rs`: rmcp servers that ask their client for input, in
+//! rounds (2026-07-28 only) or mid-request (a 2025-era session), served on loopback.
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+#![allow(deprecated)] // Sampling is deprecated by SEP-2577 but still served.
+
+use rmcp::{
+    ErrorData,
+    model::{
+        CallToolResponse, CreateMessageRequestParams, Implementation, InputRequest, ProtocolVersion,
+    },
+    service::RequestContext,
+};
+use serde_json::json;
+
+/// A tool server that speaks only protocol 2026-07-28 (no `initialize`) and asks in rounds:
+/// `ask_name` answers `InputRequiredResult` (a form elicitation, and a `requestState` of its
+/// own) until the call comes back with the name.
+#[derive(Clone)]
+pub struct AsksInRounds;
+
+impl rmcp::ServerHandler for AsksInRounds {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+        .with_server_info(Implementation::new("asks-in-rounds", "1"))
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(&[ProtocolVersion::V_2026_07_28])
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
+        let schema = json!({"type": "object", "properties": {}});
+        let tool = rmcp::model::Tool::new(
+            "ask_name",
+            "Greets whoever answers",
+            std::sync::Arc::new(schema.as_object().unwrap().clone()),
+        );
+        Ok(rmcp::model::ListToolsResult::with_all_items(vec![tool]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(answers) = &request.input_responses {
+            assert_eq!(request.request_state.as_deref(), Some("upstream-state"));
+            let name = answers["name"]["content"]["name"]
+                .as_str()
+                .unwrap_or("nobody");
+            return Ok(CallToolResponse::Complete(
+                rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(
+                    format!("Hello, {name}!"),
+                )]),
+            ));
+        }
+        let ask: InputRequest = serde_json::from_value(json!({
+            "method": "elicitation/create",
+            "params": {
+                "mode": "form",
+                "message": "What is your name?",
+                "requestedSchema": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}},
+                    "required": ["name"],
+                },
+            },
+        }))
+        .unwrap();
+        let mut requests = rmcp::model::InputRequests::new();
+        requests.insert("name".to_owned(), ask);
+        Ok(CallToolResponse::InputRequired(
+            rmcp::model::InputRequiredResult::new(Some(requests), Some("upstream-state".into())),
+        ))
+    }
+}
+
+/// Serve `handler` on an ephemeral loopback port; its `/mcp` URL.
+pub async fn serve_on_loopback<S>(handler: S) -> String
+where
+    S: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+{
+    let service = switchboard_protocol::mcp_server::streamable_http_service(
+        handler,
+        &switchboard_protocol::mcp_server::McpEndpointOptions::new(
+            vec!["*".into()],
+            vec!["*".into()],
+            1 << 20,
+        ),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = axum::Router::new().nest_service("/mcp", service);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A 2025-era server whose resource and prompt ask their client (sampling) while they are
+/// read: `note://sampled` and `sampled-greeting` carry what the client sampled.
+#[derive(Clone)]
+pub struct AsksWhileReading;
+
+async fn sample(context: &RequestContext<rmcp::RoleServer>) -> Result<String, ErrorData> {
+    let params: CreateMessageRequestParams = serde_json::from_value(json!({
+        "messages": [{"role": "user", "content": {"type": "text", "text": "a word?"}}],
+        "maxTokens": 10,
+    }))
+    .unwrap();
+    let sampled = context
+        .peer
+        .create_message(params)
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+    Ok(
+        serde_json::to_value(&sampled.message.content).unwrap()["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+impl rmcp::ServerHandler for AsksWhileReading {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new("asks-while-reading", "1"))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, ErrorData> {
+        Ok(rmcp::model::ListResourcesResult::with_all_items(vec![
+            rmcp::model::Resource::new("note://sampled", "sampled"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, ErrorData> {
+        let word = sample(&context).await?;
+        let result = serde_json::from_value(json!({
+            "contents": [{"uri": request.uri, "text": format!("note: {word}")}],
+        }))
+        .unwrap();
+        Ok(rmcp::model::ReadResourceResponse::Complete(result))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, ErrorData> {
+        Ok(rmcp::model::ListPromptsResult::with_all_items(vec![
+            rmcp::model::Prompt::new("sampled-greeting", Some("asks first"), None),
+        ]))
+    }
+
+    async fn get_prompt(
+        &self,
+        _request: rmcp::model::GetPromptRequestParams,
+        context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, ErrorData> {
+        let word = sample(&context).await?;
+        let result = serde_json::from_value(json!({
+            "messages": [{"role": "user", "content": {"type": "text", "text": format!("greet {word}")}}],
+        }))
+        .unwrap();
+        Ok(rmcp::model::GetPromptResponse::Complete(result))
+    }
+}
