@@ -82,7 +82,8 @@ def markdown(results: dict) -> str:
         f"- command: `{results['command']}`",
         f"- each load run: {results['settings']['warmup_seconds']} s warm-up, then "
         f"{results['settings']['duration_seconds']} s measured; closed loop (a worker sends its next "
-        "request when the previous one is answered), one MCP session or HTTP connection per worker",
+        "request when the previous one is answered), one MCP session or HTTP connection per worker "
+        "unless the row says otherwise",
         "",
         "**How to read this.** Ratios and differences between two runs of the same table were measured "
         "minutes apart on the same machine and are what to compare (stable). Absolute latencies, "

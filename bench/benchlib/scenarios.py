@@ -1,4 +1,5 @@
-"""The five scenarios of issue 7. Each returns a section dict and appends headline items.
+"""The five scenarios of issue 7 (the first, the gateway's hop, in gateway_hop.py). Each returns
+a section dict and appends headline items.
 
 Every number comes from a load run in this process's lifetime; a service that is missing or
 failed makes its rows "not measured" with the reason.
@@ -6,145 +7,12 @@ failed makes its rows "not measured" with the reason.
 
 import json
 
-from . import load, services, startup
-from .services import HOST, PORTS, Services, mcp_url, url
+from . import load, startup
+from .context import TIME_ARGS, Context, _diff, _ratio, _why
+from .gateway_hop import gateway_overhead
 
-TIME_ARGS = json.dumps({"timezone": "UTC"})
 HELLO = json.dumps({"code": "print('hello')"})
 COLD_PYTHON = ["/usr/bin/python3", "-c", "print('hello')"]
-
-
-class Context:
-    def __init__(self, settings: load.Settings, services: Services, memory: dict, headline: list):
-        self.settings = settings
-        self.services = services
-        self.memory = memory
-        self.headline = headline
-        self.shared: dict = {}
-
-    def mcp(self, label, service, tool, arguments, concurrency, sample, expect=None, rate=None, bearer=None):
-        """A tools/call run against `service`'s /mcp, or a not-measured row."""
-        if self.services.get(service) is None:
-            return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(service)}
-        for name in sample:
-            if self.services.get(name) is None:
-                return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(name)}
-        target = ["--url", mcp_url(service), "--tool", tool, "--arguments", arguments]
-        if bearer:
-            target += ["--bearer", bearer]
-        return load.run(self.settings, label, "mcp", target, concurrency, self.services.pids(*sample),
-                        self.memory, expect, rate)
-
-    def http(self, label, service, path, body, concurrency, sample, expect=None, rate=None):
-        """A JSON POST run against `service`, or a not-measured row."""
-        for name in [service, *sample]:
-            if self.services.get(name) is None:
-                return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(name)}
-        target = ["--url", url(service, path), "--body", body]
-        return load.run(self.settings, label, "http", target, concurrency, self.services.pids(*sample),
-                        self.memory, expect, rate)
-
-    def add(self, scenario, name, value, unit, kind, target=None, met=None, not_measured=None, digits=1):
-        item = {"scenario": scenario, "name": name, "value": value, "unit": unit, "kind": kind,
-                "target": target or "", "met": met, "digits": digits}
-        if value is None:
-            item["not_measured"] = not_measured or "not measured"
-            item["met"] = None
-        self.headline.append(item)
-
-
-def _diff(a, b):
-    return None if a is None or b is None else a - b
-
-
-def _ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
-def _why(*runs) -> str:
-    for run in runs:
-        if "not_measured" in run:
-            return run["not_measured"]
-        if run["report"]["errors"]:
-            return f"not measured: {run['label']} had errors"
-    return "not measured"
-
-
-def gateway_overhead(ctx: Context) -> dict:
-    section = {"id": 1, "title": "tools/call get_current_time: direct to the time-client vs through the gateway",
-               "runs": [], "notes": [
-                   "Gateway added p50 = p50(through gateway) − p50(direct), from adjacent runs; the "
-                   "throughput ratio is gateway ÷ direct.",
-                   "API key + policy: a second gateway, identical but for --api-keys and --policy, "
-                   "called with the key; JWT + policy: a third, with --jwks-url (ES256, the key set "
-                   "fetched once and cached) instead of keys, called with a JWT. Their added p50 and "
-                   "gateway CPU per call are differences from the plain gateway's run just before.",
-                   "One shared upstream session: a fourth gateway, identical but for its time-client "
-                   "upstream configured shared_session = true, so every client's calls go over one "
-                   "upstream session as before clients got their own. Per-client upstream sessions "
-                   "added p50 and gateway CPU per call = the plain gateway's run minus this one."]}
-    for concurrency in (1, 32):
-        direct = ctx.mcp("time-client direct", "time-client", "get_current_time", TIME_ARGS, concurrency,
-                         ["time-client"], expect="datetime")
-        via = ctx.mcp("time-client through gateway", "mcp-server", "get_current_time", TIME_ARGS, concurrency,
-                      ["mcp-server", "time-client"], expect="datetime")
-        # The same gateway with one upstream session for every client (the time-client keeps
-        # sessions, so the plain gateway gives each client one of its own).
-        ctx.services.get("gateway-shared")
-        shared = ctx.mcp("time-client through gateway, one shared upstream session", "gateway-shared",
-                         "get_current_time", TIME_ARGS, concurrency, ["gateway-shared", "time-client"],
-                         expect="datetime")
-        section["runs"] += [direct, via, shared]
-        ctx.shared[f"time-direct-c{concurrency}"] = direct
-        ctx.shared[f"time-gateway-c{concurrency}"] = via
-        ctx.add(1, f"per-client upstream sessions added p50, c={concurrency}",
-                _diff(load.p50(via), load.p50(shared)), "µs", "difference (same run)",
-                not_measured=_why(shared, via))
-        ctx.add(1, f"per-client upstream sessions added gateway CPU per call, c={concurrency}",
-                _diff(load.cpu(via, "mcp-server"), load.cpu(shared, "gateway-shared")), "µs",
-                "difference (same run)", not_measured=_why(shared, via), digits=0)
-        # The same gateway with an API key checked per request and a policy per call.
-        ctx.services.get("gateway-auth")
-        authed = ctx.mcp("time-client through gateway, API key + policy", "gateway-auth", "get_current_time",
-                         TIME_ARGS, concurrency, ["gateway-auth", "time-client"], expect="datetime",
-                         bearer=services.AUTH["key"])
-        section["runs"].append(authed)
-        ctx.add(1, f"API key + policy added p50, c={concurrency}", _diff(load.p50(authed), load.p50(via)), "µs",
-                "difference (same run)", not_measured=_why(via, authed))
-        # And with a bearer JWT (ES256) checked against a cached JWKS.
-        ctx.services.get("gateway-jwt")
-        jwt_run = ctx.mcp("time-client through gateway, JWT + policy", "gateway-jwt", "get_current_time",
-                          TIME_ARGS, concurrency, ["gateway-jwt", "time-client"], expect="datetime",
-                          bearer=services.AUTH["jwt"])
-        section["runs"].append(jwt_run)
-        ctx.add(1, f"JWT + policy added p50, c={concurrency}", _diff(load.p50(jwt_run), load.p50(via)), "µs",
-                "difference (same run)", not_measured=_why(via, jwt_run))
-        if concurrency == 1:
-            for label, run, name in (("API key", authed, "gateway-auth"), ("JWT", jwt_run, "gateway-jwt")):
-                added_cpu = _diff(load.cpu(run, name), load.cpu(via, "mcp-server"))
-                ctx.add(1, f"{label} + policy added gateway CPU per call, c=1", added_cpu, "µs",
-                        "difference (same run)", "< 20 µs", None if added_cpu is None else added_cpu < 20,
-                        _why(via, run), digits=0)
-        added = _diff(load.p50(via), load.p50(direct))
-        ctx.add(1, f"gateway added p50, c={concurrency}", added, "µs", "difference (same run)",
-                "< 100 µs" if concurrency == 1 else "", None if added is None else
-                (added < 100 if concurrency == 1 else None), _why(direct, via))
-        ratio = _ratio(load.rps(via), load.rps(direct))
-        ctx.add(1, f"gateway ÷ direct req/s, c={concurrency}", ratio, "×", "ratio", digits=2,
-                not_measured=_why(direct, via))
-        if concurrency == 1:
-            gateway_cpu = load.cpu(via, "mcp-server")
-            ctx.add(1, "gateway CPU per call, c=1", gateway_cpu, "µs", "absolute (CPU time, steadier than latency)",
-                    not_measured=_why(direct, via), digits=0)
-            ctx.add(1, "gateway CPU ÷ time-client CPU per call, c=1",
-                    _ratio(gateway_cpu, load.cpu(direct, "time-client")), "×", "ratio", digits=2,
-                    not_measured=_why(direct, via))
-            # The gateway's REST route: the same upstream leg without an MCP session in front,
-            # which shows how the added time splits between the two sides of the gateway.
-            section["runs"].append(ctx.http(
-                "time-client through gateway REST (POST /api/tools/get_current_time)", "mcp-server",
-                "/api/tools/get_current_time", TIME_ARGS, 1, ["mcp-server", "time-client"], expect="datetime"))
-    return section
 
 
 def fastmcp(ctx: Context) -> dict:

@@ -32,6 +32,8 @@ PORTS = {
     "fastmcp": 18613,
     "scripted-llm": 18620,
     "jwt-issuer": 18621,
+    "fixed-http": 18622,
+    "forward-hop": 18623,
 }
 UP_BASE_PORT = 18700
 
@@ -47,6 +49,9 @@ SUBCOMMAND = {
     "code-executor": "code-executor",
     "middleware": "middleware",
 }
+
+# Processes started for comparison, not services of ours (no memory target applies).
+NOT_OURS = ("fastmcp", "scripted-llm", "jwt-issuer", "fixed-http", "forward-hop")
 
 # Seconds to let a freshly ready service settle before its idle memory is read.
 SETTLE_SECONDS = 0.5
@@ -110,7 +115,7 @@ class Services:
             return None
         entry = self.memory.setdefault(name, {})
         entry["idle_kib"] = service.memory().get("VmRSS")
-        entry["ours"] = name not in ("fastmcp", "scripted-llm", "jwt-issuer")
+        entry["ours"] = name not in NOT_OURS
         if name == "sandbox":
             total, count = tree_rss_kib(service.pid)
             self.memory["sandbox with its pre-started interpreters"] = {
@@ -246,6 +251,11 @@ SPECS = {
         None,
     ),
     "scripted-llm": lambda _: ([str(LOADGEN), "scripted-llm", *listen("scripted-llm")], "/v1/models", None),
+    # The loopback floor of scenario 1: a fixed JSON answer, and one forwarding hop in front of
+    # it (both answer any path, so readiness is any 200).
+    "fixed-http": lambda _: ([str(LOADGEN), "fixed", *listen("fixed-http")], "/ready", None),
+    "forward-hop": lambda _: ([str(LOADGEN), "forward", *listen("forward-hop"), "--to", url("fixed-http")],
+                             "/ready", None),
     "mcp-server": _gateway,
     "gateway-fastmcp": _gateway_fastmcp,
     "gateway-auth": _gateway_auth,
@@ -274,6 +284,7 @@ DEPENDS = {
     "gateway-auth": lambda _: ["time-client"],
     "gateway-jwt": lambda _: ["time-client", "jwt-issuer"],
     "gateway-shared": lambda _: ["time-client"],
+    "forward-hop": lambda _: ["fixed-http"],
 }
 
 # Tools a gateway must list as available before it is used.

@@ -28,8 +28,9 @@
 //! once per quarter of that timeout. When rmcp accepts a client's `DELETE` of its session, the
 //! gateway closes that session's upstream sessions at once (`crate::upstream::pool`).
 
-mod answer;
-mod decode;
+// `pub(crate)` for `crate::hop` (the benchmark's view of the call path) only.
+pub(crate) mod answer;
+pub(crate) mod decode;
 mod headers;
 mod tasks;
 

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 mod access;
 mod admission;
+// `pub(crate)` for `crate::hop` (the benchmark's view of the call path) only.
 pub(crate) mod calls;
 mod isolation;
 pub mod own_lists;

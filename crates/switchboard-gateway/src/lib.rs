@@ -25,6 +25,8 @@
 //! - [`metrics`]: `mcp_tool_calls_total`, `mcp_tool_call_duration_seconds`, `mcp_upstream_up`,
 //!   `mcp_upstream_circuit_state`, `mcp_upstream_connects_total`.
 //! - [`error`]: how a failed request looks to MCP and REST callers.
+//! - `hop` (hidden): the per-call functions of the request path, named for the micro-benchmark
+//!   `benches/hop.rs` (parse, route, rewrite, encode, without the network).
 //!
 //! [`serve`] runs the service on a listener the caller bound; [`router`] builds the app around
 //! a [`Gateway`] started with [`Gateway::start`].
@@ -37,6 +39,8 @@ pub mod endpoint;
 mod envelope;
 pub mod error;
 pub mod gateway;
+#[doc(hidden)]
+pub mod hop;
 pub mod metrics;
 pub mod naming;
 pub mod policy;

@@ -23,7 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Mode {
-    /// MCP `tools/call` over Streamable HTTP, one rmcp client session per worker.
+    /// MCP `tools/call` over Streamable HTTP, one rmcp client session per worker (or one for
+    /// all with `--shared-session`).
     Mcp(McpArgs),
     /// HTTP POST of a JSON body, one connection per worker; any 2xx answer counts.
     Http(HttpArgs),
@@ -31,12 +32,19 @@ pub enum Mode {
     Process(ProcessArgs),
     /// Serve a scripted OpenAI-compatible LLM that answers instantly (for middleware runs).
     ScriptedLlm(ScriptedLlmArgs),
+    /// Serve one fixed JSON body to every request: the far end of the loopback-hop floor.
+    #[command(hide = true)]
+    Fixed(FixedArgs),
+    /// Pass every request on to `--to` and its answer back: the floor of one extra HTTP hop.
+    #[command(hide = true)]
+    Forward(ForwardArgs),
 }
 
 /// Options every load mode shares.
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
-    /// Workers, each with its own session or connection: requests in flight at once.
+    /// Workers, each with its own session or connection (unless `--shared-session`): requests
+    /// in flight at once.
     #[arg(short, long, default_value_t = 1, value_name = "N")]
     pub concurrency: usize,
     /// Measure for this many seconds (after the warm-up).
@@ -120,6 +128,16 @@ pub struct McpArgs {
     /// for a service with authentication on.
     #[arg(long, value_name = "TOKEN")]
     pub bearer: Option<String>,
+    /// The protocol revision: 2025-11-25 opens a session with `initialize`; 2026-07-28 asks
+    /// `server/discover` once and then sends stateless requests (no session id, the lifecycle
+    /// in each request's `_meta`).
+    #[arg(long, value_enum, default_value_t = Protocol::V2025_11_25, value_name = "REVISION")]
+    pub protocol: Protocol,
+    /// One client session for all workers instead of one each: every worker sends on the same
+    /// rmcp peer, which multiplexes the requests over up to `--concurrency` HTTP connections
+    /// (what the gateway does towards an upstream).
+    #[arg(long)]
+    pub shared_session: bool,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -127,7 +145,37 @@ pub struct McpArgs {
 impl McpArgs {
     /// How the report names the target.
     pub fn target(&self) -> String {
-        format!("{} tools/call {}", self.url, self.tool)
+        let sessions = if self.shared_session {
+            ", one shared session"
+        } else {
+            ""
+        };
+        format!(
+            "{} tools/call {} (protocol {}{sessions})",
+            self.url,
+            self.tool,
+            self.protocol.as_str()
+        )
+    }
+}
+
+/// The MCP protocol revisions the `mcp` mode speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// Sessions: `initialize`, then requests carrying `Mcp-Session-Id`.
+    #[value(name = "2025-11-25")]
+    V2025_11_25,
+    /// No session: `server/discover`, then self-contained requests.
+    #[value(name = "2026-07-28")]
+    V2026_07_28,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V2025_11_25 => "2025-11-25",
+            Self::V2026_07_28 => "2026-07-28",
+        }
     }
 }
 
@@ -170,4 +218,29 @@ pub struct ScriptedLlmArgs {
     /// The arguments of that call as a JSON object.
     #[arg(long, default_value = r#"{"timezone":"UTC"}"#, value_name = "JSON")]
     pub tool_arguments: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FixedArgs {
+    /// Where to listen (port 0 picks a free one; the address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
+    pub listen: SocketAddr,
+    /// The body of every answer (served as `application/json`, status 200).
+    #[arg(long, default_value = FIXED_BODY, value_name = "JSON")]
+    pub body: String,
+}
+
+/// A JSON-RPC answer about the size of a `get_current_time` result, so the floor moves as many
+/// bytes as the call it is compared with.
+pub const FIXED_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"{\"timezone\":\"UTC\",\"datetime\":\"2026-12-07T12:00:00+00:00\",\"utc_offset\":\"+00:00\",\"day_of_week\":\"Monday\",\"is_dst\":false}"}],"structuredContent":{"timezone":"UTC","datetime":"2026-12-07T12:00:00+00:00","utc_offset":"+00:00","day_of_week":"Monday","is_dst":false},"isError":false}}"#;
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// Where to listen (port 0 picks a free one; the address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
+    pub listen: SocketAddr,
+    /// The origin every request goes on to, e.g. http://127.0.0.1:18622 (the request's path
+    /// and query are appended).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }

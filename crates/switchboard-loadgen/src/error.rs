@@ -18,8 +18,8 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("building the HTTP client failed: {0}")]
     HttpClient(#[from] reqwest::Error),
-    /// The scripted LLM could not listen or serve.
-    #[error("scripted LLM on {addr}: {source}")]
+    /// A serving command (`scripted-llm`, `fixed`, `forward`) could not listen or serve.
+    #[error("serving on {addr}: {source}")]
     Serve {
         addr: String,
         #[source]

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Mode::Mcp(a) => a.load.output.clone(),
         Mode::Http(a) => a.load.output.clone(),
         Mode::Process(a) => a.load.output.clone(),
-        Mode::ScriptedLlm(_) => None,
+        Mode::ScriptedLlm(_) | Mode::Fixed(_) | Mode::Forward(_) => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

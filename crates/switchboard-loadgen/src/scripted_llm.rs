@@ -39,7 +39,8 @@ pub async fn serve(args: &ScriptedLlmArgs) -> Result<(), Error> {
     llm::serve(listener, script, stopped()).await.map_err(io)
 }
 
-async fn stopped() {
+/// Resolves on Ctrl-C or SIGTERM: how every serving command of the load generator stops.
+pub(crate) async fn stopped() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {

@@ -76,7 +76,10 @@ pub(super) async fn respond(
 
 /// The answer to a request of a session. Only sessions of revisions before 2026-07-28 are
 /// answered here, so the `"complete"` result marker comes off, as rmcp does for such peers.
-fn answer_message(id: RequestId, result: Result<ServerResult, ErrorData>) -> ServerJsonRpcMessage {
+pub fn answer_message(
+    id: RequestId,
+    result: Result<ServerResult, ErrorData>,
+) -> ServerJsonRpcMessage {
     match result {
         Ok(mut result) => {
             result.strip_result_type_for_legacy_peer();
@@ -92,7 +95,8 @@ fn progress_message(params: ProgressNotificationParam) -> ServerJsonRpcMessage {
     ))
 }
 
-fn json(message: &ServerJsonRpcMessage) -> Response {
+/// The plain JSON answer to a POSTed request.
+pub fn json(message: &ServerJsonRpcMessage) -> Response {
     match serde_json::to_vec(message) {
         Ok(body) => (
             [(
@@ -128,7 +132,7 @@ fn sse(answers: AnswerStream) -> Response {
 }
 
 /// One SSE event carrying `message`.
-fn event(message: &ServerJsonRpcMessage) -> Bytes {
+pub fn event(message: &ServerJsonRpcMessage) -> Bytes {
     let mut bytes = b"data: ".to_vec();
     if let Err(error) = serde_json::to_writer(&mut bytes, message) {
         tracing::error!(%error, "cannot encode a message");

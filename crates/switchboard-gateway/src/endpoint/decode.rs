@@ -13,7 +13,7 @@ use crate::envelope::Envelope;
 /// message and tries the types in turn (building a formatted error for each that does not
 /// fit). A message whose envelope says `tools/call` is parsed as a `CallToolRequest` at once;
 /// anything else, including every message rmcp would refuse, gets rmcp's parse.
-pub(super) fn decode(bytes: &[u8]) -> Result<ClientJsonRpcMessage, serde_json::Error> {
+pub fn decode(bytes: &[u8]) -> Result<ClientJsonRpcMessage, serde_json::Error> {
     if let Some(envelope) = Envelope::parse(bytes)
         && envelope.method == Some("tools/call")
         && envelope.result.is_none()
@@ -30,7 +30,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<ClientJsonRpcMessage, serde_json::E
 }
 
 /// Requests answered here: those whose handling is the handler's alone.
-pub(super) fn answerable(request: &ClientRequest) -> bool {
+pub fn answerable(request: &ClientRequest) -> bool {
     (matches!(
         request,
         ClientRequest::CallToolRequest(_)

@@ -86,10 +86,7 @@ fn name_the_caller(identity: Option<&Identity>, request: &mut CallToolRequestPar
 }
 
 /// [`name_the_caller`] in the `_meta` of any request (the tasks requests too).
-pub(crate) fn name_in(
-    identity: Option<&Identity>,
-    meta: &mut Option<rmcp::model::RequestMetaObject>,
-) {
+pub fn name_in(identity: Option<&Identity>, meta: &mut Option<rmcp::model::RequestMetaObject>) {
     use switchboard_runtime::auth::{Method, ON_BEHALF_OF};
     match identity.filter(|i| i.method != Method::Anonymous) {
         Some(identity) => {

@@ -98,6 +98,16 @@ impl Link {
     }
 }
 
+/// The body of a direct request: `request` as a JSON-RPC request with `id`. Public (hidden)
+/// for `benches/hop.rs`.
+#[doc(hidden)]
+pub fn encode_request(
+    id: &RequestId,
+    request: &ClientRequest,
+) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&JsonRpcRequest::new(id.clone(), request))
+}
+
 /// How a direct request ended.
 #[expect(
     clippy::large_enum_variant,
@@ -175,8 +185,7 @@ impl Direct {
         let Some(uri) = &self.uri else {
             return Exchange::Failed("no direct path to this URL".to_owned());
         };
-        let shape = Shape::of(request);
-        let body = match serde_json::to_vec(&JsonRpcRequest::new(id.clone(), request)) {
+        let body = match encode_request(id, request) {
             Ok(body) => body,
             Err(error) => return Exchange::Failed(format!("cannot encode the request: {error}")),
         };
@@ -184,6 +193,23 @@ impl Direct {
             Ok(response) => response,
             Err(message) => return Exchange::Failed(message),
         };
+        self.read_answer(link, id, request, response, routes).await
+    }
+
+    /// Read `response`, the upstream's HTTP answer to `request` sent with `id`: a JSON-RPC
+    /// answer in plain JSON or at the end of an SSE stream (whose notifications and requests on
+    /// the way go to `routes`), or why there is none. Public (hidden) for `benches/hop.rs`,
+    /// which feeds it answers held in memory.
+    #[doc(hidden)]
+    pub async fn read_answer(
+        &self,
+        link: &Arc<Link>,
+        id: &RequestId,
+        request: &ClientRequest,
+        response: http::Response<reqwest::Body>,
+        routes: &Routes,
+    ) -> Exchange {
+        let shape = Shape::of(request);
         let status = response.status();
         if status == StatusCode::NOT_FOUND && link.session.is_some() {
             return Exchange::SessionExpired;

@@ -1,20 +1,38 @@
-//! MCP `tools/call` over Streamable HTTP, one rmcp client session per worker.
+//! MCP `tools/call` over Streamable HTTP: one rmcp client session per worker, or one session
+//! shared by every worker (`--shared-session`); protocol 2025-11-25 (a session opened with
+//! `initialize`) or 2026-07-28 (`server/discover`, then stateless requests).
+
+use std::sync::Arc;
 
 use futures::future::try_join_all;
-use rmcp::model::{CallToolRequestParams, JsonObject};
-use switchboard_protocol::mcp_client::{ConnectOptions, McpClient, connect};
+use rmcp::{
+    ClientLifecycleMode, ClientServiceExt,
+    model::{CallToolRequestParams, JsonObject, ProtocolVersion},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use switchboard_protocol::mcp_client::{
+    ConnectError, ConnectOptions, McpClient, client_config, connect_with,
+};
 
 use super::{Operation, check_expected, shorten};
-use crate::{Error, args::McpArgs};
+use crate::{
+    Error,
+    args::{McpArgs, Protocol},
+};
 
-/// One worker's session and the call it repeats.
+/// One worker's session (its own, or a handle on the shared one) and the call it repeats.
 pub struct McpCall {
-    client: McpClient,
+    /// `Arc` so that workers can share one session; the session closes when the last worker
+    /// drops its handle.
+    client: Arc<McpClient>,
     params: CallToolRequestParams,
     expect: Option<String>,
 }
 
-/// Open `concurrency` sessions (concurrently) and check the arguments once.
+/// Open the sessions (one per worker, concurrently; or one for all) and check the arguments
+/// once.
 pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCall>, Error> {
     let arguments: JsonObject = serde_json::from_str(&args.arguments).map_err(|e| {
         Error::usage(format!(
@@ -23,24 +41,26 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCa
         ))
     })?;
     let params = CallToolRequestParams::new(args.tool.clone()).with_arguments(arguments);
-    let options = ConnectOptions::default().with_client_name("switchboard-loadgen");
-    let sessions = (0..concurrency).map(|worker| {
-        let options = &options;
-        async move {
-            // A client of its own per session, as `connect` builds without one, so that a run
-            // with a credential differs from one without by the header only.
-            let options = match &args.bearer {
-                None => options.clone(),
-                Some(token) => options
-                    .clone()
-                    .with_http_client(bearer_client(token, options)?),
-            };
-            connect(&args.url, &options)
-                .await
-                .map_err(|source| Error::Connect { worker, source })
-        }
-    });
-    let clients = try_join_all(sessions).await?;
+    // rmcp's transport keeps at most this many POSTs in flight per session and queues the
+    // rest: a shared session must allow every worker's request at once, or the run would
+    // measure the queue instead of the server.
+    let in_flight = ConnectOptions::default()
+        .max_concurrent_requests
+        .max(concurrency);
+    let options = ConnectOptions::default()
+        .with_client_name("switchboard-loadgen")
+        .with_max_concurrent_requests(in_flight);
+    let clients: Vec<Arc<McpClient>> = if args.shared_session {
+        let client = Arc::new(open(args, &options, 0).await?);
+        vec![client; concurrency]
+    } else {
+        let sessions = (0..concurrency).map(|worker| open(args, &options, worker));
+        try_join_all(sessions)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect()
+    };
     Ok(clients
         .into_iter()
         .map(|client| McpCall {
@@ -49,6 +69,60 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCa
             expect: args.load.expect.clone(),
         })
         .collect())
+}
+
+/// One client session on `args.protocol`; `worker` names it in errors.
+async fn open(args: &McpArgs, options: &ConnectOptions, worker: usize) -> Result<McpClient, Error> {
+    // A client of its own per session, as `connect` builds without one, so that a run with a
+    // credential differs from one without by the header only.
+    let options = match &args.bearer {
+        None => options.clone(),
+        Some(token) => options
+            .clone()
+            .with_http_client(bearer_client(token, options)?),
+    };
+    let opened = match args.protocol {
+        Protocol::V2025_11_25 => {
+            // Named explicitly: rmcp's default is its newest revision, which a server answers
+            // with a session of the newest revision that still has `initialize` — this one
+            // today, but not necessarily after an rmcp upgrade.
+            let config = client_config(&options.client_name)
+                .with_protocol_version(ProtocolVersion::V_2025_11_25);
+            connect_with(&args.url, &options, config).await
+        }
+        Protocol::V2026_07_28 => discover(&args.url, &options).await,
+    };
+    opened.map_err(|source| Error::Connect { worker, source })
+}
+
+/// `server/discover` with protocol 2026-07-28 and no fallback to `initialize`: a server that
+/// only speaks the session revisions fails the run instead of being measured on them.
+async fn discover(url: &str, options: &ConnectOptions) -> Result<McpClient, ConnectError> {
+    let http = match &options.http {
+        Some(http) => http.clone(),
+        None => reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true)
+            .build()?,
+    };
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
+        .max_concurrent_requests(options.max_concurrent_requests);
+    let transport = StreamableHttpClientTransport::with_client(http, config);
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let handshake = client_config(&options.client_name).serve_with_lifecycle(transport, lifecycle);
+    match tokio::time::timeout(options.connect_timeout, handshake).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(source)) => Err(ConnectError::Initialize {
+            url: url.to_owned(),
+            source: Box::new(source),
+        }),
+        Err(_) => Err(ConnectError::Timeout {
+            url: url.to_owned(),
+            timeout: options.connect_timeout,
+        }),
+    }
 }
 
 fn bearer_client(token: &str, options: &ConnectOptions) -> Result<reqwest::Client, Error> {
