@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use rmcp::{
-    RoleClient, ServiceExt,
-    model::{ClientCapabilities, ClientConfig, Implementation},
+    ClientLifecycleMode, ClientServiceExt, RoleClient,
+    model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion},
     service::RunningService,
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
@@ -94,6 +94,35 @@ pub async fn connect_with<H>(
 where
     H: rmcp::ClientHandler,
 {
+    connect_in(url, options, handler, ClientLifecycleMode::Initialize).await
+}
+
+/// Like [`connect_with`], on the 2026-07-28 lifecycle: `server/discover`, then stateless
+/// requests carrying their `_meta`; no fallback to `initialize` (a server without
+/// `server/discover` is an error).
+pub async fn discover_with<H>(
+    url: &str,
+    options: &ConnectOptions,
+    handler: H,
+) -> Result<RunningService<RoleClient, H>, ConnectError>
+where
+    H: rmcp::ClientHandler,
+{
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    connect_in(url, options, handler, lifecycle).await
+}
+
+async fn connect_in<H>(
+    url: &str,
+    options: &ConnectOptions,
+    handler: H,
+    lifecycle: ClientLifecycleMode,
+) -> Result<RunningService<RoleClient, H>, ConnectError>
+where
+    H: rmcp::ClientHandler,
+{
     let http = match &options.http {
         Some(http) => http.clone(),
         None => reqwest::Client::builder()
@@ -104,7 +133,8 @@ where
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
         .max_concurrent_requests(options.max_concurrent_requests);
     let transport = StreamableHttpClientTransport::with_client(http, config);
-    match tokio::time::timeout(options.connect_timeout, handler.serve(transport)).await {
+    let handshake = handler.serve_with_lifecycle(transport, lifecycle);
+    match tokio::time::timeout(options.connect_timeout, handshake).await {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(source)) => Err(ConnectError::Initialize {
             url: url.to_owned(),

@@ -27,7 +27,7 @@ use std::{
 };
 
 use rmcp::{
-    ClientCacheConfig, ClientServiceExt, RoleClient, ServiceExt,
+    ClientCacheConfig, ClientServiceExt, RoleClient,
     model::{ClientCapabilities, ProtocolVersion},
 };
 use switchboard_protocol::mcp_client::client_config;
@@ -53,45 +53,35 @@ const SPARE_REQUESTS: usize = 4;
 /// and 3 s after SIGTERM before it kills it.
 const STDIO_STOP: Duration = Duration::from_secs(7);
 
-/// Initialize an MCP session with `handler` over `transport` within `timeout`.
-async fn initialize<T>(
+/// Open an MCP session with `handler` over `transport` within `timeout`: `initialize`, or
+/// with `discover` the 2026-07-28 lifecycle (`server/discover`, then stateless requests
+/// carrying their `_meta`), for an upstream that refused `initialize`. Discovery is tried
+/// second: every upstream that has `initialize` keeps a 2025-era session, which the direct
+/// path and the tasks federation serve; a 2026-07-28 session takes rmcp's path for every
+/// request.
+async fn handshake<T>(
     handler: UpstreamHandler,
     transport: T,
     timeout: Duration,
+    discover: bool,
 ) -> Result<rmcp::service::RunningService<RoleClient, UpstreamHandler>, String>
 where
     T: rmcp::transport::Transport<RoleClient> + Send + 'static,
     T::Error: std::error::Error + Send + Sync + 'static,
 {
-    match tokio::time::timeout(timeout, handler.serve(transport)).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(format!("MCP initialization failed: {}", root_cause(&e))),
-        Err(_) => Err(format!(
-            "MCP initialization did not finish within {timeout:?}"
-        )),
-    }
-}
-
-/// The 2026-07-28 lifecycle (`server/discover`, then stateless requests carrying their
-/// `_meta`), for an upstream that refused `initialize`. Tried second: every upstream that has
-/// `initialize` keeps a 2025-era session, which the direct path and the tasks federation
-/// serve; a 2026-07-28 session takes rmcp's path for every request.
-async fn discover<T>(
-    handler: UpstreamHandler,
-    transport: T,
-    timeout: Duration,
-) -> Result<rmcp::service::RunningService<RoleClient, UpstreamHandler>, String>
-where
-    T: rmcp::transport::Transport<RoleClient> + Send + 'static,
-    T::Error: std::error::Error + Send + Sync + 'static,
-{
-    let lifecycle = rmcp::ClientLifecycleMode::Discover {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    let (lifecycle, what) = if discover {
+        let versions = vec![ProtocolVersion::V_2026_07_28];
+        let lifecycle = rmcp::ClientLifecycleMode::Discover {
+            preferred_versions: versions,
+        };
+        (lifecycle, "server/discover")
+    } else {
+        (rmcp::ClientLifecycleMode::Initialize, "MCP initialization")
     };
     match tokio::time::timeout(timeout, handler.serve_with_lifecycle(transport, lifecycle)).await {
         Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(format!("server/discover failed: {}", root_cause(&e))),
-        Err(_) => Err(format!("server/discover did not finish within {timeout:?}")),
+        Ok(Err(e)) => Err(format!("{what} failed: {}", root_cause(&e))),
+        Err(_) => Err(format!("{what} did not finish within {timeout:?}")),
     }
 }
 
@@ -274,7 +264,7 @@ impl Upstream {
             Some(command) => {
                 let transport =
                     super::stdio::spawn(&self.name, command, routes.clone(), &self.stderr)?;
-                initialize(handler, transport, timing.connect_timeout).await?
+                handshake(handler, transport, timing.connect_timeout, false).await?
             }
             None => {
                 let transport = || {
@@ -288,10 +278,10 @@ impl Upstream {
                         self.token.clone(),
                     )
                 };
-                match initialize(handler.clone(), transport(), timing.connect_timeout).await {
+                match handshake(handler.clone(), transport(), timing.connect_timeout, false).await {
                     Ok(client) => client,
                     // An upstream that speaks only 2026-07-28 has no `initialize`.
-                    Err(refused) => discover(handler, transport(), timing.connect_timeout)
+                    Err(refused) => handshake(handler, transport(), timing.connect_timeout, true)
                         .await
                         .map_err(|discovery| format!("{refused}; {discovery}"))?,
                 }

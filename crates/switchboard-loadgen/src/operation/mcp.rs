@@ -5,15 +5,9 @@
 use std::sync::Arc;
 
 use futures::future::try_join_all;
-use rmcp::{
-    ClientLifecycleMode, ClientServiceExt,
-    model::{CallToolRequestParams, JsonObject, ProtocolVersion},
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
-};
+use rmcp::model::{CallToolRequestParams, JsonObject, ProtocolVersion};
 use switchboard_protocol::mcp_client::{
-    ConnectError, ConnectOptions, McpClient, client_config, connect_with,
+    ConnectOptions, McpClient, client_config, connect_with, discover_with,
 };
 
 use super::{Operation, check_expected, shorten};
@@ -90,39 +84,13 @@ async fn open(args: &McpArgs, options: &ConnectOptions, worker: usize) -> Result
                 .with_protocol_version(ProtocolVersion::V_2025_11_25);
             connect_with(&args.url, &options, config).await
         }
-        Protocol::V2026_07_28 => discover(&args.url, &options).await,
+        // No fallback to `initialize`: a server that only speaks the session revisions fails
+        // the run instead of being measured on them.
+        Protocol::V2026_07_28 => {
+            discover_with(&args.url, &options, client_config(&options.client_name)).await
+        }
     };
     opened.map_err(|source| Error::Connect { worker, source })
-}
-
-/// `server/discover` with protocol 2026-07-28 and no fallback to `initialize`: a server that
-/// only speaks the session revisions fails the run instead of being measured on them.
-async fn discover(url: &str, options: &ConnectOptions) -> Result<McpClient, ConnectError> {
-    let http = match &options.http {
-        Some(http) => http.clone(),
-        None => reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .tcp_nodelay(true)
-            .build()?,
-    };
-    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
-        .max_concurrent_requests(options.max_concurrent_requests);
-    let transport = StreamableHttpClientTransport::with_client(http, config);
-    let lifecycle = ClientLifecycleMode::Discover {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-    };
-    let handshake = client_config(&options.client_name).serve_with_lifecycle(transport, lifecycle);
-    match tokio::time::timeout(options.connect_timeout, handshake).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(source)) => Err(ConnectError::Initialize {
-            url: url.to_owned(),
-            source: Box::new(source),
-        }),
-        Err(_) => Err(ConnectError::Timeout {
-            url: url.to_owned(),
-            timeout: options.connect_timeout,
-        }),
-    }
 }
 
 fn bearer_client(token: &str, options: &ConnectOptions) -> Result<reqwest::Client, Error> {
