@@ -99,7 +99,11 @@ impl Drop for Cancel {
             return;
         };
         let task_id = std::mem::take(&mut self.task_id);
-        tokio::spawn(async move {
+        // Outside a runtime (the process is going away) there is nobody to send it.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
             let request = custom("tasks/cancel", json!({ "taskId": task_id }));
             match tokio::time::timeout(STATUS_TIMEOUT, peer.send_request(request)).await {
                 Ok(Ok(_)) => tracing::info!(task = %task_id, "task cancelled"),
