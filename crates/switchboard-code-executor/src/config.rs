@@ -212,7 +212,9 @@ impl TaskSettings {
 
 /// Where tasks are kept when not configured: `/var/lib/switchboard/code-executor` as root,
 /// else under `$XDG_STATE_HOME` (when absolute) or `~/.local/state`.
-fn default_state_dir() -> Option<PathBuf> {
+/// Where tasks are kept when no state directory is given: `/var/lib/switchboard/code-executor`
+/// as root, else under `$XDG_STATE_HOME` or `~/.local/state`; `None` when neither exists.
+pub fn default_state_dir() -> Option<PathBuf> {
     // SAFETY: plain getter.
     if unsafe { libc::geteuid() } == 0 {
         return Some(PathBuf::from("/var/lib/switchboard/code-executor"));

@@ -48,6 +48,9 @@ type Inner = StreamableHttpService<CodeExecutorServer, Sessions>;
 pub struct TasksFront {
     inner: Inner,
     max_body_bytes: usize,
+    /// Tasks can be kept (see `Tasks::offered`): else the capability and `taskSupport` are not
+    /// declared, and clients call the tools plainly.
+    offered: bool,
 }
 
 /// What the front reads of a POSTed JSON-RPC message.
@@ -75,10 +78,11 @@ enum Patch {
 }
 
 impl TasksFront {
-    pub fn new(inner: Inner, max_body_bytes: usize) -> Self {
+    pub fn new(inner: Inner, max_body_bytes: usize, offered: bool) -> Self {
         Self {
             inner,
             max_body_bytes,
+            offered,
         }
     }
 
@@ -120,6 +124,7 @@ impl TasksFront {
             _ => None,
         };
         let patch = match method {
+            _ if !self.offered => None,
             Some("initialize") => id.map(|id| (id, Patch::Initialize)),
             Some("tools/list") if in_session => id.map(|id| (id, Patch::ToolList)),
             _ => None,

@@ -72,6 +72,7 @@ pub fn router(
     let metrics = Metrics::new(SERVICE);
     let sandbox = Sandboxes::start(config, shutdown.child_token())?;
     let tasks = Tasks::start(&config.tasks, &metrics, shutdown.child_token())?;
+    let tasks_offered = tasks.offered();
     let mcp = streamable_http_service(
         CodeExecutorServer::new(sandbox.clone(), tasks, &metrics),
         &McpEndpointOptions::new(
@@ -82,7 +83,11 @@ pub fn router(
         shutdown,
     );
     Ok(ServiceApp::new(SERVICE, metrics, config.http.clone())
-        .mcp(TasksFront::new(mcp, config.http.max_body_bytes))
+        .mcp(TasksFront::new(
+            mcp,
+            config.http.max_body_bytes,
+            tasks_offered,
+        ))
         .readiness(SandboxReady(sandbox))
         .build())
 }

@@ -22,8 +22,17 @@ async fn start_sandbox() -> (Running, tempfile::TempDir) {
     (spawn::<SandboxService>(config).await, dir)
 }
 
+/// A task state directory of this code-executor's own (one code-executor per directory; the
+/// default is one per machine).
+fn own_state_dir() -> Option<std::path::PathBuf> {
+    Some(tempfile::tempdir().unwrap().keep())
+}
+
 /// A code-executor; serving is enough, since some tests want its sandbox down (not ready).
-async fn start_executor(raw: RawConfig) -> Running {
+async fn start_executor(mut raw: RawConfig) -> Running {
+    if raw.state_dir.is_none() {
+        raw.state_dir = own_state_dir();
+    }
     let config = Config::from_parts(raw, HttpSettings::default()).unwrap();
     Spawn::new()
         .until(Until::Healthy)

@@ -66,12 +66,19 @@ async fn sandbox(wheels: Option<&Path>) -> Sandbox {
     }
 }
 
+/// A task state directory of this code-executor's own (one code-executor per directory; the
+/// default is one per machine).
+fn own_state_dir() -> Option<std::path::PathBuf> {
+    Some(tempfile::tempdir().unwrap().keep())
+}
+
 async fn executor(sandboxes: &[&Sandbox]) -> Running {
     let raw = RawConfig {
         sandbox_url: Some(sandboxes.iter().map(|s| s.server.url()).collect()),
         sandbox_probe_seconds: Some(0.2),
         // A request left unanswered by a crashed sandbox is given up within the test's time.
         execute_timeout_seconds: Some(20.0),
+        state_dir: own_state_dir(),
         ..Default::default()
     };
     let config = Config::from_parts(raw, HttpSettings::default()).unwrap();
@@ -306,6 +313,7 @@ async fn resolved_sandboxes_are_asked_under_their_name() {
         sandbox_url: Some(vec![format!("http://localhost:{port}")]),
         sandbox_resolve: Some(true),
         sandbox_probe_seconds: Some(0.2),
+        state_dir: own_state_dir(),
         ..Default::default()
     };
     let config = Config::from_parts(raw, HttpSettings::default()).unwrap();

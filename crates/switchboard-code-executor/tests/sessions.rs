@@ -33,10 +33,17 @@ async fn sandbox() -> Sandbox {
     }
 }
 
+/// A task state directory of this code-executor's own (one code-executor per directory; the
+/// default is one per machine).
+fn own_state_dir() -> Option<std::path::PathBuf> {
+    Some(tempfile::tempdir().unwrap().keep())
+}
+
 async fn executor(sandboxes: &[&Sandbox], http: HttpSettings) -> Running {
     let raw = RawConfig {
         sandbox_url: Some(sandboxes.iter().map(|s| s.server.url()).collect()),
         sandbox_probe_seconds: Some(0.2),
+        state_dir: own_state_dir(),
         ..Default::default()
     };
     Spawn::new()

@@ -401,3 +401,49 @@ async fn an_expired_result_is_deleted() {
         "{result}"
     );
 }
+
+/// Two code-executors given one state directory: the second (after waiting for the first to
+/// let go) offers no tasks — no capability, no `taskSupport` — while it runs code plainly;
+/// the first keeps its tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_executor_on_one_directory_offers_no_tasks() {
+    let (sandbox, _dir) = sandbox().await;
+    let state = tempfile::tempdir().unwrap();
+    let tasks = state.path().join("tasks");
+    let first = executor(
+        &sandbox,
+        &tasks,
+        HttpSettings::default(),
+        RawConfig::default(),
+    )
+    .await;
+    let second = executor(
+        &sandbox,
+        &tasks,
+        HttpSettings::default(),
+        RawConfig::default(),
+    )
+    .await;
+
+    let client = Session::open(&second.mcp_url(), None).await;
+    assert!(client.initialize["capabilities"].get("tasks").is_none());
+    let tools = client.ok("tools/list", json!({})).await;
+    assert!(
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|tool| tool.get("execution").is_none()),
+        "{tools}"
+    );
+    let plain = client
+        .ok(
+            "tools/call",
+            json!({"name": "execute_code", "arguments": {"code": "print(7)"}}),
+        )
+        .await;
+    assert_eq!(plain["structuredContent"]["stdout"], "7\n", "{plain}");
+
+    let first = Session::open(&first.mcp_url(), None).await;
+    assert!(first.initialize["capabilities"].get("tasks").is_some());
+}

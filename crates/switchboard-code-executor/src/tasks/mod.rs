@@ -143,6 +143,12 @@ fn summary(result: &CallToolResult) -> Option<String> {
 }
 
 impl Tasks {
+    /// Whether this service offers tasks: a state directory it holds (its tools declare
+    /// `execution.taskSupport` and `initialize` the capability only then).
+    pub fn offered(&self) -> bool {
+        self.inner.store.offered()
+    }
+
     /// The tasks kept in the state directory (a `working` one becomes `failed`: the service
     /// restarted while it ran), and the sweeper of expired ones until `shutdown`.
     pub fn start(

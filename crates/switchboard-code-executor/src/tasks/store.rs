@@ -1,9 +1,8 @@
 //! The tasks' files: one JSON document per task (`<task id>.json`) in the state directory.
 //!
-//! The directory is the service's own: created with mode 0700 at the first task (a service
-//! that never gets one writes nothing), refused when it is a symbolic link, not a directory,
-//! another uid's or writable by group or others, and tightened to 0700 when merely readable by
-//! them. A file is replaced atomically: written to a new file with an unpredictable name
+//! The directory is the service's own: created with mode 0700 at start, refused when it is a
+//! symbolic link, not a directory, another uid's or writable by group or others, and tightened
+//! to 0700 when merely readable by them. A file is replaced atomically: written to a new file with an unpredictable name
 //! (`O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0600), synced, renamed over the old one, and the
 //! directory synced, so a reader, or the service after a crash, sees the old or the new
 //! document. Only regular files of the service's uid with a single link are read. Every call
@@ -13,8 +12,10 @@
 //! first look at the directory. A second code-executor given the same directory (two replicas
 //! on one volume) would otherwise, at its start, mark the first one's running tasks failed. It
 //! waits up to [`LOCK_WAIT`] for the lock (a restarting predecessor letting go), then serves
-//! without tasks: every task request is refused with the reason, nothing in the directory is
-//! touched, and the rest of the service works.
+//! without tasks: its tools declare no `taskSupport`, every task request is refused with the
+//! reason, nothing in the directory is touched, and the rest of the service works. The
+//! directory is made and locked at start (so that whether tasks are offered is known before
+//! anyone asks).
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -66,8 +67,9 @@ enum Lock {
     Refused(String),
 }
 
-/// Longest a starting store waits for a directory another process holds.
-const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Longest a starting store waits for a directory another process holds (a predecessor
+/// still letting go of it).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Take `<dir>/.lock` (`flock`, exclusive), trying until `wait` has passed.
 fn lock(dir: &Path, wait: Duration) -> io::Result<Lock> {
@@ -117,18 +119,23 @@ fn file_name(id: &str) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a task id"))
 }
 
+/// Make the state directory (mode 0700) and its parents, unless it exists.
+fn make(path: &Path) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Check (and with `create`, make) the state directory; `false` when it does not exist.
 fn prepare(path: &Path, create: bool) -> io::Result<bool> {
     let shown = path.display();
     if create {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        match fs::DirBuilder::new().mode(0o700).create(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
+        make(path)?;
     }
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -208,6 +215,12 @@ impl Store {
         self.path.as_deref()
     }
 
+    /// Whether tasks can be kept: a directory this service holds (or will make on first
+    /// use), not one another process holds or that could not be made.
+    pub fn offered(&self) -> bool {
+        self.path.is_some() && !matches!(*self.lock_state(), Lock::Refused(_))
+    }
+
     /// The directory, created and checked on first use.
     fn dir(&self) -> io::Result<&Path> {
         let path = self.path.as_deref().ok_or_else(|| {
@@ -226,15 +239,25 @@ impl Store {
         }
     }
 
-    /// The tasks kept in the directory, when it exists (it is not created here); unreadable or
-    /// foreign files are skipped with a warning, leftover temporary files removed.
+    /// The tasks kept in the directory, made and locked here (at start, so that whether this
+    /// service offers tasks is known before anyone asks); unreadable or foreign files are
+    /// skipped with a warning, leftover temporary files removed. A directory that cannot be
+    /// made leaves the service without tasks, saying why; one that is unsafe (a link, another
+    /// uid's, writable by others) is an error.
     pub fn load(&self) -> io::Result<Vec<Stored>> {
         let Some(path) = self.path.as_deref() else {
             return Ok(Vec::new());
         };
-        if !prepare(path, false)? {
+        if let Err(error) = make(path) {
+            let why = format!(
+                "tasks are unavailable: the state directory {} cannot be made ({error}); set --state-dir / CODE_EXECUTOR_STATE_DIR",
+                path.display()
+            );
+            tracing::error!("{why}");
+            *self.lock_state() = Lock::Refused(why);
             return Ok(Vec::new());
         }
+        prepare(path, false)?;
         let taken = lock(path, LOCK_WAIT)?;
         if let Lock::Refused(why) = &taken {
             tracing::error!("{why}");
@@ -351,7 +374,7 @@ mod tests {
         let path = base.path().join("state");
         let store = Store::new(Some(path.clone()));
         assert!(store.load().expect("nothing yet").is_empty());
-        assert!(!path.exists(), "loading does not create the directory");
+        assert!(store.offered());
         let id = uuid::Uuid::new_v4().to_string();
         store.write(&stored(&id)).expect("written");
         let mode = fs::metadata(&path).expect("exists").mode() & 0o777;
@@ -388,6 +411,7 @@ mod tests {
             Lock::Refused(_)
         ));
         let second = Store::new(Some(path.clone()));
+        assert!(second.offered(), "not known before it looks");
         let error = second
             .write(&stored(&uuid::Uuid::new_v4().to_string()))
             .expect_err("the directory is the first store's");
@@ -396,6 +420,7 @@ mod tests {
             "{error}"
         );
         assert!(second.read(&id).is_err(), "nor does it read");
+        assert!(!second.offered());
 
         drop(first);
         let third = Store::new(Some(path));

@@ -85,6 +85,7 @@ fn call_result(result: ServerResult) -> Result<CallToolResult, GatewayError> {
 struct Cancel {
     peer: Option<Peer<RoleClient>>,
     task_id: String,
+    meta: Value,
 }
 
 impl Cancel {
@@ -99,12 +100,13 @@ impl Drop for Cancel {
             return;
         };
         let task_id = std::mem::take(&mut self.task_id);
+        let meta = self.meta.take();
         // Outside a runtime (the process is going away) there is nobody to send it.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         runtime.spawn(async move {
-            let request = custom("tasks/cancel", json!({ "taskId": task_id }));
+            let request = task_request("tasks/cancel", &task_id, &meta);
             match tokio::time::timeout(STATUS_TIMEOUT, peer.send_request(request)).await {
                 Ok(Ok(_)) => tracing::info!(task = %task_id, "task cancelled"),
                 Ok(Err(error)) => {
@@ -118,6 +120,17 @@ impl Drop for Cancel {
 
 fn custom(method: &str, params: Value) -> ClientRequest {
     ClientRequest::CustomRequest(CustomRequest::new(method, Some(params)))
+}
+
+/// `tasks/get`, `tasks/result` or `tasks/cancel` of `task_id`, with the call's `_meta`: the
+/// task belongs to the user the call named, so its requests name that user too (and join the
+/// same trace).
+fn task_request(method: &str, task_id: &str, meta: &Value) -> ClientRequest {
+    let mut params = json!({ "taskId": task_id });
+    if !meta.is_null() {
+        params["_meta"] = meta.clone();
+    }
+    custom(method, params)
 }
 
 impl Gateway {
@@ -145,6 +158,7 @@ impl Gateway {
         let mut params = serde_json::to_value(params)
             .map_err(|e| GatewayError::Refused(format!("cannot encode the call: {e}")))?;
         params["task"] = json!({ "ttl": (timeout + TTL_MARGIN).as_millis() as u64 });
+        let meta = params.get("_meta").cloned().unwrap_or(Value::Null);
         let created = match tokio::time::timeout_at(
             deadline,
             peer.send_request(custom("tools/call", params)),
@@ -174,6 +188,7 @@ impl Gateway {
         let cancel = Cancel {
             peer: Some(peer.clone()),
             task_id: task_id.clone(),
+            meta: meta.clone(),
         };
         progress(TaskProgress {
             task_id: task_id.clone(),
@@ -190,7 +205,7 @@ impl Gateway {
         });
 
         let result_request = || -> BoxFuture<'_, Result<ServerResult, ServiceError>> {
-            Box::pin(peer.send_request(custom("tasks/result", json!({ "taskId": task_id }))))
+            Box::pin(peer.send_request(task_request("tasks/result", &task_id, &meta)))
         };
         let mut result = result_request();
         let mut next_poll = tokio::time::Instant::now() + poll;
@@ -216,7 +231,8 @@ impl Gateway {
                     Err(error) => return Err(self.failed(&client, error).await),
                 },
                 () = tokio::time::sleep_until(next_poll) => {
-                    match tokio::time::timeout(STATUS_TIMEOUT, peer.send_request(custom("tasks/get", json!({ "taskId": task_id })))).await {
+                    let get = peer.send_request(task_request("tasks/get", &task_id, &meta));
+                    match tokio::time::timeout(STATUS_TIMEOUT, get).await {
                         Ok(Ok(answer)) => {
                             let status = answer_json(answer);
                             let state = status.get("status").and_then(Value::as_str).unwrap_or("working").to_owned();
@@ -228,6 +244,11 @@ impl Gateway {
                                 message: status.get("statusMessage").and_then(Value::as_str).map(str::to_owned),
                                 elapsed: started.elapsed(),
                             });
+                        }
+                        // The gateway or the code-executor refuses the task (unknown, not this
+                        // user's): asking again would not change that.
+                        Ok(Err(error @ ServiceError::McpError(_))) => {
+                            return Err(self.failed(&client, error).await);
                         }
                         Ok(Err(error)) => tracing::debug!(task = %task_id, %error, "tasks/get failed"),
                         Err(_) => tracing::debug!(task = %task_id, "no answer to tasks/get"),

@@ -135,6 +135,16 @@ pub async fn run(args: Args, context: Context) -> anyhow::Result<()> {
     let mut config = service::config::<CodeExecutor>(&from_env()?, file, http.clone())?;
     if moved {
         config.listen = (host, port(CODE_EXECUTOR_OFFSET)?).into();
+        // One code-executor per state directory: on ports of its own, the default becomes
+        // one of its own too (`code-executor-18004`), so that several `up`s can run at once.
+        if config.tasks.state_dir == switchboard_code_executor::config::default_state_dir() {
+            let port = config.listen.port();
+            config.tasks.state_dir = config.tasks.state_dir.map(|dir| {
+                let mut name = dir.file_name().unwrap_or_default().to_owned();
+                name.push(format!("-{port}"));
+                dir.with_file_name(name)
+            });
+        }
     }
     config.sandbox_urls = vec![sandbox_url];
     if let Some(key) = &internal {

@@ -51,7 +51,18 @@ pub struct Up {
     /// What it printed on stdout until it said it is up.
     pub printed: Vec<String>,
     child: std::process::Child,
-    log: std::thread::JoinHandle<String>,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+/// A test that fails before `stop` leaves nothing running: a leftover `up` would hold its
+/// ports and its code-executor's state directory.
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Up {
@@ -99,7 +110,7 @@ impl Up {
             base,
             printed,
             child,
-            log,
+            log: Some(log),
         }
     }
 
@@ -114,6 +125,6 @@ impl Up {
             self.child.wait().unwrap().success(),
             "up exits cleanly on SIGINT"
         );
-        self.log.join().unwrap()
+        self.log.take().unwrap().join().unwrap()
     }
 }
