@@ -52,6 +52,8 @@ pub struct Up {
     pub printed: Vec<String>,
     child: std::process::Child,
     log: Option<std::thread::JoinHandle<String>>,
+    /// Its code-executor's task directory (else one per port under /var/lib, left behind).
+    _tasks: tempfile::TempDir,
 }
 
 /// A test that fails before `stop` leaves nothing running: a leftover `up` would hold its
@@ -80,6 +82,8 @@ impl Up {
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+        let tasks = tempfile::tempdir().unwrap();
+        command.env("CODE_EXECUTOR_STATE_DIR", tasks.path().join("tasks"));
         for (k, v) in env {
             command.env(k, v);
         }
@@ -111,6 +115,7 @@ impl Up {
             printed,
             child,
             log: Some(log),
+            _tasks: tasks,
         }
     }
 
