@@ -286,12 +286,7 @@ impl Gateway {
                     }
                     return Err(error);
                 }
-                Err(_) => {
-                    return Err(GatewayError::Timeout {
-                        url: self.url.clone(),
-                        after: LIST_TIMEOUT,
-                    });
-                }
+                Err(_) => return Err(self.timed_out(LIST_TIMEOUT)),
             }
         }
     }
@@ -307,25 +302,39 @@ impl Gateway {
         user: User<'_>,
     ) -> Result<CallToolResult, GatewayError> {
         let client = self.session().await?;
-        let mut params = mcp_trace::with_trace_context(
-            CallToolRequestParams::new(name.to_owned()).with_arguments(arguments),
-        );
-        name_user(&mut params, user);
+        let params = call_params(name, arguments, user);
         match tokio::time::timeout(timeout, client.call_tool(params)).await {
             Ok(Ok(result)) => Ok(result),
-            Ok(Err(error)) => {
-                let (error, broken) = self.classify(error);
-                if broken {
-                    self.forget(&client).await;
-                }
-                Err(error)
-            }
-            Err(_) => Err(GatewayError::Timeout {
-                url: self.url.clone(),
-                after: timeout,
-            }),
+            Ok(Err(error)) => Err(self.failed(&client, error).await),
+            Err(_) => Err(self.timed_out(timeout)),
         }
     }
+
+    /// What `error` of a request on `client` means for the caller; a broken session is
+    /// forgotten, so that the next use connects again.
+    async fn failed(&self, client: &Arc<Session>, error: ServiceError) -> GatewayError {
+        let (error, broken) = self.classify(error);
+        if broken {
+            self.forget(client).await;
+        }
+        error
+    }
+
+    fn timed_out(&self, after: Duration) -> GatewayError {
+        GatewayError::Timeout {
+            url: self.url.clone(),
+            after,
+        }
+    }
+}
+
+/// The params of a `tools/call`: the current trace context and the user in `_meta`.
+fn call_params(name: &str, arguments: JsonObject, user: User<'_>) -> CallToolRequestParams {
+    let mut params = mcp_trace::with_trace_context(
+        CallToolRequestParams::new(name.to_owned()).with_arguments(arguments),
+    );
+    name_user(&mut params, user);
+    params
 }
 
 /// Every page of the gateway's tool list, each request carrying the current trace context

@@ -22,14 +22,10 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use rmcp::{
     RoleClient,
-    model::{
-        CallToolRequestParams, CallToolResult, ClientRequest, CustomRequest, JsonObject,
-        ServerResult,
-    },
+    model::{CallToolResult, ClientRequest, CustomRequest, JsonObject, ServerResult},
     service::{Peer, ServiceError},
 };
 use serde_json::{Value, json};
-use switchboard_protocol::mcp_trace;
 
 use super::{Gateway, GatewayError, User};
 
@@ -51,6 +47,25 @@ pub struct TaskProgress {
     pub message: Option<String>,
     /// Since the call was made.
     pub elapsed: Duration,
+}
+
+impl TaskProgress {
+    /// What a `Task` (as `tools/call` or `tasks/get` answered it) says, `started` ago.
+    fn of(task_id: &str, task: &Value, started: Instant) -> Self {
+        Self {
+            task_id: task_id.to_owned(),
+            status: task
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("working")
+                .to_owned(),
+            message: task
+                .get("statusMessage")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            elapsed: started.elapsed(),
+        }
+    }
 }
 
 fn is_terminal(status: &str) -> bool {
@@ -149,13 +164,8 @@ impl Gateway {
         let deadline = tokio::time::Instant::now() + timeout;
         let client = self.session().await?;
         let peer = client.peer().clone();
-        // The typed params (trace context and user in `_meta`, as plain calls carry them),
-        // plus the task.
-        let mut params = mcp_trace::with_trace_context(
-            CallToolRequestParams::new(name.to_owned()).with_arguments(arguments),
-        );
-        super::name_user(&mut params, user);
-        let mut params = serde_json::to_value(params)
+        // The params of a plain call (trace context and user in `_meta`), plus the task.
+        let mut params = serde_json::to_value(super::call_params(name, arguments, user))
             .map_err(|e| GatewayError::Refused(format!("cannot encode the call: {e}")))?;
         params["task"] = json!({ "ttl": (timeout + TTL_MARGIN).as_millis() as u64 });
         let meta = params.get("_meta").cloned().unwrap_or(Value::Null);
@@ -190,19 +200,7 @@ impl Gateway {
             task_id: task_id.clone(),
             meta: meta.clone(),
         };
-        progress(TaskProgress {
-            task_id: task_id.clone(),
-            status: task
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or("working")
-                .to_owned(),
-            message: task
-                .get("statusMessage")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            elapsed: started.elapsed(),
-        });
+        progress(TaskProgress::of(&task_id, task, started));
 
         let result_request = || -> BoxFuture<'_, Result<ServerResult, ServiceError>> {
             Box::pin(peer.send_request(task_request("tasks/result", &task_id, &meta)))
@@ -234,16 +232,11 @@ impl Gateway {
                     let get = peer.send_request(task_request("tasks/get", &task_id, &meta));
                     match tokio::time::timeout(STATUS_TIMEOUT, get).await {
                         Ok(Ok(answer)) => {
-                            let status = answer_json(answer);
-                            let state = status.get("status").and_then(Value::as_str).unwrap_or("working").to_owned();
-                            ended = is_terminal(&state);
-                            poll = poll_interval(&status);
-                            progress(TaskProgress {
-                                task_id: task_id.clone(),
-                                status: state,
-                                message: status.get("statusMessage").and_then(Value::as_str).map(str::to_owned),
-                                elapsed: started.elapsed(),
-                            });
+                            let task = answer_json(answer);
+                            let now = TaskProgress::of(&task_id, &task, started);
+                            ended = is_terminal(&now.status);
+                            poll = poll_interval(&task);
+                            progress(now);
                         }
                         // The gateway or the code-executor refuses the task (unknown, not this
                         // user's): asking again would not change that.
@@ -260,25 +253,6 @@ impl Gateway {
                     return Err(self.timed_out(timeout));
                 }
             }
-        }
-    }
-
-    async fn failed(
-        &self,
-        client: &std::sync::Arc<super::Session>,
-        error: ServiceError,
-    ) -> GatewayError {
-        let (error, broken) = self.classify(error);
-        if broken {
-            self.forget(client).await;
-        }
-        error
-    }
-
-    fn timed_out(&self, after: Duration) -> GatewayError {
-        GatewayError::Timeout {
-            url: self.url.clone(),
-            after,
         }
     }
 }
