@@ -380,13 +380,14 @@ impl Gateway {
         // Kept to answer a 2026-07-28 upstream's rounds for a client that cannot (`rounds`);
         // only such an upstream answers with rounds.
         let again = (rounds::answers_for(caller.as_ref()) && upstream.speaks_rounds())
-            .then(|| (params.clone(), caller.clone()));
+            .then(|| params.clone())
+            .zip(caller.clone());
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let mut answer = upstream.request(request, owner, caller, ct).await;
-        if let (Ok(ServerResult::InputRequiredResult(round)), Some((params, Some(caller)))) =
-            (&answer, again)
+        if let Some((params, caller)) = again
+            && let Ok(ServerResult::InputRequiredResult(round)) = answer
         {
-            answer = rounds::answer(upstream, round.clone(), params, owner, &caller, ct).await;
+            answer = rounds::answer(upstream, round, params, owner, &caller, ct).await;
         }
         let result = match answer {
             Ok(ServerResult::CallToolResult(mut result)) => {

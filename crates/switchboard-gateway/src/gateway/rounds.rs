@@ -9,8 +9,8 @@
 //! `crate::server::input_rounds`.
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, ClientResult,
-    ContentBlock, InputRequest, InputRequiredResult, InputResponses, ServerRequest, ServerResult,
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, ContentBlock,
+    InputRequest, InputRequiredResult, InputResponses, ServerRequest, ServerResult,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -62,11 +62,8 @@ pub async fn answer(
                     )));
                 }
             };
-            let value = match answer {
-                ClientResult::CreateMessageResult(r) => serde_json::to_value(r),
-                other => serde_json::to_value(other),
-            };
-            match value {
+            // `ClientResult` is untagged: the result serialises as itself.
+            match serde_json::to_value(&answer) {
                 Ok(value) => responses.insert(key, value),
                 Err(e) => {
                     return Ok(failed(format!(

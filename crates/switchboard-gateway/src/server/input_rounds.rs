@@ -17,7 +17,7 @@
 //! caller ([`Owner`]) and tool that made it.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, hash_map::Entry},
     future::Future,
     pin::Pin,
     sync::{Arc, Mutex},
@@ -160,9 +160,9 @@ impl<T: From<InputRequiredResult> + Send + 'static> InputRounds<T> {
         self.parked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Run `call` (a whole tool call: admission, upstream request, audit) on a task of its own
-    /// and answer with its outcome, or with the first round of requests its upstream makes.
-    /// `request` is cancelled when the client's HTTP request is.
+    /// Run `call` (a whole request: admission, upstream request, audit) and answer with its
+    /// outcome, or with the first round of requests its upstream makes. `request` is cancelled
+    /// when the client's HTTP request is.
     ///
     /// The call runs on this request's own task until its upstream asks something; only then
     /// is it moved to a task of its own (most calls never ask, and pay no spawn).
@@ -209,34 +209,34 @@ impl<T: From<InputRequiredResult> + Send + 'static> InputRounds<T> {
         target: &str,
         request: &CancellationToken,
     ) -> Outcome<T> {
-        let parked = {
-            let mut parked = self.parked();
-            sweep(&mut parked);
-            match parked.get(state) {
-                None => {
-                    return Err(McpError::invalid_params(
-                        "unknown or expired requestState: send the request again without it (a parked call lives on the gateway replica that answered it, for 5 minutes)",
-                        None,
-                    ));
-                }
-                Some(p) if p.owner != *owner || p.target != target => {
-                    return Err(McpError::invalid_params(
-                        "this requestState belongs to another caller, tool, resource or prompt",
-                        None,
-                    ));
-                }
-                Some(_) => parked.remove(state),
-            }
+        let unknown = || {
+            McpError::invalid_params(
+                "unknown or expired requestState: send the request again without it (a parked call lives on the gateway replica that answered it, for 5 minutes)",
+                None,
+            )
         };
-        let Some(Parked {
+        let Parked {
             owner,
             target,
             running,
             mut waiting,
             ..
-        }) = parked
-        else {
-            return Err(McpError::internal_error("the parked call vanished", None));
+        } = {
+            let mut parked = self.parked();
+            let Entry::Occupied(entry) = parked.entry(state.to_owned()) else {
+                return Err(unknown());
+            };
+            if entry.get().until <= Instant::now() {
+                // Its timer is about to drop it (which cancels it).
+                return Err(unknown());
+            }
+            if entry.get().owner != *owner || entry.get().target != target {
+                return Err(McpError::invalid_params(
+                    "this requestState belongs to another caller, tool, resource or prompt",
+                    None,
+                ));
+            }
+            entry.remove()
         };
         for (key, answer) in answers {
             if let Some((_, to)) = waiting.remove(&key) {
@@ -277,7 +277,6 @@ impl<T: From<InputRequiredResult> + Send + 'static> InputRounds<T> {
         let state = format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple());
         {
             let mut parked = self.parked();
-            sweep(&mut parked);
             if parked.len() >= MAX_PARKED {
                 return Err(McpError::internal_error(
                     format!(
@@ -297,22 +296,15 @@ impl<T: From<InputRequiredResult> + Send + 'static> InputRounds<T> {
                 },
             );
         }
-        // Cancel it when its time is up, even if no other round comes to sweep.
+        // Dropped (which cancels it) when its time is up; a state is used once, so whatever
+        // the timer finds under it is this call.
         let rounds = Arc::downgrade(self);
         let expiring = state.clone();
         tokio::spawn(async move {
             tokio::time::sleep(PARK_TIMEOUT).await;
-            if let Some(rounds) = rounds.upgrade() {
-                let mut parked = rounds.parked();
-                if parked
-                    .get(&expiring)
-                    .is_some_and(|p| p.until <= Instant::now())
-                {
-                    tracing::info!(
-                        "a call waited {PARK_TIMEOUT:?} for its client's input: cancelled"
-                    );
-                    parked.remove(&expiring);
-                }
+            let expired = rounds.upgrade().and_then(|r| r.parked().remove(&expiring));
+            if expired.is_some() {
+                tracing::info!("a call waited {PARK_TIMEOUT:?} for its client's input: cancelled");
             }
         });
         tracing::debug!(
@@ -336,12 +328,6 @@ fn add(
         n += 1;
     }
     waiting.insert(format!("input-{n}"), (ask.request, ask.answer));
-}
-
-/// Drop the parked calls whose time is up (which cancels them).
-fn sweep<T>(parked: &mut HashMap<String, Parked<T>>) {
-    let now = Instant::now();
-    parked.retain(|_, p| p.until > now);
 }
 
 fn joined<T>(outcome: Result<Outcome<T>, tokio::task::JoinError>) -> Outcome<T> {

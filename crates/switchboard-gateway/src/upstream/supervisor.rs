@@ -64,7 +64,7 @@ async fn handshake<T>(
     transport: T,
     timeout: Duration,
     discover: bool,
-) -> Result<rmcp::service::RunningService<RoleClient, UpstreamHandler>, String>
+) -> Result<rmcp::service::RunningService<RoleClient, UpstreamHandler>, Unopened>
 where
     T: rmcp::transport::Transport<RoleClient> + Send + 'static,
     T::Error: std::error::Error + Send + Sync + 'static,
@@ -80,8 +80,30 @@ where
     };
     match tokio::time::timeout(timeout, handler.serve_with_lifecycle(transport, lifecycle)).await {
         Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(format!("{what} failed: {}", root_cause(&e))),
-        Err(_) => Err(format!("{what} did not finish within {timeout:?}")),
+        Ok(Err(e)) => Err(Unopened::Refused(format!(
+            "{what} failed: {}",
+            root_cause(&e)
+        ))),
+        Err(_) => Err(Unopened::Silent(format!(
+            "{what} did not finish within {timeout:?}"
+        ))),
+    }
+}
+
+/// Why a handshake opened no session.
+enum Unopened {
+    /// The upstream answered, but with no session: it may speak the other lifecycle.
+    Refused(String),
+    /// It did not answer within the connect timeout: asking it another way would wait as long
+    /// again.
+    Silent(String),
+}
+
+impl From<Unopened> for String {
+    fn from(unopened: Unopened) -> Self {
+        match unopened {
+            Unopened::Refused(why) | Unopened::Silent(why) => why,
+        }
     }
 }
 
@@ -281,9 +303,14 @@ impl Upstream {
                 match handshake(handler.clone(), transport(), timing.connect_timeout, false).await {
                     Ok(client) => client,
                     // An upstream that speaks only 2026-07-28 has no `initialize`.
-                    Err(refused) => handshake(handler, transport(), timing.connect_timeout, true)
-                        .await
-                        .map_err(|discovery| format!("{refused}; {discovery}"))?,
+                    Err(Unopened::Refused(refused)) => {
+                        handshake(handler, transport(), timing.connect_timeout, true)
+                            .await
+                            .map_err(|discovery| {
+                                format!("{refused}; {}", String::from(discovery))
+                            })?
+                    }
+                    Err(silent) => return Err(silent.into()),
                 }
             }
         };
