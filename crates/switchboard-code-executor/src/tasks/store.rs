@@ -1,21 +1,20 @@
 //! The tasks' files: one JSON document per task (`<task id>.json`) in the state directory.
 //!
 //! The directory is the service's own: created with mode 0700 at start, refused when it is a
-//! symbolic link, not a directory, another uid's or writable by group or others, and tightened
-//! to 0700 when merely readable by them. A file is replaced atomically: written to a new file with an unpredictable name
-//! (`O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0600), synced, renamed over the old one, and the
-//! directory synced, so a reader, or the service after a crash, sees the old or the new
-//! document. Only regular files of the service's uid with a single link are read. Every call
-//! here blocks: the async side runs them on the blocking pool.
+//! symbolic link, not a directory, another uid's or writable by group or others, and tightened to
+//! 0700 when merely readable by them. A file is replaced atomically: written to a new file with an
+//! unpredictable name (`O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0600), synced, renamed over the old one,
+//! and the directory synced, so a reader, or the service after a crash, sees the old or the new
+//! document. Only regular files of the service's uid with a single link are read. Every call here
+//! blocks: the async side runs them on the blocking pool.
 //!
-//! One service per directory: the store holds an exclusive `flock` on `<dir>/.lock` from its
-//! first look at the directory. A second code-executor given the same directory (two replicas
-//! on one volume) would otherwise, at its start, mark the first one's running tasks failed. It
-//! waits up to [`LOCK_WAIT`] for the lock (a restarting predecessor letting go), then serves
-//! without tasks: its tools declare no `taskSupport`, every task request is refused with the
-//! reason, nothing in the directory is touched, and the rest of the service works. The
-//! directory is made and locked at start (so that whether tasks are offered is known before
-//! anyone asks).
+//! One service per directory: the store makes the directory and takes an exclusive `flock` on
+//! `<dir>/.lock` at start, so that whether tasks are offered is known before anyone asks. A
+//! second code-executor given the same directory (two replicas on one volume) would otherwise,
+//! at its start, mark the first one's running tasks failed. It waits up to [`LOCK_WAIT`] for
+//! the lock (a restarting predecessor letting go), then serves without tasks: its tools declare
+//! no `taskSupport`, every task request is refused with the reason, nothing in the directory is
+//! touched, and the rest of the service works.
 
 use std::{
     fs::{self, File, OpenOptions},
