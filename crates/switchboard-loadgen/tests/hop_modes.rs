@@ -2,47 +2,13 @@
 //! 2026-07-28, and the fixed server and forwarding hop of the loopback floor.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-use std::process::{Command, Output, Stdio};
+mod common;
 
-use serde_json::Value;
+use std::process::Output;
+
+use common::{loadgen, serving, time_client};
 use switchboard_testkit::Running;
-use switchboard_time::TimeService;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    net::TcpListener,
-    process::Child,
-};
-
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard-loadgen");
-
-async fn time_client() -> Running {
-    switchboard_testkit::spawn::<TimeService>(switchboard_time::Config::default()).await
-}
-
-/// Run the binary to completion off the async runtime (the servers live on it).
-async fn loadgen(args: &[&str]) -> (Output, Value) {
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    let output =
-        tokio::task::spawn_blocking(move || Command::new(BIN).args(args).output().unwrap())
-            .await
-            .unwrap();
-    let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    (output, report)
-}
-
-/// Start a serving command of the binary and read the address it prints once it listens.
-async fn serving(args: &[&str]) -> (Child, String) {
-    let mut child = tokio::process::Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
-    let addr = first.strip_prefix("listening on ").unwrap().to_owned();
-    (child, addr)
-}
+use tokio::net::TcpListener;
 
 /// POST /mcp requests the time-client has answered so far, from its own metrics.
 async fn mcp_posts(server: &Running) -> f64 {

@@ -1,43 +1,20 @@
 //! The load generator run as a binary against real servers on ephemeral ports.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::process::Command;
+
+use common::{BIN, loadgen, serving, time_client};
 use serde_json::{Value, json};
-use switchboard_testkit::Running;
-use switchboard_time::TimeService;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    net::TcpListener,
-};
-
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard-loadgen");
-
-/// A time-client served in this process on 127.0.0.1:0; stops when dropped.
-async fn time_client() -> Running {
-    switchboard_testkit::spawn::<TimeService>(switchboard_time::Config::default()).await
-}
-
-/// Run the binary to completion off the async runtime (the server lives on it).
-async fn loadgen(args: Vec<String>) -> (Output, Value) {
-    let output =
-        tokio::task::spawn_blocking(move || Command::new(BIN).args(args).output().unwrap())
-            .await
-            .unwrap();
-    let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    (output, report)
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
+use tokio::net::TcpListener;
 
 /// A fixed request count over four MCP sessions: exactly that many calls, all answered with
 /// the expected content, and a latency summary in order.
 #[tokio::test(flavor = "multi_thread")]
 async fn mcp_mode_makes_exactly_the_requested_calls() {
     let server = time_client().await;
-    let (output, report) = loadgen(args(&[
+    let (output, report) = loadgen(&[
         "mcp",
         "--url",
         &server.mcp_url(),
@@ -53,7 +30,7 @@ async fn mcp_mode_makes_exactly_the_requested_calls() {
         "0.1",
         "--expect",
         "Europe/Berlin",
-    ]))
+    ])
     .await;
     assert!(
         output.status.success(),
@@ -82,7 +59,7 @@ async fn mcp_mode_makes_exactly_the_requested_calls() {
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_are_counted_and_explained() {
     let server = time_client().await;
-    let (output, report) = loadgen(args(&[
+    let (output, report) = loadgen(&[
         "mcp",
         "--url",
         &server.mcp_url(),
@@ -94,7 +71,7 @@ async fn failures_are_counted_and_explained() {
         "5",
         "--warmup",
         "0",
-    ]))
+    ])
     .await;
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(report["requests"], 0);
@@ -112,7 +89,7 @@ async fn unreachable_target_is_a_clear_error() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     drop(listener);
-    let (output, _) = loadgen(args(&[
+    let (output, _) = loadgen(&[
         "mcp",
         "--url",
         &url,
@@ -120,7 +97,7 @@ async fn unreachable_target_is_a_clear_error() {
         "get_current_time",
         "--requests",
         "1",
-    ]))
+    ])
     .await;
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -141,7 +118,7 @@ fn bad_options_name_the_option() {
 /// Process mode starts the program once per request and checks its stdout.
 #[tokio::test(flavor = "multi_thread")]
 async fn process_mode_runs_the_program() {
-    let (output, report) = loadgen(args(&[
+    let (output, report) = loadgen(&[
         "process",
         "-c",
         "2",
@@ -154,7 +131,7 @@ async fn process_mode_runs_the_program() {
         "--",
         "/bin/echo",
         "hello",
-    ]))
+    ])
     .await;
     assert!(
         output.status.success(),
@@ -169,7 +146,7 @@ async fn process_mode_runs_the_program() {
 /// slot, 180 ms after the first.
 #[tokio::test(flavor = "multi_thread")]
 async fn paced_run_keeps_to_its_rate() {
-    let (output, report) = loadgen(args(&[
+    let (output, report) = loadgen(&[
         "process",
         "--rate",
         "50",
@@ -179,7 +156,7 @@ async fn paced_run_keeps_to_its_rate() {
         "0",
         "--",
         "/bin/true",
-    ]))
+    ])
     .await;
     assert!(
         output.status.success(),
@@ -195,15 +172,7 @@ async fn paced_run_keeps_to_its_rate() {
 /// The scripted LLM answers a tool request with a tool call, and HTTP mode loads it.
 #[tokio::test(flavor = "multi_thread")]
 async fn scripted_llm_serves_and_http_mode_loads_it() {
-    let mut llm = tokio::process::Command::new(BIN)
-        .args(["scripted-llm", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(llm.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
-    let addr = first.strip_prefix("listening on ").unwrap().to_owned();
+    let (_llm, addr) = serving(&["scripted-llm", "--listen", "127.0.0.1:0"]).await;
     let url = format!("http://{addr}/v1/chat/completions");
 
     let tools =
@@ -224,7 +193,7 @@ async fn scripted_llm_serves_and_http_mode_loads_it() {
     assert_eq!(answer["choices"][0]["finish_reason"], "tool_calls");
 
     let body = json!({"messages": [{"role": "user", "content": "hi"}]}).to_string();
-    let (output, report) = loadgen(args(&[
+    let (output, report) = loadgen(&[
         "http",
         "--url",
         &url,
@@ -238,7 +207,7 @@ async fn scripted_llm_serves_and_http_mode_loads_it() {
         "0",
         "--expect",
         "hello",
-    ]))
+    ])
     .await;
     assert!(
         output.status.success(),
