@@ -51,7 +51,7 @@ fail() {
 }
 
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
-[ -x "$BIN" ] && [ -x "$LOADGEN" ] || fail "build first: cargo build -p switchboard -p switchboard-loadgen"
+[ -x "$BIN" ] && [ -x "$LOADGEN" ] || fail "build first: cargo build -p switchboard && cargo build -p switchboard-loadgen"
 command -v jq >/dev/null || fail "needs jq"
 rm -rf "$OUT"
 mkdir -p "$OUT"

@@ -84,7 +84,7 @@ for tool in ip curl jq; do
   command -v "$tool" >/dev/null || fail "needs $tool"
 done
 if [ ! -x "$BIN" ] || [ ! -x "$LOADGEN" ]; then
-  fail "build first: cargo build -p switchboard -p switchboard-loadgen"
+  fail "build first: cargo build -p switchboard && cargo build -p switchboard-loadgen"
 fi
 mkdir -p "$OUT"
 rm -f "$OUT"/*.log "$OUT"/*.json "$OUT"/*.jsonl "$OUT"/*.toml
