@@ -6,22 +6,24 @@
 //! back the same way and goes out as an SSE stream (a priming event, then the answer): three
 //! task hops and channels each way, most of the gateway's own cost per call. For `tools/call`,
 //! the lists, `resources/read`, `prompts/get` and `ping` of a session that has completed
-//! `initialize`, this endpoint calls the same handler ([`GatewayServer`]) through rmcp's own
-//! request dispatch (so protocol-version handling and result shaping stay rmcp's) and answers
-//! with plain JSON; when progress notifications come before the answer, with an SSE stream of
-//! them followed by the answer, as rmcp would. A client's `notifications/cancelled` for such a
-//! request cancels it here. The Streamable HTTP specification lets a server answer any POSTed
-//! request with either JSON or a stream; every client must accept both.
+//! `initialize`, and the same requests of the 2026-07-28 revision (no session; [`stateless`]),
+//! this endpoint calls the same handler ([`GatewayServer`]) through rmcp's own request
+//! dispatch (so protocol-version handling and result shaping stay rmcp's) and answers with
+//! plain JSON; when notifications come before the answer, with an SSE stream of them followed
+//! by the answer, as rmcp would. A client's `notifications/cancelled` for a session's request
+//! cancels it here. The Streamable HTTP specification lets a server answer any POSTed request
+//! with either JSON or a stream; every client must accept both.
 //!
 //! While an upstream offers MCP 2025-11-25 tasks, which rmcp does not model, task requests are
 //! renamed before either path reads them and the `initialize` and `tools/list` answers are
 //! completed ([`tasks`]).
 //!
-//! Everything else goes to rmcp unchanged: `initialize`, other notifications, GET streams,
-//! DELETE, sessionless (2026-07-28) requests, and every request this endpoint is not certain to
-//! treat exactly as rmcp would (an `Origin` header, a Host outside the allowlist, standard
-//! `Mcp-*` headers, a protocol version in `_meta`, an unknown session, no `Content-Length`...):
-//! rmcp then answers, or rejects, as before.
+//! Everything else goes to rmcp unchanged: `initialize`, `server/discover`, other
+//! notifications, GET streams, DELETE, and every request this endpoint is not certain to treat
+//! exactly as rmcp would (an `Origin` header, a Host outside the allowlist, a session request
+//! with standard `Mcp-*` headers or a protocol version in `_meta`, a 2026-07-28 request whose
+//! headers and body disagree, an unknown session, no `Content-Length`...): rmcp then answers,
+//! or rejects, as before.
 //!
 //! rmcp closes a session its worker has not heard from for the idle timeout; requests answered
 //! here bypass the worker, so the endpoint tells it of the activity (a no-op message) at most
@@ -32,6 +34,7 @@
 pub(crate) mod answer;
 pub(crate) mod decode;
 mod headers;
+mod stateless;
 mod tasks;
 
 use std::{
@@ -68,12 +71,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use self::{
-    answer::respond,
+    answer::{Framing, respond},
     decode::{answerable, decode},
     headers::{AllowedHosts, accepts_json_and_sse, media_type_is},
+    stateless::StatelessPeer,
 };
 use crate::{
-    envelope::Envelope, gateway::Gateway, server::GatewayServer, upstream::handler::ProgressSink,
+    envelope::Envelope, gateway::Gateway, server::GatewayServer, upstream::handler::AnswerSink,
 };
 
 /// Protocol versions whose requests are served in sessions (`initialize`), as rmcp does.
@@ -91,8 +95,18 @@ pub struct Endpoint {
     inner: Arc<Inner>,
 }
 
+/// A POST the endpoint may answer itself, if its body qualifies too.
+enum Candidate {
+    /// A request of this open session.
+    Session(Arc<str>),
+    /// A 2026-07-28 request (no session).
+    Stateless,
+}
+
 struct Inner {
     server: GatewayServer,
+    /// The peer 2026-07-28 requests answered here are handled with.
+    stateless: StatelessPeer,
     gateway: Gateway,
     rmcp_sessions: Arc<RmcpSessions>,
     hosts: AllowedHosts,
@@ -123,6 +137,7 @@ impl Endpoint {
         }
         let rmcp_sessions = Arc::new(sessions);
         let server = GatewayServer::new(gateway.clone());
+        let stateless = StatelessPeer::new(server.clone(), &shutdown);
         let rmcp = streamable_http_service_with_sessions(
             server.clone(),
             &options,
@@ -133,6 +148,7 @@ impl Endpoint {
             rmcp,
             inner: Arc::new(Inner {
                 server,
+                stateless,
                 gateway: gateway.clone(),
                 rmcp_sessions,
                 hosts: AllowedHosts::new(&options.allowed_hosts),
@@ -175,7 +191,7 @@ impl Endpoint {
 
     /// A request other than DELETE: answered here or by rmcp (see the module documentation).
     async fn serve(self, request: Request) -> Response {
-        let Some(session) = self.inner.candidate(&request) else {
+        let Some(candidate) = self.inner.candidate(&request) else {
             if self.inner.rmcp_sessions.sealing()
                 && request.method() == Method::POST
                 && !request.headers().contains_key("mcp-session-id")
@@ -193,16 +209,24 @@ impl Endpoint {
             )
                 .into_response();
         };
-        match decode(&bytes) {
-            Ok(JsonRpcMessage::Request(request)) if answerable(&request.request) => {
+        match (candidate, decode(&bytes)) {
+            (Candidate::Session(session), Ok(JsonRpcMessage::Request(request)))
+                if answerable(&request.request) =>
+            {
                 if let Some(peer) = self.inner.open_session(&session).await {
-                    return self.inner.answer(parts, session, peer, request).await;
+                    return self.inner.answer(parts, Some(session), peer, request).await;
                 }
             }
-            Ok(JsonRpcMessage::Notification(notification))
+            (Candidate::Session(session), Ok(JsonRpcMessage::Notification(notification)))
                 if self.inner.cancel(&session, &notification.notification) =>
             {
                 return StatusCode::ACCEPTED.into_response();
+            }
+            (Candidate::Stateless, Ok(JsonRpcMessage::Request(request)))
+                if stateless::dispatchable(&parts.headers, &request.request) =>
+            {
+                let peer = self.inner.stateless.peer();
+                return self.inner.answer(parts, None, peer, request).await;
             }
             _ => {}
         }
@@ -271,8 +295,8 @@ impl tower::Service<Request> for Endpoint {
 }
 
 impl Inner {
-    /// The session id of a POST this endpoint may answer (when its body qualifies too).
-    fn candidate(&self, request: &Request) -> Option<Arc<str>> {
+    /// A POST this endpoint may answer (when its body qualifies too).
+    fn candidate(&self, request: &Request) -> Option<Candidate> {
         let headers = request.headers();
         if request.method() != Method::POST
             || headers.contains_key(header::ORIGIN)
@@ -291,6 +315,9 @@ impl Inner {
         if length > self.max_body_bytes {
             return None;
         }
+        if stateless::candidate(headers) {
+            return Some(Candidate::Stateless);
+        }
         if let Some(version) = headers.get("mcp-protocol-version")
             && !SESSION_VERSIONS.iter().any(|v| version == v)
         {
@@ -306,7 +333,11 @@ impl Inner {
                 _ => {}
             }
         }
-        session?.to_str().ok().map(Arc::from)
+        session?
+            .to_str()
+            .ok()
+            .map(Arc::from)
+            .map(Candidate::Session)
     }
 
     /// The client's peer if `id` is an open, initialized session; tells rmcp's worker of the
@@ -324,11 +355,12 @@ impl Inner {
         Some(peer)
     }
 
-    /// Answer `request` of `session` with the handler, as rmcp's service loop would call it.
+    /// Answer `request` of `session` (none: a 2026-07-28 request) with the handler, as rmcp's
+    /// service loop would call it.
     async fn answer(
         self: &Arc<Self>,
         parts: Parts,
-        session: Arc<str>,
+        session: Option<Arc<str>>,
         peer: Peer<RoleServer>,
         request: JsonRpcRequest<ClientRequest>,
     ) -> Response {
@@ -339,15 +371,20 @@ impl Inner {
         std::mem::swap(&mut context.meta, request.get_meta_mut());
         std::mem::swap(&mut context.extensions, request.extensions_mut());
         context.extensions.insert(parts);
-        let (progress, progress_rx) = mpsc::unbounded_channel();
-        context.extensions.insert(ProgressSink(progress));
-        let registration = Registration::new(self.clone(), session, id.clone(), &context.ct);
+        let (notices, notices_rx) = mpsc::unbounded_channel();
+        context.extensions.insert(AnswerSink(notices));
+        let framing = match session {
+            Some(_) => Framing::Session,
+            None => Framing::Stateless,
+        };
+        let registration = session
+            .map(|session| Registration::new(self.clone(), session, id.clone(), &context.ct));
         let server = self.server.clone();
         let call: Call = Box::pin(async move {
             let _registration = registration;
             Service::<RoleServer>::handle_request(&server, request, context).await
         });
-        respond(id, call, progress_rx).await
+        respond(id, framing, call, notices_rx).await
     }
 
     fn in_flight(&self) -> MutexGuard<'_, HashMap<(Arc<str>, RequestId), CancellationToken>> {

@@ -40,7 +40,7 @@ use crate::{
     sessions::session_id,
     upstream::{
         Owner,
-        handler::{Caller, ProgressSink},
+        handler::{AnswerSink, Caller},
     },
 };
 
@@ -98,7 +98,7 @@ impl GatewayServer {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
             session: session_id(&context.extensions),
-            progress: context.extensions.get::<ProgressSink>().cloned(),
+            stream: context.extensions.get::<AnswerSink>().cloned(),
             input: None,
         }
     }

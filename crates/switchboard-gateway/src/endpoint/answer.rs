@@ -1,6 +1,6 @@
 //! The answer to a request the endpoint serves itself: plain JSON when the answer comes
-//! first, else an SSE stream of the request's progress followed by its answer, with
-//! keep-alive comments while it waits.
+//! first, else an SSE stream of the notifications sent on it (progress; log messages of a
+//! request without a session) followed by its answer, with keep-alive comments while it waits.
 
 use std::{
     collections::VecDeque,
@@ -19,10 +19,7 @@ use futures::Stream;
 use http::{HeaderValue, StatusCode, header};
 use rmcp::{
     ErrorData,
-    model::{
-        ProgressNotification, ProgressNotificationParam, RequestId, ServerJsonRpcMessage,
-        ServerNotification, ServerResult,
-    },
+    model::{ErrorCode, RequestId, ServerJsonRpcMessage, ServerNotification, ServerResult},
 };
 use tokio::sync::mpsc;
 
@@ -32,41 +29,53 @@ use super::Call;
 /// comments instead (rmcp's keep-alive interval).
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// Which revision's rules frame an answer given here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// A request of a session (revisions before 2026-07-28): the result marker comes off, and
+    /// every answer is HTTP 200.
+    Session,
+    /// A 2026-07-28 request: the result keeps its `resultType`, and an error that rmcp answers
+    /// with another HTTP status (a malformed request: 400; an unknown method: 404) gets it.
+    Stateless,
+}
+
 /// JSON when the answer comes first, else an SSE stream.
 pub(super) async fn respond(
     id: RequestId,
+    framing: Framing,
     mut call: Call,
-    progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
+    notices: mpsc::UnboundedReceiver<ServerNotification>,
 ) -> Response {
-    #[expect(
-        clippy::large_enum_variant,
-        reason = "lives on the stack for one select; boxing would allocate per call"
-    )]
     enum First {
         Answer(Result<ServerResult, ErrorData>),
-        Progress(ProgressNotificationParam),
+        Notice(ServerNotification),
         Nothing,
     }
     let mut answers = AnswerStream {
         id,
+        framing,
         call: None,
-        progress,
+        notices,
         queue: VecDeque::new(),
         keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
     };
     let first = tokio::select! {
         biased;
         result = &mut call => First::Answer(result),
-        Some(progress) = answers.progress.recv() => First::Progress(progress),
+        Some(notice) = answers.notices.recv() => First::Notice(notice),
         () = tokio::time::sleep(KEEP_ALIVE) => First::Nothing,
     };
     match first {
-        First::Answer(result) if answers.progress.is_empty() => {
-            return json(&answer_message(answers.id, result));
+        First::Answer(result) if answers.notices.is_empty() => {
+            let status = status(framing, &result);
+            let mut response = json(&framed(answers.id, result, framing));
+            *response.status_mut() = status;
+            return response;
         }
         First::Answer(result) => answers.finish(result),
-        First::Progress(progress) => {
-            answers.queue.push_back(event(&progress_message(progress)));
+        First::Notice(notice) => {
+            answers.queue.push_back(event(&notice_message(notice)));
             answers.call = Some(call);
         }
         First::Nothing => answers.call = Some(call),
@@ -89,10 +98,37 @@ pub fn answer_message(
     }
 }
 
-fn progress_message(params: ProgressNotificationParam) -> ServerJsonRpcMessage {
-    ServerJsonRpcMessage::notification(ServerNotification::ProgressNotification(
-        ProgressNotification::new(params),
-    ))
+/// The answer to a request framed by `framing`'s rules.
+fn framed(
+    id: RequestId,
+    result: Result<ServerResult, ErrorData>,
+    framing: Framing,
+) -> ServerJsonRpcMessage {
+    match (framing, result) {
+        (Framing::Session, result) => answer_message(id, result),
+        (Framing::Stateless, Ok(result)) => ServerJsonRpcMessage::response(result, id),
+        (Framing::Stateless, Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
+    }
+}
+
+/// The HTTP status of an answer given as JSON: rmcp's mapping for 2026-07-28 requests (its
+/// `jsonrpc_http_status`; a request with malformed `_meta`, its other 400, is never answered
+/// here).
+fn status(framing: Framing, result: &Result<ServerResult, ErrorData>) -> StatusCode {
+    let (Framing::Stateless, Err(error)) = (framing, result) else {
+        return StatusCode::OK;
+    };
+    match error.code {
+        ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+        | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | ErrorCode::HEADER_MISMATCH => StatusCode::BAD_REQUEST,
+        ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
+
+fn notice_message(notice: ServerNotification) -> ServerJsonRpcMessage {
+    ServerJsonRpcMessage::notification(notice)
 }
 
 /// The plain JSON answer to a POSTed request.
@@ -142,25 +178,27 @@ pub fn event(message: &ServerJsonRpcMessage) -> Bytes {
     Bytes::from(bytes)
 }
 
-/// The SSE answer of one request: its progress, in order, then the answer; keep-alive comments
-/// while it waits. Polling it drives the call, so a client that goes away cancels the call.
+/// The SSE answer of one request: its notifications, in order, then the answer; keep-alive
+/// comments while it waits. Polling it drives the call, so a client that goes away cancels
+/// the call.
 struct AnswerStream {
     id: RequestId,
+    framing: Framing,
     /// `None` once the answer is queued.
     call: Option<Call>,
-    progress: mpsc::UnboundedReceiver<ProgressNotificationParam>,
+    notices: mpsc::UnboundedReceiver<ServerNotification>,
     queue: VecDeque<Bytes>,
     keep_alive: tokio::time::Interval,
 }
 
 impl AnswerStream {
-    /// Queue the progress sent before the answer, then the answer.
+    /// Queue the notifications sent before the answer, then the answer.
     fn finish(&mut self, result: Result<ServerResult, ErrorData>) {
-        while let Ok(progress) = self.progress.try_recv() {
-            self.queue.push_back(event(&progress_message(progress)));
+        while let Ok(notice) = self.notices.try_recv() {
+            self.queue.push_back(event(&notice_message(notice)));
         }
         self.queue
-            .push_back(event(&answer_message(self.id.clone(), result)));
+            .push_back(event(&framed(self.id.clone(), result, self.framing)));
         self.call = None;
     }
 }
@@ -177,8 +215,8 @@ impl Stream for AnswerStream {
             let Some(call) = this.call.as_mut() else {
                 return Poll::Ready(None);
             };
-            if let Poll::Ready(Some(progress)) = this.progress.poll_recv(cx) {
-                this.queue.push_back(event(&progress_message(progress)));
+            if let Poll::Ready(Some(notice)) = this.notices.poll_recv(cx) {
+                this.queue.push_back(event(&notice_message(notice)));
                 continue;
             }
             if let Poll::Ready(result) = call.as_mut().poll(cx) {

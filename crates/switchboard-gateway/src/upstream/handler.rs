@@ -36,8 +36,9 @@ use rmcp::{
     model::{
         ClientConfig, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
         CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, ListRootsRequest,
-        ListRootsResult, LoggingMessageNotificationParam, NumberOrString,
-        ProgressNotificationParam, ProgressToken, RequestId, ServerNotification, ServerRequest,
+        ListRootsResult, LoggingMessageNotification, LoggingMessageNotificationParam,
+        NumberOrString, ProgressNotification, ProgressNotificationParam, ProgressToken, RequestId,
+        ServerNotification, ServerRequest,
     },
     service::{NotificationContext, RequestContext, RoleClient},
 };
@@ -53,18 +54,20 @@ pub struct Caller {
     pub progress_token: Option<ProgressToken>,
     /// The caller's `mcp-session-id`, to send each log message once per session.
     pub session: Option<Arc<str>>,
-    /// Where the caller's progress goes when its request is answered on its own HTTP response
-    /// by the gateway's endpoint (`crate::endpoint`) rather than by rmcp's session; `None`:
-    /// through `peer`.
-    pub progress: Option<ProgressSink>,
+    /// The caller's answer stream, when its request is answered on its own HTTP response by
+    /// the gateway's endpoint (`crate::endpoint`) rather than by rmcp: its progress goes there,
+    /// and so do log messages when it has no session (a 2026-07-28 request); `None`: through
+    /// `peer`.
+    pub stream: Option<AnswerSink>,
     /// A 2026-07-28 call's: where the upstream's requests during it go (they become the
     /// call's `inputRequests`); `None`: to `peer`.
     pub input: Option<super::client_requests::InputSink>,
 }
 
-/// The progress notifications of one request answered by the gateway's endpoint.
+/// The notifications that travel on the answer of one request answered by the gateway's
+/// endpoint, before the answer.
 #[derive(Clone)]
-pub struct ProgressSink(pub tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>);
+pub struct AnswerSink(pub tokio::sync::mpsc::UnboundedSender<ServerNotification>);
 
 /// Who hears what an upstream session says of its own accord (log messages, requests).
 #[derive(Clone)]
@@ -158,7 +161,7 @@ impl Routes {
                 peer: peer.clone(),
                 progress_token: None,
                 session: Some(id.clone()),
-                progress: None,
+                stream: None,
                 input: None,
             });
         }
@@ -207,19 +210,18 @@ impl Routes {
     }
 
     fn forward_progress(&self, params: &ProgressNotificationParam) {
-        let target = self.lock().get(&params.progress_token).and_then(|c| {
-            Some((
-                c.peer.clone(),
-                c.progress_token.clone()?,
-                c.progress.clone(),
-            ))
-        });
+        let target = self
+            .lock()
+            .get(&params.progress_token)
+            .and_then(|c| Some((c.peer.clone(), c.progress_token.clone()?, c.stream.clone())));
         if let Some((peer, token, sink)) = target {
             let mut params = params.clone();
             params.progress_token = token;
             if let Some(sink) = sink {
                 // The caller's answer stream; gone only when the caller is.
-                let _ = sink.0.send(params);
+                let _ = sink.0.send(ServerNotification::ProgressNotification(
+                    ProgressNotification::new(params),
+                ));
                 return;
             }
             let upstream = self.upstream.clone();
@@ -238,6 +240,17 @@ impl Routes {
             targets.push((peer.clone(), Some(id.clone())));
         } else {
             for caller in self.lock().values() {
+                if caller.session.is_none()
+                    && let Some(stream) = &caller.stream
+                {
+                    // A request without a session, answered on its own response: there.
+                    let _ = stream
+                        .0
+                        .send(ServerNotification::LoggingMessageNotification(
+                            LoggingMessageNotification::new(params.clone()),
+                        ));
+                    continue;
+                }
                 let duplicate =
                     caller.session.is_some() && targets.iter().any(|(_, s)| s == &caller.session);
                 if !duplicate {
