@@ -34,14 +34,14 @@
 pub(crate) mod answer;
 pub(crate) mod decode;
 mod headers;
+mod in_flight;
 mod stateless;
 mod tasks;
 
 use std::{
-    collections::HashMap,
     convert::Infallible,
     pin::Pin,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -55,10 +55,7 @@ use futures::future::BoxFuture;
 use http::{Method, StatusCode, header, request::Parts};
 use rmcp::{
     ErrorData, Peer, RoleServer,
-    model::{
-        ClientNotification, ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, JsonRpcRequest,
-        RequestId, ServerResult,
-    },
+    model::{ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, JsonRpcRequest, ServerResult},
     service::{RequestContext, Service},
     transport::StreamableHttpService,
 };
@@ -68,12 +65,12 @@ use switchboard_protocol::mcp_server::{
     streamable_http_service_with_sessions,
 };
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use self::{
     answer::{Framing, respond},
     decode::{answerable, decode},
     headers::{AllowedHosts, accepts_json_and_sse, media_type_is},
+    in_flight::InFlight,
     stateless::StatelessPeer,
 };
 use crate::{
@@ -112,8 +109,8 @@ struct Inner {
     hosts: AllowedHosts,
     max_body_bytes: usize,
     touch_every: Duration,
-    /// Requests being answered here, by session and request id, for `notifications/cancelled`.
-    in_flight: Mutex<HashMap<(Arc<str>, RequestId), CancellationToken>>,
+    /// Session requests being answered here, for `notifications/cancelled`.
+    in_flight: Arc<InFlight>,
 }
 
 impl Endpoint {
@@ -154,7 +151,7 @@ impl Endpoint {
                 hosts: AllowedHosts::new(&options.allowed_hosts),
                 max_body_bytes: options.max_body_bytes,
                 touch_every: idle_timeout / 4,
-                in_flight: Mutex::default(),
+                in_flight: Arc::default(),
             }),
         }
     }
@@ -218,7 +215,10 @@ impl Endpoint {
                 }
             }
             (Candidate::Session(session), Ok(JsonRpcMessage::Notification(notification)))
-                if self.inner.cancel(&session, &notification.notification) =>
+                if self
+                    .inner
+                    .in_flight
+                    .cancel(&session, &notification.notification) =>
             {
                 return StatusCode::ACCEPTED.into_response();
             }
@@ -377,60 +377,13 @@ impl Inner {
             Some(_) => Framing::Session,
             None => Framing::Stateless,
         };
-        let registration = session
-            .map(|session| Registration::new(self.clone(), session, id.clone(), &context.ct));
+        let registration =
+            session.map(|session| self.in_flight.register(session, id.clone(), &context.ct));
         let server = self.server.clone();
         let call: Call = Box::pin(async move {
             let _registration = registration;
             Service::<RoleServer>::handle_request(&server, request, context).await
         });
         respond(id, framing, call, notices_rx).await
-    }
-
-    fn in_flight(&self) -> MutexGuard<'_, HashMap<(Arc<str>, RequestId), CancellationToken>> {
-        // Inserts and removes only: a panic cannot leave the map inconsistent.
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Cancel the request a `notifications/cancelled` names, if it is answered here.
-    fn cancel(&self, session: &Arc<str>, notification: &ClientNotification) -> bool {
-        let ClientNotification::CancelledNotification(cancelled) = notification else {
-            return false;
-        };
-        let Some(id) = &cancelled.params.request_id else {
-            return false;
-        };
-        let token = self
-            .in_flight()
-            .get(&(session.clone(), id.clone()))
-            .cloned();
-        match token {
-            Some(token) => {
-                tracing::debug!(%id, reason = ?cancelled.params.reason, "request cancelled by the client");
-                token.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// A request in [`Inner::in_flight`] until its call ends, however it ends.
-struct Registration {
-    inner: Arc<Inner>,
-    key: (Arc<str>, RequestId),
-}
-
-impl Registration {
-    fn new(inner: Arc<Inner>, session: Arc<str>, id: RequestId, ct: &CancellationToken) -> Self {
-        let key = (session, id);
-        inner.in_flight().insert(key.clone(), ct.clone());
-        Self { inner, key }
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.inner.in_flight().remove(&self.key);
     }
 }
