@@ -377,18 +377,16 @@ impl Gateway {
         // The caller's `_meta` goes along; rmcp replaces its progress token with the upstream
         // leg's own, which the upstream handler maps back to the caller's.
         params.name = route.original.clone();
-        // Kept to answer a 2026-07-28 upstream's rounds for a client that cannot (`rounds`);
-        // only such an upstream answers with rounds.
-        let again = (rounds::answers_for(caller.as_ref()) && upstream.speaks_rounds())
-            .then(|| params.clone())
-            .zip(caller.clone());
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let mut answer = upstream.request(request, owner, caller, ct).await;
-        if let Some((params, caller)) = again
-            && let Ok(ServerResult::InputRequiredResult(round)) = answer
-        {
-            answer = rounds::answer(upstream, round, params, owner, &caller, ct).await;
-        }
+        // A 2026-07-28 upstream's rounds are answered here for a client that cannot (`rounds`).
+        let answer = rounds::request(
+            upstream,
+            params,
+            |params| ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            owner,
+            caller,
+            ct,
+        )
+        .await;
         let result = match answer {
             Ok(ServerResult::CallToolResult(mut result)) => {
                 complete(&mut result.result_type);

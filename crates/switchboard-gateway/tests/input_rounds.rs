@@ -259,9 +259,9 @@ async fn the_python_sdk_answers_in_rounds_as_it_answers_requests() {
 }
 
 /// An upstream that speaks only 2026-07-28 is reached with `server/discover`, and its rounds
-/// are answered for a client of a 2025-11-25 session (which cannot read an
-/// `InputRequiredResult`): the elicitation goes to that client as a request on its session
-/// and the gateway calls the upstream again with the answer. A 2026-07-28 client gets the
+/// (of a tool call, a resource read, a prompt) are answered for a client of a 2025-11-25
+/// session (which cannot read an `InputRequiredResult`): the elicitation goes to that client
+/// as a request on its session and the gateway makes the request again with the answer. A 2026-07-28 client gets the
 /// upstream's round as it is, and its retry carries the upstream's `requestState` along.
 #[tokio::test]
 async fn an_upstream_that_asks_in_rounds_is_answered_for_an_older_client() {
@@ -271,8 +271,10 @@ async fn an_upstream_that_asks_in_rounds_is_answered_for_an_older_client() {
     )]))
     .await;
     gateway
-        .wait_for("ask_name listed", |c| {
+        .wait_for("ask_name, note://named and named-greeting listed", |c| {
             c.tools.iter().any(|t| t.name == "ask_name")
+                && c.resources.iter().any(|r| r.uri == "note://named")
+                && c.prompts.iter().any(|p| p.name == "named-greeting")
         })
         .await;
     let legacy = Answering
@@ -288,6 +290,19 @@ async fn an_upstream_that_asks_in_rounds_is_answered_for_an_older_client() {
         .await
         .unwrap();
     assert_eq!(text_of(&greeted), "Hello, Ada!", "{greeted:?}");
+    // A read and a prompt that ask are answered the same way.
+    let read = legacy
+        .read_resource(rmcp::model::ReadResourceRequestParams::new("note://named"))
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&read).unwrap();
+    assert!(text.contains("note for Ada"), "{text}");
+    let prompt = legacy
+        .get_prompt(rmcp::model::GetPromptRequestParams::new("named-greeting"))
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&prompt).unwrap();
+    assert!(text.contains("greet Ada"), "{text}");
 
     let modern = modern_client(&gateway.mcp_url()).await;
     let first = modern

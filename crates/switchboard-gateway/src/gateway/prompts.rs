@@ -32,8 +32,8 @@ impl Gateway {
         };
         let upstream = &self.inner.upstreams[*index];
         params.name.clone_from(original);
-        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
-        match upstream.request(request, owner, caller, ct).await? {
+        let request = |params| ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        match super::rounds::request(upstream, params, request, owner, caller, ct).await? {
             ServerResult::GetPromptResult(mut result) => {
                 complete(&mut result.result_type);
                 Ok(GetPromptResponse::Complete(result))

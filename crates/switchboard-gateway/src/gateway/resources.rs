@@ -35,8 +35,8 @@ impl Gateway {
         };
         let upstream = &self.inner.upstreams[index];
         params.uri = original.clone();
-        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
-        match upstream.request(request, owner, caller, ct).await? {
+        let request = |params| ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+        match super::rounds::request(upstream, params, request, owner, caller, ct).await? {
             ServerResult::ReadResourceResult(mut result) => {
                 complete(&mut result.result_type);
                 if original != public {

@@ -12,9 +12,10 @@ use rmcp::{
 };
 use serde_json::json;
 
-/// A tool server that speaks only protocol 2026-07-28 (no `initialize`) and asks in rounds:
-/// `ask_name` answers `InputRequiredResult` (a form elicitation, and a `requestState` of its
-/// own) until the call comes back with the name.
+/// A server that speaks only protocol 2026-07-28 (no `initialize`) and asks in rounds: the
+/// tool `ask_name`, the resource `note://named` and the prompt `named-greeting` answer
+/// `InputRequiredResult` (a form elicitation, and a `requestState` of its own) until the
+/// request comes back with the name.
 #[derive(Clone)]
 pub struct AsksInRounds;
 
@@ -23,6 +24,8 @@ impl rmcp::ServerHandler for AsksInRounds {
         rmcp::model::ServerConfig::new(
             rmcp::model::ServerCapabilities::builder()
                 .enable_tools()
+                .enable_resources()
+                .enable_prompts()
                 .build(),
         )
         .with_server_info(Implementation::new("asks-in-rounds", "1"))
@@ -51,36 +54,101 @@ impl rmcp::ServerHandler for AsksInRounds {
         request: rmcp::model::CallToolRequestParams,
         _context: RequestContext<rmcp::RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if let Some(answers) = &request.input_responses {
-            assert_eq!(request.request_state.as_deref(), Some("upstream-state"));
-            let name = answers["name"]["content"]["name"]
-                .as_str()
-                .unwrap_or("nobody");
-            return Ok(CallToolResponse::Complete(
-                rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(
-                    format!("Hello, {name}!"),
-                )]),
-            ));
-        }
-        let ask: InputRequest = serde_json::from_value(json!({
-            "method": "elicitation/create",
-            "params": {
-                "mode": "form",
-                "message": "What is your name?",
-                "requestedSchema": {
-                    "type": "object",
-                    "properties": {"name": {"type": "string"}},
-                    "required": ["name"],
-                },
+        Ok(
+            match named(&request.input_responses, &request.request_state) {
+                Some(name) => {
+                    CallToolResponse::Complete(rmcp::model::CallToolResult::success(vec![
+                        rmcp::model::ContentBlock::text(format!("Hello, {name}!")),
+                    ]))
+                }
+                None => CallToolResponse::InputRequired(ask_the_name()),
             },
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, ErrorData> {
+        Ok(rmcp::model::ListResourcesResult::with_all_items(vec![
+            rmcp::model::Resource::new("note://named", "named"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, ErrorData> {
+        let Some(name) = named(&request.input_responses, &request.request_state) else {
+            return Ok(rmcp::model::ReadResourceResponse::InputRequired(
+                ask_the_name(),
+            ));
+        };
+        let result = serde_json::from_value(json!({
+            "contents": [{"uri": request.uri, "text": format!("note for {name}")}],
         }))
         .unwrap();
-        let mut requests = rmcp::model::InputRequests::new();
-        requests.insert("name".to_owned(), ask);
-        Ok(CallToolResponse::InputRequired(
-            rmcp::model::InputRequiredResult::new(Some(requests), Some("upstream-state".into())),
-        ))
+        Ok(rmcp::model::ReadResourceResponse::Complete(result))
     }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, ErrorData> {
+        Ok(rmcp::model::ListPromptsResult::with_all_items(vec![
+            rmcp::model::Prompt::new("named-greeting", Some("asks first"), None),
+        ]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        _context: RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, ErrorData> {
+        let Some(name) = named(&request.input_responses, &request.request_state) else {
+            return Ok(rmcp::model::GetPromptResponse::InputRequired(ask_the_name()));
+        };
+        let result = serde_json::from_value(json!({
+            "messages": [{"role": "user", "content": {"type": "text", "text": format!("greet {name}")}}],
+        }))
+        .unwrap();
+        Ok(rmcp::model::GetPromptResponse::Complete(result))
+    }
+}
+
+/// The name a retry's answers give, with the state [`ask_the_name`] handed out.
+fn named(answers: &Option<rmcp::model::InputResponses>, state: &Option<String>) -> Option<String> {
+    let answers = answers.as_ref()?;
+    assert_eq!(state.as_deref(), Some("upstream-state"));
+    Some(
+        answers["name"]["content"]["name"]
+            .as_str()
+            .unwrap_or("nobody")
+            .to_owned(),
+    )
+}
+
+/// One round: a form elicitation of the name, and the upstream's own `requestState`.
+fn ask_the_name() -> rmcp::model::InputRequiredResult {
+    let ask: InputRequest = serde_json::from_value(json!({
+        "method": "elicitation/create",
+        "params": {
+            "mode": "form",
+            "message": "What is your name?",
+            "requestedSchema": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}},
+                "required": ["name"],
+            },
+        },
+    }))
+    .unwrap();
+    let mut requests = rmcp::model::InputRequests::new();
+    requests.insert("name".to_owned(), ask);
+    rmcp::model::InputRequiredResult::new(Some(requests), Some("upstream-state".into()))
 }
 
 /// Serve `handler` on an ephemeral loopback port; its `/mcp` URL.
