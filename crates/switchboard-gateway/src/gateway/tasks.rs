@@ -3,7 +3,9 @@
 //! the task id names ([`crate::task_ids`]); `tasks/list` merges the lists of the upstreams that
 //! list tasks. Every request goes on the caller's own upstream session, as its tool calls do,
 //! naming the caller in `_meta` (see `calls::name_the_caller`): an upstream that keeps tasks per
-//! caller (the code-executor) shows each caller only its own.
+//! caller (the code-executor) shows each caller only its own. On an upstream that does not
+//! keep clients apart (stdio, stateless, `shared_session`) the gateway does it
+//! (`crate::upstream::task_owners`).
 //!
 //! The policy: a task-augmented call is admitted like any call (`Gateway::admit_call`, by the
 //! caller of `crate::server`); the other requests reach an upstream only for a caller allowed
@@ -148,6 +150,12 @@ impl Gateway {
             .request_raw("tools/call", params, meta, owner, Some(caller), ct)
             .await
             .map(|mut answer| {
+                if !upstream.isolates_clients()
+                    && let Some(id) = answer["task"]["taskId"].as_str()
+                {
+                    let ttl = answer["task"]["ttl"].as_u64();
+                    upstream.task_owners.record(id, owner, ttl);
+                }
                 task_ids::outward(&mut answer, &upstream.task_tag);
                 answer
             });
@@ -188,6 +196,13 @@ impl Gateway {
             ));
         }
         let upstream = &self.inner.upstreams[index];
+        if !upstream.isolates_clients() && !upstream.task_owners.owns(upstream_id, owner) {
+            // Another client's task on an upstream that does not keep clients apart.
+            return Err(McpError::invalid_params(
+                format!("unknown task '{id}'"),
+                None,
+            ));
+        }
         let upstream_id = upstream_id.to_owned();
         params.insert("taskId".into(), Value::String(upstream_id));
         let tag = &upstream.task_tag;
@@ -279,6 +294,15 @@ impl Gateway {
                     continue;
                 }
             };
+            if !upstream.isolates_clients()
+                && let Some(Value::Array(listed)) = page.get_mut("tasks")
+            {
+                listed.retain(|task| {
+                    task["taskId"]
+                        .as_str()
+                        .is_some_and(|id| upstream.task_owners.owns(id, owner))
+                });
+            }
             task_ids::outward(&mut page, tag);
             if let Some(Value::Array(listed)) = page.get_mut("tasks").map(Value::take) {
                 tasks.extend(listed);

@@ -110,6 +110,9 @@ impl Upstream {
         // (`super::tasks`): when the session expired, rmcp renews it on a ping and the
         // request goes direct again.
         let raw = matches!(request, ClientRequest::CustomRequest(_));
+        if raw && let Some(lane) = &session.lane {
+            return self.send_lane(lane, &request, ct, deadline).await;
+        }
         for attempt in 0..=usize::from(raw) {
             if attempt > 0 {
                 let renewed =
@@ -141,7 +144,7 @@ impl Upstream {
         if raw {
             return Err(CallError::Transport {
                 upstream: self.config.name.clone(),
-                message: "tasks go only to an upstream over Streamable HTTP with a live session"
+                message: "tasks go only to a stdio upstream or one over Streamable HTTP with a live session"
                     .to_owned(),
             });
         }
@@ -206,6 +209,37 @@ impl Upstream {
                 upstream: self.config.name.clone(),
                 message,
             })),
+        }
+    }
+
+    /// A stdio upstream's raw lane ([`super::stdio_lane`]): the answer as the program wrote
+    /// it. Task requests only, which report no progress and are quick to answer; one the
+    /// caller gives up on is not cancelled upstream (its answer is dropped).
+    async fn send_lane(
+        &self,
+        lane: &super::stdio_lane::Lane,
+        request: &ClientRequest,
+        ct: &CancellationToken,
+        deadline: tokio::time::Instant,
+    ) -> Result<ServerResult, CallError> {
+        let answer = tokio::select! {
+            biased;
+            answer = lane.exchange(request) => answer,
+            () = ct.cancelled() => return Err(CallError::Cancelled),
+            () = tokio::time::sleep_until(deadline) => return Err(self.timeout()),
+        };
+        match answer {
+            Ok(Ok(result)) => Ok(ServerResult::CustomResult(rmcp::model::CustomResult(
+                result,
+            ))),
+            Ok(Err(error)) => Err(CallError::Upstream {
+                upstream: self.config.name.clone(),
+                error,
+            }),
+            Err(message) => Err(CallError::Transport {
+                upstream: self.config.name.clone(),
+                message,
+            }),
         }
     }
 

@@ -32,8 +32,10 @@ pub mod oauth;
 pub mod owner;
 pub mod pool;
 pub mod stdio;
+mod stdio_lane;
 pub mod subscriptions;
 mod supervisor;
+pub mod task_owners;
 pub mod tasks;
 mod transport;
 
@@ -105,6 +107,8 @@ pub(crate) struct Session {
     client: RunningService<RoleClient, UpstreamHandler>,
     /// The direct path on the same session (its headers are written down by the transport).
     direct: Direct,
+    /// A stdio upstream's raw requests (tasks), beside rmcp's on the same pipes.
+    lane: Option<stdio_lane::Lane>,
     routes: Arc<Routes>,
     /// What this session lists, when it is a client's own and has been listed
     /// ([`lists::follow`]); the gateway lists it to that client where it differs.
@@ -135,6 +139,8 @@ pub struct Upstream {
     listing: ArcSwap<Listing>,
     /// What it offers of tasks, listed with `listing` from the shared session ([`tasks`]).
     tasks: ArcSwap<tasks::TaskSupport>,
+    /// Who started which task, while the upstream does not keep clients apart.
+    pub(crate) task_owners: task_owners::TaskOwners,
     /// Whether `listing` came from the upstream (rather than being the empty start value).
     listed: AtomicBool,
     state: watch::Sender<UpstreamState>,
@@ -184,6 +190,7 @@ impl Upstream {
             pool: pool::Pool::default(),
             listing: ArcSwap::from_pointee(Listing::default()),
             tasks: Default::default(),
+            task_owners: Default::default(),
             listed: Default::default(),
             state: watch::Sender::new(UpstreamState {
                 status: Status::Connecting,

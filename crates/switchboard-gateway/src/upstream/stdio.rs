@@ -1,6 +1,6 @@
 //! Upstreams that are programs: the gateway starts the command, speaks MCP over its stdin and
-//! stdout (rmcp's child-process transport), and logs what it writes to stderr under the
-//! upstream's name.
+//! stdout (rmcp's client over the pipes of [`super::stdio_lane`], which also carries the raw
+//! task requests), and logs what it writes to stderr under the upstream's name.
 //!
 //! - The program gets `PATH` and the variables of its `env` setting, nothing else: none of the
 //!   gateway's own environment (API keys, tokens) reaches it.
@@ -8,7 +8,7 @@
 //!   again with backoff, and while it keeps failing `/ready` shows the upstream down with the
 //!   reason and the last line it wrote to stderr, and how many starts failed in a row.
 //! - Stopping follows the MCP specification's stdio shutdown: stdin closed, then `SIGTERM`,
-//!   then `SIGKILL` (rmcp's `graceful_shutdown`, a few seconds for each step).
+//!   then `SIGKILL`, 3 s apart ([`super::stdio_lane`]).
 
 use std::{
     path::{Path, PathBuf},
@@ -16,10 +16,14 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use rmcp::transport::TokioChildProcess;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::{handler::Routes, transport::Observed};
+use super::{
+    handler::Routes,
+    stdio_lane::{Lane, Lines},
+    tasks::Declared,
+    transport::Observed,
+};
 use crate::config::StdioCommand;
 
 /// Longest stderr line kept for `/ready` (the log has them whole).
@@ -68,14 +72,16 @@ pub fn resolve(command: &str) -> Option<PathBuf> {
         .find(|candidate| executable(candidate))
 }
 
-/// Start `command` for the upstream `name`: its MCP transport, observed by `routes`; its
-/// stderr logged line by line and its last line kept in `tail`.
+/// Start `command` for the upstream `name`: its MCP transport, observed by `routes`, and its
+/// raw lane (the `initialize` answer's capabilities go to `declared`); its stderr logged line
+/// by line and its last line kept in `tail`.
 pub fn spawn(
     name: &Arc<str>,
     command: &StdioCommand,
     routes: Arc<Routes>,
     tail: &StderrTail,
-) -> Result<Observed<TokioChildProcess>, String> {
+    declared: Declared,
+) -> Result<(Observed<Lines>, Lane), String> {
     let program = resolve(&command.command)
         .ok_or_else(|| format!("command '{}' is not found", command.command))?;
     let mut process = tokio::process::Command::new(program);
@@ -87,17 +93,19 @@ pub fn spawn(
     if let Some(cwd) = &command.cwd {
         process.current_dir(cwd);
     }
-    // rmcp kills the program from a task spawned when its transport is dropped; when the
-    // runtime itself is going away that task never runs (seen: programs left behind by tests
-    // that ended without a graceful stop). Killing it on drop of the child does not depend on
-    // the runtime.
+    // The program is stopped gracefully from a task; when the runtime itself is going away
+    // that task never runs (seen: programs left behind by tests that ended without a graceful
+    // stop). Killing it on drop of the child does not depend on the runtime.
     process.kill_on_drop(true);
-    let (child, stderr) = TokioChildProcess::builder(process)
-        .stderr(Stdio::piped())
+    process
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = process
         .spawn()
         .map_err(|e| format!("cannot start '{}': {e}", command.command))?;
     tracing::debug!(upstream = %name, pid = ?child.id(), "stdio upstream started");
-    if let Some(stderr) = stderr {
+    if let Some(stderr) = child.stderr.take() {
         let name = name.clone();
         let tail = tail.clone();
         tokio::spawn(async move {
@@ -108,7 +116,8 @@ pub fn spawn(
             }
         });
     }
-    Ok(Observed::new(child, routes))
+    let (lines, lane) = super::stdio_lane::attach(name, child, declared)?;
+    Ok((Observed::new(lines, routes), lane))
 }
 
 #[cfg(test)]

@@ -282,10 +282,17 @@ impl Upstream {
             super::exchange::Direct::new(self.name.clone(), &self.config.url, http.clone())
                 .with_token(self.token.clone());
         let declared = super::tasks::Declared::default();
+        let mut lane = None;
         let client = match &self.config.stdio {
             Some(command) => {
-                let transport =
-                    super::stdio::spawn(&self.name, command, routes.clone(), &self.stderr)?;
+                let (transport, raw) = super::stdio::spawn(
+                    &self.name,
+                    command,
+                    routes.clone(),
+                    &self.stderr,
+                    declared.clone(),
+                )?;
+                lane = Some(raw);
                 handshake(handler, transport, timing.connect_timeout, false).await?
             }
             None => {
@@ -322,6 +329,7 @@ impl Upstream {
         Ok(Session {
             client,
             direct,
+            lane,
             routes,
             own_listing: Default::default(),
             closed: CancellationToken::new(),

@@ -12,8 +12,8 @@
 //! - the `execution` of its tools from a `tools/list` of its own on the direct path, made only
 //!   when the upstream declared `tasks` or its `initialize` answer was not seen;
 //! - task requests as custom requests on the direct path ([`Upstream::request_raw`]), whose
-//!   answers `super::exchange` keeps as raw JSON. A stdio upstream has no direct path: its
-//!   tasks are not federated.
+//!   answers `super::exchange` keeps as raw JSON; a stdio upstream's on its raw lane
+//!   (`super::stdio_lane`), which also writes down its `initialize` answer's `capabilities`.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -87,9 +87,10 @@ pub(super) async fn support(session: &Session) -> Result<TaskSupport, String> {
         executions: HashMap::new(),
     };
     let seen = declared.is_some();
-    let Some(link) = session.direct.link() else {
+    let link = session.direct.link();
+    if link.is_none() && session.lane.is_none() {
         return Ok(support);
-    };
+    }
     if seen && support.capability.is_none() {
         return Ok(support);
     }
@@ -101,16 +102,28 @@ pub(super) async fn support(session: &Session) -> Result<TaskSupport, String> {
         }
         let request =
             ClientRequest::CustomRequest(CustomRequest::new("tools/list", Some(params.into())));
-        let id = RequestId::Number(session.direct.next_id());
-        let page = match session
-            .direct
-            .exchange(&link, &id, &request, &session.routes)
-            .await
-        {
-            Exchange::Answered(Ok(ServerResult::CustomResult(CustomResult(page)))) => page,
-            Exchange::Answered(Err(error)) => return Err(format!("tools/list failed: {error}")),
-            Exchange::Failed(why) => return Err(format!("tools/list failed: {why}")),
-            _ => return Ok(support), // re-listed once rmcp has renewed the session
+        let page = match (&link, &session.lane) {
+            (Some(link), _) => {
+                let id = RequestId::Number(session.direct.next_id());
+                match session
+                    .direct
+                    .exchange(link, &id, &request, &session.routes)
+                    .await
+                {
+                    Exchange::Answered(Ok(ServerResult::CustomResult(CustomResult(page)))) => page,
+                    Exchange::Answered(Err(error)) => {
+                        return Err(format!("tools/list failed: {error}"));
+                    }
+                    Exchange::Failed(why) => return Err(format!("tools/list failed: {why}")),
+                    _ => return Ok(support), // re-listed once rmcp has renewed the session
+                }
+            }
+            (None, Some(lane)) => match lane.exchange(&request).await {
+                Ok(Ok(page)) => page,
+                Ok(Err(error)) => return Err(format!("tools/list failed: {error}")),
+                Err(why) => return Err(format!("tools/list failed: {why}")),
+            },
+            (None, None) => return Ok(support),
         };
         for tool in page["tools"].as_array().into_iter().flatten() {
             if let (Some(name), Some(execution)) = (tool["name"].as_str(), tool.get("execution")) {
