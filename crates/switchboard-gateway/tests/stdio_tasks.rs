@@ -1,10 +1,11 @@
 //! MCP 2025-11-25 tasks of a stdio upstream: the reference everything server, started by the
 //! gateway as a program, offers `simulate-research-query` as a task-only tool (about 4 s in
 //! four stages). Through the gateway a client of a 2025-11-25 session sees the tasks
-//! capability and the tool's `execution`, starts the task, polls it to completion, lists it
-//! and fetches its result; another run is cancelled; another client sees none of them (the
-//! program keeps every client's tasks in one place). rmcp's child-process transport would have
-//! read the upstream's `CreateTaskResult` as an empty result.
+//! capability and the tool's `execution`, starts the task, polls it to completion (and hears
+//! its status notifications), lists it and fetches its result; another run is cancelled;
+//! another client sees none of them (the program keeps every client's tasks in one place).
+//! rmcp's child-process transport would have read the upstream's `CreateTaskResult` as an
+//! empty result.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 mod common;
@@ -40,7 +41,9 @@ async fn tasks_of_a_stdio_upstream_are_started_polled_fetched_and_cancelled() {
         .unwrap();
     assert_eq!(research["execution"], json!({"taskSupport": "required"}));
 
-    // Started at once as a task under the gateway's id; polled until it completes.
+    // Started at once as a task under the gateway's id; polled until it completes; its
+    // status notifications reach this client's session under the same id.
+    let mut listener = client.listen().await;
     let task = client
         .start(
             TOOL,
@@ -52,6 +55,12 @@ async fn tasks_of_a_stdio_upstream_are_started_polled_fetched_and_cancelled() {
     assert!(id.as_str().unwrap().contains('.'), "the gateway's id: {id}");
     let done = client.until(&id, PATIENCE, terminal).await;
     assert_eq!(done["status"], "completed", "{done}");
+    let notice = listener
+        .next("notifications/tasks/status", PATIENCE, |p| {
+            p["taskId"] == id && p["status"] == "completed"
+        })
+        .await;
+    assert_eq!(notice["taskId"], id);
     let listed = client.ok("tasks/list", json!({})).await;
     assert!(
         listed["tasks"]

@@ -154,7 +154,7 @@ impl Gateway {
                     && let Some(id) = answer["task"]["taskId"].as_str()
                 {
                     let ttl = answer["task"]["ttl"].as_u64();
-                    upstream.task_owners.record(id, owner, ttl);
+                    upstream.task_owners().record(id, owner, ttl);
                 }
                 task_ids::outward(&mut answer, &upstream.task_tag);
                 answer
@@ -196,7 +196,7 @@ impl Gateway {
             ));
         }
         let upstream = &self.inner.upstreams[index];
-        if !upstream.isolates_clients() && !upstream.task_owners.owns(upstream_id, owner) {
+        if !upstream.isolates_clients() && !upstream.task_owners().owns(upstream_id, owner) {
             // Another client's task on an upstream that does not keep clients apart.
             return Err(McpError::invalid_params(
                 format!("unknown task '{id}'"),
@@ -300,7 +300,7 @@ impl Gateway {
                 listed.retain(|task| {
                     task["taskId"]
                         .as_str()
-                        .is_some_and(|id| upstream.task_owners.owns(id, owner))
+                        .is_some_and(|id| upstream.task_owners().owns(id, owner))
                 });
             }
             task_ids::outward(&mut page, tag);

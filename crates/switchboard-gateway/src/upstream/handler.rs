@@ -93,6 +93,8 @@ pub struct Routes {
     sessions: Arc<Sessions>,
     /// Resource subscriptions of client sessions to this upstream's resources.
     pub subscriptions: super::subscriptions::Subscriptions,
+    /// Who started each task on this session, when several clients share it.
+    pub task_owners: super::task_owners::TaskOwners,
 }
 
 /// Removes its entry from [`Routes`] when the call ends, however it ends.
@@ -122,6 +124,7 @@ impl Routes {
             refresh: Notify::new(),
             sessions,
             subscriptions: Default::default(),
+            task_owners: Default::default(),
         }
     }
 
@@ -192,16 +195,30 @@ impl Routes {
 
     /// A task's status goes to the client session that owns this upstream session (tasks
     /// are created on the owner's session), under the gateway's id for the task. On a session
-    /// shared by several clients nothing says whose task it is: it is not passed on, and
-    /// clients poll `tasks/get`.
+    /// shared by several clients, to the client session that started the task
+    /// ([`Routes::task_owners`]); a task started by a caller without a session is not
+    /// passed on (it polls `tasks/get`).
     fn forward_task_status(&self, params: Option<&serde_json::Value>) {
-        let Audience::Session { peer, .. } = &self.audience else {
-            return;
+        let peer = match &self.audience {
+            Audience::Session { peer, .. } => peer.clone(),
+            _ => {
+                let owner = params
+                    .and_then(|p| p["taskId"].as_str())
+                    .and_then(|id| self.task_owners.owner(id));
+                let Some(peer) = owner
+                    .as_ref()
+                    .and_then(|o| o.session())
+                    .and_then(|session| self.sessions.peer(session))
+                else {
+                    return;
+                };
+                peer
+            }
         };
         let Some(notice) = super::tasks::status_notice(&self.upstream, params) else {
             return;
         };
-        let (peer, upstream) = (peer.clone(), self.upstream.clone());
+        let upstream = self.upstream.clone();
         tokio::spawn(async move {
             if let Err(error) = peer.send_notification(notice).await {
                 tracing::debug!(%upstream, %error, "task status not delivered; the client left");

@@ -139,8 +139,6 @@ pub struct Upstream {
     listing: ArcSwap<Listing>,
     /// What it offers of tasks, listed with `listing` from the shared session ([`tasks`]).
     tasks: ArcSwap<tasks::TaskSupport>,
-    /// Who started which task, while the upstream does not keep clients apart.
-    pub(crate) task_owners: task_owners::TaskOwners,
     /// Whether `listing` came from the upstream (rather than being the empty start value).
     listed: AtomicBool,
     state: watch::Sender<UpstreamState>,
@@ -190,7 +188,6 @@ impl Upstream {
             pool: pool::Pool::default(),
             listing: ArcSwap::from_pointee(Listing::default()),
             tasks: Default::default(),
-            task_owners: Default::default(),
             listed: Default::default(),
             state: watch::Sender::new(UpstreamState {
                 status: Status::Connecting,
@@ -228,6 +225,12 @@ impl Upstream {
 
     pub fn is_up(&self) -> bool {
         self.state.borrow().status == Status::Up
+    }
+
+    /// Who started which task on the shared session, while the upstream does not keep
+    /// clients apart ([`task_owners`]).
+    pub(crate) fn task_owners(&self) -> &task_owners::TaskOwners {
+        &self.routes.task_owners
     }
 
     /// Whether clients get upstream sessions of their own (the upstream is up and stateful).

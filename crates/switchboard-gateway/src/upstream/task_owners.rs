@@ -3,7 +3,8 @@
 //! every gateway client in one place and would show each the others'. The gateway writes down
 //! the owner of each task it starts there and shows an owner only its own (`tasks/get`,
 //! `tasks/result`, `tasks/cancel`, `tasks/list`); another's task is "unknown", as a made-up id
-//! is. The record lives in this process: through another replica such a task is unknown too.
+//! is, and its status notifications go to the client session that started it. The record
+//! lives in this process: through another replica such a task is unknown too.
 
 use std::{
     collections::HashMap,
@@ -50,11 +51,17 @@ impl TaskOwners {
         tasks.insert(id.to_owned(), (owner.clone(), now + ttl));
     }
 
-    /// Whether `owner` started task `id` (and it has not expired).
-    pub fn owns(&self, id: &str, owner: &Owner) -> bool {
+    /// Who started task `id`, while it has not expired.
+    pub fn owner(&self, id: &str) -> Option<Owner> {
         self.lock()
             .get(id)
-            .is_some_and(|(started_by, until)| started_by == owner && *until > Instant::now())
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(owner, _)| owner.clone())
+    }
+
+    /// Whether `owner` started task `id` (and it has not expired).
+    pub fn owns(&self, id: &str, owner: &Owner) -> bool {
+        self.owner(id).as_ref() == Some(owner)
     }
 }
 

@@ -71,9 +71,7 @@ impl rmcp::ServerHandler for AsksInRounds {
         _request: Option<rmcp::model::PaginatedRequestParams>,
         _context: RequestContext<rmcp::RoleServer>,
     ) -> Result<rmcp::model::ListResourcesResult, ErrorData> {
-        Ok(rmcp::model::ListResourcesResult::with_all_items(vec![
-            rmcp::model::Resource::new("note://named", "named"),
-        ]))
+        Ok(one_resource("note://named", "named"))
     }
 
     async fn read_resource(
@@ -86,11 +84,7 @@ impl rmcp::ServerHandler for AsksInRounds {
                 ask_the_name(),
             ));
         };
-        let result = serde_json::from_value(json!({
-            "contents": [{"uri": request.uri, "text": format!("note for {name}")}],
-        }))
-        .unwrap();
-        Ok(rmcp::model::ReadResourceResponse::Complete(result))
+        Ok(note(&request.uri, format!("note for {name}")))
     }
 
     async fn list_prompts(
@@ -98,9 +92,7 @@ impl rmcp::ServerHandler for AsksInRounds {
         _request: Option<rmcp::model::PaginatedRequestParams>,
         _context: RequestContext<rmcp::RoleServer>,
     ) -> Result<rmcp::model::ListPromptsResult, ErrorData> {
-        Ok(rmcp::model::ListPromptsResult::with_all_items(vec![
-            rmcp::model::Prompt::new("named-greeting", Some("asks first"), None),
-        ]))
+        Ok(one_prompt("named-greeting"))
     }
 
     async fn get_prompt(
@@ -111,11 +103,7 @@ impl rmcp::ServerHandler for AsksInRounds {
         let Some(name) = named(&request.input_responses, &request.request_state) else {
             return Ok(rmcp::model::GetPromptResponse::InputRequired(ask_the_name()));
         };
-        let result = serde_json::from_value(json!({
-            "messages": [{"role": "user", "content": {"type": "text", "text": format!("greet {name}")}}],
-        }))
-        .unwrap();
-        Ok(rmcp::model::GetPromptResponse::Complete(result))
+        Ok(greeting(format!("greet {name}")))
     }
 }
 
@@ -212,9 +200,7 @@ impl rmcp::ServerHandler for AsksWhileReading {
         _request: Option<rmcp::model::PaginatedRequestParams>,
         _context: RequestContext<rmcp::RoleServer>,
     ) -> Result<rmcp::model::ListResourcesResult, ErrorData> {
-        Ok(rmcp::model::ListResourcesResult::with_all_items(vec![
-            rmcp::model::Resource::new("note://sampled", "sampled"),
-        ]))
+        Ok(one_resource("note://sampled", "sampled"))
     }
 
     async fn read_resource(
@@ -223,11 +209,7 @@ impl rmcp::ServerHandler for AsksWhileReading {
         context: RequestContext<rmcp::RoleServer>,
     ) -> Result<rmcp::model::ReadResourceResponse, ErrorData> {
         let word = sample(&context).await?;
-        let result = serde_json::from_value(json!({
-            "contents": [{"uri": request.uri, "text": format!("note: {word}")}],
-        }))
-        .unwrap();
-        Ok(rmcp::model::ReadResourceResponse::Complete(result))
+        Ok(note(&request.uri, format!("note: {word}")))
     }
 
     async fn list_prompts(
@@ -235,9 +217,7 @@ impl rmcp::ServerHandler for AsksWhileReading {
         _request: Option<rmcp::model::PaginatedRequestParams>,
         _context: RequestContext<rmcp::RoleServer>,
     ) -> Result<rmcp::model::ListPromptsResult, ErrorData> {
-        Ok(rmcp::model::ListPromptsResult::with_all_items(vec![
-            rmcp::model::Prompt::new("sampled-greeting", Some("asks first"), None),
-        ]))
+        Ok(one_prompt("sampled-greeting"))
     }
 
     async fn get_prompt(
@@ -246,10 +226,33 @@ impl rmcp::ServerHandler for AsksWhileReading {
         context: RequestContext<rmcp::RoleServer>,
     ) -> Result<rmcp::model::GetPromptResponse, ErrorData> {
         let word = sample(&context).await?;
-        let result = serde_json::from_value(json!({
-            "messages": [{"role": "user", "content": {"type": "text", "text": format!("greet {word}")}}],
-        }))
-        .unwrap();
-        Ok(rmcp::model::GetPromptResponse::Complete(result))
+        Ok(greeting(format!("greet {word}")))
     }
+}
+
+fn one_resource(uri: &str, name: &str) -> rmcp::model::ListResourcesResult {
+    rmcp::model::ListResourcesResult::with_all_items(vec![rmcp::model::Resource::new(uri, name)])
+}
+
+fn one_prompt(name: &str) -> rmcp::model::ListPromptsResult {
+    rmcp::model::ListPromptsResult::with_all_items(vec![rmcp::model::Prompt::new(
+        name,
+        Some("asks first"),
+        None,
+    )])
+}
+
+/// A resource read: `text` at `uri`.
+fn note(uri: &str, text: String) -> rmcp::model::ReadResourceResponse {
+    let result = serde_json::from_value(json!({"contents": [{"uri": uri, "text": text}]})).unwrap();
+    rmcp::model::ReadResourceResponse::Complete(result)
+}
+
+/// A prompt of one user message, `text`.
+fn greeting(text: String) -> rmcp::model::GetPromptResponse {
+    let result = serde_json::from_value(json!({
+        "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+    }))
+    .unwrap();
+    rmcp::model::GetPromptResponse::Complete(result)
 }
