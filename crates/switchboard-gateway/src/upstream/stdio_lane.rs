@@ -35,7 +35,7 @@ use rmcp::{
 use serde_json::Value;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, duplex},
-    process::{Child, ChildStdin, ChildStdout},
+    process::{Child, ChildStdout},
     sync::{mpsc, oneshot},
 };
 
@@ -249,18 +249,24 @@ fn looked_at(line: &[u8]) -> Option<Value> {
 /// rmcp's lines and the raw requests to the program's stdin, each whole, until rmcp closes
 /// its side (then stdin closes too).
 async fn write_stdin(
-    mut stdin: ChildStdin,
+    mut stdin: impl tokio::io::AsyncWrite + Unpin,
     from_rmcp: DuplexStream,
     mut raw_lines: mpsc::UnboundedReceiver<Vec<u8>>,
 ) {
     let mut from_rmcp = BufReader::new(from_rmcp);
+    // What rmcp has written of its next line so far: a raw request may come in the middle of
+    // one (`read_until` given up by the select keeps what it read in `line`, and is called
+    // again to read on), and goes in before it, never inside it.
     let mut line = Vec::new();
     loop {
-        line.clear();
         let written = tokio::select! {
             read = from_rmcp.read_until(b'\n', &mut line) => match read {
                 Ok(0) | Err(_) => break,
-                Ok(_) => stdin.write_all(&line).await,
+                Ok(_) => {
+                    let written = stdin.write_all(&line).await;
+                    line.clear();
+                    written
+                }
             },
             Some(raw) = raw_lines.recv() => stdin.write_all(&raw).await,
         };
@@ -292,6 +298,8 @@ async fn stop(mut child: Child) -> Option<std::process::ExitStatus> {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::AsyncWriteExt;
+
     use super::*;
 
     #[test]
@@ -302,6 +310,32 @@ mod tests {
         );
         assert!(looked_at(br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"\"result\""}}"#).is_none());
         assert!(looked_at(b"not json").is_none());
+    }
+
+    /// A raw request that comes while rmcp's line is half written goes in before that line,
+    /// not inside it, and nothing of the line is lost.
+    #[tokio::test]
+    async fn a_raw_request_never_splits_one_of_rmcps_lines() {
+        let (mut rmcp, from_rmcp) = duplex(PIPE_BYTES);
+        let (stdin, mut program) = duplex(PIPE_BYTES);
+        let (raw, raw_lines) = mpsc::unbounded_channel();
+        let pump = tokio::spawn(write_stdin(stdin, from_rmcp, raw_lines));
+        rmcp.write_all(br#"{"jsonrpc":"2.0","#).await.unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await; // the pump reads the half line
+        }
+        raw.send(b"{\"raw\":1}\n".to_vec()).unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await; // and writes the raw request
+        }
+        rmcp.write_all(b"\"id\":1}\n").await.unwrap();
+        drop(rmcp);
+        pump.await.unwrap();
+        let mut written = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut program, &mut written)
+            .await
+            .unwrap();
+        assert_eq!(written, "{\"raw\":1}\n{\"jsonrpc\":\"2.0\",\"id\":1}\n");
     }
 
     /// A program that ignores the end of its stdin is sent SIGTERM (and exits by its trap)
