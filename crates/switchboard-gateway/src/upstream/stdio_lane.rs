@@ -198,6 +198,9 @@ async fn read_stdout(
 ) {
     let mut stdout = BufReader::new(stdout);
     let mut line = Vec::new();
+    // The first answer is `initialize`'s; after it, only an answer to a raw request is read
+    // here (rmcp reads every line again).
+    let mut initialized = false;
     loop {
         line.clear();
         match stdout.read_until(b'\n', &mut line).await {
@@ -208,17 +211,20 @@ async fn read_stdout(
                 break;
             }
         }
-        if let Some(message) = looked_at(&line) {
+        if let Some(message) = looked_at(&line, initialized) {
             if let Some(id) = message["id"].as_str().filter(|id| id.starts_with(RAW_ID)) {
                 if let Some(waiter) = lock(&waiters).remove(id) {
                     let _ = waiter.send(message);
                 }
                 continue;
             }
-            if let Some(capabilities) = message["result"].get("capabilities")
-                && message["result"].get("protocolVersion").is_some()
-            {
-                declared.store(Some(Arc::new(capabilities.clone())));
+            if !initialized {
+                initialized = true;
+                if let Some(capabilities) = message["result"].get("capabilities")
+                    && message["result"].get("protocolVersion").is_some()
+                {
+                    declared.store(Some(Arc::new(capabilities.clone())));
+                }
             }
         }
         if !line.ends_with(b"\n") {
@@ -234,12 +240,15 @@ async fn read_stdout(
     lock(&waiters).clear();
 }
 
-/// A response line (not a request or notification), parsed; only such lines are looked at.
-fn looked_at(line: &[u8]) -> Option<Value> {
-    // rmcp parses every line again; here only what may be an answer is parsed (to read its
-    // id), which the quick test below tells.
+/// A response line (not a request or notification), parsed: the first (`initialize`'s), then
+/// only those that may answer a raw request. rmcp parses every line again; quick tests on
+/// the text keep this to the lines that matter.
+fn looked_at(line: &[u8], initialized: bool) -> Option<Value> {
     let text = std::str::from_utf8(line).ok()?;
     if !text.contains("\"result\"") && !text.contains("\"error\"") {
+        return None;
+    }
+    if initialized && !text.contains(RAW_ID) {
         return None;
     }
     let message: Value = serde_json::from_str(text).ok()?;
@@ -304,14 +313,19 @@ mod tests {
 
     #[test]
     fn only_answers_are_looked_at() {
-        assert!(looked_at(br#"{"jsonrpc":"2.0","id":"sb-raw-1","result":{}}"#).is_some());
+        let raw = br#"{"jsonrpc":"2.0","id":"sb-raw-1","result":{}}"#;
+        let error = br#"{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"x"}}"#;
+        let notice =
+            br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"\"result\""}}"#;
+        assert!(looked_at(raw, false).is_some() && looked_at(raw, true).is_some());
         assert!(
-            looked_at(br#"{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"x"}}"#).is_some()
+            looked_at(error, false).is_some(),
+            "initialize's answer may be any"
         );
-        assert!(looked_at(br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"\"result\""}}"#).is_none());
-        assert!(looked_at(b"not json").is_none());
+        assert!(looked_at(error, true).is_none(), "then only raw answers");
+        assert!(looked_at(notice, false).is_none());
+        assert!(looked_at(b"not json", false).is_none());
     }
-
     /// A raw request that comes while rmcp's line is half written goes in before that line,
     /// not inside it, and nothing of the line is lost.
     #[tokio::test]
