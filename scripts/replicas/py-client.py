@@ -3,7 +3,8 @@
     python py-client.py URL MODE STOP_FILE CALLS_FILE
 
 MODE "legacy" keeps one 2025-11-25 session for the whole run (the SDK does not re-initialize:
-a session a replica could not serve would fail every later call); "auto" negotiates 2026-07-28,
+a session a replica could not serve would fail every later call) unless the SDK itself ends it
+(see main; counted as "reopened"); "auto" negotiates 2026-07-28,
 whose requests carry no session. Calls in a loop until STOP_FILE exists, then prints one JSON
 report; each call is appended to CALLS_FILE as it ends (one JSON line: start and end in ms since
 the epoch, and its error). Every
@@ -37,12 +38,46 @@ async def main(url: str, mode: str, stop_file: str, calls_file: str) -> None:
         nonlocal progress
         progress += 1
 
+    state = {"next": 0, "in_flight": None}
+    reopened, protocol = 0, None
+    while not os.path.exists(stop_file):
+        # The SDK ends its whole session when the connection of a request in flight is cut
+        # without an answer (httpx's RemoteProtocolError escapes its task group): the call in
+        # flight on a killed gateway. That call is recorded as failed and a new session
+        # opened; the report counts it, and the check allows it only for such a call.
+        try:
+            protocol = await run(url, mode, stop_file, record, on_progress, state)
+        except Exception as e:  # noqa: BLE001 - the session died; counted
+            if state["in_flight"] is not None:
+                record({"start": state["in_flight"], "end": now_ms(), "ok": False,
+                        "error": f"the SDK ended its session: {type(e).__name__}: {e}"})
+                state["in_flight"] = None
+            reopened += 1
+            if reopened > 3:
+                raise
+    print(
+        json.dumps(
+            {
+                "client": f"python-{mode}",
+                "protocol": protocol,
+                "progress_notifications": progress,
+                "calls": calls,
+                "calls_file": calls_file,
+                "reopened": reopened,
+            }
+        )
+    )
+
+
+async def run(url, mode, stop_file, record, on_progress, state):
+    """Call tools on one session until STOP_FILE exists; the negotiated protocol. `state`
+    says which call is next and when the call in flight (if any) started."""
     async with Client(url, mode=mode) as client:
-        i = 0
         while not os.path.exists(stop_file):
             start = now_ms()
+            state["in_flight"] = start
             try:
-                if i % 2 == 1:
+                if state["next"] % 2 == 1:
                     result = await client.call_tool(
                         "trigger-long-running-operation",
                         {"duration": 0.5, "steps": 2},
@@ -57,19 +92,9 @@ async def main(url: str, mode: str, stop_file: str, calls_file: str) -> None:
                 record({"start": start, "end": now_ms(), "ok": not result.is_error, "error": error})
             except Exception as e:  # noqa: BLE001 - every failure is reported, none ends the run
                 record({"start": start, "end": now_ms(), "ok": False, "error": f"{type(e).__name__}: {e}"})
-            i += 1
-        protocol = client.protocol_version
-    print(
-        json.dumps(
-            {
-                "client": f"python-{mode}",
-                "protocol": protocol,
-                "progress_notifications": progress,
-                "calls": calls,
-                "calls_file": calls_file,
-            }
-        )
-    )
+            state["in_flight"] = None
+            state["next"] += 1
+        return client.protocol_version
 
 
 if __name__ == "__main__":
