@@ -29,20 +29,28 @@ pub fn decode(bytes: &[u8]) -> Result<ClientJsonRpcMessage, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
-/// Requests answered here: those whose handling is the handler's alone.
+/// Requests of a session answered here: those whose handling is the handler's alone (and,
+/// while an upstream offers them, the tasks requests), without a per-request version.
 pub fn answerable(request: &ClientRequest) -> bool {
-    (matches!(
-        request,
-        ClientRequest::CallToolRequest(_)
-            | ClientRequest::ListToolsRequest(_)
-            | ClientRequest::ReadResourceRequest(_)
-            | ClientRequest::ListResourcesRequest(_)
-            | ClientRequest::ListResourceTemplatesRequest(_)
-            | ClientRequest::GetPromptRequest(_)
-            | ClientRequest::ListPromptsRequest(_)
-            | ClientRequest::PingRequest(_)
-    ) || matches!(request, ClientRequest::CustomRequest(custom) if is_task_method(&custom.method)))
+    (method_and_name(request).is_some()
+        || matches!(request, ClientRequest::CustomRequest(custom) if is_task_method(&custom.method)))
         && request.get_meta().protocol_version().is_none()
+}
+
+/// The method of a request whose handling is the handler's alone, answered here in either
+/// revision, and the value its `Mcp-Name` header carries (2026-07-28) when it has one.
+pub fn method_and_name(request: &ClientRequest) -> Option<(&'static str, Option<&str>)> {
+    Some(match request {
+        ClientRequest::CallToolRequest(call) => ("tools/call", Some(call.params.name.as_ref())),
+        ClientRequest::ListToolsRequest(_) => ("tools/list", None),
+        ClientRequest::ReadResourceRequest(read) => ("resources/read", Some(&read.params.uri)),
+        ClientRequest::ListResourcesRequest(_) => ("resources/list", None),
+        ClientRequest::ListResourceTemplatesRequest(_) => ("resources/templates/list", None),
+        ClientRequest::GetPromptRequest(get) => ("prompts/get", Some(&get.params.name)),
+        ClientRequest::ListPromptsRequest(_) => ("prompts/list", None),
+        ClientRequest::PingRequest(_) => ("ping", None),
+        _ => return None,
+    })
 }
 
 /// The tasks requests (`crate::server::tasks`): the handler's alone, like a tool call.

@@ -32,6 +32,7 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::decode::method_and_name;
 use crate::server::GatewayServer;
 
 /// The only version answered here.
@@ -135,21 +136,6 @@ pub(super) fn dispatchable(headers: &HeaderMap, request: &ClientRequest) -> bool
         None => !headers.contains_key("mcp-name"),
     };
     only_known && sole(headers, "mcp-method") == Some(method) && name_agrees
-}
-
-/// The method of a request the endpoint answers, and what its `Mcp-Name` header must say.
-fn method_and_name(request: &ClientRequest) -> Option<(&'static str, Option<&str>)> {
-    Some(match request {
-        ClientRequest::CallToolRequest(call) => ("tools/call", Some(call.params.name.as_ref())),
-        ClientRequest::ListToolsRequest(_) => ("tools/list", None),
-        ClientRequest::ReadResourceRequest(read) => ("resources/read", Some(&read.params.uri)),
-        ClientRequest::ListResourcesRequest(_) => ("resources/list", None),
-        ClientRequest::ListResourceTemplatesRequest(_) => ("resources/templates/list", None),
-        ClientRequest::GetPromptRequest(get) => ("prompts/get", Some(&get.params.name)),
-        ClientRequest::ListPromptsRequest(_) => ("prompts/list", None),
-        ClientRequest::PingRequest(_) => ("ping", None),
-        _ => return None,
-    })
 }
 
 /// The one value of header `name`, if it has exactly one and it is text.

@@ -150,12 +150,7 @@ impl Gateway {
             .request_raw("tools/call", params, meta, owner, Some(caller), ct)
             .await
             .map(|mut answer| {
-                if !upstream.isolates_clients()
-                    && let Some(id) = answer["task"]["taskId"].as_str()
-                {
-                    let ttl = answer["task"]["ttl"].as_u64();
-                    upstream.task_owners().record(id, owner, ttl);
-                }
+                upstream.started_task(&answer, owner);
                 task_ids::outward(&mut answer, &upstream.task_tag);
                 answer
             });
@@ -196,7 +191,7 @@ impl Gateway {
             ));
         }
         let upstream = &self.inner.upstreams[index];
-        if !upstream.isolates_clients() && !upstream.task_owners().owns(upstream_id, owner) {
+        if !upstream.shows_task(upstream_id, owner) {
             // Another client's task on an upstream that does not keep clients apart.
             return Err(McpError::invalid_params(
                 format!("unknown task '{id}'"),
@@ -294,13 +289,11 @@ impl Gateway {
                     continue;
                 }
             };
-            if !upstream.isolates_clients()
-                && let Some(Value::Array(listed)) = page.get_mut("tasks")
-            {
+            if let Some(Value::Array(listed)) = page.get_mut("tasks") {
                 listed.retain(|task| {
                     task["taskId"]
                         .as_str()
-                        .is_some_and(|id| upstream.task_owners().owns(id, owner))
+                        .is_some_and(|id| upstream.shows_task(id, owner))
                 });
             }
             task_ids::outward(&mut page, tag);

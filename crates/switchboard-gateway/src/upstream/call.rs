@@ -111,7 +111,7 @@ impl Upstream {
         // request goes direct again.
         let raw = matches!(request, ClientRequest::CustomRequest(_));
         if raw && let Some(lane) = &session.lane {
-            return self.send_lane(lane, &request, ct, deadline).await;
+            return self.send_lane(lane, request, ct, deadline).await;
         }
         for attempt in 0..=usize::from(raw) {
             if attempt > 0 {
@@ -218,7 +218,7 @@ impl Upstream {
     async fn send_lane(
         &self,
         lane: &super::stdio_lane::Lane,
-        request: &ClientRequest,
+        request: ClientRequest,
         ct: &CancellationToken,
         deadline: tokio::time::Instant,
     ) -> Result<ServerResult, CallError> {

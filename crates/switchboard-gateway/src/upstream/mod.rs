@@ -227,10 +227,21 @@ impl Upstream {
         self.state.borrow().status == Status::Up
     }
 
-    /// Who started which task on the shared session, while the upstream does not keep
-    /// clients apart ([`task_owners`]).
-    pub(crate) fn task_owners(&self) -> &task_owners::TaskOwners {
-        &self.routes.task_owners
+    /// Write down that `owner` started the task of `created` (the upstream's
+    /// `CreateTaskResult`), when the upstream does not keep clients apart ([`task_owners`]).
+    pub(crate) fn started_task(&self, created: &serde_json::Value, owner: &Owner) {
+        if !self.isolates_clients()
+            && let Some(id) = created["task"]["taskId"].as_str()
+        {
+            let ttl = created["task"]["ttl"].as_u64();
+            self.routes.task_owners.record(id, owner, ttl);
+        }
+    }
+
+    /// Whether `owner` may reach task `id` (the upstream's): any where the upstream keeps
+    /// clients apart (it decides), else only one it started ([`task_owners`]).
+    pub(crate) fn shows_task(&self, id: &str, owner: &Owner) -> bool {
+        self.isolates_clients() || self.routes.task_owners.owns(id, owner)
     }
 
     /// Whether clients get upstream sessions of their own (the upstream is up and stateful).

@@ -66,12 +66,12 @@ impl Lane {
     /// `Err` when the program is gone (or goes before it answers).
     pub async fn exchange(
         &self,
-        request: &ClientRequest,
+        request: ClientRequest,
     ) -> Result<Result<Value, ErrorData>, String> {
         let id = format!("{RAW_ID}{}", self.next.fetch_add(1, Ordering::Relaxed));
         let message = ClientJsonRpcMessage::Request(JsonRpcRequest::new(
             rmcp::model::RequestId::String(id.clone().into()),
-            request.clone(),
+            request,
         ));
         let mut line =
             serde_json::to_vec(&message).map_err(|e| format!("cannot encode the request: {e}"))?;

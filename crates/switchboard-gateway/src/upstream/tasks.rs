@@ -88,9 +88,6 @@ pub(super) async fn support(session: &Session) -> Result<TaskSupport, String> {
     };
     let seen = declared.is_some();
     let link = session.direct.link();
-    if link.is_none() && session.lane.is_none() {
-        return Ok(support);
-    }
     if seen && support.capability.is_none() {
         return Ok(support);
     }
@@ -118,12 +115,12 @@ pub(super) async fn support(session: &Session) -> Result<TaskSupport, String> {
                     _ => return Ok(support), // re-listed once rmcp has renewed the session
                 }
             }
-            (None, Some(lane)) => match lane.exchange(&request).await {
+            (None, Some(lane)) => match lane.exchange(request).await {
                 Ok(Ok(page)) => page,
                 Ok(Err(error)) => return Err(format!("tools/list failed: {error}")),
                 Err(why) => return Err(format!("tools/list failed: {why}")),
             },
-            (None, None) => return Ok(support),
+            (None, None) => return Ok(support), // no way to read a raw answer
         };
         for tool in page["tools"].as_array().into_iter().flatten() {
             if let (Some(name), Some(execution)) = (tool["name"].as_str(), tool.get("execution")) {
