@@ -101,7 +101,7 @@ async fn a_long_task_is_started_polled_and_cancelled() {
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     let message = cancelled["statusMessage"].as_str().unwrap();
     assert!(
-        message.contains("runs the program to its own time limit"),
+        message.contains("the sandbox kills a program whose caller went away"),
         "{message}"
     );
     assert!(
@@ -141,6 +141,29 @@ async fn a_long_task_is_started_polled_and_cancelled() {
     assert!(
         metrics.contains("mcp_task_outcomes_total{") && metrics.contains("outcome=\"cancelled\""),
         "{metrics}"
+    );
+    // The sandbox killed the program when the cancelled request went away, long before its
+    // 30 s: the run is counted as abandoned.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", sandbox.url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("outcome=\"abandoned\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox kept the program: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "the program was killed before its own end"
     );
 
     // A plain call still answers with its result, and a task of an unknown tool is refused.

@@ -113,6 +113,8 @@ impl SandboxMetrics {
             "memory"
         } else if killed == Some(Kill::Output) {
             "output_limit"
+        } else if killed == Some(Kill::Abandoned) {
+            "abandoned"
         } else if result.signal.is_some() {
             "signal"
         } else if result.success {

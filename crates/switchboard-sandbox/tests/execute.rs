@@ -223,3 +223,70 @@ async fn readiness_and_metrics_describe_the_sandbox() {
         assert!(metrics.contains(needle), "missing {needle}");
     }
 }
+
+/// A caller that goes away before the answer (a cancelled call or task closes its connection)
+/// takes its program with it: the program and what it started are killed at once, not left
+/// to run to their own time limit, and /metrics counts the run as abandoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_whose_caller_left_is_killed() {
+    let sandbox = common::start().await;
+    let marker = format!(
+        "switchboard-abandoned-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let code = format!(
+        r#"import subprocess, sys
+subprocess.run([sys.executable, "-c", "import time; time.sleep(120)", "{marker}"])
+"#
+    );
+    let request = sandbox
+        .http
+        .post(sandbox.url("/execute"))
+        .json(&json!({"code": code, "timeout_seconds": 120}))
+        .send();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let started = async {
+        while common::procs::with_marker(&marker).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the program starts");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    // The request is dropped (its connection closed) once the program is running.
+    tokio::select! {
+        answer = request => panic!("answered before it was abandoned: {answer:?}"),
+        () = started => {}
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !common::procs::with_marker(&marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned program is still running after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = sandbox
+            .http
+            .get(sandbox.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("outcome=\"abandoned\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no abandoned run counted: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(sandbox.run("print('next')").await.stdout, "next\n");
+}

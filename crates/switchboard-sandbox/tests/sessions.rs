@@ -391,3 +391,29 @@ async fn files_go_in_and_come_out_and_hostile_names_are_refused() {
     .await;
     assert_eq!(status, 400, "{body}");
 }
+
+/// A request whose caller goes away half-way does not leave its answer behind for the next
+/// one: the abandoned program runs on in its session, and the next program sees what it did
+/// and gets its own output, not the abandoned one's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_run_does_not_answer_the_next_one() {
+    let sandbox = common::start().await;
+    let id = create(&sandbox, "alice").await;
+    let abandoned = run_in(
+        &sandbox,
+        "alice",
+        &id,
+        "import time\ntime.sleep(1.5)\nx = 41\nprint('abandoned')",
+    );
+    // Dropped (its connection closed) while the program sleeps.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), abandoned)
+            .await
+            .is_err(),
+        "the first program is still running"
+    );
+    let (status, body) = run_in(&sandbox, "alice", &id, "print(x + 1)").await;
+    assert_eq!(status, 200, "{body}");
+    let next = result(body);
+    assert_eq!(next.stdout, "42\n", "{next:?}");
+}

@@ -63,7 +63,7 @@ impl Tasks {
                             "Cancelled while running: the request to the sandbox was dropped; the sandbox stops the install when it notices, so it may be done, partly done or not done (the sandbox's installed packages say)."
                         }
                         (true, _) => {
-                            "Cancelled while running: the request to the sandbox was dropped, but the sandbox runs the program to its own time limit and discards its output."
+                            "Cancelled while running: the request to the sandbox was dropped, and the sandbox kills a program whose caller went away."
                         }
                     }
                     .into(),

@@ -20,8 +20,8 @@
 //!   it ended. After a restart the tasks are loaded again; one that was `working` is `failed`,
 //!   with a result saying the service restarted while it ran (the program's outcome unknown).
 //! - **Cancel.** `tasks/cancel` drops the request to the sandbox (or the task's place in the
-//!   queue). The sandbox does not stop a program whose client went away: it runs to its own
-//!   time limit and its output is discarded. An install is not detached there: the sandbox
+//!   queue). The sandbox kills a program whose client went away (and what it started), so
+//!   the interpreter is free again at once. An install is not detached there: the sandbox
 //!   drops it (killing pip) when it notices the closed connection, so how far it got is
 //!   unknown here (the sandbox's `GET /packages` says).
 //! - **Told.** When a task ends, `notifications/tasks/status` goes to the session that created

@@ -198,6 +198,7 @@ impl Sandbox {
                 max_output_bytes: 4096,
                 files: InputFiles::default(),
                 outputs: OUTPUT_LIMITS,
+                abandoned: CancellationToken::new(),
             })
             .await;
         let leftovers = finished.leftovers;
@@ -322,10 +323,16 @@ impl Sandbox {
             max_output_bytes: limits.max_output_bytes,
             files,
             outputs: OUTPUT_LIMITS,
+            abandoned: CancellationToken::new(),
         };
+        // When this request is dropped before the answer (the caller cancelled its call or
+        // task, or closed the connection), the program is killed: nobody reads its result, and
+        // it would otherwise hold an interpreter and its CPU until its own time limit.
+        let _abandon_when_dropped = job.abandoned.clone().drop_guard();
         let inner = self.inner.clone();
-        // Its own task: a client that disconnects does not abandon a running process. It runs
-        // in the request's span (the caller's trace), so its log lines carry the trace id.
+        // Its own task, so that the worker is always reaped and its groups released, however the
+        // request ends. It runs in the request's span (the caller's trace), so its log lines
+        // carry the trace id.
         let request_span = tracing::Span::current();
         let trace_id = propagation::trace_id(&request_span);
         let run = tokio::spawn(

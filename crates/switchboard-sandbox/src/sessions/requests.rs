@@ -2,7 +2,7 @@
 //! the session's interpreter for itself (one request at a time) and turns its answer, which
 //! comes from the sandboxed process and is untrusted, into a checked result.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use base64::Engine;
 use serde::Deserialize;
@@ -186,7 +186,28 @@ impl Sessions {
 
     /// Send one request to the session's interpreter. `Ok(Err((why, end)))` when the session
     /// ended meanwhile (it is then tombstoned and its interpreter killed).
+    ///
+    /// It runs on its own task: a request dropped half-way (its caller went away) would leave
+    /// the interpreter's answer unread, and the next request would read it as its own. So a
+    /// session's program runs on to its own time limit when nobody waits for it.
     async fn ask(
+        &self,
+        entry: &Arc<Entry>,
+        request: &serde_json::Value,
+        timeout: Duration,
+        cap: usize,
+    ) -> Result<Result<SessionReply, (String, SessionEnd)>, ExecuteError> {
+        let (this, entry, request) = (self.clone(), entry.clone(), request.clone());
+        tokio::spawn(async move { this.ask_here(&entry, &request, timeout, cap).await })
+            .await
+            .map_err(|e| {
+                ExecuteError::Lost(format!(
+                    "the session's request may have run, and its answer was lost: {e}"
+                ))
+            })?
+    }
+
+    async fn ask_here(
         &self,
         entry: &Entry,
         request: &serde_json::Value,

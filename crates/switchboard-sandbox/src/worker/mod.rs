@@ -19,6 +19,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt, unix::AsyncFd},
     net::unix::pipe,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::isolation::{Spawned, WorkerCgroup};
 
@@ -36,6 +37,9 @@ pub(crate) const BOOTSTRAP: &str = include_str!("../bootstrap.py");
 pub(crate) enum Kill {
     Timeout,
     Output,
+    /// Nobody waits for the result any more: the caller went away (a cancelled call or task,
+    /// a closed connection).
+    Abandoned,
 }
 
 /// What one run needs.
@@ -49,6 +53,8 @@ pub(crate) struct Job {
     pub files: InputFiles,
     /// What the program may hand back from /work/outputs/.
     pub outputs: OutputLimits,
+    /// Cancelled when nobody waits for the result any more: the program is killed then.
+    pub abandoned: CancellationToken,
 }
 
 /// A finished run: the result and what is left to clean up (off the answer's path).
@@ -229,6 +235,10 @@ impl Worker {
                 }
                 () = &mut deadline, if killed.is_none() => {
                     killed = Some(Kill::Timeout);
+                    self.kill();
+                }
+                () = job.abandoned.cancelled(), if killed.is_none() => {
+                    killed = Some(Kill::Abandoned);
                     self.kill();
                 }
             }
