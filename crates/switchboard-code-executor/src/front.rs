@@ -1,4 +1,5 @@
-//! The HTTP front of `/mcp`: MCP 2025-11-25 tasks on rmcp.
+//! The HTTP front of `/mcp`: MCP 2025-11-25 tasks on rmcp (behind it, the endpoint every
+//! service serves: `switchboard_protocol::mcp_server::endpoint`).
 //!
 //! rmcp 3.11 models the later tasks *extension* (SEP-2663: `tasks/get` with the result
 //! inlined, `tasks/update`, neither `tasks/result` nor `tasks/list`), not the 2025-11-25 tasks
@@ -30,10 +31,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::future::BoxFuture;
-use rmcp::transport::streamable_http_server::StreamableHttpService;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_protocol::mcp_server::Sessions;
+use switchboard_protocol::mcp_server::endpoint::McpEndpoint;
 use tower::Service;
 
 use crate::{server::CodeExecutorServer, tasks::wire};
@@ -41,7 +41,7 @@ use crate::{server::CodeExecutorServer, tasks::wire};
 /// The tools that may be called as tasks.
 const TASK_TOOLS: [&str; 2] = ["execute_code", "install_package"];
 
-type Inner = StreamableHttpService<CodeExecutorServer, Sessions>;
+type Inner = McpEndpoint<CodeExecutorServer>;
 
 /// `/mcp`: the rmcp service behind the renaming and rewriting above.
 #[derive(Clone)]
@@ -87,10 +87,7 @@ impl TasksFront {
     }
 
     async fn forward(&mut self, request: Request<Body>) -> Response {
-        match self.inner.call(request).await {
-            Ok(response) => response.map(Body::new),
-            Err(never) => match never {},
-        }
+        self.inner.handle(request).await
     }
 
     async fn handle(mut self, request: Request<Body>) -> Response {

@@ -34,7 +34,7 @@ mod task_methods;
 pub mod tasks;
 
 use axum::Router;
-use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
+use switchboard_protocol::mcp_server::{McpEndpointOptions, endpoint::McpEndpoint};
 use switchboard_runtime::{
     DependencyStatus, Metrics, Readiness, Service, ServiceApp, health::ReadinessReport,
     service::BoxFuture,
@@ -73,8 +73,11 @@ pub fn router(
     let sandbox = Sandboxes::start(config, shutdown.child_token())?;
     let tasks = Tasks::start(&config.tasks, &metrics, shutdown.child_token())?;
     let tasks_offered = tasks.offered();
-    let mcp = streamable_http_service(
-        CodeExecutorServer::new(sandbox.clone(), tasks, &metrics),
+    let handler = CodeExecutorServer::new(sandbox.clone(), tasks, &metrics);
+    let peers = handler.session_peers();
+    let mcp = McpEndpoint::new(
+        handler,
+        peers,
         &McpEndpointOptions::new(
             config.http.allowed_hosts.clone(),
             config.http.allowed_origins.clone(),

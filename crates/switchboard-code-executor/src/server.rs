@@ -18,6 +18,7 @@ use rmcp::{
     tool, tool_handler, tool_router,
 };
 use switchboard_protocol::{
+    mcp_server::endpoint::SessionPeers,
     mcp_trace,
     sandbox::{
         EXECUTE_CODE_DESCRIPTION, ExecuteRequest, ExecutionResult, INSTALL_PACKAGE_DESCRIPTION,
@@ -93,6 +94,7 @@ pub struct CodeExecutorServer {
     tasks: Tasks,
     pub(crate) metrics: ToolMetrics,
     tool_router: ToolRouter<Self>,
+    peers: SessionPeers,
 }
 
 #[tool_router]
@@ -103,7 +105,13 @@ impl CodeExecutorServer {
             tasks,
             metrics: ToolMetrics::register(metrics),
             tool_router: Self::tool_router() + Self::session_tool_router(),
+            peers: SessionPeers::default(),
         }
+    }
+
+    /// The sessions' peers, which the MCP endpoint looks requests' sessions up in.
+    pub fn session_peers(&self) -> SessionPeers {
+        self.peers.clone()
     }
 
     /// The tasks of task-augmented calls (see [`crate::tasks`]).
@@ -201,6 +209,12 @@ impl CodeExecutorServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CodeExecutorServer {
+    /// The session's peer, for requests the endpoint answers on its own path
+    /// (`switchboard_protocol::mcp_server::endpoint`).
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        self.peers.register(&context);
+    }
+
     /// Every call runs in an `mcp_tool_call{service, tool, trace_id}` span that continues the
     /// caller's trace (`traceparent` in `params._meta`, else the HTTP request's); the sandbox
     /// request made inside it carries that trace on (see [`crate::client`]).

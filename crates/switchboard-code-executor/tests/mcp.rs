@@ -268,3 +268,26 @@ async fn metrics_count_calls_by_outcome() {
         "{metrics}"
     );
 }
+
+/// The code-executor serves MCP on the endpoint every service shares: a session's requests are
+/// answered as plain JSON on the HTTP request's own task, exactly as rmcp's session loop
+/// answers the same bytes (behind the tasks front, which completes both alike).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_requests_take_the_shared_endpoints_path() {
+    let executor = executor_for(&dead_url().await).await;
+    let session = switchboard_testkit::raw_mcp::RawSession::open(&executor.mcp_url(), None).await;
+    let request = |id: u64, method: &str, params: Value| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let answers = session
+        .assert_one_path(&[
+            request(10, "tools/list", json!({})),
+            request(11, "ping", json!({})),
+            request(12, "tools/call", json!({"name": "nope", "arguments": {}})),
+            request(
+                13,
+                "tools/call",
+                json!({"name": "execute_code", "arguments": {"code": 5}}),
+            ),
+        ])
+        .await;
+    assert_eq!(answers[0]["result"]["tools"].as_array().unwrap().len(), 7);
+}

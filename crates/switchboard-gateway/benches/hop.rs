@@ -102,7 +102,7 @@ fn catalog() -> ArcSwap<Catalog> {
 /// Step 1: the client's body to its id, call and `_meta`, as the endpoint reads it.
 fn client_request(body: &[u8]) -> (RequestId, CallToolRequestParams, RequestMetaObject) {
     match decode(body) {
-        Ok(JsonRpcMessage::Request(mut request)) if answerable(&request.request) => {
+        Ok(JsonRpcMessage::Request(mut request)) if answerable(&request.request, &[]) => {
             // The endpoint moves `_meta` into the handler's context (`endpoint::Inner::answer`).
             let meta = std::mem::take(request.request.get_meta_mut());
             match request.request {

@@ -1,47 +1,16 @@
-//! The gateway's `/mcp` endpoint: rmcp's Streamable HTTP service, with the frequent requests of
-//! an established session answered on the HTTP request's own task.
-//!
-//! rmcp serves a request of a session by handing it to the session's worker task, which hands
-//! it to the session's service loop, which spawns a task for the handler; the answer travels
-//! back the same way and goes out as an SSE stream (a priming event, then the answer): three
-//! task hops and channels each way, most of the gateway's own cost per call. For `tools/call`,
-//! the lists, `resources/read`, `prompts/get` and `ping` of a session that has completed
-//! `initialize`, and the same requests of the 2026-07-28 revision (no session; [`stateless`]),
-//! this endpoint calls the same handler ([`GatewayServer`]) through rmcp's own request
-//! dispatch (so protocol-version handling and result shaping stay rmcp's) and answers with
-//! plain JSON; when notifications come before the answer, with an SSE stream of them followed
-//! by the answer, as rmcp would. A client's `notifications/cancelled` for a session's request
-//! cancels it here. The Streamable HTTP specification lets a server answer any POSTed request
-//! with either JSON or a stream; every client must accept both.
+//! The gateway's `/mcp` endpoint: the endpoint every service serves
+//! (`switchboard_protocol::mcp_server::endpoint`), with what only the gateway adds.
 //!
 //! While an upstream offers MCP 2025-11-25 tasks, which rmcp does not model, task requests are
-//! renamed before either path reads them and the `initialize` and `tools/list` answers are
-//! completed ([`tasks`]).
-//!
-//! Everything else goes to rmcp unchanged: `initialize`, `server/discover`, other
-//! notifications, GET streams, DELETE, and every request this endpoint is not certain to treat
-//! exactly as rmcp would (an `Origin` header, a Host outside the allowlist, a session request
-//! with standard `Mcp-*` headers or a protocol version in `_meta`, a 2026-07-28 request whose
-//! headers and body disagree, an unknown session, no `Content-Length`...): rmcp then answers,
-//! or rejects, as before.
-//!
-//! rmcp closes a session its worker has not heard from for the idle timeout; requests answered
-//! here bypass the worker, so the endpoint tells it of the activity (a no-op message) at most
-//! once per quarter of that timeout. When rmcp accepts a client's `DELETE` of its session, the
-//! gateway closes that session's upstream sessions at once (`crate::upstream::pool`).
+//! renamed before the endpoint reads them and the `initialize` and `tools/list` answers are
+//! completed ([`tasks`]); the renamed requests are answered on the endpoint's own path, like a
+//! tool call. When rmcp accepts a client's `DELETE` of its session, the gateway closes that
+//! session's upstream sessions at once (`crate::upstream::pool`).
 
-// `pub(crate)` for `crate::hop` (the benchmark's view of the call path) only.
-pub(crate) mod answer;
-pub(crate) mod decode;
-mod headers;
-mod in_flight;
-mod stateless;
 mod tasks;
 
 use std::{
     convert::Infallible,
-    pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -52,65 +21,21 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::future::BoxFuture;
-use http::{Method, StatusCode, header, request::Parts};
-use rmcp::{
-    ErrorData, Peer, RoleServer,
-    model::{ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, JsonRpcRequest, ServerResult},
-    service::{RequestContext, Service},
-    transport::StreamableHttpService,
-};
+use http::{Method, StatusCode};
 use switchboard_protocol::mcp_server::{
     McpEndpointOptions,
-    sealed::{SealedSessions as RmcpSessions, SessionKeys},
-    streamable_http_service_with_sessions,
-};
-use tokio::sync::mpsc;
-
-use self::{
-    answer::{Framing, respond},
-    decode::{answerable, decode},
-    headers::{AllowedHosts, accepts_json_and_sse, media_type_is},
-    in_flight::InFlight,
-    stateless::StatelessPeer,
-};
-use crate::{
-    envelope::Envelope, gateway::Gateway, server::GatewayServer, upstream::handler::AnswerSink,
+    endpoint::{McpEndpoint, SessionPeers},
+    sealed::SessionKeys,
 };
 
-/// Protocol versions whose requests are served in sessions (`initialize`), as rmcp does.
-const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
-/// rmcp's session worker ignores closing a request stream it does not have; HTTP request ids
-/// count up from 0 and never reach this one.
-const NO_SUCH_STREAM: u64 = u64::MAX;
-
-type Call = Pin<Box<dyn Future<Output = Result<ServerResult, ErrorData>> + Send>>;
+use crate::{gateway::Gateway, server::GatewayServer};
 
 /// The `/mcp` service: see the module documentation.
 #[derive(Clone)]
 pub struct Endpoint {
-    rmcp: StreamableHttpService<GatewayServer, RmcpSessions>,
-    inner: Arc<Inner>,
-}
-
-/// A POST the endpoint may answer itself, if its body qualifies too.
-enum Candidate {
-    /// A request of this open session.
-    Session(Arc<str>),
-    /// A 2026-07-28 request (no session).
-    Stateless,
-}
-
-struct Inner {
-    server: GatewayServer,
-    /// The peer 2026-07-28 requests answered here are handled with.
-    stateless: StatelessPeer,
+    mcp: McpEndpoint<GatewayServer>,
     gateway: Gateway,
-    rmcp_sessions: Arc<RmcpSessions>,
-    hosts: AllowedHosts,
     max_body_bytes: usize,
-    touch_every: Duration,
-    /// Session requests being answered here, for `notifications/cancelled`.
-    in_flight: Arc<InFlight>,
 }
 
 impl Endpoint {
@@ -124,35 +49,17 @@ impl Endpoint {
         keys: Option<SessionKeys>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Self {
-        let mut local =
-            rmcp::transport::streamable_http_server::session::local::LocalSessionManager::default();
-        local.session_config.keep_alive = Some(idle_timeout);
-        let sessions = RmcpSessions::new(local, keys);
-        let mut options = options.clone();
-        if let Some(store) = sessions.store() {
-            options = options.with_session_store(store);
-        }
-        let rmcp_sessions = Arc::new(sessions);
-        let server = GatewayServer::new(gateway.clone());
-        let stateless = StatelessPeer::new(server.clone(), &shutdown);
-        let rmcp = streamable_http_service_with_sessions(
-            server.clone(),
-            &options,
-            shutdown,
-            rmcp_sessions.clone(),
-        );
+        let options = options
+            .clone()
+            .with_idle_timeout(idle_timeout)
+            .with_session_keys(keys)
+            .with_custom_methods(crate::server::tasks::METHODS);
+        let peers = SessionPeers::default();
+        let server = GatewayServer::new(gateway.clone(), peers.clone());
         Self {
-            rmcp,
-            inner: Arc::new(Inner {
-                server,
-                stateless,
-                gateway: gateway.clone(),
-                rmcp_sessions,
-                hosts: AllowedHosts::new(&options.allowed_hosts),
-                max_body_bytes: options.max_body_bytes,
-                touch_every: idle_timeout / 4,
-                in_flight: Arc::default(),
-            }),
+            mcp: McpEndpoint::new(server, peers, &options, shutdown),
+            gateway: gateway.clone(),
+            max_body_bytes: options.max_body_bytes,
         }
     }
 
@@ -160,25 +67,26 @@ impl Endpoint {
         if request.method() == Method::DELETE {
             return self.end_session(request).await;
         }
-        if tasks::applies(&self.inner.gateway, request.method(), request.headers()) {
+        if tasks::applies(&self.gateway, request.method(), request.headers()) {
             return self.with_tasks(request).await;
         }
-        self.serve(request).await
+        self.mcp.handle(request).await
     }
 
     /// A POST that may concern tasks: renamed or its answer completed ([`tasks`]).
     async fn with_tasks(self, request: Request) -> Response {
         let (mut parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, self.inner.max_body_bytes).await else {
+        let Ok(bytes) = axum::body::to_bytes(body, self.max_body_bytes).await else {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Payload Too Large: the body is over the limit or could not be read",
             )
                 .into_response();
         };
-        let (bytes, patch) = tasks::prepare(&self.inner.gateway, &mut parts.headers, bytes);
+        let (bytes, patch) = tasks::prepare(&self.gateway, &mut parts.headers, bytes);
         let response = self
-            .serve(Request::from_parts(parts, Body::from(bytes)))
+            .mcp
+            .handle(Request::from_parts(parts, Body::from(bytes)))
             .await;
         match patch {
             Some(patch) => patch.apply(response).await,
@@ -186,94 +94,15 @@ impl Endpoint {
         }
     }
 
-    /// A request other than DELETE: answered here or by rmcp (see the module documentation).
-    async fn serve(self, request: Request) -> Response {
-        let Some(candidate) = self.inner.candidate(&request) else {
-            if self.inner.rmcp_sessions.sealing()
-                && request.method() == Method::POST
-                && !request.headers().contains_key("mcp-session-id")
-            {
-                return self.maybe_initialize(request).await;
-            }
-            return self.to_rmcp(request).await;
-        };
-        let (parts, body) = request.into_parts();
-        // The length was checked against the limit, so only a broken connection fails here.
-        let Ok(bytes) = axum::body::to_bytes(body, self.inner.max_body_bytes).await else {
-            return (
-                StatusCode::BAD_REQUEST,
-                "Bad Request: the body could not be read",
-            )
-                .into_response();
-        };
-        match (candidate, decode(&bytes)) {
-            (Candidate::Session(session), Ok(JsonRpcMessage::Request(request)))
-                if answerable(&request.request) =>
-            {
-                if let Some(peer) = self.inner.open_session(&session).await {
-                    return self.inner.answer(parts, Some(session), peer, request).await;
-                }
-            }
-            (Candidate::Session(session), Ok(JsonRpcMessage::Notification(notification)))
-                if self
-                    .inner
-                    .in_flight
-                    .cancel(&session, &notification.notification) =>
-            {
-                return StatusCode::ACCEPTED.into_response();
-            }
-            (Candidate::Stateless, Ok(JsonRpcMessage::Request(request)))
-                if stateless::dispatchable(&parts.headers, &request.request) =>
-            {
-                let peer = self.inner.stateless.peer();
-                return self.inner.answer(parts, None, peer, request).await;
-            }
-            _ => {}
-        }
-        self.to_rmcp(Request::from_parts(parts, Body::from(bytes)))
-            .await
-    }
-
-    /// A POST without a session: when it is an `initialize`, rmcp handles it inside the scope
-    /// that gives the new session a sealed id carrying the client's parameters.
-    async fn maybe_initialize(&self, request: Request) -> Response {
-        let (parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, self.inner.max_body_bytes).await else {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload Too Large: the body is over the limit or could not be read",
-            )
-                .into_response();
-        };
-        let init = Envelope::parse(&bytes)
-            .filter(|envelope| envelope.method == Some("initialize"))
-            .and_then(|_| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .and_then(|mut message| {
-                serde_json::from_value::<rmcp::model::InitializeRequestParams>(
-                    message.get_mut("params")?.take(),
-                )
-                .ok()
-            });
-        let request = Request::from_parts(parts, Body::from(bytes));
-        match init {
-            Some(init) => RmcpSessions::scope(init, self.to_rmcp(request)).await,
-            None => self.to_rmcp(request).await,
-        }
-    }
-
-    async fn to_rmcp(&self, request: Request) -> Response {
-        self.rmcp.handle(request).await.into_response()
-    }
-
     /// A client ends its session (rmcp decides whether it may): its upstream sessions end
     /// with it (`crate::upstream::pool`).
     async fn end_session(&self, request: Request) -> Response {
         let session = crate::sessions::header_session_id(request.headers());
-        let response = self.to_rmcp(request).await;
+        let response = self.mcp.handle(request).await;
         if response.status().is_success()
             && let Some(session) = session
         {
-            self.inner.gateway.end_session(&session);
+            self.gateway.end_session(&session);
         }
         response
     }
@@ -291,99 +120,5 @@ impl tower::Service<Request> for Endpoint {
     fn call(&mut self, request: Request) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle(request).await) })
-    }
-}
-
-impl Inner {
-    /// A POST this endpoint may answer (when its body qualifies too).
-    fn candidate(&self, request: &Request) -> Option<Candidate> {
-        let headers = request.headers();
-        if request.method() != Method::POST
-            || headers.contains_key(header::ORIGIN)
-            || !self.hosts.allow(headers)
-            || !media_type_is(headers.get(header::CONTENT_TYPE)?, "application/json")
-            || !accepts_json_and_sse(headers)
-        {
-            return None;
-        }
-        let length: usize = headers
-            .get(header::CONTENT_LENGTH)?
-            .to_str()
-            .ok()?
-            .parse()
-            .ok()?;
-        if length > self.max_body_bytes {
-            return None;
-        }
-        if stateless::candidate(headers) {
-            return Some(Candidate::Stateless);
-        }
-        if let Some(version) = headers.get("mcp-protocol-version")
-            && !SESSION_VERSIONS.iter().any(|v| version == v)
-        {
-            return None;
-        }
-        // Standard request headers (Mcp-Method, Mcp-Name, Mcp-Param-*) are rmcp's to check.
-        let mut session = None;
-        for (name, value) in headers {
-            match name.as_str() {
-                "mcp-session-id" => session = Some(value),
-                "mcp-protocol-version" => {}
-                other if other.starts_with("mcp-") => return None,
-                _ => {}
-            }
-        }
-        session?
-            .to_str()
-            .ok()
-            .map(Arc::from)
-            .map(Candidate::Session)
-    }
-
-    /// The client's peer if `id` is an open, initialized session; tells rmcp's worker of the
-    /// activity when due.
-    async fn open_session(&self, id: &Arc<str>) -> Option<Peer<RoleServer>> {
-        let (peer, touch) = self.gateway.sessions().for_request(id, self.touch_every)?;
-        let sessions = self.rmcp_sessions.local.sessions.read().await;
-        let handle = sessions.get(id)?;
-        if touch {
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                let _ = handle.close_request_wise_channel(NO_SUCH_STREAM).await;
-            });
-        }
-        Some(peer)
-    }
-
-    /// Answer `request` of `session` (none: a 2026-07-28 request) with the handler, as rmcp's
-    /// service loop would call it.
-    async fn answer(
-        self: &Arc<Self>,
-        parts: Parts,
-        session: Option<Arc<str>>,
-        peer: Peer<RoleServer>,
-        request: JsonRpcRequest<ClientRequest>,
-    ) -> Response {
-        let JsonRpcRequest {
-            id, mut request, ..
-        } = request;
-        let mut context = RequestContext::new(id.clone(), peer);
-        std::mem::swap(&mut context.meta, request.get_meta_mut());
-        std::mem::swap(&mut context.extensions, request.extensions_mut());
-        context.extensions.insert(parts);
-        let (notices, notices_rx) = mpsc::unbounded_channel();
-        context.extensions.insert(AnswerSink(notices));
-        let framing = match session {
-            Some(_) => Framing::Session,
-            None => Framing::Stateless,
-        };
-        let registration =
-            session.map(|session| self.in_flight.register(session, id.clone(), &context.ct));
-        let server = self.server.clone();
-        let call: Call = Box::pin(async move {
-            let _registration = registration;
-            Service::<RoleServer>::handle_request(&server, request, context).await
-        });
-        respond(id, framing, call, notices_rx).await
     }
 }

@@ -3,17 +3,18 @@
 //! public (and hidden) so that the benchmark measures them rather than copies of them.
 //!
 //! In the order of a call: [`decode`] and [`answerable`] read the client's POST body
-//! (`crate::endpoint`); the catalog's `tool_routes` (public already) route the name; [`name_in`]
+//! (`switchboard_protocol::mcp_server::endpoint`); the catalog's `tool_routes` (public already) route the name; [`name_in`]
 //! rewrites `_meta` for the upstream (`crate::gateway::calls`); [`encode_request`] writes the
 //! upstream request and [`Direct::read_answer`] reads the upstream's answer, JSON or SSE
 //! (`crate::upstream::exchange`); [`answer_message`] with [`json_response`] or [`sse_event`]
-//! frames the answer for the client (`crate::endpoint`).
+//! frames the answer for the client (`switchboard_protocol::mcp_server::endpoint`).
+
+pub use switchboard_protocol::mcp_server::endpoint::{
+    answer::{answer_message, event as sse_event, json as json_response},
+    decode::{answerable, decode},
+};
 
 pub use crate::{
-    endpoint::{
-        answer::{answer_message, event as sse_event, json as json_response},
-        decode::{answerable, decode},
-    },
     gateway::calls::name_in,
     upstream::exchange::{Direct, Exchange, Link, encode_request},
 };

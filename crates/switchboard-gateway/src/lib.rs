@@ -36,7 +36,7 @@ pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod endpoint;
-mod envelope;
+
 pub mod error;
 pub mod gateway;
 #[doc(hidden)]

@@ -26,7 +26,10 @@ use rmcp::{
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
-use switchboard_protocol::mcp_trace;
+use switchboard_protocol::{
+    mcp_server::endpoint::{AnswerSink, SessionPeers},
+    mcp_trace,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -38,21 +41,20 @@ use crate::{
     gateway::Gateway,
     policy::{Item, Permissions},
     sessions::session_id,
-    upstream::{
-        Owner,
-        handler::{AnswerSink, Caller},
-    },
+    upstream::{Owner, handler::Caller},
 };
 
 /// The rmcp server handler; cloned per request, so it holds only the shared [`Gateway`].
 #[derive(Clone)]
 pub struct GatewayServer {
     gateway: Gateway,
+    /// The client sessions' peers, for the endpoint's own path.
+    peers: SessionPeers,
 }
 
 impl GatewayServer {
-    pub fn new(gateway: Gateway) -> Self {
-        Self { gateway }
+    pub fn new(gateway: Gateway, peers: SessionPeers) -> Self {
+        Self { gateway, peers }
     }
 
     /// Who this request is judged as (see [`Gateway::effective_identity`]).
@@ -365,6 +367,7 @@ impl ServerHandler for GatewayServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.peers.register(&context);
         if let Some(id) = session_id(&context.extensions) {
             self.gateway.sessions().register(id, context.peer.clone());
         }

@@ -12,7 +12,6 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, Instant},
 };
 
 use rmcp::{Peer, RoleServer, model::LoggingLevel};
@@ -44,17 +43,11 @@ pub struct Change {
 struct Entry {
     peer: Peer<RoleServer>,
     level: Option<LoggingLevel>,
-    /// When rmcp's session worker last heard of a request the endpoint answered itself.
-    touched: Instant,
 }
 
 impl Entry {
     fn new(peer: Peer<RoleServer>) -> Self {
-        Self {
-            peer,
-            level: None,
-            touched: Instant::now(),
-        }
+        Self { peer, level: None }
     }
 }
 
@@ -106,23 +99,6 @@ impl Sessions {
         let mut entries = self.lock();
         entries.retain(|_, e| !e.peer.is_transport_closed());
         entries.entry(id).or_insert_with(|| Entry::new(peer));
-    }
-
-    /// The peer of open session `id`, for a request the endpoint answers itself
-    /// (`crate::endpoint`), and whether rmcp's session worker should now be told the session
-    /// is in use (at most once per `touch_every`; it closes sessions it thinks idle).
-    pub fn for_request(&self, id: &str, touch_every: Duration) -> Option<(Peer<RoleServer>, bool)> {
-        let mut entries = self.lock();
-        let entry = entries.get_mut(id)?;
-        if entry.peer.is_transport_closed() {
-            return None;
-        }
-        let now = Instant::now();
-        let touch = now.duration_since(entry.touched) >= touch_every;
-        if touch {
-            entry.touched = now;
-        }
-        Some((entry.peer.clone(), touch))
     }
 
     pub fn set_level(&self, id: Arc<str>, peer: Peer<RoleServer>, level: LoggingLevel) {

@@ -10,6 +10,8 @@ use rmcp::{
     },
 };
 
+pub mod endpoint;
+pub mod envelope;
 pub mod rewrite;
 pub mod sealed;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,13 @@ pub struct McpEndpointOptions {
     pub max_body_bytes: usize,
     /// Where sessions this process does not hold are looked up (sealed ids: [`sealed`]).
     pub session_store: Option<Arc<dyn SessionStore>>,
+    /// Sessions idle this long are closed (`None`: rmcp's default).
+    pub idle_timeout: Option<std::time::Duration>,
+    /// With keys, session ids are sealed and any replica holding a key serves any session.
+    pub session_keys: Option<sealed::SessionKeys>,
+    /// The handler's custom request methods that [`endpoint::McpEndpoint`] may answer on its
+    /// own path (a session's, like a tool call).
+    pub custom_methods: &'static [&'static str],
 }
 
 impl std::fmt::Debug for McpEndpointOptions {
@@ -34,6 +43,9 @@ impl std::fmt::Debug for McpEndpointOptions {
             .field("allowed_origins", &self.allowed_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("session_store", &self.session_store.is_some())
+            .field("idle_timeout", &self.idle_timeout)
+            .field("session_keys", &self.session_keys.is_some())
+            .field("custom_methods", &self.custom_methods)
             .finish()
     }
 }
@@ -49,7 +61,28 @@ impl McpEndpointOptions {
             allowed_origins,
             max_body_bytes,
             session_store: None,
+            idle_timeout: None,
+            session_keys: None,
+            custom_methods: &[],
         }
+    }
+
+    /// Close sessions idle for `idle`.
+    pub fn with_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
+    }
+
+    /// Seal session ids with `keys` (`None`: random ids).
+    pub fn with_session_keys(mut self, keys: Option<sealed::SessionKeys>) -> Self {
+        self.session_keys = keys;
+        self
+    }
+
+    /// The handler's custom methods the endpoint may answer on its own path.
+    pub fn with_custom_methods(mut self, methods: &'static [&'static str]) -> Self {
+        self.custom_methods = methods;
+        self
     }
 
     /// Restore sessions this process does not hold from `store`.

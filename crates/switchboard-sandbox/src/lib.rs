@@ -33,7 +33,7 @@ mod state;
 mod worker;
 
 use axum::Router;
-use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
+use switchboard_protocol::mcp_server::{McpEndpointOptions, endpoint::McpEndpoint};
 use switchboard_runtime::{Metrics, Service, ServiceApp, service::BoxFuture};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -54,8 +54,11 @@ pub fn router(
     config: &Config,
     shutdown: CancellationToken,
 ) -> Router {
-    let mcp = streamable_http_service(
-        SandboxServer::new(sandbox.clone()),
+    let handler = SandboxServer::new(sandbox.clone());
+    let peers = handler.session_peers();
+    let mcp = McpEndpoint::new(
+        handler,
+        peers,
         &McpEndpointOptions::new(
             config.http.allowed_hosts.clone(),
             config.http.allowed_origins.clone(),

@@ -11,6 +11,7 @@ use rmcp::{
     tool, tool_handler, tool_router,
 };
 use switchboard_protocol::{
+    mcp_server::endpoint::SessionPeers,
     mcp_trace,
     sandbox::{
         EXECUTE_CODE_DESCRIPTION, ExecuteRequest, ExecutionResult, INSTALL_PACKAGE_DESCRIPTION,
@@ -28,6 +29,7 @@ pub const INSTRUCTIONS: &str = "Python sandbox: execute_code runs a Python 3 pro
 pub struct SandboxServer {
     sandbox: Sandbox,
     tool_router: ToolRouter<Self>,
+    peers: SessionPeers,
 }
 
 #[tool_router]
@@ -36,7 +38,13 @@ impl SandboxServer {
         Self {
             sandbox,
             tool_router: Self::tool_router() + Self::session_tool_router(),
+            peers: SessionPeers::default(),
         }
+    }
+
+    /// The sessions' peers, which the MCP endpoint looks requests' sessions up in.
+    pub fn session_peers(&self) -> SessionPeers {
+        self.peers.clone()
     }
 
     pub(crate) fn sandbox(&self) -> &Sandbox {
@@ -79,6 +87,12 @@ impl SandboxServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SandboxServer {
+    /// The session's peer, for requests the endpoint answers on its own path
+    /// (`switchboard_protocol::mcp_server::endpoint`).
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        self.peers.register(&context);
+    }
+
     /// Every call runs in an `mcp_tool_call{service, tool, trace_id}` span that continues the
     /// caller's trace (`traceparent` in `params._meta`, else the HTTP request's).
     async fn call_tool(

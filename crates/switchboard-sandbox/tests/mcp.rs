@@ -151,3 +151,42 @@ async fn sessions_over_mcp_belong_to_their_client() {
     let closed = call(&alice, "close_session", json!({"session_id": id})).await;
     assert_eq!(closed.structured_content.unwrap()["closed"], true);
 }
+
+/// The sandbox serves MCP on the endpoint every service shares: a session's requests are
+/// answered as plain JSON on the HTTP request's own task, exactly as rmcp's session loop
+/// answers the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_requests_take_the_shared_endpoints_path() {
+    let sandbox = common::start().await;
+    let session = switchboard_testkit::raw_mcp::RawSession::open(&sandbox.url("/mcp"), None).await;
+    let request = |id: u64, method: &str, params: Value| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let answers = session
+        .assert_one_path(&[
+            request(10, "tools/list", json!({})),
+            request(11, "ping", json!({})),
+            request(12, "tools/call", json!({"name": "nope", "arguments": {}})),
+            request(
+                13,
+                "tools/call",
+                json!({"name": "execute_code", "arguments": {"code": 5}}),
+            ),
+        ])
+        .await;
+    assert_eq!(answers[0]["result"]["tools"].as_array().unwrap().len(), 7);
+    // A program runs on that path too.
+    let (content_type, ran) = session
+        .exchange(
+            &request(
+                14,
+                "tools/call",
+                json!({"name": "execute_code", "arguments": {"code": "print(6*7)"}}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(content_type, "application/json");
+    assert_eq!(
+        ran["result"]["structuredContent"]["stdout"], "42\n",
+        "{ran}"
+    );
+}

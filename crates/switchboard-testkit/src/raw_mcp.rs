@@ -1,6 +1,7 @@
-//! A raw MCP 2025-11-25 client over Streamable HTTP, for tests of MCP tasks: rmcp's client
+//! A raw MCP 2025-11-25 client over Streamable HTTP, for tests of MCP tasks (rmcp's client
 //! models the later tasks extension, not 2025-11-25 tasks, so the tasks tests of the
-//! code-executor and of the gateway speak the wire directly. Panics are the failure reports.
+//! code-executor and of the gateway speak the wire directly) and of the MCP endpoint's two
+//! paths. Panics are the failure reports.
 #![allow(clippy::unwrap_used)]
 
 use std::{
@@ -113,6 +114,60 @@ impl RawSession {
             .into_iter()
             .find(|m| m["id"] == id)
             .unwrap_or_else(|| panic!("no answer to {method} in {body}"))
+    }
+
+    /// The answer to request `message` (its id is the caller's), sent with `headers` added:
+    /// the content type of the HTTP answer and the JSON-RPC message answering it.
+    pub async fn exchange(&self, message: &Value, headers: &[(&str, &str)]) -> (String, Value) {
+        let mut request = self.post(message);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{message}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.text().await.unwrap();
+        let answer = messages(&body)
+            .into_iter()
+            .find(|m| m["id"] == message["id"])
+            .unwrap_or_else(|| panic!("no answer to {message} in {body}"));
+        (content_type, answer)
+    }
+
+    /// Each of `requests` answered by the endpoint's own path (plain JSON) exactly as rmcp's
+    /// session loop answers the same bytes (an SSE stream; an `Mcp-*` header the endpoint
+    /// leaves to rmcp, which rmcp ignores in a session, sends it there). Returns the answers.
+    pub async fn assert_one_path(&self, requests: &[Value]) -> Vec<Value> {
+        // rmcp accepts `notifications/initialized` (202) before the handler has seen it, and
+        // the endpoint's own path serves a session from then on: until then rmcp answers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ping = json!({"jsonrpc": "2.0", "id": "ping", "method": "ping"});
+        while self.exchange(&ping, &[]).await.0 != "application/json" {
+            assert!(
+                Instant::now() < deadline,
+                "the session never reached the endpoint's path"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut answers = Vec::new();
+        for request in requests {
+            let (direct_type, direct) = self.exchange(request, &[]).await;
+            let (rmcp_type, rmcp) = self.exchange(request, &[("mcp-x-to-rmcp", "1")]).await;
+            assert_eq!(
+                direct_type, "application/json",
+                "answered on the endpoint's path: {request}"
+            );
+            assert_eq!(
+                rmcp_type, "text/event-stream",
+                "answered by rmcp: {request}"
+            );
+            assert_eq!(direct, rmcp, "the same answer both ways to {request}");
+            answers.push(direct);
+        }
+        answers
     }
 
     /// The `result` of a request that must succeed.

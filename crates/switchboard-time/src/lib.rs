@@ -15,7 +15,7 @@ pub mod config;
 pub mod server;
 
 use axum::Router;
-use switchboard_protocol::mcp_server::{McpEndpointOptions, streamable_http_service};
+use switchboard_protocol::mcp_server::{McpEndpointOptions, endpoint::McpEndpoint};
 use switchboard_runtime::{Metrics, Service, ServiceApp, service::BoxFuture};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -30,8 +30,10 @@ pub const SERVICE: &str = "time-client";
 pub fn router(config: &Config, shutdown: CancellationToken) -> Router {
     let metrics = Metrics::new(SERVICE);
     let handler = TimeServer::new(config.default_timezone.clone(), &metrics);
-    let mcp = streamable_http_service(
+    let peers = handler.session_peers();
+    let mcp = McpEndpoint::new(
         handler,
+        peers,
         &McpEndpointOptions::new(
             config.http.allowed_hosts.clone(),
             config.http.allowed_origins.clone(),

@@ -17,7 +17,7 @@ use rmcp::{
     tool, tool_handler, tool_router,
 };
 use serde::Deserialize;
-use switchboard_protocol::mcp_trace;
+use switchboard_protocol::{mcp_server::endpoint::SessionPeers, mcp_trace};
 use switchboard_runtime::{Metrics, metrics::latency_histogram};
 
 use crate::clock::{self, Conversion, ZonedTime};
@@ -103,6 +103,7 @@ pub struct TimeServer {
     default_timezone: String,
     metrics: ToolMetrics,
     tool_router: ToolRouter<Self>,
+    peers: SessionPeers,
 }
 
 #[tool_router]
@@ -112,7 +113,13 @@ impl TimeServer {
             default_timezone,
             metrics: ToolMetrics::register(metrics),
             tool_router: Self::tool_router(),
+            peers: SessionPeers::default(),
         }
+    }
+
+    /// The sessions' peers, which the MCP endpoint looks requests' sessions up in.
+    pub fn session_peers(&self) -> SessionPeers {
+        self.peers.clone()
     }
 
     /// Current time in a time zone.
@@ -156,6 +163,12 @@ impl TimeServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for TimeServer {
+    /// The session's peer, for requests the endpoint answers on its own path
+    /// (`switchboard_protocol::mcp_server::endpoint`).
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        self.peers.register(&context);
+    }
+
     /// Every call runs in an `mcp_tool_call{service, tool, trace_id}` span that continues the
     /// caller's trace (`traceparent` in `params._meta`, else the HTTP request's), so the call's
     /// log lines and exported spans carry the caller's trace id.

@@ -32,6 +32,8 @@ pub(crate) const CANCEL: &str = "io.switchboard/tasks/cancel";
 /// Unknown to rmcp: custom requests under their own names.
 pub(crate) const RESULT: &str = "tasks/result";
 pub(crate) const LIST: &str = "tasks/list";
+/// All of them: the endpoint answers them on its own path, like a tool call.
+pub(crate) const METHODS: &[&str] = &[CALL, GET, CANCEL, RESULT, LIST];
 
 impl GatewayServer {
     /// One of the tasks requests, or -32601 (also when no upstream offers tasks: the gateway

@@ -64,10 +64,7 @@ pub struct Caller {
     pub input: Option<super::client_requests::InputSink>,
 }
 
-/// The notifications that travel on the answer of one request answered by the gateway's
-/// endpoint, before the answer.
-#[derive(Clone)]
-pub struct AnswerSink(pub tokio::sync::mpsc::UnboundedSender<ServerNotification>);
+pub use switchboard_protocol::mcp_server::endpoint::AnswerSink;
 
 /// Who hears what an upstream session says of its own accord (log messages, requests).
 #[derive(Clone)]

@@ -157,7 +157,9 @@ impl Upstream {
                     self.resubscribe(&session);
                     let exit = self.watch(&session, &timing, &changed, &shutdown).await;
                     self.session.store(None);
-                    self.isolated.store(false, Ordering::Release);
+                    // `isolated` keeps what the lost session showed until the next one says
+                    // otherwise: read as false meanwhile, a task of a client's own upstream
+                    // session was looked for in the shared owner record and answered unknown.
                     self.metrics.up.set(0);
                     match exit {
                         Exit::Shutdown => {

@@ -6,7 +6,7 @@ use rmcp::model::{
     ServerJsonRpcMessage, ServerResult,
 };
 
-use crate::envelope::Envelope;
+use switchboard_protocol::mcp_server::envelope::Envelope;
 
 /// How the answer to a request is read.
 #[derive(Clone, Copy, PartialEq)]

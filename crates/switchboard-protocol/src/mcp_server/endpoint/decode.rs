@@ -5,7 +5,7 @@ use rmcp::model::{
     CallToolRequest, ClientJsonRpcMessage, ClientRequest, GetMeta, JsonRpcMessage, JsonRpcRequest,
 };
 
-use crate::envelope::Envelope;
+use crate::mcp_server::envelope::Envelope;
 
 /// Parse a client's message as rmcp does, a `tools/call` the quick way.
 ///
@@ -29,11 +29,11 @@ pub fn decode(bytes: &[u8]) -> Result<ClientJsonRpcMessage, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
-/// Requests of a session answered here: those whose handling is the handler's alone (and,
-/// while an upstream offers them, the tasks requests), without a per-request version.
-pub fn answerable(request: &ClientRequest) -> bool {
+/// Requests of a session answered here: those whose handling is the handler's alone (and the
+/// handler's own `custom` methods), without a per-request version.
+pub fn answerable(request: &ClientRequest, custom: &[&str]) -> bool {
     (method_and_name(request).is_some()
-        || matches!(request, ClientRequest::CustomRequest(custom) if is_task_method(&custom.method)))
+        || matches!(request, ClientRequest::CustomRequest(c) if custom.contains(&c.method.as_str())))
         && request.get_meta().protocol_version().is_none()
 }
 
@@ -51,12 +51,6 @@ pub fn method_and_name(request: &ClientRequest) -> Option<(&'static str, Option<
         ClientRequest::PingRequest(_) => ("ping", None),
         _ => return None,
     })
-}
-
-/// The tasks requests (`crate::server::tasks`): the handler's alone, like a tool call.
-fn is_task_method(method: &str) -> bool {
-    use crate::server::tasks::{CALL, CANCEL, GET, LIST, RESULT};
-    [CALL, GET, CANCEL, RESULT, LIST].contains(&method)
 }
 
 #[cfg(test)]
@@ -95,15 +89,15 @@ mod tests {
         use rmcp::model::{CallToolRequest, CallToolRequestParams, InitializeRequest};
         let call =
             ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new("x")));
-        assert!(answerable(&call));
+        assert!(answerable(&call, &[]));
         let mut versioned = call.clone();
         versioned
             .get_meta_mut()
             .set_protocol_version(rmcp::model::ProtocolVersion::V_2026_07_28);
-        assert!(!answerable(&versioned));
+        assert!(!answerable(&versioned, &[]));
         let initialize = ClientRequest::InitializeRequest(InitializeRequest::new(
             rmcp::model::ClientConfig::default(),
         ));
-        assert!(!answerable(&initialize));
+        assert!(!answerable(&initialize, &[]));
     }
 }

@@ -14,15 +14,15 @@
 //! The handler is given one peer for every such request ([`StatelessPeer`]): rmcp's own is a
 //! peer whose `peer_info` says only the protocol version (from the header; default client
 //! capabilities and implementation), and this one says the same. Neither can carry a request
-//! to the client (rmcp refuses server-to-client requests at 2026-07-28; the gateway asks in
+//! to the client (rmcp refuses server-to-client requests at 2026-07-28; a handler asks in
 //! `InputRequiredResult` rounds instead), and what the handler sends on the request's own
-//! stream (progress, log messages) goes through the answer's sink (`crate::upstream::handler::AnswerSink`).
+//! stream (progress, log messages) goes through the answer's sink ([`super::AnswerSink`]).
 
 use std::{borrow::Cow, convert::Infallible};
 
 use http::HeaderMap;
 use rmcp::{
-    Peer, RoleServer,
+    Peer, RoleServer, ServerHandler,
     model::{
         ClientCapabilities, ClientRequest, GetMeta, Implementation, InitializeRequestParams,
         ProtocolVersion,
@@ -33,7 +33,6 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 
 use super::decode::method_and_name;
-use crate::server::GatewayServer;
 
 /// The only version answered here.
 const VERSION: &str = "2026-07-28";
@@ -42,14 +41,14 @@ const BASE64_PREFIX: &str = "=?base64?";
 
 /// The peer every 2026-07-28 request answered here is handled with, and the idle service
 /// that owns it.
-pub(super) struct StatelessPeer {
+pub(super) struct StatelessPeer<S: ServerHandler> {
     peer: Peer<RoleServer>,
     /// Dropping it would close the peer.
-    _service: RunningService<RoleServer, GatewayServer>,
+    _service: RunningService<RoleServer, S>,
 }
 
-impl StatelessPeer {
-    pub(super) fn new(server: GatewayServer, shutdown: &CancellationToken) -> Self {
+impl<S: ServerHandler> StatelessPeer<S> {
+    pub(super) fn new(server: S, shutdown: &CancellationToken) -> Self {
         let info =
             InitializeRequestParams::new(ClientCapabilities::default(), Implementation::default())
                 .with_protocol_version(ProtocolVersion::V_2026_07_28);

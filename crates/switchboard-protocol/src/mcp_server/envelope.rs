@@ -1,16 +1,16 @@
 //! The envelope of a JSON-RPC message: the fields that tell what it is, the rest unparsed.
 //!
 //! rmcp parses a message into untagged unions of every request or result type, which serde
-//! resolves by buffering the message and trying each type in turn. The gateway's hot path
-//! (a `tools/call` and its answer) reads the envelope first and parses the one type it names;
-//! anything else still gets rmcp's parse.
+//! resolves by buffering the message and trying each type in turn. A hot path (a `tools/call`
+//! reaching the MCP endpoint, its answer reaching the gateway from an upstream) reads the
+//! envelope first and parses the one type it names; anything else still gets rmcp's parse.
 
 use rmcp::model::RequestId;
 use serde::{Deserialize, de::IgnoredAny};
 use serde_json::value::RawValue;
 
 #[derive(Deserialize)]
-pub(crate) struct Envelope<'a> {
+pub struct Envelope<'a> {
     #[serde(borrow)]
     pub jsonrpc: &'a str,
     #[serde(default)]
