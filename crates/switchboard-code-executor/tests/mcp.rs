@@ -276,7 +276,7 @@ async fn metrics_count_calls_by_outcome() {
 async fn session_requests_take_the_shared_endpoints_path() {
     let executor = executor_for(&dead_url().await).await;
     let session = switchboard_testkit::raw_mcp::RawSession::open(&executor.mcp_url(), None).await;
-    let request = |id: u64, method: &str, params: Value| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    use switchboard_testkit::raw_mcp::request;
     let answers = session
         .assert_one_path(&[
             request(10, "tools/list", json!({})),

@@ -144,23 +144,12 @@ async fn a_long_task_is_started_polled_and_cancelled() {
     );
     // The sandbox killed the program when the cancelled request went away, long before its
     // 30 s: the run is counted as abandoned.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let metrics = reqwest::get(format!("{}/metrics", sandbox.url()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.contains("outcome=\"abandoned\"") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the sandbox kept the program: {metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    switchboard_testkit::until_contains(
+        &format!("{}/metrics", sandbox.url()),
+        "outcome=\"abandoned\"",
+        PATIENCE,
+    )
+    .await;
     assert!(
         asked.elapsed() < Duration::from_secs(30),
         "the program was killed before its own end"

@@ -268,25 +268,11 @@ subprocess.run([sys.executable, "-c", "import time; time.sleep(120)", "{marker}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let metrics = sandbox
-            .http
-            .get(sandbox.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.contains("outcome=\"abandoned\"") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no abandoned run counted: {metrics}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    switchboard_testkit::until_contains(
+        &sandbox.url("/metrics"),
+        "outcome=\"abandoned\"",
+        std::time::Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(sandbox.run("print('next')").await.stdout, "next\n");
 }

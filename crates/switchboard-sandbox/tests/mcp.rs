@@ -159,7 +159,7 @@ async fn sessions_over_mcp_belong_to_their_client() {
 async fn session_requests_take_the_shared_endpoints_path() {
     let sandbox = common::start().await;
     let session = switchboard_testkit::raw_mcp::RawSession::open(&sandbox.url("/mcp"), None).await;
-    let request = |id: u64, method: &str, params: Value| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    use switchboard_testkit::raw_mcp::request;
     let answers = session
         .assert_one_path(&[
             request(10, "tools/list", json!({})),

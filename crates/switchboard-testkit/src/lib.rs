@@ -21,4 +21,4 @@ pub mod service;
 pub mod tls;
 
 pub use llm::{Recorded, Reply, Rule, Script, ScriptedLlm};
-pub use service::{PATIENCE, Running, Spawn, Until, spawn};
+pub use service::{PATIENCE, Running, Spawn, Until, spawn, until_contains};

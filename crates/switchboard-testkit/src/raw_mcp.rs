@@ -31,6 +31,11 @@ pub fn messages(body: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A JSON-RPC request of `method` with `params`, id `id`.
+pub fn request(id: u64, method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
 /// One initialized MCP session, authenticated with `key` if given.
 pub struct RawSession {
     http: reqwest::Client,

@@ -224,6 +224,26 @@ async fn status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other("no HTTP status line"))
 }
 
+/// `GET url` until its body contains `needle` (a counter in `/metrics`, say), polled until
+/// `patience` runs out; the body that had it.
+pub async fn until_contains(url: &str, needle: &str, patience: Duration) -> String {
+    let deadline = Instant::now() + patience;
+    loop {
+        let body = match reqwest::get(url).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(error) => error.to_string(),
+        };
+        if body.contains(needle) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not show {needle} within {patience:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{

@@ -3,13 +3,12 @@
 //! HTTP request's own task as plain JSON, exactly as rmcp's session loop answers the same bytes.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-use serde_json::{Value, json};
-use switchboard_testkit::{raw_mcp::RawSession, spawn};
+use serde_json::json;
+use switchboard_testkit::{
+    raw_mcp::{RawSession, request},
+    spawn,
+};
 use switchboard_time::{Config, TimeService};
-
-fn request(id: u64, method: &str, params: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-}
 
 #[tokio::test]
 async fn session_requests_are_answered_as_rmcp_answers_them() {
