@@ -27,13 +27,13 @@ use std::{
 
 use axum::{
     body::{Body, Bytes},
-    http::{Method, Request, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{Method, Request, header},
+    response::Response,
 };
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_protocol::mcp_server::endpoint::McpEndpoint;
+use switchboard_protocol::mcp_server::endpoint::{McpEndpoint, read_body};
 use tower::Service;
 
 use crate::{server::CodeExecutorServer, tasks::wire};
@@ -95,15 +95,9 @@ impl TasksFront {
             return self.forward(request).await;
         }
         let (mut parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, self.max_body_bytes).await else {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "Payload Too Large: the request body could not be read within {} bytes",
-                    self.max_body_bytes
-                ),
-            )
-                .into_response();
+        let bytes = match read_body(body, self.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(refused) => return refused,
         };
         let in_session = parts.headers.contains_key("mcp-session-id");
         let envelope = serde_json::from_slice::<Envelope>(&bytes).ok();

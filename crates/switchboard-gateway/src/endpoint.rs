@@ -15,16 +15,12 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    body::Body,
-    extract::Request,
-    response::{IntoResponse, Response},
-};
+use axum::{body::Body, extract::Request, response::Response};
 use futures::future::BoxFuture;
-use http::{Method, StatusCode};
+use http::Method;
 use switchboard_protocol::mcp_server::{
     McpEndpointOptions,
-    endpoint::{McpEndpoint, SessionPeers},
+    endpoint::{McpEndpoint, SessionPeers, read_body},
     sealed::SessionKeys,
 };
 
@@ -76,12 +72,9 @@ impl Endpoint {
     /// A POST that may concern tasks: renamed or its answer completed ([`tasks`]).
     async fn with_tasks(self, request: Request) -> Response {
         let (mut parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, self.max_body_bytes).await else {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload Too Large: the body is over the limit or could not be read",
-            )
-                .into_response();
+        let bytes = match read_body(body, self.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(refused) => return refused,
         };
         let (bytes, patch) = tasks::prepare(&self.gateway, &mut parts.headers, bytes);
         let response = self

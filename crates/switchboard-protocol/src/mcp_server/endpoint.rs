@@ -95,6 +95,20 @@ type Call = Pin<Box<dyn Future<Output = Result<ServerResult, ErrorData>> + Send>
 #[derive(Clone)]
 pub struct AnswerSink(pub mpsc::UnboundedSender<ServerNotification>);
 
+/// The whole body of a request to `/mcp`, within `limit` bytes; else the 413 to answer. For
+/// what reads a POST before rmcp does (this endpoint, and the tasks fronts in front of it).
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "Payload Too Large: the request body is over {limit} bytes or could not be read"
+            ),
+        )
+            .into_response()
+    })
+}
+
 /// The `/mcp` service of `S`: see the module documentation.
 pub struct McpEndpoint<S: ServerHandler + Clone> {
     rmcp: StreamableHttpService<S, SealedSessions>,
@@ -231,12 +245,9 @@ impl<S: ServerHandler + Clone> McpEndpoint<S> {
     /// that gives the new session a sealed id carrying the client's parameters.
     async fn maybe_initialize(&self, request: Request) -> Response {
         let (parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, self.inner.max_body_bytes).await else {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload Too Large: the body is over the limit or could not be read",
-            )
-                .into_response();
+        let bytes = match read_body(body, self.inner.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(refused) => return refused,
         };
         let init = Envelope::parse(&bytes)
             .filter(|envelope| envelope.method == Some("initialize"))
