@@ -110,8 +110,13 @@ pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Re
 }
 
 /// The `/mcp` service of `S`: see the module documentation.
+///
+/// Cloning it is one reference count: axum clones a route's service for every request, once
+/// per middleware above it, and rmcp's service holds its configuration by value (a `Vec` of
+/// allowed hosts among it). Cloned by value, it was 30 % of the time-client's allocations per
+/// `tools/call` (~90 of ~294, counted with a `perf probe` on malloc).
 pub struct McpEndpoint<S: ServerHandler + Clone> {
-    rmcp: StreamableHttpService<S, SealedSessions>,
+    rmcp: Arc<StreamableHttpService<S, SealedSessions>>,
     inner: Arc<Inner<S>>,
 }
 
@@ -175,7 +180,7 @@ impl<S: ServerHandler + Clone> McpEndpoint<S> {
             sessions.clone(),
         );
         Self {
-            rmcp,
+            rmcp: Arc::new(rmcp),
             inner: Arc::new(Inner {
                 server: handler,
                 peers,
