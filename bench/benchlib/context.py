@@ -19,15 +19,18 @@ class Context:
 
     def mcp(self, label, service, tool, arguments, concurrency, sample, expect=None, rate=None, bearer=None,
             protocol=None, shared_session=False):
-        """A tools/call run against `service`'s /mcp, or a not-measured row. `protocol` is the
-        loadgen's --protocol (its default, 2025-11-25 sessions, when None); `shared_session`
-        sends every worker's calls on one client session."""
+        """A tools/call run against `service`'s /mcp (tools/list when `tool` is None), or a
+        not-measured row. `protocol` is the loadgen's --protocol (its default, 2025-11-25
+        sessions, when None); `shared_session` sends every worker's calls on one client session."""
         if self.services.get(service) is None:
             return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(service)}
         for name in sample:
             if self.services.get(name) is None:
                 return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(name)}
-        target = ["--url", mcp_url(service), "--tool", tool, "--arguments", arguments]
+        if tool is None:
+            target = ["--url", mcp_url(service), "--list-tools"]
+        else:
+            target = ["--url", mcp_url(service), "--tool", tool, "--arguments", arguments]
         if bearer:
             target += ["--bearer", bearer]
         if protocol:

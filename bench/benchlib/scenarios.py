@@ -45,7 +45,30 @@ def fastmcp(ctx: Context) -> dict:
             added = _diff(load.p50(via), load.p50(direct))
             ctx.add(2, "gateway added p50 in front of FastMCP, c=1", added, "µs", "difference (same run)",
                     not_measured=_why(direct, via))
+    _every_service_lists(ctx, section)
     return section
+
+
+# The MCP services of ours, each with the tool list it answers (what --expect looks for).
+LISTING = [("time-client", "get_current_time"), ("sandbox", "execute_code"),
+           ("code-executor", "execute_code"), ("mcp-server", "get_current_time")]
+
+
+def _every_service_lists(ctx: Context, section: dict) -> None:
+    """Every MCP service of ours against FastMCP on the same request: `tools/list` on one client
+    session shared by 32 workers. The sandbox's and code-executor's tools run Python, so a
+    tools/call would measure the interpreter; tools/list measures the serving path itself."""
+    baseline = ctx.mcp("FastMCP tools/list, one session shared by 32 workers", "fastmcp", None, None, 32,
+                       ["fastmcp"], expect="get_current_time", shared_session=True)
+    section["runs"].append(baseline)
+    for service, expect in LISTING:
+        sample = [service] + (["sandbox"] if service == "code-executor" else [])
+        ours = ctx.mcp(f"{service} tools/list, one session shared by 32 workers", service, None, None, 32,
+                       sample, expect=expect, shared_session=True)
+        section["runs"].append(ours)
+        ratio = _ratio(load.rps(ours), load.rps(baseline))
+        ctx.add(2, f"{service} ÷ FastMCP tools/list req/s, one shared session, c=32", ratio, "×", "ratio",
+                ">= 20×", None if ratio is None else ratio >= 20, _why(ours, baseline), digits=1)
 
 
 # Paced rate for latency with a warm pool: well below what the sandbox refills on 2 cores.

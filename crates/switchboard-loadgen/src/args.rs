@@ -119,8 +119,12 @@ pub struct McpArgs {
     #[arg(long, value_name = "URL")]
     pub url: String,
     /// The tool to call.
-    #[arg(long, value_name = "NAME")]
-    pub tool: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "list_tools")]
+    pub tool: Option<String>,
+    /// Send `tools/list` instead of calling a tool: the MCP serving path of a service whose
+    /// tools do real work (the sandbox's run Python), measured without that work.
+    #[arg(long, conflicts_with = "tool")]
+    pub list_tools: bool,
     /// The tool's arguments as a JSON object.
     #[arg(long, default_value = "{}", value_name = "JSON")]
     pub arguments: String,
@@ -150,10 +154,13 @@ impl McpArgs {
         } else {
             ""
         };
+        let request = match &self.tool {
+            Some(tool) => format!("tools/call {tool}"),
+            None => "tools/list".to_owned(),
+        };
         format!(
-            "{} tools/call {} (protocol {}{sessions})",
+            "{} {request} (protocol {}{sessions})",
             self.url,
-            self.tool,
             self.protocol.as_str()
         )
     }

@@ -54,6 +54,52 @@ async fn mcp_mode_makes_exactly_the_requested_calls() {
     );
 }
 
+/// `--list-tools` sends `tools/list` on one session shared by the workers: the answers carry
+/// the server's tools, and the report names the request.
+#[tokio::test(flavor = "multi_thread")]
+async fn list_tools_mode_lists_on_a_shared_session() {
+    let server = time_client().await;
+    let (output, report) = loadgen(&[
+        "mcp",
+        "--url",
+        &server.mcp_url(),
+        "--list-tools",
+        "--shared-session",
+        "-c",
+        "4",
+        "--requests",
+        "50",
+        "--warmup",
+        "0",
+        "--expect",
+        "convert_time",
+    ])
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["requests"], 50);
+    assert_eq!(report["errors"], 0);
+    let target = report["target"].as_str().unwrap();
+    assert!(target.contains("tools/list"), "{target}");
+
+    // A tool and --list-tools together is a usage error, not a silent choice.
+    let both = Command::new(BIN)
+        .args([
+            "mcp",
+            "--url",
+            &server.mcp_url(),
+            "--tool",
+            "x",
+            "--list-tools",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+}
+
 /// Answers that lack the expected text and tool errors count as errors, the first one is
 /// quoted, and the exit status says the run failed.
 #[tokio::test(flavor = "multi_thread")]

@@ -1,4 +1,4 @@
-//! MCP `tools/call` over Streamable HTTP: one rmcp client session per worker, or one session
+//! MCP `tools/call` (or `tools/list`) over Streamable HTTP: one rmcp client session per worker, or one session
 //! shared by every worker (`--shared-session`); protocol 2025-11-25 (a session opened with
 //! `initialize`) or 2026-07-28 (`server/discover`, then stateless requests).
 
@@ -21,7 +21,8 @@ pub struct McpCall {
     /// `Arc` so that workers can share one session; the session closes when the last worker
     /// drops its handle.
     client: Arc<McpClient>,
-    params: CallToolRequestParams,
+    /// `None`: `tools/list`.
+    params: Option<CallToolRequestParams>,
     expect: Option<String>,
 }
 
@@ -34,7 +35,10 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCa
             args.arguments
         ))
     })?;
-    let params = CallToolRequestParams::new(args.tool.clone()).with_arguments(arguments);
+    let params = args
+        .tool
+        .clone()
+        .map(|tool| CallToolRequestParams::new(tool).with_arguments(arguments));
     // rmcp's transport keeps at most this many POSTs in flight per session and queues the
     // rest: a shared session must allow every worker's request at once, or the run would
     // measure the queue instead of the server.
@@ -109,9 +113,21 @@ fn bearer_client(token: &str, options: &ConnectOptions) -> Result<reqwest::Clien
 
 impl Operation for McpCall {
     async fn call(&mut self) -> Result<(), String> {
+        let Some(params) = &self.params else {
+            let list = self
+                .client
+                .list_tools(None)
+                .await
+                .map_err(|e| format!("tools/list failed: {e}"))?;
+            if self.expect.is_some() {
+                let answer = serde_json::to_string(&list).unwrap_or_default();
+                check_expected(self.expect.as_deref(), &answer)?;
+            }
+            return Ok(());
+        };
         let result = self
             .client
-            .call_tool(self.params.clone())
+            .call_tool(params.clone())
             .await
             .map_err(|e| format!("tools/call failed: {e}"))?;
         if result.is_error == Some(true) || self.expect.is_some() {
