@@ -1,6 +1,7 @@
-//! MCP `tools/call` (or `tools/list`) over Streamable HTTP: one rmcp client session per worker, or one session
-//! shared by every worker (`--shared-session`); protocol 2025-11-25 (a session opened with
-//! `initialize`) or 2026-07-28 (`server/discover`, then stateless requests).
+//! MCP `tools/call` (or `tools/list`) over Streamable HTTP: one rmcp client session per
+//! worker, or one session shared by every worker (`--shared-session`); protocol 2025-11-25 (a
+//! session opened with `initialize`) or 2026-07-28 (`server/discover`, then stateless
+//! requests).
 
 use std::sync::Arc;
 
