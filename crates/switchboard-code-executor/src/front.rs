@@ -22,6 +22,7 @@
 
 use std::{
     convert::Infallible,
+    sync::LazyLock,
     task::{Context, Poll},
 };
 
@@ -171,54 +172,53 @@ fn rename(bytes: Bytes, method: &str) -> Bytes {
     serde_json::to_vec(&message).map_or(bytes, Bytes::from)
 }
 
-/// Add what rmcp cannot say to the response `message`, if it answers `id`.
-fn patch_message(message: &mut Value, id: &Value, patch: Patch) -> bool {
+/// Add the tasks capability to the response `message`, if it answers `id`'s `initialize`.
+fn patch_initialize(message: &mut Value, id: &Value) -> bool {
     if message.get("id") != Some(id) {
         return false;
     }
     let Some(result) = message.get_mut("result") else {
         return false;
     };
-    match patch {
-        Patch::Initialize => {
-            // A session on 2026-07-28 or later has rmcp's own tasks extension instead.
-            let version = result.get("protocolVersion").and_then(Value::as_str);
-            if version.is_none_or(|v| v >= "2026-07-28") {
-                return false;
-            }
-            let Some(capabilities) = result
-                .get_mut("capabilities")
-                .and_then(Value::as_object_mut)
-            else {
-                return false;
-            };
-            capabilities.insert(
-                "tasks".into(),
-                json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}),
-            );
-        }
-        Patch::ToolList => {
-            let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) else {
-                return false;
-            };
-            for tool in tools.iter_mut() {
-                let named = tool.get("name").and_then(Value::as_str);
-                if named.is_some_and(|n| TASK_TOOLS.contains(&n)) {
-                    tool["execution"] = json!({"taskSupport": "optional"});
-                }
-            }
-        }
+    // A session on 2026-07-28 or later has rmcp's own tasks extension instead.
+    let version = result.get("protocolVersion").and_then(Value::as_str);
+    if version.is_none_or(|v| v >= "2026-07-28") {
+        return false;
     }
+    let Some(capabilities) = result
+        .get_mut("capabilities")
+        .and_then(Value::as_object_mut)
+    else {
+        return false;
+    };
+    capabilities.insert(
+        "tasks".into(),
+        json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}),
+    );
     true
 }
 
+/// The `execution` of the tools that may run as tasks.
+static OPTIONAL: LazyLock<Value> = LazyLock::new(|| json!({"taskSupport": "optional"}));
+
 /// The response with its answer to `id` rewritten: an SSE stream event by event until that
-/// one, then as it comes; a JSON body whole.
+/// one, then as it comes; a JSON body whole. A tool list is spliced, not parsed and written
+/// again (see `switchboard_protocol::mcp_server::rewrite`).
 async fn rewrite(response: Response, id: Value, patch: Patch) -> Response {
-    switchboard_protocol::mcp_server::rewrite::answer(response, move |message| {
-        patch_message(message, &id, patch)
-    })
-    .await
+    use switchboard_protocol::mcp_server::rewrite;
+    match patch {
+        Patch::Initialize => {
+            rewrite::answer(response, move |message| patch_initialize(message, &id)).await
+        }
+        Patch::ToolList => {
+            rewrite::answer_bytes(response, move |message| {
+                rewrite::tool_executions(message, &id, |name| {
+                    TASK_TOOLS.contains(&name).then_some(&*OPTIONAL)
+                })
+            })
+            .await
+        }
+    }
 }
 
 #[cfg(test)]
@@ -270,13 +270,9 @@ mod tests {
         let mut modern = json!({"jsonrpc": "2.0", "id": "a", "result": {
             "protocolVersion": "2026-07-28", "capabilities": {},
         }});
-        assert!(!patch_message(&mut modern, &json!("a"), Patch::Initialize));
-        assert!(!patch_message(
-            &mut message.clone(),
-            &json!("b"),
-            Patch::Initialize
-        ));
-        assert!(patch_message(&mut message, &json!("a"), Patch::Initialize));
+        assert!(!patch_initialize(&mut modern, &json!("a")));
+        assert!(!patch_initialize(&mut message.clone(), &json!("b")));
+        assert!(patch_initialize(&mut message, &json!("a")));
         assert_eq!(
             message["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"],
             json!({})

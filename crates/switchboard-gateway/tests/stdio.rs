@@ -5,24 +5,11 @@
 
 mod common;
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
 use switchboard_gateway::config::StdioCommand;
-
-fn fixture(path: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target.join("gateway-fixtures").join(path);
-    assert!(
-        path.exists(),
-        "{} is not installed; run `{INSTALL}` (scripts/test runs it)",
-        path.display()
-    );
-    path
-}
 
 fn mcp_server_time() -> StdioCommand {
     let program = fixture("py-stdio/bin/mcp-server-time");

@@ -139,46 +139,47 @@ fn rename(bytes: &[u8], method: &str) -> Option<Bytes> {
 }
 
 impl Patch {
-    /// Complete the answer to `message`, if it is the one; whether it was.
-    fn complete(&self, message: &mut Value) -> bool {
-        if message.get("id") != Some(&self.id) {
+    /// Complete the `initialize` answer `message`, if it is the one; whether it was.
+    fn complete(id: &Value, capability: &Value, message: &mut Value) -> bool {
+        if message.get("id") != Some(id) {
             return false;
         }
         let Some(result) = message.get_mut("result") else {
             return false;
         };
-        match &self.kind {
-            Kind::Initialize(capability) => {
-                // A 2026-07-28 session has rmcp's tasks extension instead.
-                let version = result.get("protocolVersion").and_then(Value::as_str);
-                if version.is_none_or(|v| v >= "2026-07-28") {
-                    return false;
-                }
-                if let Some(capabilities) = result["capabilities"].as_object_mut() {
-                    capabilities.insert("tasks".into(), capability.clone());
-                }
-            }
-            Kind::ToolList(catalog) => {
-                for tool in result["tools"].as_array_mut().into_iter().flatten() {
-                    let route = tool["name"]
-                        .as_str()
-                        .and_then(|name| catalog.tool_routes.get(name));
-                    if let Some(execution) = route.and_then(|r| r.execution.clone()) {
-                        tool["execution"] = execution;
-                    }
-                }
-            }
+        // A 2026-07-28 session has rmcp's tasks extension instead.
+        let version = result.get("protocolVersion").and_then(Value::as_str);
+        if version.is_none_or(|v| v >= "2026-07-28") {
+            return false;
+        }
+        if let Some(capabilities) = result["capabilities"].as_object_mut() {
+            capabilities.insert("tasks".into(), capability.clone());
         }
         true
     }
 
     /// `response` with the answer completed: a JSON body whole, an SSE stream event by event
-    /// until the answer, then as it comes.
+    /// until the answer, then as it comes. A tool list is spliced, not parsed and written again
+    /// (see `switchboard_protocol::mcp_server::rewrite`).
     pub(super) async fn apply(self, response: Response) -> Response {
-        switchboard_protocol::mcp_server::rewrite::answer(response, move |message| {
-            self.complete(message)
-        })
-        .await
+        use switchboard_protocol::mcp_server::rewrite;
+        let Patch { id, kind } = self;
+        match kind {
+            Kind::Initialize(capability) => {
+                rewrite::answer(response, move |message| {
+                    Self::complete(&id, &capability, message)
+                })
+                .await
+            }
+            Kind::ToolList(catalog) => {
+                rewrite::answer_bytes(response, move |message| {
+                    rewrite::tool_executions(message, &id, |name| {
+                        catalog.tool_routes.get(name)?.execution.as_ref()
+                    })
+                })
+                .await
+            }
+        }
     }
 }
 
@@ -230,10 +231,11 @@ mod tests {
         let patch = initialize(json!("a"));
         let mut modern =
             json!({"id": "a", "result": {"protocolVersion": "2026-07-28", "capabilities": {}}});
-        assert!(!patch.complete(&mut modern));
+        let capability = json!({"list": {}});
+        assert!(!Patch::complete(&patch.id, &capability, &mut modern));
         let mut other =
             json!({"id": "b", "result": {"protocolVersion": "2025-11-25", "capabilities": {}}});
-        assert!(!patch.complete(&mut other));
+        assert!(!Patch::complete(&patch.id, &capability, &mut other));
         let renamed = rename(
             br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t"}}"#,
             GET,

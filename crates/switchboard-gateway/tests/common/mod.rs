@@ -140,6 +140,18 @@ pub fn installed() -> PathBuf {
         .join("gateway-fixtures")
 }
 
+/// `path` under `installed()`, which must exist: a test that starts a missing program would
+/// only time out waiting for its tools.
+pub fn fixture(path: &str) -> PathBuf {
+    let path = installed().join(path);
+    assert!(
+        path.exists(),
+        "{} is not installed; run `{INSTALL}` (scripts/test runs it)",
+        path.display()
+    );
+    path
+}
+
 /// The TypeScript SDK's `node_modules`.
 pub fn node_modules() -> PathBuf {
     installed().join("ts-upstream/node_modules")
@@ -147,8 +159,8 @@ pub fn node_modules() -> PathBuf {
 
 /// The reference "everything" server as a stdio upstream.
 pub fn everything_stdio() -> UpstreamConfig {
-    let everything = installed()
-        .join("stdio-servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let everything =
+        fixture("stdio-servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     let command = switchboard_gateway::config::StdioCommand::new(
         "node",
         [everything.to_string_lossy().into_owned(), "stdio".into()],
