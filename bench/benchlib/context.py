@@ -18,10 +18,11 @@ class Context:
         self.shared: dict = {}
 
     def mcp(self, label, service, tool, arguments, concurrency, sample, expect=None, rate=None, bearer=None,
-            protocol=None, shared_session=False):
+            protocol=None, shared_session=False, raw=False):
         """A tools/call run against `service`'s /mcp (tools/list when `tool` is None), or a
         not-measured row. `protocol` is the loadgen's --protocol (its default, 2025-11-25
-        sessions, when None); `shared_session` sends every worker's calls on one client session."""
+        sessions, when None); `shared_session` sends every worker's calls on one client session;
+        `raw` sends raw JSON-RPC and reads only the answers' envelopes (loadgen --raw)."""
         if self.services.get(service) is None:
             return {"label": label, "concurrency": concurrency, "not_measured": self.services.reason(service)}
         for name in sample:
@@ -37,6 +38,8 @@ class Context:
             target += ["--protocol", protocol]
         if shared_session:
             target.append("--shared-session")
+        if raw:
+            target.append("--raw")
         return load.run(self.settings, label, "mcp", target, concurrency, self.services.pids(*sample),
                         self.memory, expect, rate)
 

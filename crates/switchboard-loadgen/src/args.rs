@@ -142,6 +142,12 @@ pub struct McpArgs {
     /// (what the gateway does towards an upstream).
     #[arg(long)]
     pub shared_session: bool,
+    /// Send each request as raw JSON-RPC and read only its envelope (a result for that id, a
+    /// tool's `isError`, `--expect`) instead of decoding the answer with rmcp's client: what
+    /// the server spends, with less of the shared cores spent by the load generator. Protocol
+    /// 2025-11-25 only (the session is opened with `initialize`).
+    #[arg(long)]
+    pub raw: bool,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -154,12 +160,13 @@ impl McpArgs {
         } else {
             ""
         };
+        let raw = if self.raw { ", raw JSON-RPC" } else { "" };
         let request = match &self.tool {
             Some(tool) => format!("tools/call {tool}"),
             None => "tools/list".to_owned(),
         };
         format!(
-            "{} {request} (protocol {}{sessions})",
+            "{} {request} (protocol {}{sessions}{raw})",
             self.url,
             self.protocol.as_str()
         )

@@ -15,6 +15,9 @@ pub enum Error {
         #[source]
         source: switchboard_protocol::mcp_client::ConnectError,
     },
+    /// A `--raw` session could not be opened (the message says which step failed).
+    #[error("opening MCP session {worker} failed: {message}")]
+    RawConnect { worker: usize, message: String },
     /// The HTTP client could not be built.
     #[error("building the HTTP client failed: {0}")]
     HttpClient(#[from] reqwest::Error),

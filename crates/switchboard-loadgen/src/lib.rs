@@ -47,8 +47,14 @@ pub async fn run(cli: Cli) -> Result<Option<Report>, Error> {
     match cli.mode {
         Mode::Mcp(args) => {
             let plan = args.load.plan()?;
-            let ops = operation::mcp::connect_all(&args, plan.concurrency).await?;
-            Ok(Some(driver::drive(&plan, ops, "mcp", args.target()).await))
+            let report = if args.raw {
+                let ops = operation::raw_mcp::connect_all(&args, plan.concurrency).await?;
+                driver::drive(&plan, ops, "mcp", args.target()).await
+            } else {
+                let ops = operation::mcp::connect_all(&args, plan.concurrency).await?;
+                driver::drive(&plan, ops, "mcp", args.target()).await
+            };
+            Ok(Some(report))
         }
         Mode::Http(args) => {
             let plan = args.load.plan()?;

@@ -100,6 +100,91 @@ async fn list_tools_mode_lists_on_a_shared_session() {
     assert_eq!(both.status.code(), Some(2));
 }
 
+/// `--raw` opens the session itself and reads only the answers' envelopes: lists and calls
+/// succeed on a shared session and on one session per worker, a tool error is still an
+/// error, and the stateless revision (no `initialize`) is refused up front.
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_mode_lists_and_calls_and_still_sees_tool_errors() {
+    let server = time_client().await;
+    let url = server.mcp_url();
+    let run = |extra: &'static [&'static str]| {
+        let mut args = vec!["mcp", "--url", &url, "--raw", "-c", "4", "--requests", "40"];
+        args.extend(["--warmup", "0"]);
+        args.extend(extra);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            loadgen(&args).await
+        }
+    };
+    let (output, report) = run(&[
+        "--list-tools",
+        "--shared-session",
+        "--expect",
+        "convert_time",
+    ])
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        (report["requests"].as_u64(), report["errors"].as_u64()),
+        (Some(40), Some(0))
+    );
+    assert!(
+        report["target"].as_str().unwrap().contains("raw JSON-RPC"),
+        "{report}"
+    );
+
+    let (output, report) = run(&[
+        "--tool",
+        "get_current_time",
+        "--arguments",
+        r#"{"timezone":"UTC"}"#,
+        "--expect",
+        "UTC",
+    ])
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        (report["requests"].as_u64(), report["errors"].as_u64()),
+        (Some(40), Some(0))
+    );
+
+    let (output, report) = run(&[
+        "--tool",
+        "get_current_time",
+        "--arguments",
+        r#"{"timezone":"Mars/Olympus"}"#,
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let first = report["first_error"].as_str().unwrap();
+    assert!(first.starts_with("tool error:"), "{first}");
+
+    let stateless = Command::new(BIN)
+        .args([
+            "mcp",
+            "--url",
+            &url,
+            "--raw",
+            "--list-tools",
+            "--protocol",
+            "2026-07-28",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stateless.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&stateless.stderr);
+    assert!(stderr.contains("2025-11-25 only"), "{stderr}");
+}
+
 /// Answers that lack the expected text and tool errors count as errors, the first one is
 /// quoted, and the exit status says the run failed.
 #[tokio::test(flavor = "multi_thread")]

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod mcp;
 pub mod process;
+pub mod raw_mcp;
 
 use std::future::Future;
 
