@@ -17,7 +17,7 @@ use switchboard_loadgen::{
 /// thread's arena lock: `perf` showed ~20 % of the load generator's time in that lock's futex
 /// waits and wake-ups, and ~20 % more in `malloc`/`free`, during a `tools/list` run against the
 /// time-client (c=32, one shared session). mimalloc frees to the owning thread's page without a
-/// lock. Only this binary uses it; the services keep the system allocator.
+/// lock. The `switchboard` binary uses it too, for the same reason.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
