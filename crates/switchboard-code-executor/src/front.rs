@@ -1,11 +1,9 @@
 //! The HTTP front of `/mcp`: MCP 2025-11-25 tasks on rmcp (behind it, the endpoint every
 //! service serves: `switchboard_protocol::mcp_server::endpoint`).
 //!
-//! rmcp 3.11 models the later tasks *extension* (SEP-2663: `tasks/get` with the result
-//! inlined, `tasks/update`, neither `tasks/result` nor `tasks/list`), not the 2025-11-25 tasks
-//! utility: its types have no `capabilities.tasks`, no `execution.taskSupport` on a tool and
-//! no `task` param on `tools/call`, and it parses `tasks/get` and `tasks/cancel` as the
-//! extension's. So, before rmcp reads a POST of a session:
+//! rmcp 3.11 models the later tasks extension, not the 2025-11-25 tasks utility
+//! (`switchboard_protocol::mcp_server::tasks_2025` says what is missing and holds what this
+//! front shares with the gateway's). So, before rmcp reads a POST of a session:
 //!
 //! - a `tools/call` whose params hold a `task` object, `tasks/get` and `tasks/cancel` are
 //!   renamed ([`wire::CALL_METHOD`], [`wire::GET_METHOD`], [`wire::CANCEL_METHOD`]; same id,
@@ -27,14 +25,16 @@ use std::{
 };
 
 use axum::{
-    body::{Body, Bytes},
-    http::{Method, Request, header},
+    body::Body,
+    http::{Request, header},
     response::Response,
 };
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_protocol::mcp_server::endpoint::{McpEndpoint, read_body};
+use switchboard_protocol::mcp_server::{
+    endpoint::{McpEndpoint, read_body},
+    tasks_2025::{self, Probe},
+};
 use tower::Service;
 
 use crate::{server::CodeExecutorServer, tasks::wire};
@@ -52,23 +52,6 @@ pub struct TasksFront {
     /// Tasks can be kept (see `Tasks::offered`): else the capability and `taskSupport` are not
     /// declared, and clients call the tools plainly.
     offered: bool,
-}
-
-/// What the front reads of a POSTed JSON-RPC message.
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    method: Option<String>,
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(default)]
-    params: Option<EnvelopeParams>,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeParams {
-    #[serde(default)]
-    task: Option<Value>,
 }
 
 /// Which answer to rewrite.
@@ -92,7 +75,7 @@ impl TasksFront {
     }
 
     async fn handle(mut self, request: Request<Body>) -> Response {
-        if request.method() != Method::POST || names_extension_protocol(&request) {
+        if !tasks_2025::applies(request.method(), request.headers()) {
             return self.forward(request).await;
         }
         let (mut parts, body) = request.into_parts();
@@ -101,31 +84,15 @@ impl TasksFront {
             Err(refused) => return refused,
         };
         let in_session = parts.headers.contains_key("mcp-session-id");
-        let envelope = serde_json::from_slice::<Envelope>(&bytes).ok();
-        let (method, id) = envelope
-            .as_ref()
-            .map_or((None, None), |e| (e.method.as_deref(), e.id.clone()));
-        let has_task = envelope
-            .as_ref()
-            .and_then(|e| e.params.as_ref()?.task.as_ref())
-            .is_some_and(Value::is_object);
-        let renamed = match method {
-            Some("tasks/get") if in_session => Some(wire::GET_METHOD),
-            Some("tasks/cancel") if in_session => Some(wire::CANCEL_METHOD),
-            Some("tools/call") if in_session && has_task => Some(wire::CALL_METHOD),
-            _ => None,
+        let (renamed, patch) = match Probe::read(&bytes) {
+            Some(probe) => plan(&probe, in_session, self.offered),
+            None => (None, None),
         };
-        let patch = match method {
-            _ if !self.offered => None,
-            Some("initialize") => id.map(|id| (id, Patch::Initialize)),
-            Some("tools/list") if in_session => id.map(|id| (id, Patch::ToolList)),
-            _ => None,
-        };
-        let body = match renamed {
-            Some(method) => {
+        let body = match renamed.and_then(|method| tasks_2025::rename(&bytes, method)) {
+            Some(renamed) => {
                 // The length changed; the body is whole, so none is needed.
                 parts.headers.remove(header::CONTENT_LENGTH);
-                rename(bytes, method)
+                renamed
             }
             None => bytes,
         };
@@ -137,6 +104,30 @@ impl TasksFront {
             None => response,
         }
     }
+}
+
+/// The method to rename the message to, and the answer to rewrite, if any (`offered`: see
+/// [`TasksFront::offered`]).
+fn plan(
+    probe: &Probe,
+    in_session: bool,
+    offered: bool,
+) -> (Option<&'static str>, Option<(Value, Patch)>) {
+    let method = probe.method.as_deref();
+    let renamed = match method {
+        Some("tasks/get") if in_session => Some(wire::GET_METHOD),
+        Some("tasks/cancel") if in_session => Some(wire::CANCEL_METHOD),
+        Some("tools/call") if in_session && probe.has_task() => Some(wire::CALL_METHOD),
+        _ => None,
+    };
+    let id = probe.id.clone();
+    let patch = match method {
+        _ if !offered => None,
+        Some("initialize") => id.map(|id| (id, Patch::Initialize)),
+        Some("tools/list") if in_session => id.map(|id| (id, Patch::ToolList)),
+        _ => None,
+    };
+    (renamed, patch)
 }
 
 impl Service<Request<Body>> for TasksFront {
@@ -154,67 +145,19 @@ impl Service<Request<Body>> for TasksFront {
     }
 }
 
-/// Whether the request names a protocol version with the tasks extension (2026-07-28+).
-fn names_extension_protocol(request: &Request<Body>) -> bool {
-    request
-        .headers()
-        .get("mcp-protocol-version")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v >= "2026-07-28")
-}
-
-/// The same message with another method (the original when it does not parse).
-fn rename(bytes: Bytes, method: &str) -> Bytes {
-    let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
-        return bytes;
-    };
-    message["method"] = Value::String(method.to_owned());
-    serde_json::to_vec(&message).map_or(bytes, Bytes::from)
-}
-
-/// Add the tasks capability to the response `message`, if it answers `id`'s `initialize`.
-fn patch_initialize(message: &mut Value, id: &Value) -> bool {
-    if message.get("id") != Some(id) {
-        return false;
-    }
-    let Some(result) = message.get_mut("result") else {
-        return false;
-    };
-    // A session on 2026-07-28 or later has rmcp's own tasks extension instead.
-    let version = result.get("protocolVersion").and_then(Value::as_str);
-    if version.is_none_or(|v| v >= "2026-07-28") {
-        return false;
-    }
-    let Some(capabilities) = result
-        .get_mut("capabilities")
-        .and_then(Value::as_object_mut)
-    else {
-        return false;
-    };
-    capabilities.insert(
-        "tasks".into(),
-        json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}),
-    );
-    true
-}
-
 /// The `execution` of the tools that may run as tasks.
 static OPTIONAL: LazyLock<Value> = LazyLock::new(|| json!({"taskSupport": "optional"}));
 
-/// The response with its answer to `id` rewritten: an SSE stream event by event until that
-/// one, then as it comes; a JSON body whole. A tool list is spliced, not parsed and written
-/// again (see `switchboard_protocol::mcp_server::rewrite`).
+/// The response with its answer to `id` completed (`tasks_2025`).
 async fn rewrite(response: Response, id: Value, patch: Patch) -> Response {
-    use switchboard_protocol::mcp_server::rewrite;
     match patch {
         Patch::Initialize => {
-            rewrite::answer(response, move |message| patch_initialize(message, &id)).await
+            let capability = json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}});
+            tasks_2025::complete_initialize(response, id, capability).await
         }
         Patch::ToolList => {
-            rewrite::answer_bytes(response, move |message| {
-                rewrite::tool_executions(message, &id, |name| {
-                    TASK_TOOLS.contains(&name).then_some(&*OPTIONAL)
-                })
+            tasks_2025::complete_tool_list(response, id, (), |(), name| {
+                TASK_TOOLS.contains(&name).then_some(&*OPTIONAL)
             })
             .await
         }
@@ -223,6 +166,8 @@ async fn rewrite(response: Response, id: Value, patch: Patch) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Bytes;
+
     use super::*;
 
     #[tokio::test]
@@ -262,29 +207,46 @@ mod tests {
         assert_eq!(format!("{}\n\n", events[2]), after);
     }
 
+    fn planned(
+        message: &str,
+        in_session: bool,
+        offered: bool,
+    ) -> (Option<&'static str>, Option<Patch>) {
+        let probe = Probe::read(message.as_bytes()).expect("a message");
+        let (renamed, patch) = plan(&probe, in_session, offered);
+        (renamed, patch.map(|(_, patch)| patch))
+    }
+
     #[test]
-    fn initialize_gains_the_tasks_capability() {
-        let mut message = json!({"jsonrpc": "2.0", "id": "a", "result": {
-            "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
-        }});
-        let mut modern = json!({"jsonrpc": "2.0", "id": "a", "result": {
-            "protocolVersion": "2026-07-28", "capabilities": {},
-        }});
-        assert!(!patch_initialize(&mut modern, &json!("a")));
-        assert!(!patch_initialize(&mut message.clone(), &json!("b")));
-        assert!(patch_initialize(&mut message, &json!("a")));
-        assert_eq!(
-            message["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"],
-            json!({})
-        );
-        let renamed = rename(
-            Bytes::from_static(
-                br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t"}}"#,
-            ),
-            wire::GET_METHOD,
-        );
-        let renamed: Value = serde_json::from_slice(&renamed).expect("json");
-        assert_eq!(renamed["method"], wire::GET_METHOD);
-        assert_eq!(renamed["params"]["taskId"], "t");
+    fn task_requests_of_a_session_are_renamed_and_two_answers_completed() {
+        let with_task = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_code","task":{}}}"#;
+        let plain =
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_code"}}"#;
+        let get = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t"}}"#;
+        let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+        assert!(matches!(
+            planned(with_task, true, true),
+            (Some(wire::CALL_METHOD), None)
+        ));
+        assert!(matches!(planned(plain, true, true), (None, None)));
+        assert!(matches!(
+            planned(get, true, true),
+            (Some(wire::GET_METHOD), None)
+        ));
+        // Outside a session nothing is renamed; a list is completed only in one.
+        assert!(matches!(planned(get, false, true), (None, None)));
+        assert!(matches!(
+            planned(list, true, true),
+            (None, Some(Patch::ToolList))
+        ));
+        assert!(matches!(planned(list, false, true), (None, None)));
+        assert!(matches!(
+            planned(initialize, false, true),
+            (None, Some(Patch::Initialize))
+        ));
+        // Tasks not offered: nothing is declared.
+        assert!(matches!(planned(initialize, false, false), (None, None)));
+        assert!(matches!(planned(list, true, false), (None, None)));
     }
 }

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod envelope;
 pub mod rewrite;
 pub mod sealed;
+pub mod tasks_2025;
 use tokio_util::sync::CancellationToken;
 
 /// What an MCP endpoint accepts. Built from the service's HTTP settings.

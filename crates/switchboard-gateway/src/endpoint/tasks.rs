@@ -1,6 +1,8 @@
 //! MCP 2025-11-25 tasks at the endpoint, where rmcp 3.11 (which models the later tasks
-//! extension) cannot carry them: while an upstream offers tasks, each POST of a session on a
-//! 2025-era protocol is looked at before rmcp or the direct path reads it.
+//! extension) cannot carry them (`switchboard_protocol::mcp_server::tasks_2025` says what is
+//! missing and holds what this front shares with the code-executor's): while an upstream offers
+//! tasks, each POST of a session on a 2025-era protocol is looked at before rmcp or the direct
+//! path reads it.
 //!
 //! - A `tools/call` with a `task` object, of a tool that may run as a task, and `tasks/get`
 //!   and `tasks/cancel` are renamed to the custom methods of `crate::server::tasks` (same id,
@@ -13,12 +15,12 @@
 //! Requests that name protocol 2026-07-28 or later, and everything while no upstream offers
 //! tasks, pass untouched and cost nothing more.
 
-use std::{borrow::Cow, sync::Arc};
+use std::sync::Arc;
 
 use axum::{body::Bytes, response::Response};
 use http::{HeaderMap, HeaderValue, Method, header};
-use serde::Deserialize;
-use serde_json::{Value, value::RawValue};
+use serde_json::Value;
+use switchboard_protocol::mcp_server::tasks_2025::{self, Probe};
 
 use crate::{
     catalog::Catalog,
@@ -29,31 +31,7 @@ use crate::{
 
 /// Whether `request` may concern tasks (see the module documentation).
 pub(super) fn applies(gateway: &Gateway, method: &Method, headers: &HeaderMap) -> bool {
-    let version = headers
-        .get("mcp-protocol-version")
-        .and_then(|v| v.to_str().ok());
-    method == Method::POST
-        && version.is_none_or(|v| v < "2026-07-28")
-        && gateway.catalog().tasks.is_some()
-}
-
-/// What the endpoint reads of a message.
-#[derive(Deserialize)]
-struct Probe<'a> {
-    #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(borrow, default)]
-    params: Option<ProbeParams<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ProbeParams<'a> {
-    #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    task: Option<&'a RawValue>,
+    tasks_2025::applies(method, headers) && gateway.catalog().tasks.is_some()
 }
 
 /// An answer to complete: the request's id and what to add.
@@ -75,10 +53,10 @@ pub(super) fn prepare(
     headers: &mut HeaderMap,
     bytes: Bytes,
 ) -> (Bytes, Option<Patch>) {
-    let Ok(probe) = serde_json::from_slice::<Probe>(&bytes) else {
+    let Some(probe) = Probe::read(&bytes) else {
         return (bytes, None);
     };
-    let (Some(method), Some(id)) = (probe.method.as_deref(), probe.id) else {
+    let (Some(method), Some(id)) = (probe.method.as_deref(), probe.id.clone()) else {
         return (bytes, None);
     };
     let session = crate::sessions::header_session_id(headers);
@@ -106,22 +84,17 @@ pub(super) fn prepare(
         "tasks/get" => Some(GET),
         "tasks/cancel" => Some(CANCEL),
         "tools/call" => {
-            let params = probe.params.as_ref();
-            let task = params
-                .and_then(|p| p.task)
-                .is_some_and(|t| t.get().starts_with('{'));
-            let name = params.and_then(|p| p.name.as_deref());
-            let may = name.is_some_and(|name| {
+            let may = probe.tool().is_some_and(|name| {
                 catalog()
                     .tool_routes
                     .get(name)
                     .is_some_and(|route| runs_as_task(route.execution.as_ref()))
             });
-            (task && may).then_some(CALL)
+            (probe.has_task() && may).then_some(CALL)
         }
         _ => None,
     };
-    match renamed.and_then(|method| rename(&bytes, method)) {
+    match renamed.and_then(|method| tasks_2025::rename(&bytes, method)) {
         Some(renamed) => {
             // The direct path wants the length of what it reads.
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(renamed.len()));
@@ -131,51 +104,18 @@ pub(super) fn prepare(
     }
 }
 
-/// The same message under `method`.
-fn rename(bytes: &[u8], method: &str) -> Option<Bytes> {
-    let mut message = serde_json::from_slice::<Value>(bytes).ok()?;
-    message["method"] = Value::String(method.to_owned());
-    serde_json::to_vec(&message).ok().map(Bytes::from)
-}
-
 impl Patch {
-    /// Complete the `initialize` answer `message`, if it is the one; whether it was.
-    fn complete(id: &Value, capability: &Value, message: &mut Value) -> bool {
-        if message.get("id") != Some(id) {
-            return false;
-        }
-        let Some(result) = message.get_mut("result") else {
-            return false;
-        };
-        // A 2026-07-28 session has rmcp's tasks extension instead.
-        let version = result.get("protocolVersion").and_then(Value::as_str);
-        if version.is_none_or(|v| v >= "2026-07-28") {
-            return false;
-        }
-        if let Some(capabilities) = result["capabilities"].as_object_mut() {
-            capabilities.insert("tasks".into(), capability.clone());
-        }
-        true
-    }
-
     /// `response` with the answer completed: a JSON body whole, an SSE stream event by event
-    /// until the answer, then as it comes. A tool list is spliced, not parsed and written again
-    /// (see `switchboard_protocol::mcp_server::rewrite`).
+    /// until the answer, then as it comes.
     pub(super) async fn apply(self, response: Response) -> Response {
-        use switchboard_protocol::mcp_server::rewrite;
         let Patch { id, kind } = self;
         match kind {
             Kind::Initialize(capability) => {
-                rewrite::answer(response, move |message| {
-                    Self::complete(&id, &capability, message)
-                })
-                .await
+                tasks_2025::complete_initialize(response, id, capability).await
             }
             Kind::ToolList(catalog) => {
-                rewrite::answer_bytes(response, move |message| {
-                    rewrite::tool_executions(message, &id, |name| {
-                        catalog.tool_routes.get(name)?.execution.as_ref()
-                    })
+                tasks_2025::complete_tool_list(response, id, catalog, |catalog, name| {
+                    catalog.tool_routes.get(name)?.execution.as_ref()
                 })
                 .await
             }
@@ -224,30 +164,5 @@ mod tests {
         let data: Value = serde_json::from_str(&events[1]["id: 0\ndata: ".len()..]).unwrap();
         assert_eq!(data["result"]["capabilities"]["tasks"], json!({"list": {}}));
         assert_eq!(format!("{}\n\n", events[2]), after);
-    }
-
-    #[test]
-    fn a_2026_session_and_other_answers_are_left_alone() {
-        let patch = initialize(json!("a"));
-        let mut modern =
-            json!({"id": "a", "result": {"protocolVersion": "2026-07-28", "capabilities": {}}});
-        let capability = json!({"list": {}});
-        assert!(!Patch::complete(&patch.id, &capability, &mut modern));
-        let mut other =
-            json!({"id": "b", "result": {"protocolVersion": "2025-11-25", "capabilities": {}}});
-        assert!(!Patch::complete(&patch.id, &capability, &mut other));
-        let renamed = rename(
-            br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t"}}"#,
-            GET,
-        )
-        .unwrap();
-        let renamed: Value = serde_json::from_slice(&renamed).unwrap();
-        assert_eq!(
-            (
-                renamed["method"].as_str(),
-                renamed["params"]["taskId"].as_str()
-            ),
-            (Some(GET), Some("t"))
-        );
     }
 }
