@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 use http::Method;
 use switchboard_protocol::mcp_server::{
     McpEndpointOptions,
-    endpoint::{McpEndpoint, SessionPeers, read_body},
+    endpoint::{McpEndpoint, read_body},
     sealed::SessionKeys,
 };
 
@@ -50,10 +50,15 @@ impl Endpoint {
             .with_idle_timeout(idle_timeout)
             .with_session_keys(keys)
             .with_custom_methods(crate::server::tasks::METHODS);
-        let peers = SessionPeers::default();
-        let server = GatewayServer::new(gateway.clone(), peers.clone());
+        // The table `on_initialized` fills: the endpoint serves each known session's requests.
+        let peers = gateway.sessions().peers().clone();
         Self {
-            mcp: McpEndpoint::new(server, peers, &options, shutdown),
+            mcp: McpEndpoint::new(
+                GatewayServer::new(gateway.clone()),
+                peers,
+                &options,
+                shutdown,
+            ),
             gateway: gateway.clone(),
             max_body_bytes: options.max_body_bytes,
         }

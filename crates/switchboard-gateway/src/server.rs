@@ -26,10 +26,7 @@ use rmcp::{
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
-use switchboard_protocol::{
-    mcp_server::endpoint::{AnswerSink, SessionPeers},
-    mcp_trace,
-};
+use switchboard_protocol::{mcp_server::endpoint::AnswerSink, mcp_trace};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -48,13 +45,11 @@ use crate::{
 #[derive(Clone)]
 pub struct GatewayServer {
     gateway: Gateway,
-    /// The client sessions' peers, for the endpoint's own path.
-    peers: SessionPeers,
 }
 
 impl GatewayServer {
-    pub fn new(gateway: Gateway, peers: SessionPeers) -> Self {
-        Self { gateway, peers }
+    pub fn new(gateway: Gateway) -> Self {
+        Self { gateway }
     }
 
     /// Who this request is judged as (see [`Gateway::effective_identity`]).
@@ -330,9 +325,7 @@ impl ServerHandler for GatewayServer {
     ) -> Result<(), McpError> {
         match session_id(&context.extensions) {
             Some(id) => {
-                self.gateway
-                    .sessions()
-                    .set_level(id.clone(), context.peer.clone(), request.level);
+                self.gateway.sessions().set_level(id.clone(), request.level);
                 // Its own upstream sessions filter what they send it by the same level.
                 self.gateway
                     .set_level(&Owner::Session(id), request.level)
@@ -367,10 +360,7 @@ impl ServerHandler for GatewayServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.peers.register(&context);
-        if let Some(id) = session_id(&context.extensions) {
-            self.gateway.sessions().register(id, context.peer.clone());
-        }
+        self.gateway.sessions().peers().register(&context);
     }
 
     /// MCP 2025-11-25 tasks, which the endpoint hands over as custom requests

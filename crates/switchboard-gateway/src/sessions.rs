@@ -2,8 +2,8 @@
 //! logging level each asked for.
 //!
 //! Sessions are keyed by their `mcp-session-id`. A session is added when its client sends
-//! `notifications/initialized` (or sets a logging level) and dropped when a notification to it
-//! finds its transport closed. Clients on protocol 2026-07-28 and later ask for change
+//! `notifications/initialized` and dropped when it ends (`DELETE`) or its transport is found
+//! closed. Clients on protocol 2026-07-28 and later ask for change
 //! notifications with `subscriptions/listen` instead; those streams follow [`Sessions::changes`]:
 //! the catalog's changes, and those of the catalog of their own caller
 //! (`crate::gateway::own_lists`).
@@ -15,6 +15,7 @@ use std::{
 };
 
 use rmcp::{Peer, RoleServer, model::LoggingLevel};
+use switchboard_protocol::mcp_server::endpoint::SessionPeers;
 
 use crate::upstream::Owner;
 
@@ -40,27 +41,31 @@ pub struct Change {
     pub lists: ListChanges,
 }
 
-struct Entry {
-    peer: Peer<RoleServer>,
-    level: Option<LoggingLevel>,
-}
-
-impl Entry {
-    fn new(peer: Peer<RoleServer>) -> Self {
-        Self { peer, level: None }
-    }
-}
-
+/// The client sessions: their peers are the endpoint's own table ([`SessionPeers`], filled by
+/// `on_initialized`); this adds the logging level each set and the changes for listen streams.
 pub struct Sessions {
-    entries: Mutex<HashMap<Arc<str>, Entry>>,
+    peers: SessionPeers,
+    /// The level each session set with `logging/setLevel`.
+    levels: Mutex<Levels>,
     /// Every change, for `subscriptions/listen` streams (protocol 2026-07-28 and later).
     changes: tokio::sync::broadcast::Sender<Change>,
 }
 
+#[derive(Default)]
+struct Levels {
+    by_session: HashMap<Arc<str>, LoggingLevel>,
+    /// Levels of closed sessions are swept out when the map reaches this size.
+    sweep_at: usize,
+}
+
+/// Below this many levels those of closed sessions are not swept out.
+const SWEEP_FLOOR: usize = 64;
+
 impl Default for Sessions {
     fn default() -> Self {
         Self {
-            entries: Mutex::default(),
+            peers: SessionPeers::default(),
+            levels: Mutex::default(),
             changes: tokio::sync::broadcast::channel(16).0,
         }
     }
@@ -90,47 +95,49 @@ fn rank(level: LoggingLevel) -> u8 {
 }
 
 impl Sessions {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn levels(&self) -> MutexGuard<'_, Levels> {
+        // Inserts, removes and lookups only: a panic cannot leave the map inconsistent.
+        self.levels.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Remember a session (idempotent).
-    pub fn register(&self, id: Arc<str>, peer: Peer<RoleServer>) {
-        let mut entries = self.lock();
-        entries.retain(|_, e| !e.peer.is_transport_closed());
-        entries.entry(id).or_insert_with(|| Entry::new(peer));
+    /// The sessions' peers: the table the MCP endpoint serves requests with.
+    pub fn peers(&self) -> &SessionPeers {
+        &self.peers
     }
 
-    pub fn set_level(&self, id: Arc<str>, peer: Peer<RoleServer>, level: LoggingLevel) {
-        self.lock()
-            .entry(id)
-            .or_insert_with(|| Entry::new(peer))
-            .level = Some(level);
+    pub fn set_level(&self, id: Arc<str>, level: LoggingLevel) {
+        let mut levels = self.levels();
+        if levels.by_session.len() >= levels.sweep_at.max(SWEEP_FLOOR) {
+            // Amortised over as many calls as there are levels, as the peers' own sweep.
+            levels
+                .by_session
+                .retain(|id, _| self.peers.peer(id).is_some());
+            levels.sweep_at = levels.by_session.len() * 2;
+        }
+        levels.by_session.insert(id, level);
     }
 
     /// The logging level session `id` set, if any (a new upstream session of its own is told).
     pub fn level(&self, id: &str) -> Option<LoggingLevel> {
-        self.lock().get(id).and_then(|e| e.level)
+        self.levels().by_session.get(id).copied()
     }
 
     /// The peer of open session `id`.
     pub fn peer(&self, id: &str) -> Option<Peer<RoleServer>> {
-        self.lock()
-            .get(id)
-            .filter(|e| !e.peer.is_transport_closed())
-            .map(|e| e.peer.clone())
+        self.peers.peer(id)
     }
 
     /// Forget session `id` (it ended).
     pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
+        self.levels().by_session.remove(id);
+        self.peers.remove(id);
     }
 
     /// Whether a log message of `level` should go to session `id` (sessions that set no level
     /// get everything, as the specification leaves the default to the server).
     pub fn wants_log(&self, id: Option<&str>, level: LoggingLevel) -> bool {
         let Some(id) = id else { return true };
-        match self.lock().get(id).and_then(|e| e.level) {
+        match self.level(id) {
             Some(min) => rank(level) >= rank(min),
             None => true,
         }
@@ -139,11 +146,16 @@ impl Sessions {
     /// Every open session that set a logging level at or below `level`: where an upstream's
     /// log message goes when no call is in flight to say whose it is.
     pub fn listening(&self, level: LoggingLevel) -> Vec<(Peer<RoleServer>, Arc<str>)> {
-        self.lock()
+        let wanted: Vec<Arc<str>> = self
+            .levels()
+            .by_session
             .iter()
-            .filter(|(_, e)| !e.peer.is_transport_closed())
-            .filter(|(_, e)| e.level.is_some_and(|min| rank(level) >= rank(min)))
-            .map(|(id, e)| (e.peer.clone(), id.clone()))
+            .filter(|(_, min)| rank(level) >= rank(**min))
+            .map(|(id, _)| id.clone())
+            .collect();
+        wanted
+            .into_iter()
+            .filter_map(|id| Some((self.peers.peer(&id)?, id)))
             .collect()
     }
 
@@ -153,7 +165,7 @@ impl Sessions {
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.peers.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -171,12 +183,7 @@ impl Sessions {
             owner: None,
             lists: changes,
         });
-        let peers: Vec<Peer<RoleServer>> = {
-            let mut entries = self.lock();
-            entries.retain(|_, e| !e.peer.is_transport_closed());
-            entries.values().map(|e| e.peer.clone()).collect()
-        };
-        for peer in peers {
+        for (_, peer) in self.peers.open() {
             notify(peer, changes);
         }
     }

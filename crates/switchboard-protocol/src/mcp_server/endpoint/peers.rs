@@ -85,7 +85,42 @@ impl SessionPeers {
         Some((known.peer.clone(), touch))
     }
 
-    pub(super) fn remove(&self, id: &str) {
+    /// The peer of open session `id` (to send it a notification outside any request).
+    pub fn peer(&self, id: &str) -> Option<Peer<RoleServer>> {
+        let mut table = self.lock();
+        let known = table.open.get(id)?;
+        if known.peer.is_transport_closed() {
+            table.open.remove(id);
+            return None;
+        }
+        Some(known.peer.clone())
+    }
+
+    /// Every open session's id and peer (closed ones are swept out on the way).
+    pub fn open(&self) -> Vec<(Arc<str>, Peer<RoleServer>)> {
+        let mut table = self.lock();
+        table
+            .open
+            .retain(|_, known| !known.peer.is_transport_closed());
+        table.sweep_at = table.open.len() * 2;
+        table
+            .open
+            .iter()
+            .map(|(id, known)| (id.clone(), known.peer.clone()))
+            .collect()
+    }
+
+    /// How many sessions are registered (some may have closed since).
+    pub fn len(&self) -> usize {
+        self.lock().open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forget session `id` (it ended).
+    pub fn remove(&self, id: &str) {
         self.lock().open.remove(id);
     }
 }
