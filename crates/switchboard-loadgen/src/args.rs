@@ -144,8 +144,9 @@ pub struct McpArgs {
     pub shared_session: bool,
     /// Send each request as raw JSON-RPC and read only its envelope (a result for that id, a
     /// tool's `isError`, `--expect`) instead of decoding the answer with rmcp's client: what
-    /// the server spends, with less of the shared cores spent by the load generator. Protocol
-    /// 2025-11-25 only (the session is opened with `initialize`).
+    /// the server spends, with less of the shared cores spent by the load generator. Either
+    /// revision: a 2025-11-25 session is opened with `initialize`; 2026-07-28 requests carry
+    /// their lifecycle `_meta` and standard headers after one `server/discover`.
     #[arg(long)]
     pub raw: bool,
     #[command(flatten)]

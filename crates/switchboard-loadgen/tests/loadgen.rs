@@ -101,13 +101,13 @@ async fn list_tools_mode_lists_on_a_shared_session() {
 }
 
 /// `--raw` opens the session itself and reads only the answers' envelopes: lists and calls
-/// succeed on a shared session and on one session per worker, a tool error is still an
-/// error, and the stateless revision (no `initialize`) is refused up front.
+/// succeed on a shared session and on one session per worker and as 2026-07-28 stateless
+/// requests, and a tool error is still an error.
 #[tokio::test(flavor = "multi_thread")]
 async fn raw_mode_lists_and_calls_and_still_sees_tool_errors() {
     let server = time_client().await;
     let url = server.mcp_url();
-    let run = |extra: &'static [&'static str]| {
+    let run = |extra: &[&str]| {
         let mut args = vec!["mcp", "--url", &url, "--raw", "-c", "4", "--requests", "40"];
         args.extend(["--warmup", "0"]);
         args.extend(extra);
@@ -168,21 +168,46 @@ async fn raw_mode_lists_and_calls_and_still_sees_tool_errors() {
     let first = report["first_error"].as_str().unwrap();
     assert!(first.starts_with("tool error:"), "{first}");
 
-    let stateless = Command::new(BIN)
-        .args([
-            "mcp",
-            "--url",
-            &url,
-            "--raw",
-            "--list-tools",
-            "--protocol",
-            "2026-07-28",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(stateless.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&stateless.stderr);
-    assert!(stderr.contains("2025-11-25 only"), "{stderr}");
+    // 2026-07-28: `server/discover`, then stateless requests with their lifecycle `_meta`
+    // and standard headers, which the server checks against the body (a mismatch would be
+    // refused, and counted as an error here).
+    for extra in [
+        &["--list-tools", "--expect", "convert_time"][..],
+        &[
+            "--tool",
+            "get_current_time",
+            "--arguments",
+            r#"{"timezone":"UTC"}"#,
+            "--expect",
+            "UTC",
+        ][..],
+    ] {
+        let mut args = vec!["--protocol", "2026-07-28"];
+        args.extend(extra);
+        let (output, report) = run(&args).await;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            (report["requests"].as_u64(), report["errors"].as_u64()),
+            (Some(40), Some(0)),
+            "{report}"
+        );
+    }
+    let (output, report) = run(&[
+        "--protocol",
+        "2026-07-28",
+        "--tool",
+        "get_current_time",
+        "--arguments",
+        r#"{"timezone":"Mars/Olympus"}"#,
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let first = report["first_error"].as_str().unwrap();
+    assert!(first.starts_with("tool error:"), "{first}");
 }
 
 /// Answers that lack the expected text and tool errors count as errors, the first one is

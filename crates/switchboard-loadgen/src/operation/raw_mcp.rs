@@ -1,13 +1,19 @@
-//! MCP `tools/list` or `tools/call` as raw JSON-RPC over a 2025-11-25 session (`--raw`): the
-//! load generator opens the session itself (`initialize`, `notifications/initialized`), then
-//! POSTs each request and reads the answer only as far as to know it is a result for that
-//! request (the JSON-RPC envelope, a tool's `isError`, `--expect`).
+//! MCP `tools/list` or `tools/call` as raw JSON-RPC (`--raw`): over a 2025-11-25 session the
+//! load generator opens itself (`initialize`, `notifications/initialized`), or as 2026-07-28
+//! stateless requests (`server/discover` once, then each request with its lifecycle `_meta`
+//! and `Mcp-Method`/`Mcp-Name` headers, as rmcp's client sends them). It POSTs each request and
+//! reads the answer only as far as to know it is a result for that request (the JSON-RPC
+//! envelope, a tool's `isError`, `--expect`).
 //!
 //! Why: the load generator runs on the same cores as the server it measures. rmcp's client
 //! decodes every answer into its types; for the sandbox's 14 KB tool list that cost ~160 µs
 //! of the load generator's CPU per list against ~50 µs of the server's (`/proc` CPU time, c=32,
 //! one shared session), so a run measured the client's decoding more than the server. The
-//! typed client stays the default: it is what a real client does.
+//! typed client stays the default: it is what a real client does. The two revisions cost the
+//! raw client the same but for the bytes of `_meta`, so a comparison of the two measures the
+//! servers; rmcp's client spends ~9 µs more of CPU on a 2026-07-28 call than on a session call
+//! (`/proc` CPU time at c=32 through the gateway, 62 → 71 µs), which on two shared cores lowers
+//! the server's measured rate by itself.
 
 use std::sync::{
     Arc,
@@ -26,7 +32,14 @@ use crate::{
     args::{McpArgs, Protocol},
 };
 
-const PROTOCOL: &str = "2025-11-25";
+/// The lifecycle a 2026-07-28 request carries in its `_meta` (rmcp's client sends the same
+/// three keys, and a progress token, which the 2025-11-25 requests here do not carry either).
+const LIFECYCLE_2026: &str = concat!(
+    r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","#,
+    r#""io.modelcontextprotocol/clientInfo":{"name":"switchboard-loadgen","version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#""},"io.modelcontextprotocol/clientCapabilities":{}}"#
+);
 
 /// One session's HTTP client and headers; workers of a shared session hold the same one.
 struct Session {
@@ -42,8 +55,10 @@ struct Session {
 /// One worker's session (its own, or a handle on the shared one) and the request it repeats.
 pub struct RawMcpCall {
     session: Arc<Session>,
-    /// `tools/call`'s params as JSON text; `None`: `tools/list`.
-    params: Option<Arc<str>>,
+    /// The request after its id: method and params, as JSON text (`"method":…`).
+    request: Arc<str>,
+    /// `tools/call` (its result is a tool's); else `tools/list`.
+    is_call: bool,
     expect: Option<String>,
 }
 
@@ -67,13 +82,9 @@ struct CallResult {
 
 /// Open the sessions (one per worker, concurrently; or one for all).
 pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<RawMcpCall>, Error> {
-    if args.protocol != Protocol::V2025_11_25 {
-        return Err(Error::usage(
-            "--raw speaks protocol 2025-11-25 only (it opens a session with initialize)",
-        ));
-    }
+    let modern = args.protocol == Protocol::V2026_07_28;
     let params = match &args.tool {
-        None => None,
+        None => modern.then(|| format!("{{{LIFECYCLE_2026}}}")),
         Some(tool) => {
             let arguments: Value = serde_json::from_str(&args.arguments)
                 .ok()
@@ -85,9 +96,23 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<RawMc
                     ))
                 })?;
             let params = json!({"name": tool, "arguments": arguments}).to_string();
-            Some(Arc::<str>::from(params))
+            Some(match modern {
+                // `{"name":…}` becomes `{"_meta":{…},"name":…}`.
+                true => format!("{{{LIFECYCLE_2026},{}", &params[1..]),
+                false => params,
+            })
         }
     };
+    let method = if args.tool.is_some() {
+        "tools/call"
+    } else {
+        "tools/list"
+    };
+    let request: Arc<str> = match params {
+        Some(params) => format!(r#""method":"{method}","params":{params}}}"#),
+        None => format!(r#""method":"{method}"}}"#),
+    }
+    .into();
     let sessions: Vec<Arc<Session>> = if args.shared_session {
         let session = Arc::new(open(args, 0).await?);
         vec![session; concurrency]
@@ -102,16 +127,17 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<RawMc
         .into_iter()
         .map(|session| RawMcpCall {
             session,
-            params: params.clone(),
+            request: request.clone(),
+            is_call: args.tool.is_some(),
             expect: args.load.expect.clone(),
         })
         .collect())
 }
 
-/// `initialize` and `notifications/initialized`: a session, or a connect error for `worker`.
-async fn open(args: &McpArgs, worker: usize) -> Result<Session, Error> {
-    let failed = |message: String| Error::RawConnect { worker, message };
-    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+/// Everything a request of the run carries but its body: content type, accept, the
+/// credential and the protocol version; for 2026-07-28 the standard `Mcp-Method` and
+/// `Mcp-Name` headers too.
+fn base_headers(args: &McpArgs) -> Result<HeaderMap, Error> {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(
@@ -124,8 +150,75 @@ async fn open(args: &McpArgs, worker: usize) -> Result<Session, Error> {
         value.set_sensitive(true);
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
+    Ok(headers)
+}
+
+/// A 2026-07-28 "session": no state on the server, only the headers of every request, after
+/// a `server/discover` that shows the server speaks the revision.
+async fn discover(args: &McpArgs, worker: usize) -> Result<Session, Error> {
+    let failed = |message: String| Error::RawConnect { worker, message };
+    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let mut headers = base_headers(args)?;
+    headers.insert(
+        "mcp-protocol-version",
+        HeaderValue::from_static("2026-07-28"),
+    );
+    let discover = format!(
+        r#"{{"jsonrpc":"2.0","id":0,"method":"server/discover","params":{{{LIFECYCLE_2026}}}}}"#
+    );
+    let mut discover_headers = headers.clone();
+    discover_headers.insert("mcp-method", HeaderValue::from_static("server/discover"));
+    let response = http
+        .post(&args.url)
+        .headers(discover_headers)
+        .body(discover)
+        .send()
+        .await
+        .map_err(|e| failed(format!("server/discover failed: {e}")))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| failed(format!("reading server/discover's answer failed: {e}")))?;
+    if !status.is_success() {
+        return Err(failed(format!(
+            "server/discover: HTTP {status}: {}",
+            shorten(&String::from_utf8_lossy(&body))
+        )));
+    }
+    answered(&body, &json!(0)).map_err(|e| failed(format!("server/discover: {e}")))?;
+    match &args.tool {
+        Some(tool) => {
+            headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
+            let name = HeaderValue::from_str(tool).map_err(|_| {
+                Error::usage(format!(
+                    "--tool {tool}: not sendable as an Mcp-Name header with --raw"
+                ))
+            })?;
+            headers.insert("mcp-name", name);
+        }
+        None => {
+            headers.insert("mcp-method", HeaderValue::from_static("tools/list"));
+        }
+    }
+    Ok(Session {
+        http,
+        url: args.url.clone(),
+        headers,
+        next_id: AtomicU64::new(1),
+    })
+}
+
+/// `initialize` and `notifications/initialized`: a session, or a connect error for `worker`.
+async fn open(args: &McpArgs, worker: usize) -> Result<Session, Error> {
+    if args.protocol == Protocol::V2026_07_28 {
+        return discover(args, worker).await;
+    }
+    let failed = |message: String| Error::RawConnect { worker, message };
+    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let mut headers = base_headers(args)?;
     let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": PROTOCOL,
+        "protocolVersion": "2025-11-25",
         "capabilities": {},
         "clientInfo": {"name": "switchboard-loadgen", "version": env!("CARGO_PKG_VERSION")},
     }});
@@ -149,7 +242,10 @@ async fn open(args: &McpArgs, worker: usize) -> Result<Session, Error> {
         )));
     }
     answered(&body, &json!(0)).map_err(|e| failed(format!("initialize: {e}")))?;
-    headers.insert("mcp-protocol-version", HeaderValue::from_static(PROTOCOL));
+    headers.insert(
+        "mcp-protocol-version",
+        HeaderValue::from_static("2025-11-25"),
+    );
     if let Some(session) = session {
         headers.insert("mcp-session-id", session);
     }
@@ -205,12 +301,7 @@ impl Operation for RawMcpCall {
     async fn call(&mut self) -> Result<(), String> {
         let session = &*self.session;
         let id = session.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = match &self.params {
-            None => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#),
-            Some(params) => {
-                format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{params}}}"#)
-            }
-        };
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},{}"#, self.request);
         let response = session
             .http
             .post(&session.url)
@@ -231,7 +322,7 @@ impl Operation for RawMcpCall {
             ));
         }
         let result = answered(&bytes, &json!(id))?;
-        if self.params.is_some() {
+        if self.is_call {
             let call: CallResult = serde_json::from_str(result)
                 .map_err(|e| format!("not a tool result ({e}): {}", shorten(result)))?;
             if call.is_error == Some(true) {
