@@ -150,9 +150,11 @@ impl ServerHandler for GatewayServer {
         let owner = Owner::of(caller.session.as_ref(), identity.as_ref());
         // A 2026-07-28 client is asked for input by `InputRequiredResult` rounds: the call
         // is parked between rounds (`input_rounds`).
-        if input_rounds::modern(&context) {
-            let resumed =
-                input_rounds::resumed(&mut request.request_state, &mut request.input_responses);
+        if let Some(resumed) = input_rounds::applies(
+            &context,
+            &mut request.request_state,
+            &mut request.input_responses,
+        ) {
             let tool = request.name.to_string();
             let gateway = self.gateway.clone();
             let (call_owner, call_span) = (owner.clone(), span.clone());
@@ -212,9 +214,11 @@ impl ServerHandler for GatewayServer {
         let caller = Self::caller(&context);
         let item = Item::Resource(&request.uri);
         let owner = self.admit(&context, &caller, "resources/read", Some(item))?;
-        if input_rounds::modern(&context) {
-            let resumed =
-                input_rounds::resumed(&mut request.request_state, &mut request.input_responses);
+        if let Some(resumed) = input_rounds::applies(
+            &context,
+            &mut request.request_state,
+            &mut request.input_responses,
+        ) {
             let uri = request.uri.clone();
             let (gateway, call_owner) = (self.gateway.clone(), owner.clone());
             let call = move |caller, stop: CancellationToken| async move {
@@ -298,9 +302,11 @@ impl ServerHandler for GatewayServer {
         let caller = Self::caller(&context);
         let item = Item::Prompt(&request.name);
         let owner = self.admit(&context, &caller, "prompts/get", Some(item))?;
-        if input_rounds::modern(&context) {
-            let resumed =
-                input_rounds::resumed(&mut request.request_state, &mut request.input_responses);
+        if let Some(resumed) = input_rounds::applies(
+            &context,
+            &mut request.request_state,
+            &mut request.input_responses,
+        ) {
             let name = request.name.clone();
             let (gateway, call_owner) = (self.gateway.clone(), owner.clone());
             let call = move |caller, stop: CancellationToken| async move {

@@ -131,6 +131,37 @@ async fn a_modern_client_answers_an_older_upstream_in_rounds() {
     assert!(text_of(&roots).contains("file:///modern-root"), "{roots:?}");
 }
 
+/// A 2026-07-28 client that declared none of sampling, elicitation and roots gets no rounds
+/// (the gateway skips them for it): the upstream's request is refused as unsupported, and the
+/// call ends with what the upstream makes of that, never an `InputRequiredResult`.
+#[tokio::test]
+async fn a_modern_client_that_declares_nothing_is_never_asked() {
+    let (_everything, gateway) = everything_behind_a_gateway().await;
+    let client = ()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(gateway.mcp_url()),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover with the gateway");
+    let outcome = client
+        .call_tool(params("trigger-sampling-request", json!({"prompt": "hi"})))
+        .await;
+    let told = match &outcome {
+        Ok(result) => format!("{result:?}"),
+        Err(error) => error.to_string(),
+    };
+    assert!(told.contains("does not support sampling"), "{told}");
+    // The client still works: a plain call succeeds.
+    let echoed = client
+        .call_tool(params("echo", json!({"message": "still here"})))
+        .await
+        .unwrap();
+    assert!(text_of(&echoed).contains("still here"), "{echoed:?}");
+}
+
 /// One round by hand: the gateway's `InputRequiredResult` holds the upstream's sampling
 /// request; a `requestState` it never issued, or one used for another tool, is refused
 /// (-32602) without harming the parked call, which the right answer then completes.

@@ -50,21 +50,33 @@ pub fn is_ours(state: &str) -> bool {
     state.starts_with(STATE_PREFIX)
 }
 
-/// Whether `context` is a request of a 2026-07-28 client (asked for input in rounds).
-pub fn modern(context: &rmcp::service::RequestContext<rmcp::RoleServer>) -> bool {
-    context
-        .protocol_version()
-        .is_some_and(|v| !v.has_initialize())
-}
-
-/// A retry's `requestState` and `inputResponses`, taken from its params, when the state is
-/// the gateway's own (an upstream's stays in the params and goes along).
-pub fn resumed(
+/// Whether a request is served in rounds, and which round it resumes: `Some(None)` for a new
+/// call, `Some(Some(..))` for a retry carrying a `requestState` of the gateway's (taken out
+/// of `state`, with its `answers`; an upstream's own state stays and goes along).
+///
+/// `None`, no rounds: a request of a session (its client is asked on its own stream), and a
+/// 2026-07-28 request whose client declared none of sampling, elicitation and roots and that
+/// resumes nothing. Every request its upstream might make would be refused as "not
+/// supported" either way (the peer of a stateless request declares none of them), so such a
+/// call skips the rounds' channel, cancellation token and boxed future.
+pub fn applies(
+    context: &rmcp::service::RequestContext<rmcp::RoleServer>,
     state: &mut Option<String>,
     answers: &mut Option<InputResponses>,
-) -> Option<(String, InputResponses)> {
-    let state = state.take_if(|state| is_ours(state))?;
-    Some((state, answers.take().unwrap_or_default()))
+) -> Option<Option<(String, InputResponses)>> {
+    let modern = context
+        .protocol_version()
+        .is_some_and(|v| !v.has_initialize());
+    if !modern {
+        return None;
+    }
+    if let Some(state) = state.take_if(|state| is_ours(state)) {
+        return Some(Some((state, answers.take().unwrap_or_default())));
+    }
+    context
+        .client_capabilities()
+        .is_some_and(|c| c.sampling.is_some() || c.elicitation.is_some() || c.roots.is_some())
+        .then_some(None)
 }
 
 /// Serve a request of a 2026-07-28 client for `target` (a tool, resource or prompt): resume
