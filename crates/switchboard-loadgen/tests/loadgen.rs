@@ -157,17 +157,6 @@ async fn raw_mode_lists_and_calls_and_still_sees_tool_errors() {
         (Some(40), Some(0))
     );
 
-    let (output, report) = run(&[
-        "--tool",
-        "get_current_time",
-        "--arguments",
-        r#"{"timezone":"Mars/Olympus"}"#,
-    ])
-    .await;
-    assert_eq!(output.status.code(), Some(1));
-    let first = report["first_error"].as_str().unwrap();
-    assert!(first.starts_with("tool error:"), "{first}");
-
     // 2026-07-28: `server/discover`, then stateless requests with their lifecycle `_meta`
     // and standard headers, which the server checks against the body (a mismatch would be
     // refused, and counted as an error here).
@@ -196,18 +185,21 @@ async fn raw_mode_lists_and_calls_and_still_sees_tool_errors() {
             "{report}"
         );
     }
-    let (output, report) = run(&[
-        "--protocol",
-        "2026-07-28",
-        "--tool",
-        "get_current_time",
-        "--arguments",
-        r#"{"timezone":"Mars/Olympus"}"#,
-    ])
-    .await;
-    assert_eq!(output.status.code(), Some(1));
-    let first = report["first_error"].as_str().unwrap();
-    assert!(first.starts_with("tool error:"), "{first}");
+
+    for protocol in ["2025-11-25", "2026-07-28"] {
+        let (output, report) = run(&[
+            "--protocol",
+            protocol,
+            "--tool",
+            "get_current_time",
+            "--arguments",
+            r#"{"timezone":"Mars/Olympus"}"#,
+        ])
+        .await;
+        assert_eq!(output.status.code(), Some(1), "{protocol}");
+        let first = report["first_error"].as_str().unwrap();
+        assert!(first.starts_with("tool error:"), "{protocol}: {first}");
+    }
 }
 
 /// Answers that lack the expected text and tool errors count as errors, the first one is

@@ -168,25 +168,15 @@ async fn discover(args: &McpArgs, worker: usize) -> Result<Session, Error> {
     );
     let mut discover_headers = headers.clone();
     discover_headers.insert("mcp-method", HeaderValue::from_static("server/discover"));
-    let response = http
-        .post(&args.url)
-        .headers(discover_headers)
-        .body(discover)
-        .send()
-        .await
-        .map_err(|e| failed(format!("server/discover failed: {e}")))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| failed(format!("reading server/discover's answer failed: {e}")))?;
-    if !status.is_success() {
-        return Err(failed(format!(
-            "server/discover: HTTP {status}: {}",
-            shorten(&String::from_utf8_lossy(&body))
-        )));
-    }
-    answered(&body, &json!(0)).map_err(|e| failed(format!("server/discover: {e}")))?;
+    opening(
+        &http,
+        &args.url,
+        discover_headers,
+        discover,
+        "server/discover",
+    )
+    .await
+    .map_err(failed)?;
     match &args.tool {
         Some(tool) => {
             headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
@@ -209,6 +199,38 @@ async fn discover(args: &McpArgs, worker: usize) -> Result<Session, Error> {
     })
 }
 
+/// POST the opening request (`what`, id 0) and check its answer is a result: the answer's
+/// headers, or why not.
+async fn opening(
+    http: &reqwest::Client,
+    url: &str,
+    headers: HeaderMap,
+    body: String,
+    what: &str,
+) -> Result<HeaderMap, String> {
+    let response = http
+        .post(url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("{what} failed: {e}"))?;
+    let status = response.status();
+    let answer_headers = response.headers().clone();
+    let answer = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading {what}'s answer failed: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "{what}: HTTP {status}: {}",
+            shorten(&String::from_utf8_lossy(&answer))
+        ));
+    }
+    answered(&answer, &json!(0)).map_err(|e| format!("{what}: {e}"))?;
+    Ok(answer_headers)
+}
+
 /// `initialize` and `notifications/initialized`: a session, or a connect error for `worker`.
 async fn open(args: &McpArgs, worker: usize) -> Result<Session, Error> {
     if args.protocol == Protocol::V2026_07_28 {
@@ -222,26 +244,17 @@ async fn open(args: &McpArgs, worker: usize) -> Result<Session, Error> {
         "capabilities": {},
         "clientInfo": {"name": "switchboard-loadgen", "version": env!("CARGO_PKG_VERSION")},
     }});
-    let response = http
-        .post(&args.url)
-        .headers(headers.clone())
-        .body(initialize.to_string())
-        .send()
-        .await
-        .map_err(|e| failed(format!("initialize failed: {e}")))?;
-    let session = response.headers().get("mcp-session-id").cloned();
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| failed(format!("reading initialize's answer failed: {e}")))?;
-    if !status.is_success() {
-        return Err(failed(format!(
-            "initialize: HTTP {status}: {}",
-            shorten(&String::from_utf8_lossy(&body))
-        )));
-    }
-    answered(&body, &json!(0)).map_err(|e| failed(format!("initialize: {e}")))?;
+    let session = opening(
+        &http,
+        &args.url,
+        headers.clone(),
+        initialize.to_string(),
+        "initialize",
+    )
+    .await
+    .map_err(failed)?
+    .get("mcp-session-id")
+    .cloned();
     headers.insert(
         "mcp-protocol-version",
         HeaderValue::from_static("2025-11-25"),
