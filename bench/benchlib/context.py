@@ -77,6 +77,3 @@ def _why(*runs) -> str:
             return f"not measured: {run['label']} had errors"
     return "not measured"
 
-
-def _within(ratio, tolerance):
-    return None if ratio is None else abs(ratio - 1) <= tolerance
