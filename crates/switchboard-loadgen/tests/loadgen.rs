@@ -117,71 +117,42 @@ async fn raw_mode_lists_and_calls_and_still_sees_tool_errors() {
             loadgen(&args).await
         }
     };
-    let (output, report) = run(&[
-        "--list-tools",
-        "--shared-session",
-        "--expect",
-        "convert_time",
-    ])
-    .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        (report["requests"].as_u64(), report["errors"].as_u64()),
-        (Some(40), Some(0))
-    );
-    assert!(
-        report["target"].as_str().unwrap().contains("raw JSON-RPC"),
-        "{report}"
-    );
-
-    let (output, report) = run(&[
+    // On 2026-07-28 the load generator sends `server/discover`, then stateless requests with
+    // their lifecycle `_meta` and standard headers, which the server checks against the body
+    // (a mismatch would be refused, and counted as an error here).
+    let list = ["--list-tools", "--expect", "convert_time"];
+    let call = [
         "--tool",
         "get_current_time",
         "--arguments",
         r#"{"timezone":"UTC"}"#,
         "--expect",
         "UTC",
-    ])
-    .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        (report["requests"].as_u64(), report["errors"].as_u64()),
-        (Some(40), Some(0))
-    );
-
-    // 2026-07-28: `server/discover`, then stateless requests with their lifecycle `_meta`
-    // and standard headers, which the server checks against the body (a mismatch would be
-    // refused, and counted as an error here).
-    for extra in [
-        &["--list-tools", "--expect", "convert_time"][..],
-        &[
-            "--tool",
-            "get_current_time",
-            "--arguments",
-            r#"{"timezone":"UTC"}"#,
-            "--expect",
-            "UTC",
-        ][..],
+    ];
+    for (protocol, shared, request) in [
+        ("2025-11-25", true, &list[..]),
+        ("2025-11-25", false, &call[..]),
+        ("2026-07-28", false, &list[..]),
+        ("2026-07-28", false, &call[..]),
     ] {
-        let mut args = vec!["--protocol", "2026-07-28"];
-        args.extend(extra);
+        let mut args = vec!["--protocol", protocol];
+        if shared {
+            args.push("--shared-session");
+        }
+        args.extend(request);
         let (output, report) = run(&args).await;
         assert!(
             output.status.success(),
-            "{}",
+            "{args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         assert_eq!(
             (report["requests"].as_u64(), report["errors"].as_u64()),
             (Some(40), Some(0)),
+            "{args:?}: {report}"
+        );
+        assert!(
+            report["target"].as_str().unwrap().contains("raw JSON-RPC"),
             "{report}"
         );
     }
