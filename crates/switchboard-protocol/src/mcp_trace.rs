@@ -166,6 +166,12 @@ impl Injector for MetaInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
         match key {
             "traceparent" => self.0.set_traceparent(value),
+            // The propagator writes an empty state when the span has none: W3C trace context
+            // leaves such a `tracestate` out, and a forwarded request must not keep the one
+            // it came with (it belongs to the caller's span).
+            "tracestate" if value.is_empty() => {
+                self.0.remove("tracestate");
+            }
             "tracestate" => self.0.set_tracestate(value),
             // TraceContextPropagator writes only the two keys above.
             _ => {}
@@ -244,6 +250,20 @@ mod tests {
                 format!("00-{}-{}-01", hop_ids.trace_id(), hop_ids.span_id())
             );
         });
+    }
+
+    /// A span without trace state sends no `tracestate` (not an empty one), and drops one a
+    /// forwarded request carried.
+    #[test]
+    fn no_trace_state_no_tracestate_key() {
+        let mut incoming = RequestMetaObject::new();
+        incoming.set_traceparent(TRACEPARENT);
+        let context = extract(&incoming).expect("valid traceparent");
+        let mut forwarded = RequestMetaObject::new();
+        forwarded.set_tracestate("caller=1");
+        inject_context(&mut forwarded, &context);
+        assert_eq!(forwarded.get_traceparent(), Some(TRACEPARENT));
+        assert!(!forwarded.contains_key("tracestate"), "{forwarded:?}");
     }
 
     #[test]
