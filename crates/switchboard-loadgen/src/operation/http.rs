@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
-use super::{Operation, check_expected, shorten};
+use super::{Operation, check_expected, post};
 use crate::{Error, args::HttpArgs};
 
 /// One worker's client (its own connection pool, so its own keep-alive connection).
@@ -34,22 +34,12 @@ pub fn build_all(args: &HttpArgs, concurrency: usize) -> Result<Vec<HttpPost>, E
 
 impl Operation for HttpPost {
     async fn call(&mut self) -> Result<(), String> {
-        let response = self
+        let request = self
             .client
             .post(&self.url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(self.body.clone())
-            .send()
-            .await
-            .map_err(|e| format!("POST failed: {e}"))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| format!("reading the answer failed: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("HTTP {status}: {}", shorten(&text)));
-        }
-        check_expected(self.expect.as_deref(), &text)
+            .body(self.body.clone());
+        let (_, body) = post(request).await?;
+        check_expected(self.expect.as_deref(), &String::from_utf8_lossy(&body))
     }
 }

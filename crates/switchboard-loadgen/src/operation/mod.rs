@@ -8,6 +8,9 @@ pub mod raw_mcp;
 
 use std::future::Future;
 
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+
 /// One kind of request, sent again and again by one worker.
 pub trait Operation: Send + 'static {
     /// Send one request and wait for its complete answer. `Err` carries a short description
@@ -24,6 +27,28 @@ pub(crate) fn check_expected(expect: Option<&str>, answer: &str) -> Result<(), S
         )),
         _ => Ok(()),
     }
+}
+
+/// Send a POST and read its whole answer: the headers and body of a success, else what went
+/// wrong (the request failed, the answer could not be read, or its status and body).
+pub(crate) async fn post(request: reqwest::RequestBuilder) -> Result<(HeaderMap, Bytes), String> {
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| format!("POST failed: {e}"))?;
+    let status = response.status();
+    let headers = std::mem::take(response.headers_mut());
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the answer failed: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "HTTP {status}: {}",
+            shorten(&String::from_utf8_lossy(&body))
+        ));
+    }
+    Ok((headers, body))
 }
 
 /// At most 300 characters of `text`, for error messages.

@@ -26,7 +26,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json, value::RawValue};
 
-use super::{Operation, check_expected, shorten};
+use super::{Operation, check_expected, post, shorten};
 use crate::{
     Error,
     args::{McpArgs, Protocol},
@@ -208,26 +208,11 @@ async fn opening(
     body: String,
     what: &str,
 ) -> Result<HeaderMap, String> {
-    let response = http
-        .post(url)
-        .headers(headers)
-        .body(body)
-        .send()
+    let failed = |e: String| format!("{what}: {e}");
+    let (answer_headers, answer) = post(http.post(url).headers(headers).body(body))
         .await
-        .map_err(|e| format!("{what} failed: {e}"))?;
-    let status = response.status();
-    let answer_headers = response.headers().clone();
-    let answer = response
-        .bytes()
-        .await
-        .map_err(|e| format!("reading {what}'s answer failed: {e}"))?;
-    if !status.is_success() {
-        return Err(format!(
-            "{what}: HTTP {status}: {}",
-            shorten(&String::from_utf8_lossy(&answer))
-        ));
-    }
-    answered(&answer, &json!(0)).map_err(|e| format!("{what}: {e}"))?;
+        .map_err(failed)?;
+    answered(&answer, &json!(0)).map_err(failed)?;
     Ok(answer_headers)
 }
 
@@ -265,16 +250,10 @@ async fn open(args: &McpArgs, worker: usize) -> Result<Session, Error> {
     let initialized = http
         .post(&args.url)
         .headers(headers.clone())
-        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .send()
+        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    post(initialized)
         .await
-        .map_err(|e| failed(format!("notifications/initialized failed: {e}")))?;
-    if !initialized.status().is_success() {
-        return Err(failed(format!(
-            "notifications/initialized: HTTP {}",
-            initialized.status()
-        )));
-    }
+        .map_err(|e| failed(format!("notifications/initialized: {e}")))?;
     Ok(Session {
         http,
         url: args.url.clone(),
@@ -315,25 +294,12 @@ impl Operation for RawMcpCall {
         let session = &*self.session;
         let id = session.next_id.fetch_add(1, Ordering::Relaxed);
         let body = format!(r#"{{"jsonrpc":"2.0","id":{id},{}"#, self.request);
-        let response = session
+        let request = session
             .http
             .post(&session.url)
             .headers(session.headers.clone())
-            .body(Bytes::from(body))
-            .send()
-            .await
-            .map_err(|e| format!("POST failed: {e}"))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("reading the answer failed: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "HTTP {status}: {}",
-                shorten(&String::from_utf8_lossy(&bytes))
-            ));
-        }
+            .body(Bytes::from(body));
+        let (_, bytes) = post(request).await?;
         let result = answered(&bytes, &json!(id))?;
         if self.is_call {
             let call: CallResult = serde_json::from_str(result)
