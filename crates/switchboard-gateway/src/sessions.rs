@@ -45,21 +45,12 @@ pub struct Change {
 /// `on_initialized`); this adds the logging level each set and the changes for listen streams.
 pub struct Sessions {
     peers: SessionPeers,
-    /// The level each session set with `logging/setLevel`.
-    levels: Mutex<Levels>,
+    /// The level each session set with `logging/setLevel` (those of closed sessions go at the
+    /// gateway's periodic sweep, [`Sessions::forget_closed`]).
+    levels: Mutex<HashMap<Arc<str>, LoggingLevel>>,
     /// Every change, for `subscriptions/listen` streams (protocol 2026-07-28 and later).
     changes: tokio::sync::broadcast::Sender<Change>,
 }
-
-#[derive(Default)]
-struct Levels {
-    by_session: HashMap<Arc<str>, LoggingLevel>,
-    /// Levels of closed sessions are swept out when the map reaches this size.
-    sweep_at: usize,
-}
-
-/// Below this many levels those of closed sessions are not swept out.
-const SWEEP_FLOOR: usize = 64;
 
 impl Default for Sessions {
     fn default() -> Self {
@@ -95,7 +86,7 @@ fn rank(level: LoggingLevel) -> u8 {
 }
 
 impl Sessions {
-    fn levels(&self) -> MutexGuard<'_, Levels> {
+    fn levels(&self) -> MutexGuard<'_, HashMap<Arc<str>, LoggingLevel>> {
         // Inserts, removes and lookups only: a panic cannot leave the map inconsistent.
         self.levels.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -106,20 +97,18 @@ impl Sessions {
     }
 
     pub fn set_level(&self, id: Arc<str>, level: LoggingLevel) {
-        let mut levels = self.levels();
-        if levels.by_session.len() >= levels.sweep_at.max(SWEEP_FLOOR) {
-            // Amortised over as many calls as there are levels, as the peers' own sweep.
-            levels
-                .by_session
-                .retain(|id, _| self.peers.peer(id).is_some());
-            levels.sweep_at = levels.by_session.len() * 2;
-        }
-        levels.by_session.insert(id, level);
+        self.levels().insert(id, level);
+    }
+
+    /// Forget the levels of sessions that closed without a `DELETE` (rmcp expired them, or
+    /// their transport went away).
+    pub fn forget_closed(&self) {
+        self.levels().retain(|id, _| self.peers.peer(id).is_some());
     }
 
     /// The logging level session `id` set, if any (a new upstream session of its own is told).
     pub fn level(&self, id: &str) -> Option<LoggingLevel> {
-        self.levels().by_session.get(id).copied()
+        self.levels().get(id).copied()
     }
 
     /// The peer of open session `id`.
@@ -129,7 +118,7 @@ impl Sessions {
 
     /// Forget session `id` (it ended).
     pub fn remove(&self, id: &str) {
-        self.levels().by_session.remove(id);
+        self.levels().remove(id);
         self.peers.remove(id);
     }
 
@@ -148,7 +137,6 @@ impl Sessions {
     pub fn listening(&self, level: LoggingLevel) -> Vec<(Peer<RoleServer>, Arc<str>)> {
         let wanted: Vec<Arc<str>> = self
             .levels()
-            .by_session
             .iter()
             .filter(|(_, min)| rank(level) >= rank(**min))
             .map(|(id, _)| id.clone())
@@ -183,7 +171,7 @@ impl Sessions {
             owner: None,
             lists: changes,
         });
-        for (_, peer) in self.peers.open() {
+        for peer in self.peers.open() {
             notify(peer, changes);
         }
     }

@@ -29,7 +29,7 @@ impl Gateway {
 
     /// Close, every so often, the upstream sessions whose client session is gone (the
     /// gateway expired it after `idle` without a request) and those of callers without a
-    /// session unused for `idle`.
+    /// session unused for `idle`; forget the logging levels of client sessions gone.
     pub(super) async fn sweep_sessions(self, idle: Duration, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval((idle / 4).clamp(SWEEP_MIN, SWEEP_MAX));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -41,6 +41,7 @@ impl Gateway {
             for upstream in &self.inner.upstreams {
                 upstream.sweep();
             }
+            self.inner.sessions.forget_closed();
         }
     }
 

@@ -30,6 +30,16 @@ struct Known {
     touched: Instant,
 }
 
+impl Table {
+    /// Drop the sessions rmcp closed (idle, deleted, shut down: they leave with their
+    /// transport), and sweep again when the table has doubled.
+    fn sweep(&mut self) {
+        self.open
+            .retain(|_, known| !known.peer.is_transport_closed());
+        self.sweep_at = self.open.len() * 2;
+    }
+}
+
 impl SessionPeers {
     fn lock(&self) -> MutexGuard<'_, Table> {
         // Inserts, removes and lookups only: a panic cannot leave the table inconsistent.
@@ -48,12 +58,8 @@ impl SessionPeers {
         };
         let mut table = self.lock();
         if table.open.len() >= table.sweep_at.max(SWEEP_FLOOR) {
-            // Sessions rmcp closed (idle, deleted, shut down) leave with their transport; the
-            // sweep is amortised over as many registrations as there are sessions.
-            table
-                .open
-                .retain(|_, known| !known.peer.is_transport_closed());
-            table.sweep_at = table.open.len() * 2;
+            // The sweep is amortised over as many registrations as there are sessions.
+            table.sweep();
         }
         table.open.insert(
             Arc::from(id),
@@ -87,26 +93,17 @@ impl SessionPeers {
 
     /// The peer of open session `id` (to send it a notification outside any request).
     pub fn peer(&self, id: &str) -> Option<Peer<RoleServer>> {
-        let mut table = self.lock();
-        let known = table.open.get(id)?;
-        if known.peer.is_transport_closed() {
-            table.open.remove(id);
-            return None;
-        }
-        Some(known.peer.clone())
+        self.for_request(id, None).map(|(peer, _)| peer)
     }
 
-    /// Every open session's id and peer (closed ones are swept out on the way).
-    pub fn open(&self) -> Vec<(Arc<str>, Peer<RoleServer>)> {
+    /// Every open session's peer (closed ones are swept out on the way).
+    pub fn open(&self) -> Vec<Peer<RoleServer>> {
         let mut table = self.lock();
+        table.sweep();
         table
             .open
-            .retain(|_, known| !known.peer.is_transport_closed());
-        table.sweep_at = table.open.len() * 2;
-        table
-            .open
-            .iter()
-            .map(|(id, known)| (id.clone(), known.peer.clone()))
+            .values()
+            .map(|known| known.peer.clone())
             .collect()
     }
 
