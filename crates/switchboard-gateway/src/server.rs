@@ -150,7 +150,7 @@ impl ServerHandler for GatewayServer {
         let owner = Owner::of(caller.session.as_ref(), identity.as_ref());
         // A 2026-07-28 client is asked for input by `InputRequiredResult` rounds: the call
         // is parked between rounds (`input_rounds`).
-        if let Some(resumed) = input_rounds::applies(
+        if let Some(rounds) = input_rounds::applies(
             &context,
             &mut request.request_state,
             &mut request.input_responses,
@@ -164,8 +164,8 @@ impl ServerHandler for GatewayServer {
                 )
                 .await
             };
-            let rounds = &self.gateway.input_rounds().tools;
-            return input_rounds::run(rounds, &context, owner, tool, caller, resumed, call)
+            let parked = &self.gateway.input_rounds().tools;
+            return input_rounds::run(parked, &context, owner, tool, caller, rounds, call)
                 .instrument(span)
                 .await;
         }
@@ -214,7 +214,7 @@ impl ServerHandler for GatewayServer {
         let caller = Self::caller(&context);
         let item = Item::Resource(&request.uri);
         let owner = self.admit(&context, &caller, "resources/read", Some(item))?;
-        if let Some(resumed) = input_rounds::applies(
+        if let Some(rounds) = input_rounds::applies(
             &context,
             &mut request.request_state,
             &mut request.input_responses,
@@ -227,8 +227,8 @@ impl ServerHandler for GatewayServer {
                     .await
                     .map_err(|e| e.to_mcp())
             };
-            let rounds = &self.gateway.input_rounds().resources;
-            return input_rounds::run(rounds, &context, owner, uri, caller, resumed, call).await;
+            let parked = &self.gateway.input_rounds().resources;
+            return input_rounds::run(parked, &context, owner, uri, caller, rounds, call).await;
         }
         self.gateway
             .read_resource(request, &owner, Some(caller), &context.ct)
@@ -302,7 +302,7 @@ impl ServerHandler for GatewayServer {
         let caller = Self::caller(&context);
         let item = Item::Prompt(&request.name);
         let owner = self.admit(&context, &caller, "prompts/get", Some(item))?;
-        if let Some(resumed) = input_rounds::applies(
+        if let Some(rounds) = input_rounds::applies(
             &context,
             &mut request.request_state,
             &mut request.input_responses,
@@ -315,8 +315,8 @@ impl ServerHandler for GatewayServer {
                     .await
                     .map_err(|e| e.to_mcp())
             };
-            let rounds = &self.gateway.input_rounds().prompts;
-            return input_rounds::run(rounds, &context, owner, name, caller, resumed, call).await;
+            let parked = &self.gateway.input_rounds().prompts;
+            return input_rounds::run(parked, &context, owner, name, caller, rounds, call).await;
         }
         self.gateway
             .get_prompt(request, &owner, Some(caller), &context.ct)

@@ -26,7 +26,7 @@ use std::{
 
 use rmcp::{
     ErrorData as McpError,
-    model::{InputRequests, InputRequiredResult, InputResponses},
+    model::{ClientCapabilities, InputRequests, InputRequiredResult, InputResponses},
 };
 use serde_json::Value;
 use tokio::{
@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::upstream::{
     Owner,
-    client_requests::{Ask, InputSink},
+    client_requests::{Ask, InputSink, declares_any},
     handler::Caller,
 };
 
@@ -50,9 +50,17 @@ pub fn is_ours(state: &str) -> bool {
     state.starts_with(STATE_PREFIX)
 }
 
-/// Whether a request is served in rounds, and which round it resumes: `Some(None)` for a new
-/// call, `Some(Some(..))` for a retry carrying a `requestState` of the gateway's (taken out
-/// of `state`, with its `answers`; an upstream's own state stays and goes along).
+/// How a 2026-07-28 request is served in rounds ([`applies`], [`run`]).
+pub enum Rounds {
+    /// A new call; its client declared these capabilities (which of its upstream's requests
+    /// it can answer).
+    Start(ClientCapabilities),
+    /// A retry carrying a `requestState` of the gateway's, with its `inputResponses`.
+    Resume(String, InputResponses),
+}
+
+/// Whether a request is served in rounds, and how. A retry's `requestState` of the gateway's
+/// is taken out of `state` with its `answers` (an upstream's own state stays and goes along).
 ///
 /// `None`, no rounds: a request of a session (its client is asked on its own stream), and a
 /// 2026-07-28 request whose client declared none of sampling, elicitation and roots and that
@@ -63,7 +71,7 @@ pub fn applies(
     context: &rmcp::service::RequestContext<rmcp::RoleServer>,
     state: &mut Option<String>,
     answers: &mut Option<InputResponses>,
-) -> Option<Option<(String, InputResponses)>> {
+) -> Option<Rounds> {
     let modern = context
         .protocol_version()
         .is_some_and(|v| !v.has_initialize());
@@ -71,24 +79,24 @@ pub fn applies(
         return None;
     }
     if let Some(state) = state.take_if(|state| is_ours(state)) {
-        return Some(Some((state, answers.take().unwrap_or_default())));
+        return Some(Rounds::Resume(state, answers.take().unwrap_or_default()));
     }
     context
         .client_capabilities()
-        .is_some_and(|c| c.sampling.is_some() || c.elicitation.is_some() || c.roots.is_some())
-        .then_some(None)
+        .filter(declares_any)
+        .map(Rounds::Start)
 }
 
 /// Serve a request of a 2026-07-28 client for `target` (a tool, resource or prompt): resume
-/// the round `resumed` names, or run `call` — given the caller, now carrying an
+/// the round `rounds` names, or run `call` — given the caller, now carrying an
 /// [`InputSink`], and the token that stops it — collecting its upstream's requests as rounds.
 pub async fn run<T, F, Fut>(
-    rounds: &Arc<InputRounds<T>>,
+    parked: &Arc<InputRounds<T>>,
     context: &rmcp::service::RequestContext<rmcp::RoleServer>,
     owner: Owner,
     target: String,
     mut caller: Caller,
-    resumed: Option<(String, InputResponses)>,
+    rounds: Rounds,
     call: F,
 ) -> Outcome<T>
 where
@@ -96,16 +104,19 @@ where
     F: FnOnce(Caller, CancellationToken) -> Fut,
     Fut: Future<Output = Outcome<T>> + Send + 'static,
 {
-    if let Some((state, answers)) = resumed {
-        return rounds
-            .resume(&state, answers, &owner, &target, &context.ct)
-            .await;
-    }
-    let (sink, asks) = InputSink::new(context.client_capabilities().unwrap_or_default());
+    let capabilities = match rounds {
+        Rounds::Resume(state, answers) => {
+            return parked
+                .resume(&state, answers, &owner, &target, &context.ct)
+                .await;
+        }
+        Rounds::Start(capabilities) => capabilities,
+    };
+    let (sink, asks) = InputSink::new(capabilities);
     caller.input = Some(sink);
     let stop = CancellationToken::new();
     let call = call(caller, stop.clone());
-    rounds
+    parked
         .start(call, asks, stop, owner, target, &context.ct)
         .await
 }

@@ -82,6 +82,14 @@ impl InputSink {
     }
 }
 
+/// Whether `capabilities` include any of the requests the gateway forwards to a client: if
+/// not, every one an upstream makes is refused ([`forward`]).
+pub fn declares_any(capabilities: &ClientCapabilities) -> bool {
+    ["sampling", "elicitation", "roots"]
+        .into_iter()
+        .any(|kind| declares(capabilities, kind))
+}
+
 /// Whether `capabilities` include `kind` ("sampling", "elicitation", "roots").
 fn declares(capabilities: &ClientCapabilities, kind: &str) -> bool {
     match kind {
