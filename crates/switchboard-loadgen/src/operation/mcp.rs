@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
-use futures::future::try_join_all;
-use rmcp::model::{CallToolRequestParams, JsonObject, ProtocolVersion};
+use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use switchboard_protocol::mcp_client::{
     ConnectOptions, McpClient, client_config, connect_with, discover_with,
 };
 
-use super::{Operation, check_expected, shorten};
+use super::{Operation, check_expected, sessions, shorten, tool_arguments};
 use crate::{
     Error,
     args::{McpArgs, Protocol},
@@ -30,12 +29,7 @@ pub struct McpCall {
 /// Open the sessions (one per worker, concurrently; or one for all) and check the arguments
 /// once.
 pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCall>, Error> {
-    let arguments: JsonObject = serde_json::from_str(&args.arguments).map_err(|e| {
-        Error::usage(format!(
-            "--arguments {}: expected a JSON object: {e}",
-            args.arguments
-        ))
-    })?;
+    let arguments = tool_arguments(args)?;
     let params = args
         .tool
         .clone()
@@ -49,17 +43,10 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<McpCa
     let options = ConnectOptions::default()
         .with_client_name("switchboard-loadgen")
         .with_max_concurrent_requests(in_flight);
-    let clients: Vec<Arc<McpClient>> = if args.shared_session {
-        let client = Arc::new(open(args, &options, 0).await?);
-        vec![client; concurrency]
-    } else {
-        let sessions = (0..concurrency).map(|worker| open(args, &options, worker));
-        try_join_all(sessions)
-            .await?
-            .into_iter()
-            .map(Arc::new)
-            .collect()
-    };
+    let clients = sessions(args.shared_session, concurrency, |worker| {
+        open(args, &options, worker)
+    })
+    .await?;
     Ok(clients
         .into_iter()
         .map(|client| McpCall {

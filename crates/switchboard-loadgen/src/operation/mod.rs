@@ -6,10 +6,14 @@ pub mod mcp;
 pub mod process;
 pub mod raw_mcp;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use bytes::Bytes;
+use futures::future::try_join_all;
 use reqwest::header::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::{Error, args::McpArgs};
 
 /// One kind of request, sent again and again by one worker.
 pub trait Operation: Send + 'static {
@@ -27,6 +31,34 @@ pub(crate) fn check_expected(expect: Option<&str>, answer: &str) -> Result<(), S
         )),
         _ => Ok(()),
     }
+}
+
+/// `--arguments`, which must be a JSON object (checked once, before any session opens).
+pub(crate) fn tool_arguments(args: &McpArgs) -> Result<Map<String, Value>, Error> {
+    serde_json::from_str(&args.arguments).map_err(|e| {
+        Error::usage(format!(
+            "--arguments {}: expected a JSON object: {e}",
+            args.arguments
+        ))
+    })
+}
+
+/// The workers' sessions: one for all (`shared`) or one each, opened concurrently by
+/// `open(worker)`.
+pub(crate) async fn sessions<S, Fut>(
+    shared: bool,
+    concurrency: usize,
+    open: impl Fn(usize) -> Fut,
+) -> Result<Vec<Arc<S>>, Error>
+where
+    Fut: Future<Output = Result<S, Error>>,
+{
+    if shared {
+        let session = Arc::new(open(0).await?);
+        return Ok(vec![session; concurrency]);
+    }
+    let opened = try_join_all((0..concurrency).map(open)).await?;
+    Ok(opened.into_iter().map(Arc::new).collect())
 }
 
 /// Send a POST and read its whole answer: the headers and body of a success, else what went

@@ -21,12 +21,11 @@ use std::sync::{
 };
 
 use bytes::Bytes;
-use futures::future::try_join_all;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json, value::RawValue};
 
-use super::{Operation, check_expected, post, shorten};
+use super::{Operation, check_expected, post, sessions, shorten, tool_arguments};
 use crate::{
     Error,
     args::{McpArgs, Protocol},
@@ -86,15 +85,7 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<RawMc
     let params = match &args.tool {
         None => modern.then(|| format!("{{{LIFECYCLE_2026}}}")),
         Some(tool) => {
-            let arguments: Value = serde_json::from_str(&args.arguments)
-                .ok()
-                .filter(Value::is_object)
-                .ok_or_else(|| {
-                    Error::usage(format!(
-                        "--arguments {}: expected a JSON object",
-                        args.arguments
-                    ))
-                })?;
+            let arguments = tool_arguments(args)?;
             let params = json!({"name": tool, "arguments": arguments}).to_string();
             Some(match modern {
                 // `{"name":…}` becomes `{"_meta":{…},"name":…}`.
@@ -113,17 +104,11 @@ pub async fn connect_all(args: &McpArgs, concurrency: usize) -> Result<Vec<RawMc
         None => format!(r#""method":"{method}"}}"#),
     }
     .into();
-    let sessions: Vec<Arc<Session>> = if args.shared_session {
-        let session = Arc::new(open(args, 0).await?);
-        vec![session; concurrency]
-    } else {
-        try_join_all((0..concurrency).map(|worker| open(args, worker)))
-            .await?
-            .into_iter()
-            .map(Arc::new)
-            .collect()
-    };
-    Ok(sessions
+    let opened = sessions(args.shared_session, concurrency, |worker| {
+        open(args, worker)
+    })
+    .await?;
+    Ok(opened
         .into_iter()
         .map(|session| RawMcpCall {
             session,
